@@ -1,0 +1,145 @@
+# flowscope: one non-recursive Makefile.
+#   make                  build everything into build/
+#   make test             install test deps, build, run unit + sanitizer + fuzz smoke + integration
+#   make run              install deps, build, start capturing (agent --stdout)
+#   make SANITIZE=address,undefined   build with sanitizers into build/san/
+#   make V=1              show commands
+.DELETE_ON_ERROR:
+.SECONDARY:
+.SUFFIXES:
+
+SANITIZE ?=
+ifeq ($(SANITIZE),)
+OUT := build
+SANFLAGS :=
+else
+OUT := build/san
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+CC ?= gcc
+CLANG ?= clang
+LLVM_STRIP ?= llvm-strip
+BPFTOOL ?= bpftool
+ARCH := $(shell uname -m | sed 's/x86_64/x86/; s/aarch64/arm64/')
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wmissing-prototypes -Wshadow \
+	  -Wno-missing-field-initializers -Isrc -I$(OUT) -MMD -MP $(SANFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS += $(SANFLAGS) $(EXTRA_LDFLAGS)
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUT) -Isrc -Wall -Werror \
+	      -Wno-unused-function
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+COMMON_SRCS := $(wildcard src/common/*.c)
+PROTO_SRCS := $(wildcard src/proto/*.c)
+AGENT_SRCS := $(filter-out src/agent/agent_main.c src/agent/probe.c,$(wildcard src/agent/*.c))
+CORE_OBJS := $(patsubst src/%.c,$(OUT)/obj/%.o,$(COMMON_SRCS) $(PROTO_SRCS) $(AGENT_SRCS))
+CORE_LIB := $(OUT)/libflowscope_core.a
+
+BPF_SRCS := $(wildcard src/bpf/*.bpf.c)
+BPF_SKELS := $(patsubst src/bpf/%.bpf.c,$(OUT)/bpf/%.skel.h,$(BPF_SRCS))
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
+
+BINS := $(OUT)/flowscope-agent
+
+.PHONY: all deps test-deps test unit-test sanitize-test fuzz-smoke integration-test run bench \
+	clean format format-check
+all: $(BINS) $(UNIT_BINS) $(OUT)/tests/syscall_cost
+
+deps:
+	$(Q)scripts/install-deps.sh
+test-deps:
+	$(Q)scripts/install-deps.sh --test
+
+# ---- kernel side -------------------------------------------------------------------
+$(OUT)/vmlinux.h: | $(OUT)
+	$(call msg,BTF,$@)
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
+
+$(OUT)/bpf/%.bpf.o: src/bpf/%.bpf.c $(OUT)/vmlinux.h $(wildcard src/bpf/*.h src/bpf/shared/*.h) | $(OUT)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(Q)$(LLVM_STRIP) -g $@
+
+$(OUT)/bpf/%.skel.h: $(OUT)/bpf/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+# ---- user space --------------------------------------------------------------------
+$(OUT)/obj/%.o: src/%.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# Objects that include a skeleton wait for it.
+$(OUT)/obj/agent/probe.o $(OUT)/obj/agent/agent_main.o: $(BPF_SKELS)
+
+$(CORE_LIB): $(CORE_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OUT)/flowscope-agent: $(OUT)/obj/agent/agent_main.o $(OUT)/obj/agent/probe.o $(CORE_LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -lbpf -lelf -lz -lyaml
+
+$(OUT)/tests/%: tests/unit/%.c $(CORE_LIB)
+	$(call msg,TEST,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -Itests $< $(CORE_LIB) -o $@ $(LDFLAGS) -lcmocka -lyaml
+
+$(OUT)/tests/syscall_cost: bench/syscall_cost.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS)
+
+$(OUT) $(OUT)/bpf:
+	$(Q)mkdir -p $@
+
+# ---- running -----------------------------------------------------------------------
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	@echo "flowscope: capturing HTTP on this host; one JSON record per line (Ctrl-C stops)"
+	$(Q)exec $(OUT)/flowscope-agent --stdout $(ARGS)
+
+unit-test: $(UNIT_BINS)
+	$(Q)set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+sanitize-test:
+	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined CC=clang unit-test
+
+fuzz-smoke:
+	$(Q)tests/fuzz/run-smoke.sh
+
+integration-test: all
+	$(Q)tests/integration/run.sh
+
+test: test-deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory unit-test
+	$(Q)$(MAKE) --no-print-directory sanitize-test
+	$(Q)$(MAKE) --no-print-directory fuzz-smoke
+	$(Q)$(MAKE) --no-print-directory integration-test
+
+bench: all
+	$(Q)bench/run.sh
+
+format:
+	$(Q)clang-format -i $(shell git ls-files '*.c' '*.h')
+format-check:
+	$(Q)clang-format --dry-run -Werror $(shell git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+-include $(shell find $(OUT)/obj $(OUT)/tests -name '*.d' 2>/dev/null)

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Install, from Debian's archive, what flowscope needs to build (and, with --test, to run
+# its tests and benchmarks). Idempotent: packages already present are left alone, and
+# apt-get update runs only when something is missing.
+#
+#   scripts/install-deps.sh          build dependencies
+#   scripts/install-deps.sh --test   build + test + benchmark dependencies
+set -euo pipefail
+
+build_pkgs=(
+	make gcc clang llvm           # user space (gcc) and BPF (clang -target bpf, llvm-strip)
+	libbpf-dev bpftool            # libbpf skeleton loader; vmlinux.h and skeleton generation
+	libelf-dev zlib1g-dev         # libbpf's own dependencies
+	libyaml-dev                   # config files
+	uthash-dev                    # hash tables (connection table)
+	pkg-config
+)
+test_pkgs=(
+	libcmocka-dev                 # unit tests
+	nginx-light curl jq           # integration: real server and client
+	python3 python3-pytest        # integration test driver
+	iproute2 procps psmisc
+	wrk linux-perf                # benchmarks
+	libclang-rt-14-dev            # ASan/UBSan/libFuzzer runtimes for clang builds
+)
+
+want=("${build_pkgs[@]}")
+[[ "${1:-}" == "--test" ]] && want+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+	exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+	echo "install-deps: missing Debian packages: ${missing[*]}" >&2
+	echo "install-deps: run as root (or: sudo apt-get install ${missing[*]})" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * flowscope-agent: capture every request of every process on this host through eBPF
+ * syscall tracepoints and write one l7_flow_log record per exchange.
+ *
+ * The main loop polls the ring buffer, feeds the intake, ticks timeouts a few times a
+ * second and flushes output after each round, so a record appears within about one
+ * poll interval of its response. SIGINT/SIGTERM end the loop; pending requests are then
+ * written out and the process exits 0.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/intake.h"
+#include "agent/probe.h"
+#include "agent/record.h"
+#include "agent/stats.h"
+#include "common/conf.h"
+#include "common/jsonw.h"
+#include "common/log.h"
+
+#define FLOWSCOPE_VERSION "0.1.0"
+
+struct agent_cfg {
+	bool out_stdout;
+	uint64_t pid;
+	char *comm;
+	int64_t capture_bytes;
+	uint64_t ringbuf_size;
+	uint64_t wakeup_bytes;
+	uint64_t poll_interval_ms;
+	int64_t max_connections;
+	int64_t max_pending;
+	uint64_t request_timeout_ms;
+	uint64_t conn_idle_timeout_ms;
+	uint64_t memory_budget;
+	bool stats;
+	uint64_t stats_interval_ms;
+	char *log_level;
+};
+
+#define K(name) offsetof(struct agent_cfg, name)
+
+static const struct conf_key agent_keys[] = {
+	{"stdout", CONF_BOOL, K(out_stdout), "false", 0, 0, NULL,
+	 "write every record to stdout as one JSON object per line"},
+	{"pid", CONF_UINT, K(pid), "0", 0, 4194304, "PID",
+	 "capture only this process (0: every process)"},
+	{"comm", CONF_STRING, K(comm), NULL, 0, 0, "NAME",
+	 "capture only processes with this name (as in /proc/PID/comm, at most 15 chars)"},
+	{"capture_bytes", CONF_INT, K(capture_bytes), "1024", 1, FS_CAP_MAX, "N",
+	 "payload bytes copied per syscall; larger messages are still measured whole"},
+	{"ringbuf_size", CONF_SIZE, K(ringbuf_size), "8MiB", 65536, 1ll << 30, "SIZE",
+	 "kernel-to-agent ring buffer (a power of two); events beyond it are counted as lost"},
+	{"wakeup_bytes", CONF_SIZE, K(wakeup_bytes), "256KiB", 0, 1ll << 30, "SIZE",
+	 "wake the agent early once this much is queued (batching lowers overhead)"},
+	{"poll_interval", CONF_DURATION_MS, K(poll_interval_ms), "100ms", 1, 10000, "DURATION",
+	 "longest a record waits in the ring before the agent drains it"},
+	{"max_connections", CONF_INT, K(max_connections), "65536", 16, 16777216, "N",
+	 "connections tracked at once; the least recently active is evicted beyond it"},
+	{"max_pending", CONF_INT, K(max_pending), "64", 1, 4096, "N",
+	 "unanswered requests kept per connection (pipelining depth)"},
+	{"request_timeout", CONF_DURATION_MS, K(request_timeout_ms), "30s", 1, 86400000,
+	 "DURATION", "a request without a response after this is recorded as a timeout"},
+	{"conn_idle_timeout", CONF_DURATION_MS, K(conn_idle_timeout_ms), "120s", 1, 86400000,
+	 "DURATION", "a connection silent this long is flushed and forgotten"},
+	{"memory_budget", CONF_SIZE, K(memory_budget), "64MiB", 1 << 20, 1ll << 40, "SIZE",
+	 "bytes for partial messages, parser state and pending requests; beyond it data "
+	 "is dropped and counted"},
+	{"stats", CONF_BOOL, K(stats), "false", 0, 0, NULL,
+	 "print counters to stderr at exit (and every stats_interval if set)"},
+	{"stats_interval", CONF_DURATION_MS, K(stats_interval_ms), "0", 0, 86400000, "DURATION",
+	 "with --stats: also print counters this often (0: only at exit)"},
+	{"log_level", CONF_STRING, K(log_level), "info", 0, 0, "LEVEL",
+	 "error, warn, info or debug"},
+	{0},
+};
+
+static const struct conf_spec agent_spec = {
+	.prog = "flowscope-agent",
+	.summary =
+		"Capture every HTTP/1.x request and response of every process on this host,\n"
+		"with no change to the applications, through eBPF syscall tracepoints. Each\n"
+		"request/response exchange becomes one flow_log.l7_flow_log record. Needs root\n"
+		"(or CAP_BPF + CAP_PERFMON) and a kernel with BTF.",
+	.examples = "  flowscope-agent --stdout                    every process, JSON lines\n"
+		    "  flowscope-agent --stdout --comm nginx       only nginx\n"
+		    "  flowscope-agent --stdout --pid 1234 --capture-bytes 4096\n"
+		    "  flowscope-agent --stdout --stats | jq -c '{request_resource, "
+		    "response_code}'\n",
+	.default_path = "/etc/flowscope/agent.yaml",
+	.keys = agent_keys,
+	.version = FLOWSCOPE_VERSION,
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+struct agent {
+	struct agent_cfg cfg;
+	struct intake *intake;
+	struct probe *probe;
+	struct jsonw json;
+	struct output_stats out;
+	uint64_t realtime_off_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
+	bool output_broken;
+};
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void write_record(void *ctx, const struct l7_record *r)
+{
+	struct agent *a = ctx;
+
+	if (!a->cfg.out_stdout || a->output_broken)
+		return;
+	if (record_write_json(&a->json, r) ||
+	    fwrite(a->json.buf, 1, a->json.len, stdout) != a->json.len) {
+		a->out.write_errors++;
+		if (ferror(stdout) && errno == EPIPE) {
+			/* The reader went away (e.g. `| head`): stop like a well-behaved filter. */
+			a->output_broken = true;
+			stop_requested = 1;
+		}
+		return;
+	}
+	a->out.records_written++;
+}
+
+static int on_ring_record(void *ctx, void *data, size_t size)
+{
+	struct agent *a = ctx;
+
+	intake_event(a->intake, data, size, a->realtime_off_ns);
+	return 0;
+}
+
+static void print_stats(struct agent *a, const char *when)
+{
+	struct stat_kv kv[AGENT_STATS_MAX];
+	uint64_t kern[FS_CNT_MAX];
+	int n;
+
+	n = agent_stats_collect(kv, probe_counters(a->probe, kern) ? NULL : kern, a->intake,
+				&a->out);
+	fprintf(stderr, "flowscope-agent counters (%s):\n", when);
+	agent_stats_print(stderr, kv, n);
+}
+
+static int run(struct agent *a)
+{
+	uint64_t now, last_tick = 0, last_stats = clock_ns(CLOCK_MONOTONIC);
+	uint64_t tick_ns = 200 * 1000000ull;
+	int err;
+
+	while (!stop_requested) {
+		err = probe_poll(a->probe, (int)a->cfg.poll_interval_ms);
+		if (err < 0) {
+			ob_err("[agent] reading the ring buffer failed: %s", strerror(-err));
+			return err;
+		}
+		now = clock_ns(CLOCK_MONOTONIC);
+		if (now - last_tick >= tick_ns) {
+			/* Re-derive the clock offset: NTP may step the wall clock. */
+			a->realtime_off_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
+			intake_tick(a->intake, now + a->realtime_off_ns);
+			last_tick = now;
+		}
+		if (a->cfg.stats && a->cfg.stats_interval_ms &&
+		    now - last_stats >= a->cfg.stats_interval_ms * 1000000ull) {
+			print_stats(a, "periodic");
+			last_stats = now;
+		}
+		if (a->cfg.out_stdout && !a->output_broken)
+			fflush(stdout);
+	}
+	/* Drain what the kernel queued before the signal, then finish pending requests. */
+	probe_poll(a->probe, 0);
+	intake_flush_all(a->intake, clock_ns(CLOCK_REALTIME));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct agent a = {0};
+	struct intake_cfg icfg;
+	struct probe_opts popts;
+	struct sigaction sa = {.sa_handler = on_signal};
+	int rc, level, exit_code = 1;
+
+	rc = conf_load(&agent_spec, &a.cfg, argc, argv);
+	if (rc == CONF_EXIT_OK) {
+		exit_code = 0;
+		goto out;
+	}
+	if (rc < 0) {
+		exit_code = 2;
+		goto out;
+	}
+	level = ob_log_parse_level(a.cfg.log_level ? a.cfg.log_level : "info");
+	if (level < 0) {
+		fprintf(stderr, "flowscope-agent: --log-level: '%s' is not one of error, warn, "
+				"info, debug\n",
+			a.cfg.log_level);
+		exit_code = 2;
+		goto out;
+	}
+	ob_log_level = level;
+	if (a.cfg.ringbuf_size & (a.cfg.ringbuf_size - 1)) {
+		fprintf(stderr,
+			"flowscope-agent: --ringbuf-size: %llu is not a power of two (try 8MiB)\n",
+			(unsigned long long)a.cfg.ringbuf_size);
+		exit_code = 2;
+		goto out;
+	}
+	if (a.cfg.comm && strlen(a.cfg.comm) > 15) {
+		fprintf(stderr, "flowscope-agent: --comm: '%s' is longer than the kernel's 15 "
+				"characters; use the name as /proc/PID/comm shows it\n",
+			a.cfg.comm);
+		exit_code = 2;
+		goto out;
+	}
+	if (!a.cfg.out_stdout) {
+		fprintf(stderr,
+			"flowscope-agent: no output chosen: use --stdout to write records as JSON "
+			"lines\n(sending to flowscope-server arrives with the server)\n");
+		exit_code = 2;
+		goto out;
+	}
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* Records are flushed once per poll round, not per line. */
+	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+
+	icfg = (struct intake_cfg){
+		.max_conns = a.cfg.max_connections,
+		.max_pending = a.cfg.max_pending,
+		.conn_idle_ns = a.cfg.conn_idle_timeout_ms * 1000000ull,
+		.request_timeout_ns = a.cfg.request_timeout_ms * 1000000ull,
+		.mem_budget = a.cfg.memory_budget,
+	};
+	a.intake = intake_create(&icfg, write_record, &a);
+	if (!a.intake) {
+		ob_err("[agent] out of memory");
+		goto out;
+	}
+	a.realtime_off_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
+	popts = (struct probe_opts){
+		.self_tgid = getpid(),
+		.filter_tgid = a.cfg.pid,
+		.filter_comm = a.cfg.comm,
+		.cap_bytes = a.cfg.capture_bytes,
+		.ringbuf_bytes = a.cfg.ringbuf_size,
+		.wakeup_bytes = a.cfg.wakeup_bytes,
+	};
+	a.probe = probe_open(&popts, on_ring_record, &a);
+	if (!a.probe)
+		goto out;
+	ob_info("[agent] capturing socket traffic (%lld payload bytes per syscall)",
+		(long long)a.cfg.capture_bytes);
+	if (a.cfg.pid)
+		ob_info("[agent] filter: pid %llu", (unsigned long long)a.cfg.pid);
+	if (a.cfg.comm)
+		ob_info("[agent] filter: comm '%s'", a.cfg.comm);
+
+	if (run(&a) == 0)
+		exit_code = 0;
+	if (a.cfg.out_stdout && !a.output_broken)
+		fflush(stdout);
+	if (a.cfg.stats)
+		print_stats(&a, "final");
+	ob_info("[agent] stopped: %llu records written",
+		(unsigned long long)a.out.records_written);
+out:
+	probe_close(a.probe);
+	intake_destroy(a.intake);
+	jsonw_free(&a.json);
+	conf_free(&agent_spec, &a.cfg);
+	return exit_code;
+}

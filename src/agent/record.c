@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* l7_flow_log record building and JSON rendering: see record.h. */
+#include "agent/record.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+void rec_copy(char *dst, uint16_t *dst_len, size_t cap, const char *src, uint32_t len)
+{
+	if (!src)
+		len = 0;
+	if (len > cap)
+		len = cap;
+	if (len)
+		memcpy(dst, src, len);
+	*dst_len = len;
+}
+
+void record_set_request(struct l7_record *r, const struct proto_msg *m)
+{
+	r->has_request = true;
+	r->start_ns = m->start_ts;
+	if (!r->end_ns || r->end_ns < m->end_ts)
+		r->end_ns = m->end_ts;
+	r->request_length = m->length;
+	r->req_tcp_seq = m->tcp_seq;
+	REC_SET(r->version, m->version);
+	REC_SET(r->method, m->method);
+	REC_SET(r->domain, m->domain);
+	REC_SET(r->resource, m->resource);
+	REC_SET(r->endpoint, m->endpoint);
+	REC_SET(r->x_request_id_0, m->x_request_id);
+	REC_SET(r->trace_id, m->trace_id);
+	REC_SET(r->span_id, m->span_id);
+}
+
+void record_set_response(struct l7_record *r, const struct proto_msg *m)
+{
+	r->has_response = true;
+	if (!r->has_request) {
+		r->start_ns = m->start_ts;
+		REC_SET(r->version, m->version);
+	}
+	r->end_ns = m->end_ts;
+	r->response_length = m->length;
+	r->resp_tcp_seq = m->tcp_seq;
+	r->code = m->code;
+	r->status = m->status;
+	REC_SET(r->exception, m->exception);
+	REC_SET(r->x_request_id_1, m->x_request_id);
+	/* A response may carry the trace context when the request did not. */
+	if (!r->trace_id.len)
+		REC_SET(r->trace_id, m->trace_id);
+	if (!r->span_id.len)
+		REC_SET(r->span_id, m->span_id);
+}
+
+const char *record_obs_name(uint8_t obs)
+{
+	return obs == REC_OBS_CLIENT_PROCESS ? "c-p" : "s-p";
+}
+
+static void put_addr(struct jsonw *w, const char *key, uint8_t family, const uint8_t *a)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	if (!inet_ntop(family == 4 ? AF_INET : AF_INET6, a, buf, sizeof(buf)))
+		buf[0] = 0;
+	jsonw_cstr(w, key, buf);
+}
+
+#define PUT_STR(w, key, f) jsonw_str((w), (key), (f).s, (f).len)
+
+int record_write_json(struct jsonw *w, const struct l7_record *r)
+{
+	bool client = r->obs == REC_OBS_CLIENT_PROCESS;
+	/* Whole µs first, so that end_time - start_time == response_duration exactly. */
+	uint64_t start_us = r->start_ns / 1000, end_us = r->end_ns / 1000;
+	uint64_t dur = end_us > start_us ? end_us - start_us : 0;
+
+	jsonw_begin(w);
+	jsonw_cstr(w, "table", "l7_flow_log");
+	/* time is the record's second, as DeepFlow's DateTime column; the others are µs. */
+	jsonw_u64(w, "time", r->end_ns / 1000000000ull);
+	jsonw_u64(w, "start_time", start_us);
+	jsonw_u64(w, "end_time", end_us);
+	if (r->has_request && r->has_response)
+		jsonw_u64(w, "response_duration", dur);
+	else
+		jsonw_null(w, "response_duration");
+	put_addr(w, r->family == 4 ? "ip4_0" : "ip6_0", r->family, r->addr0);
+	put_addr(w, r->family == 4 ? "ip4_1" : "ip6_1", r->family, r->addr1);
+	jsonw_u64(w, "client_port", r->client_port);
+	jsonw_u64(w, "server_port", r->server_port);
+	jsonw_u64(w, "protocol", r->l4_proto);
+	jsonw_u64(w, "signal_source", REC_SIGNAL_EBPF);
+	jsonw_cstr(w, "observation_point", record_obs_name(r->obs));
+	jsonw_u64(w, "process_id_0", client ? r->pid : 0);
+	jsonw_u64(w, "process_id_1", client ? 0 : r->pid);
+	jsonw_cstr(w, "process_kname_0", client ? r->comm : "");
+	jsonw_cstr(w, "process_kname_1", client ? "" : r->comm);
+	/* As in DeepFlow: the thread of the request syscall and of the response syscall. */
+	jsonw_u64(w, "syscall_thread_0", r->has_request ? r->req_tid : 0);
+	jsonw_u64(w, "syscall_thread_1", r->has_response ? r->resp_tid : 0);
+	jsonw_cstr(w, "l7_protocol", proto_name(r->l7_proto));
+	PUT_STR(w, "version", r->version);
+	jsonw_u64(w, "type", r->type);
+	PUT_STR(w, "request_type", r->method);
+	PUT_STR(w, "request_domain", r->domain);
+	PUT_STR(w, "request_resource", r->resource);
+	PUT_STR(w, "endpoint", r->endpoint);
+	if (r->has_response && r->code >= 0)
+		jsonw_i64(w, "response_code", r->code);
+	else
+		jsonw_null(w, "response_code");
+	jsonw_u64(w, "response_status", r->status);
+	PUT_STR(w, "response_exception", r->exception);
+	if (r->has_request)
+		jsonw_u64(w, "request_length", r->request_length);
+	else
+		jsonw_null(w, "request_length");
+	if (r->has_response)
+		jsonw_u64(w, "response_length", r->response_length);
+	else
+		jsonw_null(w, "response_length");
+	jsonw_u64(w, "req_tcp_seq", r->has_request ? r->req_tcp_seq : 0);
+	jsonw_u64(w, "resp_tcp_seq", r->has_response ? r->resp_tcp_seq : 0);
+	PUT_STR(w, "x_request_id_0", r->x_request_id_0);
+	PUT_STR(w, "x_request_id_1", r->x_request_id_1);
+	PUT_STR(w, "trace_id", r->trace_id);
+	PUT_STR(w, "span_id", r->span_id);
+	return jsonw_end(w);
+}

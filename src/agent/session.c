@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Session pairing: requests wait in a per-connection ring until their response arrives
+ * (by order, or by the protocol's session id when it has one) and leave as one type-2
+ * record. A response with nothing waiting leaves alone (type 1); a request whose response
+ * never comes leaves alone (type 0) with response_status timeout.
+ */
+#include "agent/intake.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Fill the network/process fields of a new record from the connection and the message. */
+static void record_init(struct intake *in, struct conn *c, struct l7_record *r,
+			const struct proto_msg *m)
+{
+	/* Whoever sends the request is the client: an egress request means we are it. */
+	bool local_is_client = (m->kind == PROTO_MSG_REQUEST) == (m->dir == PROTO_DIR_EGRESS);
+
+	memset(r, 0, sizeof(*r));
+	r->code = -1;
+	r->status = PROTO_STATUS_UNKNOWN;
+	r->family = c->family;
+	r->l4_proto = c->l4_proto;
+	r->l7_proto = c->proto;
+	r->obs = local_is_client ? REC_OBS_CLIENT_PROCESS : REC_OBS_SERVER_PROCESS;
+	if (local_is_client) {
+		memcpy(r->addr0, c->saddr, 16);
+		memcpy(r->addr1, c->daddr, 16);
+		r->client_port = c->sport;
+		r->server_port = c->dport;
+	} else {
+		memcpy(r->addr0, c->daddr, 16);
+		memcpy(r->addr1, c->saddr, 16);
+		r->client_port = c->dport;
+		r->server_port = c->sport;
+	}
+	r->pid = in->cur_ev ? in->cur_ev->pid : c->pid;
+	memcpy(r->comm, c->comm, sizeof(r->comm));
+}
+
+static void emit(struct intake *in, struct l7_record *r, uint8_t type)
+{
+	r->type = type;
+	in->st.records[type]++;
+	if (in->sink)
+		in->sink(in->sink_ctx, r);
+}
+
+static struct pending_req *ring_pop(struct conn *c, uint32_t idx_from_head, uint32_t max)
+{
+	uint32_t pos = (c->pending_head + idx_from_head) % max;
+	struct pending_req *p = c->pending[pos];
+
+	/* Close the hole: shift the later entries one slot towards the head. */
+	for (uint32_t i = idx_from_head; i + 1 < c->pending_count; i++) {
+		uint32_t a = (c->pending_head + i) % max, b = (c->pending_head + i + 1) % max;
+
+		c->pending[a] = c->pending[b];
+	}
+	c->pending_count--;
+	if (c->pending_count == 0)
+		c->pending_head = 0;
+	return p;
+}
+
+static void release(struct intake *in, struct pending_req *p)
+{
+	free(p);
+	intake_mem_give(in, sizeof(*p));
+}
+
+static void emit_lone_request(struct intake *in, struct pending_req *p, uint8_t status)
+{
+	p->rec.status = status;
+	if (status == PROTO_STATUS_TIMEOUT)
+		in->st.timeouts++;
+	emit(in, &p->rec, REC_TYPE_REQUEST);
+	release(in, p);
+}
+
+static void on_request(struct intake *in, struct conn *c, const struct proto_msg *m)
+{
+	uint32_t max = in->cfg.max_pending;
+	struct pending_req *p;
+
+	if (!c->pending) {
+		if (!intake_mem_take(in, max * sizeof(*c->pending)))
+			goto no_mem;
+		c->pending = calloc(max, sizeof(*c->pending));
+		if (!c->pending) {
+			intake_mem_give(in, max * sizeof(*c->pending));
+			goto no_mem;
+		}
+	}
+	if (c->pending_count == max) {
+		/* A client that pipelines more than we keep: the oldest leaves unanswered. */
+		in->st.drop_pending_overflow++;
+		emit_lone_request(in, ring_pop(c, 0, max), PROTO_STATUS_UNKNOWN);
+	}
+	if (!intake_mem_take(in, sizeof(*p)))
+		goto no_mem;
+	p = malloc(sizeof(*p));
+	if (!p) {
+		intake_mem_give(in, sizeof(*p));
+		goto no_mem;
+	}
+	record_init(in, c, &p->rec, m);
+	record_set_request(&p->rec, m);
+	p->rec.req_tid = in->cur_ev ? in->cur_ev->tid : 0;
+	p->deadline_ns = m->end_ts + in->cfg.request_timeout_ns;
+	p->has_session_id = m->has_session_id;
+	p->session_id = m->session_id;
+	c->pending[(c->pending_head + c->pending_count) % max] = p;
+	c->pending_count++;
+	return;
+no_mem:
+	in->st.drop_mem_budget++;
+}
+
+static void on_response(struct intake *in, struct conn *c, const struct proto_msg *m)
+{
+	uint32_t max = in->cfg.max_pending;
+	struct pending_req *p = NULL;
+	struct l7_record lone;
+
+	for (uint32_t i = 0; i < c->pending_count; i++) {
+		struct pending_req *q = c->pending[(c->pending_head + i) % max];
+
+		if (m->has_session_id ? (q->has_session_id && q->session_id == m->session_id)
+				      : !q->has_session_id) {
+			p = ring_pop(c, i, max);
+			break;
+		}
+	}
+	if (p) {
+		record_set_response(&p->rec, m);
+		p->rec.resp_tid = in->cur_ev ? in->cur_ev->tid : 0;
+		emit(in, &p->rec, REC_TYPE_SESSION);
+		release(in, p);
+		return;
+	}
+	record_init(in, c, &lone, m);
+	record_set_response(&lone, m);
+	lone.resp_tid = in->cur_ev ? in->cur_ev->tid : 0;
+	emit(in, &lone, REC_TYPE_RESPONSE);
+}
+
+void session_on_msg(struct intake *in, struct conn *c, const struct proto_msg *m)
+{
+	in->st.messages++;
+	if (m->kind == PROTO_MSG_REQUEST)
+		on_request(in, c, m);
+	else
+		on_response(in, c, m);
+}
+
+void session_flush_conn(struct intake *in, struct conn *c, uint8_t status)
+{
+	uint32_t max = in->cfg.max_pending;
+
+	while (c->pending_count)
+		emit_lone_request(in, ring_pop(c, 0, max), status);
+	if (c->pending) {
+		free(c->pending);
+		c->pending = NULL;
+		intake_mem_give(in, max * sizeof(*c->pending));
+	}
+}
+
+void session_expire(struct intake *in, struct conn *c, uint64_t now_ns)
+{
+	uint32_t max = in->cfg.max_pending;
+
+	/* Oldest first: stop at the first request still within its deadline. */
+	while (c->pending_count && c->pending[c->pending_head]->deadline_ns <= now_ns)
+		emit_lone_request(in, ring_pop(c, 0, max), PROTO_STATUS_TIMEOUT);
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Agent counters: see stats.h. */
+#include "agent/stats.h"
+
+#include <inttypes.h>
+
+#define ADD(n, v, h)                                                                       \
+	do {                                                                               \
+		if (i < AGENT_STATS_MAX)                                                   \
+			out[i++] = (struct stat_kv){(n), (v), (h)};                        \
+	} while (0)
+
+int agent_stats_collect(struct stat_kv *out, const uint64_t *kern, const struct intake *in,
+			const struct output_stats *os)
+{
+	const struct intake_stats *s = &in->st;
+	int i = 0;
+
+	if (kern) {
+		ADD("kernel_events", kern[FS_CNT_EVENTS], "events written to the ring buffer");
+		ADD("kernel_bytes", kern[FS_CNT_BYTES], "syscall bytes on traced sockets");
+		ADD("kernel_captured_bytes", kern[FS_CNT_CAP_BYTES], "payload bytes copied");
+		ADD("kernel_truncated", kern[FS_CNT_TRUNCATED],
+		    "syscalls larger than the capture size (payload cut, event kept)");
+		ADD("kernel_filtered", kern[FS_CNT_FILTERED], "syscalls skipped by --pid/--comm");
+		ADD("drop_ringbuf_full", kern[FS_CNT_DROP_RINGBUF],
+		    "events lost: ring buffer full (raise ringbuf_size)");
+		ADD("drop_stash_full", kern[FS_CNT_DROP_STASH_FULL],
+		    "syscalls lost: too many in flight at once");
+		ADD("drop_read_fail", kern[FS_CNT_DROP_READ_FAIL],
+		    "payloads unreadable from user memory");
+		ADD("drop_iov_limit", kern[FS_CNT_IOV_LIMIT],
+		    "iovec/mmsg entries past the per-call limit");
+	}
+	ADD("events_data", s->events_data, "data events processed");
+	ADD("events_close", s->events_close, "close events processed");
+	ADD("events_exit", s->events_exit, "process exit events processed");
+	ADD("events_malformed", s->events_malformed, "ring records rejected as malformed");
+	ADD("bytes", s->bytes, "syscall bytes of data events");
+	ADD("unclassified_events", s->unclassified,
+	    "data events on connections no parser recognised");
+	ADD("messages", s->messages, "L7 messages parsed");
+	ADD("parse_failures", s->parse_errors + in->pst.parse_errors,
+	    "data that looked like a protocol but did not parse");
+	ADD("truncated_headers", in->pst.truncated, "messages whose header block was cut");
+	ADD("resyncs", in->pst.resyncs, "times a parser skipped bytes to find a message start");
+	ADD("records_request", s->records[REC_TYPE_REQUEST], "records with a request only");
+	ADD("records_response", s->records[REC_TYPE_RESPONSE], "records with a response only");
+	ADD("records_session", s->records[REC_TYPE_SESSION], "request+response records");
+	ADD("timeouts", s->timeouts, "requests that got no response");
+	ADD("drop_mem_budget", s->drop_mem_budget,
+	    "data dropped: memory budget exhausted (raise memory_budget)");
+	ADD("drop_pending_overflow", s->drop_pending_overflow,
+	    "requests closed early: more unanswered than max_pending");
+	ADD("conns_evicted_full", s->conns_evicted_full,
+	    "connections forgotten because the table was full");
+	ADD("conns_evicted_idle", s->conns_evicted_idle, "connections forgotten when idle");
+	ADD("conns_active", s->conns_active, "connections tracked now");
+	ADD("mem_used_bytes", s->mem_used, "bytes of the memory budget in use");
+	if (os) {
+		ADD("records_written", os->records_written, "records written to the output");
+		ADD("drop_write_errors", os->write_errors, "records lost: output write failed");
+	}
+	return i;
+}
+
+void agent_stats_print(FILE *f, const struct stat_kv *kv, int n)
+{
+	for (int i = 0; i < n; i++)
+		fprintf(f, "  %-24s %14" PRIu64 "  %s\n", kv[i].name, kv[i].value, kv[i].help);
+}

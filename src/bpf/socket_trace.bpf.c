@@ -1,0 +1,671 @@
+// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
+/*
+ * Socket data capture on syscall tracepoints.
+ *
+ * For every read/write-family syscall on a TCP or UDP socket (IPv4/IPv6) this emits one
+ * event with who (pid, tid, comm), which socket (inode id, 4-tuple, role), when (entry
+ * and exit), the TCP sequence of the first byte, and the first cfg_cap_bytes of payload.
+ * Entry hooks remember the arguments per thread; exit hooks, which know the byte count,
+ * copy the payload and emit. connect/accept record the socket's role; close and process
+ * exit tell user space when connection state can go.
+ *
+ * Only tracepoints are used: the kernels we target have no kprobes and refuse fentry.
+ * Every kernel struct access goes through CO-RE (BPF_CORE_READ).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "bpf/shared/socket_event.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define SOCK_STREAM 1
+#define SOCK_DGRAM 2
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define MSG_PEEK 2
+
+/* Set by the agent between open and load. */
+const volatile __u32 cfg_self_tgid = 0;   /* never trace the agent itself */
+const volatile __u32 cfg_filter_tgid = 0; /* 0 = every process */
+const volatile __u8 cfg_filter_comm_set = 0;
+const volatile char cfg_filter_comm[16] = {};
+const volatile __u32 cfg_cap_bytes = FS_CAP_DEFAULT;
+/* Wake the reader only once this much is queued; it also polls on a short timer, so a
+ * quiet ring is still drained. Batching wake-ups is most of what keeps overhead down. */
+const volatile __u64 cfg_wakeup_bytes = 256 * 1024;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FS_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+enum arg_kind {
+	ARG_BUF = 0,  /* (buf, len) */
+	ARG_IOV = 1,  /* (struct iovec *, iovcnt) */
+	ARG_MSG = 2,  /* struct msghdr * */
+	ARG_MMSG = 3, /* (struct mmsghdr *, vlen) */
+	ARG_NONE = 4, /* bytes we cannot copy (sendfile): counted, not captured */
+};
+
+/* What an entry hook remembers for the exit hook of the same thread. */
+struct stash {
+	__u64 ts_enter;
+	__u64 ptr;  /* buf, iovec array, msghdr or mmsghdr vector (user memory) */
+	__u64 addr; /* user sockaddr for sendto/recvfrom, 0 if none */
+	__u64 ino;
+	__u32 fd;
+	__u32 vlen; /* iovcnt or mmsg vlen */
+	__u32 tcp_seq;
+	__u8 kind;
+	__u8 syscall;
+	__u8 direction;
+	__u8 _pad;
+	struct fs_event tuple; /* only the address fields, family, l4_proto, role are used */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct stash);
+} stash_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* socket inode */
+	__type(value, __u8); /* enum fs_role */
+} roles SEC(".maps");
+
+/* The event being built: header then payload. Twice FS_CAP_MAX so that a masked offset
+ * plus a masked length always stays inside, which is what the verifier needs to see. */
+struct scratch {
+	struct fs_event ev;
+	/* sizeof(ev) + FS_CAP_MAX must stay below 2 * FS_CAP_MAX: submit() masks with it. */
+	__u8 data[2 * FS_CAP_MAX];
+};
+
+/* One slot per CPU, indexed by the current CPU. A plain array because per-CPU map values
+ * are capped at 32 KiB; the agent sets max_entries to the number of possible CPUs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+/* Scratch for the entry hook: the stash is too big for the 512-byte stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct stash);
+} stash_scratch SEC(".maps");
+
+static __always_inline void count(__u32 idx, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		*v += n;
+}
+
+/* Filters that need no kernel walk: self, --pid, --comm. */
+static __always_inline bool wanted(__u64 pid_tgid)
+{
+	__u32 tgid = pid_tgid >> 32;
+
+	if (tgid == cfg_self_tgid)
+		return false;
+	if (cfg_filter_tgid && tgid != cfg_filter_tgid)
+		goto filtered;
+	if (cfg_filter_comm_set) {
+		char comm[16];
+		struct task_struct *task = (void *)bpf_get_current_task();
+
+		BPF_CORE_READ_STR_INTO(&comm, task, group_leader, comm);
+		for (int i = 0; i < 16; i++) {
+			if (comm[i] != cfg_filter_comm[i])
+				goto filtered;
+			if (!comm[i])
+				break;
+		}
+	}
+	return true;
+filtered:
+	count(FS_CNT_FILTERED, 1);
+	return false;
+}
+
+static __always_inline struct file *fd_to_file(__u32 fd)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *f = NULL;
+
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/* The socket behind fd, with its inode number; NULL when fd is not a socket. */
+static __always_inline struct socket *fd_to_socket(__u32 fd, __u64 *ino)
+{
+	struct file *f = fd_to_file(fd);
+	struct inode *inode;
+
+	if (!f)
+		return NULL;
+	inode = BPF_CORE_READ(f, f_inode);
+	if (!inode || (BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	*ino = BPF_CORE_READ(inode, i_ino);
+	return BPF_CORE_READ(f, private_data);
+}
+
+static __always_inline bool is_v4_mapped(const __u8 *a)
+{
+	__u64 lo;
+	__u32 mid;
+
+	__builtin_memcpy(&lo, a, 8);
+	__builtin_memcpy(&mid, a + 8, 4);
+	return lo == 0 && mid == bpf_htonl(0x0000ffff);
+}
+
+/*
+ * Fill family, ports and addresses from the socket. Returns false for sockets we do not
+ * trace (not IPv4/IPv6 TCP/UDP).
+ */
+static __always_inline bool read_tuple(struct sock *sk, struct fs_event *t)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 proto = BPF_CORE_READ(sk, sk_protocol);
+
+	if (family != AF_INET && family != AF_INET6)
+		return false;
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return false;
+	t->l4_proto = proto;
+	t->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	t->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET) {
+		t->family = 4;
+		BPF_CORE_READ_INTO((__u32 *)t->saddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)t->daddr, sk, __sk_common.skc_daddr);
+		return true;
+	}
+	BPF_CORE_READ_INTO(&t->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+	BPF_CORE_READ_INTO(&t->daddr, sk, __sk_common.skc_v6_daddr);
+	if (is_v4_mapped(t->saddr) || is_v4_mapped(t->daddr)) {
+		/* A dual-stack socket talking IPv4: report it as IPv4. */
+		__builtin_memcpy(t->saddr, t->saddr + 12, 4);
+		__builtin_memcpy(t->daddr, t->daddr + 12, 4);
+		__builtin_memset(t->saddr + 4, 0, 12);
+		__builtin_memset(t->daddr + 4, 0, 12);
+		t->family = 4;
+	} else {
+		t->family = 6;
+	}
+	return true;
+}
+
+/* Remote address from a user sockaddr (unconnected UDP: sendto/recvfrom/msg_name). */
+static __always_inline void read_user_peer(__u64 uaddr, struct fs_event *t)
+{
+	struct sockaddr_in6 sa = {};
+
+	if (!uaddr || bpf_probe_read_user(&sa, sizeof(sa), (void *)uaddr))
+		return;
+	if (sa.sin6_family == AF_INET && t->family == 4) {
+		struct sockaddr_in *s4 = (void *)&sa;
+
+		t->dport = bpf_ntohs(s4->sin_port);
+		__builtin_memcpy(t->daddr, &s4->sin_addr, 4);
+	} else if (sa.sin6_family == AF_INET6) {
+		t->dport = bpf_ntohs(sa.sin6_port);
+		if (t->family == 4 && is_v4_mapped((__u8 *)&sa.sin6_addr))
+			__builtin_memcpy(t->daddr, ((__u8 *)&sa.sin6_addr) + 12, 4);
+		else if (t->family == 6)
+			__builtin_memcpy(t->daddr, &sa.sin6_addr, 16);
+	}
+}
+
+static __always_inline int enter(__u32 fd, __u64 ptr, __u32 vlen, __u64 addr, __u8 kind,
+				 __u8 sys, __u8 dir)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 zero = 0;
+	struct stash *st;
+	struct socket *sock;
+	struct sock *sk;
+	__u64 ino = 0;
+	__u8 *role;
+
+	if (!wanted(pid_tgid))
+		return 0;
+	sock = fd_to_socket(fd, &ino);
+	if (!sock)
+		return 0;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return 0;
+	st = bpf_map_lookup_elem(&stash_scratch, &zero);
+	if (!st)
+		return 0;
+	__builtin_memset(&st->tuple, 0, sizeof(st->tuple));
+	if (!read_tuple(sk, &st->tuple))
+		return 0;
+	st->ts_enter = bpf_ktime_get_ns();
+	st->ptr = ptr;
+	st->addr = addr;
+	st->ino = ino;
+	st->fd = fd;
+	st->vlen = vlen;
+	st->kind = kind;
+	st->syscall = sys;
+	st->direction = dir;
+	st->tcp_seq = 0;
+	if (st->tuple.l4_proto == IPPROTO_TCP) {
+		struct tcp_sock *tp = (void *)sk;
+
+		/* The sequence number of the first byte this call moves: it equals the seq in
+		 * the TCP header of the packet carrying that byte, on every capture point. */
+		st->tcp_seq = dir == FS_DIR_EGRESS ? BPF_CORE_READ(tp, write_seq)
+						   : BPF_CORE_READ(tp, copied_seq);
+	}
+	role = bpf_map_lookup_elem(&roles, &ino);
+	st->tuple.role = role ? *role : FS_ROLE_UNKNOWN;
+	if (bpf_map_update_elem(&stash_map, &pid_tgid, st, BPF_ANY))
+		count(FS_CNT_DROP_STASH_FULL, 1);
+	return 0;
+}
+
+static __always_inline long wakeup_flag(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg_wakeup_bytes
+		       ? BPF_RB_FORCE_WAKEUP
+		       : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline __u32 cap_limit(void)
+{
+	__u32 cap = cfg_cap_bytes;
+
+	return cap > FS_CAP_MAX ? FS_CAP_MAX : cap;
+}
+
+/* Copy up to want bytes from one user buffer into s->data at off. Returns bytes copied. */
+static __always_inline __u32 copy_chunk(struct scratch *s, __u32 off, __u64 ubuf, __u64 want)
+{
+	__u64 o = off, n;
+
+	if (o >= FS_CAP_MAX || want == 0)
+		return 0;
+	n = want > FS_CAP_MAX ? FS_CAP_MAX : want;
+	/* Restate both bounds right before the access, behind compiler barriers, so the
+	 * verifier sees o < FS_CAP_MAX and n <= FS_CAP_MAX in the registers it checks. */
+	barrier_var(o);
+	o &= FS_CAP_MAX - 1;
+	barrier_var(n);
+	if (n > FS_CAP_MAX)
+		n = FS_CAP_MAX;
+	barrier_var(n);
+	if (bpf_probe_read_user(&s->data[o], n, (void *)ubuf)) {
+		count(FS_CNT_DROP_READ_FAIL, 1);
+		return 0;
+	}
+	return n;
+}
+
+/*
+ * Gather up to `want` bytes from an iovec array. A global function on purpose: the
+ * verifier checks it once, on its own, instead of once per call site and loop iteration
+ * (sendmmsg's loop calls it per message), which keeps verification far below its limits.
+ */
+__noinline __u32 copy_iov(struct scratch *s, __u64 uiov, __u32 iovcnt, __u64 want)
+{
+	__u32 off = 0;
+
+	if (!s)
+		return 0;
+
+	for (int i = 0; i < FS_MAX_IOV; i++) {
+		struct iovec iov;
+		__u64 take;
+		__u32 got;
+
+		if (i >= iovcnt || off >= want)
+			break;
+		if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(uiov + i * sizeof(iov))))
+			break;
+		take = iov.iov_len;
+		if (take > want - off)
+			take = want - off;
+		got = copy_chunk(s, off, (__u64)iov.iov_base, take);
+		if (got != take)
+			break;
+		off += got;
+	}
+	if (off < want && iovcnt > FS_MAX_IOV)
+		count(FS_CNT_IOV_LIMIT, 1);
+	return off;
+}
+
+static __always_inline void submit(struct scratch *s, __u32 cap_len)
+{
+	__u32 size;
+
+	if (cap_len > FS_CAP_MAX)
+		cap_len = FS_CAP_MAX;
+	s->ev.cap_len = cap_len;
+	size = sizeof(struct fs_event) + cap_len;
+	/* The barrier hides what clang knows of size, so the mask survives and the verifier
+	 * sees a bound inside the scratch value (header + 2 * FS_CAP_MAX). */
+	barrier_var(size);
+	size &= 2 * FS_CAP_MAX - 1;
+	if (bpf_ringbuf_output(&events, s, size, wakeup_flag())) {
+		count(FS_CNT_DROP_RINGBUF, 1);
+		return;
+	}
+	count(FS_CNT_EVENTS, 1);
+	count(FS_CNT_CAP_BYTES, cap_len);
+}
+
+/* Header fields shared by every event of one syscall. */
+static __always_inline void fill_header(struct scratch *s, struct stash *st, __u64 pid_tgid,
+					__u64 len)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+
+	__builtin_memcpy(s->ev.saddr, st->tuple.saddr, 16);
+	__builtin_memcpy(s->ev.daddr, st->tuple.daddr, 16);
+	s->ev.sport = st->tuple.sport;
+	s->ev.dport = st->tuple.dport;
+	s->ev.family = st->tuple.family;
+	s->ev.l4_proto = st->tuple.l4_proto;
+	s->ev.role = st->tuple.role;
+	s->ev.type = FS_EV_DATA;
+	s->ev.ts_enter_ns = st->ts_enter;
+	s->ev.ts_exit_ns = bpf_ktime_get_ns();
+	s->ev.socket_id = st->ino;
+	s->ev.syscall_len = len;
+	s->ev.pid = pid_tgid >> 32;
+	s->ev.tid = (__u32)pid_tgid;
+	s->ev.fd = st->fd;
+	s->ev.tcp_seq = st->tcp_seq;
+	s->ev.direction = st->direction;
+	s->ev.syscall = st->syscall;
+	BPF_CORE_READ_STR_INTO(&s->ev.comm, task, group_leader, comm);
+}
+
+static __always_inline int leave(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct stash *st = bpf_map_lookup_elem(&stash_map, &pid_tgid);
+	struct scratch *s;
+	__u32 cpu, cap = cap_limit();
+	__u64 want;
+
+	if (!st)
+		return 0;
+	if (ret <= 0)
+		goto out;
+	cpu = bpf_get_smp_processor_id();
+	s = bpf_map_lookup_elem(&scratch_map, &cpu);
+	if (!s)
+		goto out;
+
+	if (st->kind == ARG_MMSG) {
+		/* ret is the number of messages; each has its own length and iovecs. */
+		__u32 n = ret;
+
+		for (int i = 0; i < FS_MAX_MMSG; i++) {
+			struct mmsghdr mh;
+
+			if (i >= n)
+				break;
+			if (bpf_probe_read_user(&mh, sizeof(mh),
+						(void *)(st->ptr + i * sizeof(struct mmsghdr))))
+				break;
+			fill_header(s, st, pid_tgid, mh.msg_len);
+			read_user_peer((__u64)mh.msg_hdr.msg_name, &s->ev);
+			count(FS_CNT_BYTES, mh.msg_len);
+			if (mh.msg_len > cap)
+				count(FS_CNT_TRUNCATED, 1);
+			want = mh.msg_len < cap ? mh.msg_len : cap;
+			submit(s, copy_iov(s, (__u64)mh.msg_hdr.msg_iov, mh.msg_hdr.msg_iovlen,
+					   want));
+		}
+		if (n > FS_MAX_MMSG)
+			count(FS_CNT_IOV_LIMIT, 1);
+		goto out;
+	}
+
+	fill_header(s, st, pid_tgid, ret);
+	count(FS_CNT_BYTES, ret);
+	if ((__u64)ret > cap && st->kind != ARG_NONE)
+		count(FS_CNT_TRUNCATED, 1);
+	want = (__u64)ret < cap ? (__u64)ret : cap;
+	if (st->kind == ARG_NONE) {
+		submit(s, 0);
+	} else if (st->kind == ARG_BUF) {
+		read_user_peer(st->addr, &s->ev);
+		submit(s, copy_chunk(s, 0, st->ptr, want));
+	} else if (st->kind == ARG_IOV) {
+		submit(s, copy_iov(s, st->ptr, st->vlen, want));
+	} else {
+		struct user_msghdr mh;
+
+		if (bpf_probe_read_user(&mh, sizeof(mh), (void *)st->ptr)) {
+			count(FS_CNT_DROP_READ_FAIL, 1);
+			goto out;
+		}
+		read_user_peer((__u64)mh.msg_name, &s->ev);
+		submit(s, copy_iov(s, (__u64)mh.msg_iov, mh.msg_iovlen, want));
+	}
+out:
+	bpf_map_delete_elem(&stash_map, &pid_tgid);
+	return 0;
+}
+
+#define ARG(i) (ctx->args[i])
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int tp_enter_read(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter(ARG(0), ARG(1), 0, 0, ARG_BUF, FS_SYS_READ, FS_DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int tp_enter_write(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter(ARG(0), ARG(1), 0, 0, ARG_BUF, FS_SYS_WRITE, FS_DIR_EGRESS);
+}
+
+/* sendfile moves file bytes to the socket without passing user memory: the event carries
+ * the length only, so parsers can count a body they cannot see (nginx static files). */
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int tp_enter_sendfile64(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter(ARG(0), 0, 0, 0, ARG_NONE, FS_SYS_SENDFILE, FS_DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_readv")
+int tp_enter_readv(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter(ARG(0), ARG(1), ARG(2), 0, ARG_IOV, FS_SYS_READV, FS_DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int tp_enter_writev(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter(ARG(0), ARG(1), ARG(2), 0, ARG_IOV, FS_SYS_WRITEV, FS_DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int tp_enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ARG(3) & MSG_PEEK) /* peeked bytes will be read again */
+		return 0;
+	return enter(ARG(0), ARG(1), 0, ARG(4), ARG_BUF, FS_SYS_RECVFROM, FS_DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int tp_enter_sendto(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter(ARG(0), ARG(1), 0, ARG(4), ARG_BUF, FS_SYS_SENDTO, FS_DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int tp_enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ARG(2) & MSG_PEEK)
+		return 0;
+	return enter(ARG(0), ARG(1), 0, 0, ARG_MSG, FS_SYS_RECVMSG, FS_DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int tp_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter(ARG(0), ARG(1), 0, 0, ARG_MSG, FS_SYS_SENDMSG, FS_DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmmsg")
+int tp_enter_recvmmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ARG(3) & MSG_PEEK)
+		return 0;
+	return enter(ARG(0), ARG(1), ARG(2), 0, ARG_MMSG, FS_SYS_RECVMMSG, FS_DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmmsg")
+int tp_enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter(ARG(0), ARG(1), ARG(2), 0, ARG_MMSG, FS_SYS_SENDMMSG, FS_DIR_EGRESS);
+}
+
+/* One exit program per syscall: each tracepoint needs its own program. */
+#define EXIT_PROG(name)                                                                    \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                           \
+	int tp_exit_##name(struct trace_event_raw_sys_exit *ctx)                              \
+	{                                                                                  \
+		return leave(ctx->ret);                                                      \
+	}
+
+EXIT_PROG(read)
+EXIT_PROG(write)
+EXIT_PROG(readv)
+EXIT_PROG(writev)
+EXIT_PROG(recvfrom)
+EXIT_PROG(sendto)
+EXIT_PROG(recvmsg)
+EXIT_PROG(sendmsg)
+EXIT_PROG(recvmmsg)
+EXIT_PROG(sendmmsg)
+EXIT_PROG(sendfile64)
+
+static __always_inline void set_role(__u32 fd, __u8 role)
+{
+	__u64 ino = 0;
+
+	if (fd_to_socket(fd, &ino))
+		bpf_map_update_elem(&roles, &ino, &role, BPF_ANY);
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int tp_enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	if (wanted(bpf_get_current_pid_tgid()))
+		set_role(ARG(0), FS_ROLE_CLIENT);
+	return 0;
+}
+
+static __always_inline int accept_exit(long ret)
+{
+	if (ret >= 0 && wanted(bpf_get_current_pid_tgid()))
+		set_role(ret, FS_ROLE_SERVER);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int tp_exit_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	return accept_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int tp_exit_accept4(struct trace_event_raw_sys_exit *ctx)
+{
+	return accept_exit(ctx->ret);
+}
+
+/* Small events (close, exit) carry no payload and fit on the stack. */
+static __always_inline void submit_small(struct fs_event *ev)
+{
+	if (bpf_ringbuf_output(&events, ev, sizeof(*ev), wakeup_flag()))
+		count(FS_CNT_DROP_RINGBUF, 1);
+	else
+		count(FS_CNT_EVENTS, 1);
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int tp_enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct fs_event ev = {};
+	struct socket *sock;
+	__u64 ino = 0;
+
+	if (!wanted(pid_tgid))
+		return 0;
+	sock = fd_to_socket(ARG(0), &ino);
+	if (!sock)
+		return 0;
+	ev.type = FS_EV_CLOSE;
+	ev.syscall = FS_SYS_CLOSE;
+	ev.socket_id = ino;
+	ev.fd = ARG(0);
+	ev.pid = pid_tgid >> 32;
+	ev.tid = (__u32)pid_tgid;
+	ev.ts_enter_ns = ev.ts_exit_ns = bpf_ktime_get_ns();
+	submit_small(&ev);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int tp_process_exit(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct fs_event ev = {};
+
+	bpf_map_delete_elem(&stash_map, &pid_tgid);
+	/* Only the last thread of the group: signal->live has reached zero by now. */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	if ((pid_tgid >> 32) == cfg_self_tgid)
+		return 0;
+	ev.type = FS_EV_PROC_EXIT;
+	ev.pid = pid_tgid >> 32;
+	ev.tid = (__u32)pid_tgid;
+	ev.ts_enter_ns = ev.ts_exit_ns = bpf_ktime_get_ns();
+	submit_small(&ev);
+	return 0;
+}

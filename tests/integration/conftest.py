@@ -1,0 +1,162 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Shared pieces of the integration tests: the agent under test, nginx, free ports.
+
+Everything listens on 127.0.0.1 on ports the kernel picks, and is stopped at the end.
+"""
+import json
+import os
+import pathlib
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+AGENT = ROOT / "build" / "flowscope-agent"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
+
+
+class Agent:
+    """flowscope-agent --stdout, records collected to a file, counters parsed at exit."""
+
+    def __init__(self, tmpdir, *args):
+        self.out = pathlib.Path(tmpdir) / f"agent-{time.monotonic_ns()}.jsonl"
+        self.err = self.out.with_suffix(".stderr")
+        self.proc = subprocess.Popen(
+            [str(AGENT), "--stdout", "--stats", *args],
+            stdout=open(self.out, "wb"), stderr=open(self.err, "wb"))
+        deadline = time.monotonic() + 30
+        while "capturing socket traffic" not in self.err.read_text():
+            if self.proc.poll() is not None:
+                raise RuntimeError("agent exited early:\n" + self.err.read_text())
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                raise RuntimeError("agent did not start:\n" + self.err.read_text())
+            time.sleep(0.05)
+        self.records = None
+        self.stats = None
+
+    def stop(self, settle=0.5):
+        # Give the ring buffer one poll round to drain what the last syscalls queued.
+        time.sleep(settle)
+        self.proc.send_signal(signal.SIGINT)
+        rc = self.proc.wait(timeout=30)
+        err = self.err.read_text()
+        assert rc == 0, f"agent exit status {rc}:\n{err}"
+        self.records = [json.loads(line) for line in self.out.read_text().splitlines()]
+        self.stats = {}
+        for line in err.splitlines():
+            m = re.match(r"^  ([a-z_]+)\s+(\d+)  ", line)
+            if m:
+                self.stats[m.group(1)] = int(m.group(2))
+        return self.records
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def tmpdir_path():
+    d = tempfile.mkdtemp(prefix="flowscope-it-")
+    yield pathlib.Path(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def agent_factory(tmpdir_path):
+    started = []
+
+    def start(*args):
+        a = Agent(tmpdir_path, *args)
+        started.append(a)
+        return a
+
+    yield start
+    for a in started:
+        a.kill()
+
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+master_process on;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    keepalive_requests 1000;
+    sendfile on;
+    default_type application/octet-stream;
+    server {{
+        listen 127.0.0.1:{port};
+        root {dir}/www;
+        location = /ok {{ return 200 "hello\\n"; }}
+        location = /notfound {{ return 404; }}
+        location = /error {{ return 500; }}
+        location = /created {{ return 201 "created\\n"; }}
+        location = /upload {{ client_max_body_size 10m; return 200 "uploaded\\n"; }}
+        location /static/ {{ }}
+        location /proxy/ {{ proxy_pass http://127.0.0.1:{upstream}/; }}
+    }}
+    server {{
+        listen 127.0.0.1:{upstream};
+        location / {{ return 200 "upstream\\n"; }}
+    }}
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def nginx():
+    d = pathlib.Path(tempfile.mkdtemp(prefix="flowscope-nginx-"))
+    d.chmod(0o755)  # nginx workers run as nobody and must reach the static files
+    (d / "www" / "static").mkdir(parents=True)
+    (d / "www" / "static" / "1k.bin").write_bytes(bytes(range(256)) * 4)
+    (d / "www" / "static" / "100k.bin").write_bytes(b"z" * 100000)
+    port, upstream = free_port(), free_port()
+    (d / "nginx.conf").write_text(NGINX_CONF.format(dir=d, port=port, upstream=upstream))
+    proc = subprocess.Popen(["nginx", "-p", str(d), "-c", str(d / "nginx.conf")],
+                            stderr=subprocess.PIPE)
+    try:
+        wait_port(port)
+        wait_port(upstream)
+        workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                 text=True).stdout.split()
+        yield {"port": port, "upstream": upstream, "master": proc.pid,
+               "workers": {int(w) for w in workers}, "dir": d}
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(d, ignore_errors=True)

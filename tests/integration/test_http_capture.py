@@ -1,0 +1,385 @@
+# SPDX-License-Identifier: Apache-2.0
+"""End-to-end HTTP/1.x capture: real nginx, curl and raw-socket clients, the real agent.
+
+Each test starts the agent, drives traffic, stops the agent with SIGINT and asserts the
+exact set of records: one c-p record in the client process and one s-p record in the
+server process per exchange, with their fields, and matching TCP sequences on both ends.
+"""
+import ctypes
+import os
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import AGENT, free_port
+
+SELF_COMM = open("/proc/self/comm").read().strip()
+SELF_PID = os.getpid()
+
+
+# ---- clients ------------------------------------------------------------------------
+
+def curl(*args):
+    """Run curl; return (wall time in µs, the -w lines, pid)."""
+    fmt = "%{size_request} %{size_upload} %{size_header} %{size_download}\\n"
+    t0 = time.monotonic()
+    p = subprocess.Popen(["curl", "-sS", "-w", fmt, *args], stdout=subprocess.PIPE,
+                         text=True)
+    out, _ = p.communicate(timeout=30)
+    wall = int((time.monotonic() - t0) * 1e6)
+    assert p.returncode == 0, f"curl {args} failed"
+    sizes = [tuple(int(x) for x in line.split()) for line in out.splitlines() if line]
+    return wall, sizes, p.pid
+
+
+def read_response(sock, buf, head_only=False):
+    """Read one HTTP response with Content-Length from sock; return (length, rest)."""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed before a full response"
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            length = int(v)
+    if head_only:
+        length = 0
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        assert chunk
+        rest += chunk
+    return len(head) + 4 + length, rest[length:]
+
+
+def raw_exchange(port, chunks, responses, pause=0.02, sock=None):
+    """Send chunks (one syscall each), read `responses` responses. Returns
+    (wall µs, bytes sent, [response lengths], client port)."""
+    own = sock is None
+    if own:
+        sock = socket.create_connection(("127.0.0.1", port))
+    t0 = time.monotonic()
+    for c in chunks:
+        sock.sendall(c)
+        time.sleep(pause)
+    lengths, rest = [], b""
+    for _ in range(responses):
+        n, rest = read_response(sock, rest)
+        lengths.append(n)
+    wall = int((time.monotonic() - t0) * 1e6)
+    cport = sock.getsockname()[1]
+    if own:
+        sock.close()
+    return wall, sum(len(c) for c in chunks), lengths, cport
+
+
+# ---- assertions ---------------------------------------------------------------------
+
+def on_ports(records, *ports):
+    return [r for r in records if r["server_port"] in ports]
+
+
+def by_resource(records):
+    out = {}
+    for r in records:
+        out.setdefault(r["request_resource"], []).append(r)
+    return out
+
+
+def status_for(code):
+    if code is None:
+        return 2
+    return 4 if 400 <= code < 500 else 3 if code >= 500 else 0
+
+
+def check_pair(recs, *, method, code, client_comm, client_pid, server_comm,
+               server_pids, wall, req_len=None, resp_len=None, domain=None, port=None,
+               version="1.1"):
+    """Exactly one c-p and one s-p record for this exchange, consistent with each other."""
+    cp = [r for r in recs if r["observation_point"] == "c-p"]
+    sp = [r for r in recs if r["observation_point"] == "s-p"]
+    assert len(cp) == 1 and len(sp) == 1, f"expected one c-p and one s-p: {recs}"
+    cp, sp = cp[0], sp[0]
+    for r in (cp, sp):
+        assert r["table"] == "l7_flow_log"
+        assert r["type"] == 2
+        assert r["signal_source"] == 3
+        assert r["l7_protocol"] == "HTTP"
+        assert r["version"] == version
+        assert r["protocol"] == 6
+        assert r["request_type"] == method
+        assert r["response_code"] == code
+        assert r["response_status"] == status_for(code)
+        assert r["ip4_0"] == "127.0.0.1" and r["ip4_1"] == "127.0.0.1"
+        assert 0 < r["response_duration"] <= wall, (r["response_duration"], wall)
+        assert r["end_time"] - r["start_time"] == r["response_duration"]
+        if domain is not None:
+            assert r["request_domain"] == domain
+        if port is not None:
+            assert r["server_port"] == port
+    assert cp["process_kname_0"] == client_comm and cp["process_kname_1"] == ""
+    assert cp["process_id_0"] == client_pid and cp["process_id_1"] == 0
+    assert sp["process_kname_1"] == server_comm and sp["process_kname_0"] == ""
+    assert sp["process_id_1"] in server_pids and sp["process_id_0"] == 0
+    # Both ends of the one TCP connection agree on where each message starts.
+    assert cp["req_tcp_seq"] == sp["req_tcp_seq"] != 0
+    assert cp["resp_tcp_seq"] == sp["resp_tcp_seq"] != 0
+    assert cp["client_port"] == sp["client_port"]
+    assert cp["request_length"] == sp["request_length"]
+    assert cp["response_length"] == sp["response_length"]
+    if req_len is not None:
+        assert cp["request_length"] == req_len
+    if resp_len is not None:
+        assert cp["response_length"] == resp_len
+    return cp, sp
+
+
+# ---- tests --------------------------------------------------------------------------
+
+def test_nginx_exchanges_seen_from_both_ends(nginx, agent_factory, tmpdir_path):
+    port, up = nginx["port"], nginx["upstream"]
+    base = f"http://127.0.0.1:{port}"
+    agent = agent_factory()
+
+    # Keep-alive: three URLs on one connection, one with an X-Request-ID.
+    w_ka, s_ka, pid_ka = curl("-H", "X-Request-ID: rid-42",
+                              "-o", "/dev/null", f"{base}/ok?case=ka",
+                              "-o", "/dev/null", f"{base}/notfound?case=ka",
+                              "-o", "/dev/null", f"{base}/error?case=ka")
+    w_post, s_post, pid_post = curl("-o", "/dev/null", "-d", "a=1&b=2",
+                                    f"{base}/created?case=post")
+    body = tmpdir_path / "chunked.bin"
+    body.write_bytes(b"c" * 3000)
+    w_chunk, _, pid_chunk = curl("-o", "/dev/null", "-H", "Transfer-Encoding: chunked",
+                                 "--data-binary", f"@{body}", f"{base}/upload?case=chunked")
+    w_head, s_head, pid_head = curl("-o", "/dev/null", "-I", f"{base}/ok?case=head")
+    w_1k, s_1k, pid_1k = curl("-o", "/dev/null", f"{base}/static/1k.bin")
+    w_100k, s_100k, pid_100k = curl("-o", "/dev/null", f"{base}/static/100k.bin")
+    tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    w_tp, s_tp, pid_tp = curl("-o", "/dev/null", "-H", f"traceparent: {tp}",
+                              f"{base}/ok?case=traceparent")
+    w_px, s_px, pid_px = curl("-o", "/dev/null", f"{base}/proxy/hop?case=proxy")
+
+    # Three pipelined requests in one write, from this process.
+    pipelined = b"".join(
+        f"GET /ok?case=pipe{i} HTTP/1.1\r\nHost: pipe\r\n\r\n".encode() for i in range(3))
+    w_pipe, sent_pipe, lens_pipe, _ = raw_exchange(port, [pipelined], 3)
+    # A header dribbled over many writes, then a 50 KB body in one write.
+    split = [b"POST /created?case=split HTT", b"P/1.1\r\nHo", b"st: split\r\nContent-Le",
+             b"ngth: 50000\r\n", b"\r\n", b"x" * 50000]
+    w_split, sent_split, lens_split, _ = raw_exchange(port, split, 1)
+    # A chunked upload with exactly known framing, in one write: nginx answers `return`
+    # locations before reading the body, so a body sent later would be read after the
+    # response and the two ends would rightly disagree on the request's length.
+    chunked = [b"POST /upload?case=rawchunk HTTP/1.1\r\nHost: rc\r\n"
+               b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+               b"6;ext=1\r\n world\r\n0\r\n\r\n"]
+    w_rc, sent_rc, lens_rc, _ = raw_exchange(port, chunked, 1)
+
+    records = on_ports(agent.stop(), port, up)
+    res = by_resource(records)
+    workers = nginx["workers"]
+    srv = dict(server_comm="nginx", server_pids=workers)
+
+    def sizes_req(s):
+        return s[0]  # curl's size_request counts the body it uploaded too
+
+    def sizes_resp(s):
+        return s[2] + s[3]
+
+    for i, (path, code) in enumerate([("/ok?case=ka", 200), ("/notfound?case=ka", 404),
+                                      ("/error?case=ka", 500)]):
+        cp, sp = check_pair(res[path], method="GET", code=code, client_comm="curl",
+                            client_pid=pid_ka, wall=w_ka, req_len=sizes_req(s_ka[i]),
+                            resp_len=sizes_resp(s_ka[i]), domain=f"127.0.0.1:{port}",
+                            port=port, **srv)
+        assert cp["x_request_id_0"] == sp["x_request_id_0"] == "rid-42"
+        assert cp["endpoint"] == path.split("?")[0]
+    # One connection for all three.
+    assert len({r["client_port"] for p in ("/ok?case=ka", "/notfound?case=ka",
+                                           "/error?case=ka") for r in res[p]}) == 1
+    assert res["/error?case=ka"][0]["response_exception"] == "Internal Server Error"
+    assert res["/notfound?case=ka"][0]["response_exception"] == "Not Found"
+
+    check_pair(res["/created?case=post"], method="POST", code=201, client_comm="curl",
+               client_pid=pid_post, wall=w_post, req_len=sizes_req(s_post[0]),
+               resp_len=sizes_resp(s_post[0]), **srv)
+    check_pair(res["/upload?case=chunked"], method="POST", code=200, client_comm="curl",
+               client_pid=pid_chunk, wall=w_chunk, **srv)
+    check_pair(res["/ok?case=head"], method="HEAD", code=200, client_comm="curl",
+               client_pid=pid_head, wall=w_head, req_len=sizes_req(s_head[0]),
+               resp_len=sizes_resp(s_head[0]), **srv)
+    # Bodies sent with sendfile(), the 100 KB one far beyond the capture size.
+    check_pair(res["/static/1k.bin"], method="GET", code=200, client_comm="curl",
+               client_pid=pid_1k, wall=w_1k, req_len=sizes_req(s_1k[0]),
+               resp_len=sizes_resp(s_1k[0]), **srv)
+    assert s_1k[0][3] == 1024
+    check_pair(res["/static/100k.bin"], method="GET", code=200, client_comm="curl",
+               client_pid=pid_100k, wall=w_100k, req_len=sizes_req(s_100k[0]),
+               resp_len=sizes_resp(s_100k[0]), **srv)
+    cp, sp = check_pair(res["/ok?case=traceparent"], method="GET", code=200,
+                        client_comm="curl", client_pid=pid_tp, wall=w_tp, **srv)
+    assert cp["trace_id"] == sp["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+    assert cp["span_id"] == sp["span_id"] == "b7ad6b7169203331"
+
+    # The proxied request: curl -> nginx, then nginx -> its upstream server.
+    check_pair(res["/proxy/hop?case=proxy"], method="GET", code=200, client_comm="curl",
+               client_pid=pid_px, wall=w_px, req_len=sizes_req(s_px[0]),
+               resp_len=sizes_resp(s_px[0]), port=port, **srv)
+    check_pair(res["/hop?case=proxy"], method="GET", code=200, client_comm="nginx",
+               client_pid=next(iter(workers)), wall=w_px, port=up, version="1.0",
+               **srv)  # nginx speaks HTTP/1.0 to upstreams unless told otherwise
+
+    for i in range(3):
+        check_pair(res[f"/ok?case=pipe{i}"], method="GET", code=200,
+                   client_comm=SELF_COMM, client_pid=SELF_PID, wall=w_pipe,
+                   req_len=len(pipelined) // 3, resp_len=lens_pipe[i], domain="pipe", **srv)
+    check_pair(res["/created?case=split"], method="POST", code=201, client_comm=SELF_COMM,
+               client_pid=SELF_PID, wall=w_split, req_len=sent_split,
+               resp_len=lens_split[0], domain="split", **srv)
+    check_pair(res["/upload?case=rawchunk"], method="POST", code=200, client_comm=SELF_COMM,
+               client_pid=SELF_PID, wall=w_rc, req_len=sent_rc, resp_len=lens_rc[0], **srv)
+
+    # Nothing else: every record on these ports is one of the exchanges above.
+    expected = {"/ok?case=ka", "/notfound?case=ka", "/error?case=ka", "/created?case=post",
+                "/upload?case=chunked", "/ok?case=head", "/static/1k.bin",
+                "/static/100k.bin", "/ok?case=traceparent", "/proxy/hop?case=proxy",
+                "/hop?case=proxy", "/ok?case=pipe0", "/ok?case=pipe1", "/ok?case=pipe2",
+                "/created?case=split", "/upload?case=rawchunk"}
+    assert set(res) == expected
+    assert len(records) == 2 * len(expected)
+    assert agent.stats["drop_ringbuf_full"] == 0
+    assert agent.stats["parse_failures"] == 0
+
+
+def test_connection_open_before_agent_starts(nginx, agent_factory):
+    port = nginx["port"]
+    sock = socket.create_connection(("127.0.0.1", port))
+    raw_exchange(port, [b"GET /ok?case=before HTTP/1.1\r\nHost: x\r\n\r\n"], 1, sock=sock)
+    agent = agent_factory()
+    wall, sent, lens, cport = raw_exchange(
+        port, [b"GET /ok?case=after HTTP/1.1\r\nHost: x\r\n\r\n"], 1, sock=sock)
+    sock.close()
+    records = [r for r in on_ports(agent.stop(), port) if r["client_port"] == cport]
+    res = by_resource(records)
+    assert set(res) == {"/ok?case=after"}
+    check_pair(res["/ok?case=after"], method="GET", code=200, client_comm=SELF_COMM,
+               client_pid=SELF_PID, wall=wall, req_len=sent, resp_len=lens[0],
+               server_comm="nginx", server_pids=nginx["workers"])
+
+
+def silent_server(port, stop):
+    """Accepts, reads requests, never answers."""
+    ls = socket.create_server(("127.0.0.1", port))
+    ls.settimeout(0.2)
+    conns = []
+    while not stop.is_set():
+        try:
+            c, _ = ls.accept()
+            c.settimeout(0.2)
+            conns.append(c)
+        except socket.timeout:
+            pass
+        for c in conns:
+            try:
+                c.recv(65536)
+            except (socket.timeout, OSError):
+                pass
+    for c in conns:
+        c.close()
+    ls.close()
+
+
+def test_unanswered_request_becomes_timeout(agent_factory):
+    port = free_port()
+    stop = threading.Event()
+    t = threading.Thread(target=silent_server, args=(port, stop))
+    t.start()
+    try:
+        time.sleep(0.3)
+        agent = agent_factory("--request-timeout", "1s")
+        sock = socket.create_connection(("127.0.0.1", port))
+        req = b"GET /never HTTP/1.1\r\nHost: silent\r\n\r\n"
+        sock.sendall(req)
+        time.sleep(2.5)  # past the timeout, connection still open
+        records = on_ports(agent.stop(), port)
+        sock.close()
+    finally:
+        stop.set()
+        t.join()
+    assert len(records) == 2, records
+    assert {r["observation_point"] for r in records} == {"c-p", "s-p"}
+    for r in records:
+        assert r["type"] == 0
+        assert r["response_status"] == 2
+        assert r["response_code"] is None
+        assert r["response_duration"] is None
+        assert r["request_resource"] == "/never"
+        assert r["request_length"] == len(req)
+        assert r["response_length"] is None
+    assert agent.stats["timeouts"] == 2
+
+
+GARBAGE_SCRIPT = r"""
+import ctypes, os, random, socket, sys, threading
+ctypes.CDLL(None).prctl(15, b"fs-garbage", 0, 0, 0)   # PR_SET_NAME
+port = int(sys.argv[1])
+ls = socket.create_server(("127.0.0.1", port))
+def serve():
+    for _ in range(3):
+        c, _ = ls.accept()
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            c.sendall(b"\x00\xff\x10binary-reply\x00")
+        c.close()
+threading.Thread(target=serve, daemon=True).start()
+rnd = random.Random(7)
+payloads = [
+    bytes(rnd.getrandbits(8) for _ in range(4096)),
+    b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: abc\r\n\r\n",
+    b"POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n",
+]
+for p in payloads:
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(p)
+    s.recv(65536)
+    s.close()
+"""
+
+
+def test_malformed_and_binary_traffic(agent_factory, tmpdir_path):
+    port = free_port()
+    script = tmpdir_path / "garbage.py"
+    script.write_text(GARBAGE_SCRIPT)
+    agent = agent_factory("--comm", "fs-garbage")
+    subprocess.run(["/usr/bin/python3", str(script), str(port)], check=True, timeout=30)
+    records = agent.stop()
+    assert records == []
+    # The two HTTP-looking requests fail to parse at both ends (client and server socket).
+    assert agent.stats["parse_failures"] == 4
+    assert agent.stats["unclassified_events"] >= 2
+    assert agent.stats["events_data"] > 0
+
+
+def test_cli_help_and_errors():
+    h = subprocess.run([str(AGENT), "--help"], capture_output=True, text=True)
+    assert h.returncode == 0
+    for flag in ("--stdout", "--pid", "--comm", "--capture-bytes", "--stats",
+                 "--request-timeout", "--print-config", "--config"):
+        assert flag in h.stdout
+    bad = subprocess.run([str(AGENT), "--capture-bytes", "99999"], capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and "--capture-bytes" in bad.stderr
+    unknown = subprocess.run([str(AGENT), "--stdot"], capture_output=True, text=True)
+    assert unknown.returncode == 2 and "--stdout" in unknown.stderr
+    cfg = subprocess.run([str(AGENT), "--print-config", "--capture-bytes", "4096"],
+                         capture_output=True, text=True)
+    assert cfg.returncode == 0 and "capture_bytes: 4096" in cfg.stdout
+    none = subprocess.run([str(AGENT)], capture_output=True, text=True)
+    assert none.returncode == 2 and "--stdout" in none.stderr

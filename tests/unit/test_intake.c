@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Intake and session pairing, without a kernel: synthetic ring records (the exact ABI the
+ * BPF side writes) go in, l7_flow_log records come out, and every field is checked.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "agent/intake.h"
+#include "agent/record.h"
+#include "common/jsonw.h"
+
+#define MAX_RECS 32
+
+struct sink {
+	struct l7_record recs[MAX_RECS];
+	int n;
+};
+
+static void collect(void *ctx, const struct l7_record *r)
+{
+	struct sink *s = ctx;
+
+	assert_true(s->n < MAX_RECS);
+	s->recs[s->n++] = *r;
+}
+
+static const struct intake_cfg default_cfg = {
+	.max_conns = 64,
+	.max_pending = 8,
+	.conn_idle_ns = 60000000000ull,
+	.request_timeout_ns = 5000000000ull,
+	.mem_budget = 1 << 20,
+};
+
+/* A ring record: header + payload, as socket_trace.bpf.c writes it. */
+struct ring_rec {
+	struct fs_event ev;
+	uint8_t data[FS_CAP_MAX];
+};
+
+/* Local 10.0.0.1:40000 (client side) talking to 10.0.0.2:80 unless changed. */
+static void data_event(struct intake *in, uint64_t sock, uint8_t dir, const char *payload,
+		       uint64_t syscall_len, uint64_t ts_enter, uint64_t ts_exit, uint32_t seq)
+{
+	static struct ring_rec r;
+	size_t n = strlen(payload);
+
+	memset(&r.ev, 0, sizeof(r.ev));
+	r.ev.type = FS_EV_DATA;
+	r.ev.ts_enter_ns = ts_enter;
+	r.ev.ts_exit_ns = ts_exit;
+	r.ev.socket_id = sock;
+	r.ev.syscall_len = syscall_len ? syscall_len : n;
+	r.ev.pid = 100;
+	r.ev.tid = 101 + dir;
+	r.ev.fd = 7;
+	r.ev.tcp_seq = seq;
+	r.ev.cap_len = n;
+	r.ev.family = 4;
+	r.ev.l4_proto = 6;
+	r.ev.direction = dir;
+	memcpy(r.ev.saddr, "\x0a\x00\x00\x01", 4);
+	memcpy(r.ev.daddr, "\x0a\x00\x00\x02", 4);
+	r.ev.sport = 40000;
+	r.ev.dport = 80;
+	strcpy(r.ev.comm, "client");
+	memcpy(r.data, payload, n);
+	assert_int_equal(intake_event(in, &r, sizeof(r.ev) + n, 0), 0);
+}
+
+static void small_event(struct intake *in, uint32_t type, uint64_t sock, uint32_t pid,
+			uint64_t ts)
+{
+	struct fs_event ev = {.type = type, .socket_id = sock, .pid = pid, .ts_exit_ns = ts};
+
+	assert_int_equal(intake_event(in, &ev, sizeof(ev), 0), 0);
+}
+
+#define REQ "GET /a/b?x=1 HTTP/1.1\r\nHost: svc\r\nX-Request-ID: r1\r\n\r\n"
+#define RESP "HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\nX-Request-ID: r2\r\n\r\nnope\n"
+
+static void test_client_exchange(void **unused)
+{
+	struct sink s = {0};
+	struct intake *in = intake_create(&default_cfg, collect, &s);
+
+	(void)unused;
+	data_event(in, 1, FS_DIR_EGRESS, REQ, 0, 1000, 1500, 5000);
+	assert_int_equal(s.n, 0);
+	data_event(in, 1, FS_DIR_INGRESS, RESP, 0, 1600, 9000, 7000);
+	assert_int_equal(s.n, 1);
+	struct l7_record *r = &s.recs[0];
+	assert_int_equal(r->type, REC_TYPE_SESSION);
+	assert_int_equal(r->obs, REC_OBS_CLIENT_PROCESS);
+	assert_int_equal(r->start_ns, 1000); /* a send starts at syscall entry */
+	assert_int_equal(r->end_ns, 9000);   /* a receive ends at syscall exit */
+	assert_int_equal(r->code, 404);
+	assert_int_equal(r->status, PROTO_STATUS_CLIENT_ERROR);
+	assert_int_equal(r->request_length, strlen(REQ));
+	assert_int_equal(r->response_length, strlen(RESP));
+	assert_int_equal(r->req_tcp_seq, 5000);
+	assert_int_equal(r->resp_tcp_seq, 7000);
+	assert_memory_equal(r->addr0, "\x0a\x00\x00\x01", 4);
+	assert_memory_equal(r->addr1, "\x0a\x00\x00\x02", 4);
+	assert_int_equal(r->client_port, 40000);
+	assert_int_equal(r->server_port, 80);
+	assert_int_equal(r->pid, 100);
+	assert_int_equal(r->req_tid, 101);
+	assert_int_equal(r->resp_tid, 102);
+	assert_string_equal(r->comm, "client");
+	assert_int_equal(r->l7_proto, PROTO_HTTP1);
+	assert_memory_equal(r->method.s, "GET", r->method.len);
+	assert_int_equal(r->resource.len, 8);
+	assert_memory_equal(r->resource.s, "/a/b?x=1", 8);
+	assert_int_equal(r->endpoint.len, 4);
+	assert_memory_equal(r->domain.s, "svc", 3);
+	assert_memory_equal(r->x_request_id_0.s, "r1", 2);
+	assert_memory_equal(r->x_request_id_1.s, "r2", 2);
+	assert_memory_equal(r->exception.s, "Not Found", r->exception.len);
+	assert_int_equal(in->st.records[REC_TYPE_SESSION], 1);
+	intake_destroy(in);
+}
+
+static void test_server_exchange_swaps_sides(void **unused)
+{
+	struct sink s = {0};
+	struct intake *in = intake_create(&default_cfg, collect, &s);
+
+	(void)unused;
+	data_event(in, 2, FS_DIR_INGRESS, REQ, 0, 100, 2000, 11);
+	data_event(in, 2, FS_DIR_EGRESS, RESP, 0, 3000, 3500, 22);
+	assert_int_equal(s.n, 1);
+	struct l7_record *r = &s.recs[0];
+	assert_int_equal(r->obs, REC_OBS_SERVER_PROCESS);
+	assert_int_equal(r->start_ns, 2000); /* a receive starts when the data arrives */
+	assert_int_equal(r->end_ns, 3500);
+	/* The remote end is the client now. */
+	assert_memory_equal(r->addr0, "\x0a\x00\x00\x02", 4);
+	assert_int_equal(r->client_port, 80);
+	assert_int_equal(r->server_port, 40000);
+	intake_destroy(in);
+}
+
+static void test_header_split_over_events(void **unused)
+{
+	struct sink s = {0};
+	struct intake *in = intake_create(&default_cfg, collect, &s);
+
+	(void)unused;
+	data_event(in, 3, FS_DIR_EGRESS, "GET /split HT", 0, 10, 11, 1000);
+	data_event(in, 3, FS_DIR_EGRESS, "TP/1.1\r\nHost: h\r", 0, 20, 21, 1013);
+	data_event(in, 3, FS_DIR_EGRESS, "\n\r\n", 0, 30, 31, 1029);
+	assert_int_equal(in->st.messages, 1);
+	data_event(in, 3, FS_DIR_INGRESS, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, 40,
+		   50, 9);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.recs[0].start_ns, 10);
+	assert_int_equal(s.recs[0].req_tcp_seq, 1000);
+	assert_int_equal(s.recs[0].request_length, 32);
+	assert_int_equal(s.recs[0].code, 200);
+	/* Leftovers are released once consumed: what stays is the parser state and the
+	 * (now empty) pending ring. */
+	assert_int_equal(in->st.mem_used, proto_http1_ops.state_size +
+						  default_cfg.max_pending * sizeof(void *));
+	intake_destroy(in);
+}
+
+static void test_body_larger_than_capture(void **unused)
+{
+	struct sink s = {0};
+	struct intake *in = intake_create(&default_cfg, collect, &s);
+	const char *hdr = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
+
+	(void)unused;
+	data_event(in, 4, FS_DIR_EGRESS, "GET /big HTTP/1.1\r\n\r\n", 0, 1, 2, 1);
+	/* One receive of the whole response, of which only the header was copied. */
+	data_event(in, 4, FS_DIR_INGRESS, hdr, strlen(hdr) + 100000, 3, 4, 2);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.recs[0].response_length, strlen(hdr) + 100000);
+	/* The connection stays in sync: the next exchange parses. */
+	data_event(in, 4, FS_DIR_EGRESS, "GET /next HTTP/1.1\r\n\r\n", 0, 5, 6, 3);
+	data_event(in, 4, FS_DIR_INGRESS, "HTTP/1.1 204 No Content\r\n\r\n", 0, 7, 8, 4);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.recs[1].code, 204);
+	intake_destroy(in);
+}
+
+static void test_pipelined_pairs_in_order(void **unused)
+{
+	struct sink s = {0};
+	struct intake *in = intake_create(&default_cfg, collect, &s);
+
+	(void)unused;
+	data_event(in, 5, FS_DIR_EGRESS,
+		   "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n", 0, 1,
+		   2, 100);
+	data_event(in, 5, FS_DIR_INGRESS,
+		   "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+		   "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
+		   "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n",
+		   0, 3, 4, 500);
+	assert_int_equal(s.n, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(s.recs[i].resource.s[1], '1' + i);
+		assert_int_equal(s.recs[i].code, 200 + i);
+		assert_int_equal(s.recs[i].req_tcp_seq, 100 + 19 * i);
+	}
+	assert_int_equal(s.recs[1].resp_tcp_seq, 500 + 38);
+	intake_destroy(in);
+}
+
+static void test_timeout_lone_response_close_exit(void **unused)
+{
+	struct sink s = {0};
+	struct intake *in = intake_create(&default_cfg, collect, &s);
+
+	(void)unused;
+	/* Unanswered request: a type-0 timeout record once the deadline passes. */
+	data_event(in, 6, FS_DIR_EGRESS, "GET /slow HTTP/1.1\r\n\r\n", 0, 1000, 1000, 1);
+	intake_tick(in, 1000 + default_cfg.request_timeout_ns - 1);
+	assert_int_equal(s.n, 0);
+	intake_tick(in, 1000 + default_cfg.request_timeout_ns);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.recs[0].type, REC_TYPE_REQUEST);
+	assert_int_equal(s.recs[0].status, PROTO_STATUS_TIMEOUT);
+	assert_int_equal(in->st.timeouts, 1);
+
+	/* A response with nothing waiting (seen mid-connection): type 1. */
+	data_event(in, 7, FS_DIR_INGRESS, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, 5,
+		   6, 1);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.recs[1].type, REC_TYPE_RESPONSE);
+	assert_false(s.recs[1].has_request);
+
+	/* close() flushes pending requests and forgets the connection. */
+	data_event(in, 8, FS_DIR_EGRESS, "GET /c HTTP/1.1\r\n\r\n", 0, 7, 8, 1);
+	small_event(in, FS_EV_CLOSE, 8, 100, 9);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(s.recs[2].status, PROTO_STATUS_TIMEOUT);
+	assert_null(conn_lookup(&in->conns, 8));
+
+	/* Process exit: every connection of that pid goes. */
+	data_event(in, 9, FS_DIR_EGRESS, "GET /e HTTP/1.1\r\n\r\n", 0, 7, 8, 1);
+	small_event(in, FS_EV_PROC_EXIT, 0, 999, 10); /* another pid: nothing happens */
+	assert_non_null(conn_lookup(&in->conns, 9));
+	small_event(in, FS_EV_PROC_EXIT, 0, 100, 10);
+	assert_null(conn_lookup(&in->conns, 9));
+	assert_int_equal(s.n, 4);
+
+	/* Shutdown flush: status unknown, not timeout. */
+	data_event(in, 10, FS_DIR_EGRESS, "GET /f HTTP/1.1\r\n\r\n", 0, 7, 8, 1);
+	intake_flush_all(in, 20);
+	assert_int_equal(s.n, 5);
+	assert_int_equal(s.recs[4].status, PROTO_STATUS_UNKNOWN);
+	assert_int_equal(in->st.mem_used, 0);
+	intake_destroy(in);
+}
+
+static void test_bounds_conns_pending_budget(void **unused)
+{
+	struct intake_cfg cfg = default_cfg;
+	struct sink s = {0};
+	struct intake *in;
+
+	(void)unused;
+	cfg.max_conns = 2;
+	cfg.max_pending = 2;
+	in = intake_create(&cfg, collect, &s);
+	data_event(in, 20, FS_DIR_EGRESS, "GET /1 HTTP/1.1\r\n\r\n", 0, 1, 1, 1);
+	data_event(in, 21, FS_DIR_EGRESS, "GET /2 HTTP/1.1\r\n\r\n", 0, 2, 2, 1);
+	data_event(in, 22, FS_DIR_EGRESS, "GET /3 HTTP/1.1\r\n\r\n", 0, 3, 3, 1);
+	assert_int_equal(in->conns.count, 2);
+	assert_int_equal(in->st.conns_evicted_full, 1);
+	assert_null(conn_lookup(&in->conns, 20)); /* the least recently active went */
+	assert_int_equal(s.n, 1);                 /* and its pending request was flushed */
+
+	/* A third unanswered request on one connection pushes the oldest out. */
+	data_event(in, 21, FS_DIR_EGRESS, "GET /2b HTTP/1.1\r\n\r\nGET /2c HTTP/1.1\r\n\r\n", 0,
+		   4, 4, 1);
+	assert_int_equal(in->st.drop_pending_overflow, 1);
+	assert_int_equal(s.n, 2);
+	intake_destroy(in);
+
+	/* A budget too small for any parser state: data is dropped and counted. */
+	cfg = default_cfg;
+	cfg.mem_budget = 16;
+	memset(&s, 0, sizeof(s));
+	in = intake_create(&cfg, collect, &s);
+	data_event(in, 30, FS_DIR_EGRESS, REQ, 0, 1, 1, 1);
+	assert_int_equal(in->st.drop_mem_budget, 1);
+	assert_int_equal(s.n, 0);
+	intake_destroy(in);
+}
+
+static void test_malformed_and_unclassified(void **unused)
+{
+	struct sink s = {0};
+	struct intake *in = intake_create(&default_cfg, collect, &s);
+	struct fs_event ev = {.type = FS_EV_DATA, .cap_len = 100};
+	uint8_t junk[3] = {1, 2, 3};
+
+	(void)unused;
+	assert_int_equal(intake_event(in, junk, sizeof(junk), 0), -EINVAL);
+	/* cap_len promises more payload than the record has. */
+	assert_int_equal(intake_event(in, &ev, sizeof(ev) + 10, 0), -EINVAL);
+	ev.type = 77;
+	ev.cap_len = 0;
+	assert_int_equal(intake_event(in, &ev, sizeof(ev), 0), -EINVAL);
+	assert_int_equal(in->st.events_malformed, 3);
+	data_event(in, 40, FS_DIR_EGRESS, "\x16\x03\x01 binary", 0, 1, 1, 1);
+	assert_int_equal(in->st.unclassified, 1);
+	assert_int_equal(s.n, 0);
+	intake_destroy(in);
+}
+
+static void test_record_json(void **unused)
+{
+	struct sink s = {0};
+	struct intake *in = intake_create(&default_cfg, collect, &s);
+	struct jsonw w = {0};
+
+	(void)unused;
+	data_event(in, 50, FS_DIR_EGRESS, REQ, 0, 1000000, 1500000, 5);
+	data_event(in, 50, FS_DIR_INGRESS, RESP, 0, 1600000, 3000000, 6);
+	assert_int_equal(record_write_json(&w, &s.recs[0]), 0);
+	w.buf[w.len] = 0;
+	const char *want =
+		"{\"table\":\"l7_flow_log\",\"time\":0,\"start_time\":1000,\"end_time\":3000,"
+		"\"response_duration\":2000,\"ip4_0\":\"10.0.0.1\",\"ip4_1\":\"10.0.0.2\","
+		"\"client_port\":40000,\"server_port\":80,\"protocol\":6,\"signal_source\":3,"
+		"\"observation_point\":\"c-p\",\"process_id_0\":100,\"process_id_1\":0,"
+		"\"process_kname_0\":\"client\",\"process_kname_1\":\"\",\"syscall_thread_0\":101,"
+		"\"syscall_thread_1\":102,\"l7_protocol\":\"HTTP\",\"version\":\"1.1\",\"type\":2,"
+		"\"request_type\":\"GET\",\"request_domain\":\"svc\",\"request_resource\":"
+		"\"/a/b?x=1\",\"endpoint\":\"/a/b\",\"response_code\":404,\"response_status\":4,"
+		"\"response_exception\":\"Not Found\",\"request_length\":54,"
+		"\"response_length\":68,\"req_tcp_seq\":5,\"resp_tcp_seq\":6,"
+		"\"x_request_id_0\":\"r1\",\"x_request_id_1\":\"r2\",\"trace_id\":\"\","
+		"\"span_id\":\"\"}\n";
+	assert_string_equal(w.buf, want);
+	jsonw_free(&w);
+	intake_destroy(in);
+}
+
+static void test_jsonw_escapes_and_utf8(void **unused)
+{
+	struct jsonw w = {0};
+
+	(void)unused;
+	jsonw_begin(&w);
+	jsonw_str(&w, "a", "q\"b\\\n\x01", 6);
+	jsonw_str(&w, "u", "\xc3\xa9\xff\xe2\x82", 5); /* é, a stray byte, a cut sequence */
+	jsonw_i64(&w, "n", -5);
+	jsonw_null(&w, "z");
+	assert_int_equal(jsonw_end(&w), 0);
+	w.buf[w.len] = 0;
+	assert_string_equal(w.buf, "{\"a\":\"q\\\"b\\\\\\n\\u0001\",\"u\":\"\xc3\xa9\\ufffd\\ufffd"
+				   "\\ufffd\",\"n\":-5,\"z\":null}\n");
+	jsonw_free(&w);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_client_exchange),
+		cmocka_unit_test(test_server_exchange_swaps_sides),
+		cmocka_unit_test(test_header_split_over_events),
+		cmocka_unit_test(test_body_larger_than_capture),
+		cmocka_unit_test(test_pipelined_pairs_in_order),
+		cmocka_unit_test(test_timeout_lone_response_close_exit),
+		cmocka_unit_test(test_bounds_conns_pending_budget),
+		cmocka_unit_test(test_malformed_and_unclassified),
+		cmocka_unit_test(test_record_json),
+		cmocka_unit_test(test_jsonw_escapes_and_utf8),
+	};
+
+	return cmocka_run_group_tests_name("intake", tests, NULL, NULL);
+}
