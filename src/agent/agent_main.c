@@ -53,7 +53,7 @@ static const struct conf_key agent_keys[] = {
 	{"pid", CONF_UINT, K(pid), "0", 0, 4194304, "PID",
 	 "capture only this process (0: every process)"},
 	{"comm", CONF_STRING, K(comm), NULL, 0, 0, "NAME",
-	 "capture only processes with this name (as in /proc/PID/comm, at most 15 chars)"},
+	 "capture only threads with this name (the kernel comm, at most 15 chars)"},
 	{"capture_bytes", CONF_INT, K(capture_bytes), "1024", 1, FS_CAP_MAX, "N",
 	 "payload bytes copied per syscall; larger messages are still measured whole"},
 	{"ringbuf_size", CONF_SIZE, K(ringbuf_size), "8MiB", 65536, 1ll << 30, "SIZE",

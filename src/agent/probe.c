@@ -142,20 +142,20 @@ int probe_poll(struct probe *p, int timeout_ms)
 
 int probe_counters(struct probe *p, uint64_t *out)
 {
-	uint64_t *vals = calloc(p->ncpus, sizeof(uint64_t));
+	struct fs_counters *vals = calloc(p->ncpus, sizeof(*vals));
 	int fd = bpf_map__fd(p->skel->maps.counters);
+	uint32_t zero = 0;
 	int err = 0;
 
 	if (!vals)
 		return -ENOMEM;
-	for (uint32_t k = 0; k < FS_CNT_MAX; k++) {
-		out[k] = 0;
-		if (bpf_map_lookup_elem(fd, &k, vals)) {
-			err = -errno;
-			break;
-		}
+	memset(out, 0, FS_CNT_MAX * sizeof(*out));
+	if (bpf_map_lookup_elem(fd, &zero, vals)) {
+		err = -errno;
+	} else {
 		for (int c = 0; c < p->ncpus; c++)
-			out[k] += vals[c];
+			for (int k = 0; k < FS_CNT_MAX; k++)
+				out[k] += vals[c].v[k];
 	}
 	free(vals);
 	return err;

@@ -63,8 +63,25 @@ const char *record_obs_name(uint8_t obs)
 static void put_addr(struct jsonw *w, const char *key, uint8_t family, const uint8_t *a)
 {
 	char buf[INET6_ADDRSTRLEN];
+	size_t n = 0;
 
-	if (!inet_ntop(family == 4 ? AF_INET : AF_INET6, a, buf, sizeof(buf)))
+	if (family == 4) {
+		/* inet_ntop formats IPv4 with sprintf; this is on every record, twice. */
+		for (int i = 0; i < 4; i++) {
+			uint8_t v = a[i];
+
+			if (i)
+				buf[n++] = '.';
+			if (v >= 100)
+				buf[n++] = '0' + v / 100;
+			if (v >= 10)
+				buf[n++] = '0' + v / 10 % 10;
+			buf[n++] = '0' + v % 10;
+		}
+		jsonw_str(w, key, buf, n);
+		return;
+	}
+	if (!inet_ntop(AF_INET6, a, buf, sizeof(buf)))
 		buf[0] = 0;
 	jsonw_cstr(w, key, buf);
 }

@@ -45,11 +45,12 @@ struct {
 	__uint(max_entries, 8 * 1024 * 1024);
 } events SEC(".maps");
 
+/* All counters in one per-CPU value, so an event bumps several with one lookup. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, FS_CNT_MAX);
+	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct fs_counters);
 } counters SEC(".maps");
 
 enum arg_kind {
@@ -72,16 +73,44 @@ struct stash {
 	__u8 kind;
 	__u8 syscall;
 	__u8 direction;
-	__u8 _pad;
+	__u8 active; /* set at entry, cleared at exit: entries stay for the thread's life */
 	struct fs_event tuple; /* only the address fields, family, l4_proto, role are used */
 };
 
+/* Per thread, written in place at every entry (no update/delete per syscall); an entry
+ * goes when its thread exits. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 32768);
 	__type(key, __u64); /* pid_tgid */
 	__type(value, struct stash);
 } stash_map SEC(".maps");
+
+/*
+ * What an fd of a process is: a traced socket (with its tuple and role) or something we
+ * ignore. Resolving that takes a dozen kernel reads; a hit here takes one lookup and a
+ * comparison of the file pointer, which catches an fd that now refers to another file.
+ */
+struct sock_info {
+	__u64 file; /* the struct file the fd referred to when this was filled */
+	__u64 sk;
+	__u64 ino;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u8 family;
+	__u8 l4_proto;
+	__u8 role;
+	__u8 traced; /* 0: not an IPv4/IPv6 TCP/UDP socket */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* tgid << 32 | fd */
+	__type(value, struct sock_info);
+} sock_cache SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -107,20 +136,21 @@ struct {
 	__type(value, struct scratch);
 } scratch_map SEC(".maps");
 
-/* Scratch for the entry hook: the stash is too big for the 512-byte stack. */
+/* A zeroed stash to create a thread's entry from: too big for the 512-byte stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct stash);
-} stash_scratch SEC(".maps");
+} stash_zero SEC(".maps");
 
 static __always_inline void count(__u32 idx, __u64 n)
 {
-	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+	__u32 zero = 0;
+	struct fs_counters *c = bpf_map_lookup_elem(&counters, &zero);
 
-	if (v)
-		*v += n;
+	if (c && idx < FS_CNT_MAX)
+		c->v[idx] += n;
 }
 
 /* Filters that need no kernel walk: self, --pid, --comm. */
@@ -134,9 +164,8 @@ static __always_inline bool wanted(__u64 pid_tgid)
 		goto filtered;
 	if (cfg_filter_comm_set) {
 		char comm[16];
-		struct task_struct *task = (void *)bpf_get_current_task();
 
-		BPF_CORE_READ_STR_INTO(&comm, task, group_leader, comm);
+		bpf_get_current_comm(&comm, sizeof(comm));
 		for (int i = 0; i < 16; i++) {
 			if (comm[i] != cfg_filter_comm[i])
 				goto filtered;
@@ -193,7 +222,7 @@ static __always_inline bool is_v4_mapped(const __u8 *a)
  * Fill family, ports and addresses from the socket. Returns false for sockets we do not
  * trace (not IPv4/IPv6 TCP/UDP).
  */
-static __always_inline bool read_tuple(struct sock *sk, struct fs_event *t)
+static __always_inline bool read_tuple(struct sock *sk, struct sock_info *t)
 {
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	__u16 proto = BPF_CORE_READ(sk, sk_protocol);
@@ -247,53 +276,90 @@ static __always_inline void read_user_peer(__u64 uaddr, struct fs_event *t)
 	}
 }
 
+/* Slow path of sock_lookup(): resolve fd from scratch and remember the answer. */
+static __noinline int sock_resolve(struct file *f, __u64 key, struct sock_info *out)
+{
+	struct inode *inode;
+	struct socket *sock;
+	struct sock *sk;
+	__u8 *role;
+
+	__builtin_memset(out, 0, sizeof(*out));
+	out->file = (__u64)f;
+	inode = BPF_CORE_READ(f, f_inode);
+	if (inode && (BPF_CORE_READ(inode, i_mode) & S_IFMT) == S_IFSOCK) {
+		sock = BPF_CORE_READ(f, private_data);
+		sk = sock ? BPF_CORE_READ(sock, sk) : NULL;
+		if (sk && read_tuple(sk, out)) {
+			out->traced = 1;
+			out->sk = (__u64)sk;
+			out->ino = BPF_CORE_READ(inode, i_ino);
+			role = bpf_map_lookup_elem(&roles, &out->ino);
+			out->role = role ? *role : FS_ROLE_UNKNOWN;
+		}
+	}
+	bpf_map_update_elem(&sock_cache, &key, out, BPF_ANY);
+	return 0;
+}
+
 static __always_inline int enter(__u32 fd, __u64 ptr, __u32 vlen, __u64 addr, __u8 kind,
 				 __u8 sys, __u8 dir)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 zero = 0;
+	__u64 key = (pid_tgid & 0xffffffff00000000ull) | fd;
+	struct sock_info fresh, *si;
 	struct stash *st;
-	struct socket *sock;
-	struct sock *sk;
-	__u64 ino = 0;
-	__u8 *role;
+	struct file *f;
+	__u32 zero = 0;
 
 	if (!wanted(pid_tgid))
 		return 0;
-	sock = fd_to_socket(fd, &ino);
-	if (!sock)
+	f = fd_to_file(fd);
+	if (!f)
 		return 0;
-	sk = BPF_CORE_READ(sock, sk);
-	if (!sk)
+	si = bpf_map_lookup_elem(&sock_cache, &key);
+	if (!si || si->file != (__u64)f) {
+		sock_resolve(f, key, &fresh);
+		si = &fresh;
+	}
+	if (!si->traced)
 		return 0;
-	st = bpf_map_lookup_elem(&stash_scratch, &zero);
-	if (!st)
-		return 0;
-	__builtin_memset(&st->tuple, 0, sizeof(st->tuple));
-	if (!read_tuple(sk, &st->tuple))
-		return 0;
+	st = bpf_map_lookup_elem(&stash_map, &pid_tgid);
+	if (!st) {
+		struct stash *z = bpf_map_lookup_elem(&stash_zero, &zero);
+
+		if (!z || bpf_map_update_elem(&stash_map, &pid_tgid, z, BPF_NOEXIST) ||
+		    !(st = bpf_map_lookup_elem(&stash_map, &pid_tgid))) {
+			count(FS_CNT_DROP_STASH_FULL, 1);
+			return 0;
+		}
+	}
 	st->ts_enter = bpf_ktime_get_ns();
 	st->ptr = ptr;
 	st->addr = addr;
-	st->ino = ino;
+	st->ino = si->ino;
 	st->fd = fd;
 	st->vlen = vlen;
 	st->kind = kind;
 	st->syscall = sys;
 	st->direction = dir;
+	__builtin_memcpy(st->tuple.saddr, si->saddr, 16);
+	__builtin_memcpy(st->tuple.daddr, si->daddr, 16);
+	st->tuple.sport = si->sport;
+	st->tuple.dport = si->dport;
+	st->tuple.family = si->family;
+	st->tuple.l4_proto = si->l4_proto;
+	st->tuple.role = si->role;
 	st->tcp_seq = 0;
-	if (st->tuple.l4_proto == IPPROTO_TCP) {
-		struct tcp_sock *tp = (void *)sk;
+	if (si->l4_proto == IPPROTO_TCP) {
+		struct tcp_sock *tp = (void *)si->sk;
 
 		/* The sequence number of the first byte this call moves: it equals the seq in
 		 * the TCP header of the packet carrying that byte, on every capture point. */
 		st->tcp_seq = dir == FS_DIR_EGRESS ? BPF_CORE_READ(tp, write_seq)
 						   : BPF_CORE_READ(tp, copied_seq);
 	}
-	role = bpf_map_lookup_elem(&roles, &ino);
-	st->tuple.role = role ? *role : FS_ROLE_UNKNOWN;
-	if (bpf_map_update_elem(&stash_map, &pid_tgid, st, BPF_ANY))
-		count(FS_CNT_DROP_STASH_FULL, 1);
+	st->active = 1;
 	return 0;
 }
 
@@ -384,16 +450,20 @@ static __always_inline void submit(struct scratch *s, __u32 cap_len)
 		count(FS_CNT_DROP_RINGBUF, 1);
 		return;
 	}
-	count(FS_CNT_EVENTS, 1);
-	count(FS_CNT_CAP_BYTES, cap_len);
+	/* Two counters, one lookup: this runs for every event. */
+	__u32 zero = 0;
+	struct fs_counters *c = bpf_map_lookup_elem(&counters, &zero);
+
+	if (c) {
+		c->v[FS_CNT_EVENTS] += 1;
+		c->v[FS_CNT_CAP_BYTES] += cap_len;
+	}
 }
 
 /* Header fields shared by every event of one syscall. */
 static __always_inline void fill_header(struct scratch *s, struct stash *st, __u64 pid_tgid,
 					__u64 len)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
-
 	__builtin_memcpy(s->ev.saddr, st->tuple.saddr, 16);
 	__builtin_memcpy(s->ev.daddr, st->tuple.daddr, 16);
 	s->ev.sport = st->tuple.sport;
@@ -412,7 +482,8 @@ static __always_inline void fill_header(struct scratch *s, struct stash *st, __u
 	s->ev.tcp_seq = st->tcp_seq;
 	s->ev.direction = st->direction;
 	s->ev.syscall = st->syscall;
-	BPF_CORE_READ_STR_INTO(&s->ev.comm, task, group_leader, comm);
+	/* The calling thread's name, as DeepFlow's process_kname: one cheap helper call. */
+	bpf_get_current_comm(&s->ev.comm, sizeof(s->ev.comm));
 }
 
 static __always_inline int leave(long ret)
@@ -423,7 +494,7 @@ static __always_inline int leave(long ret)
 	__u32 cpu, cap = cap_limit();
 	__u64 want;
 
-	if (!st)
+	if (!st || !st->active)
 		return 0;
 	if (ret <= 0)
 		goto out;
@@ -481,7 +552,7 @@ static __always_inline int leave(long ret)
 		submit(s, copy_iov(s, (__u64)mh.msg_iov, mh.msg_iovlen, want));
 	}
 out:
-	bpf_map_delete_elem(&stash_map, &pid_tgid);
+	st->active = 0;
 	return 0;
 }
 
@@ -633,8 +704,13 @@ int tp_enter_close(struct trace_event_raw_sys_enter *ctx)
 	struct socket *sock;
 	__u64 ino = 0;
 
+	__u64 key = (pid_tgid & 0xffffffff00000000ull) | (__u32)ARG(0);
+
 	if (!wanted(pid_tgid))
 		return 0;
+	/* The fd's cache entry would be caught by the file check too; deleting it here
+	 * keeps the cache from filling with closed fds. */
+	bpf_map_delete_elem(&sock_cache, &key);
 	sock = fd_to_socket(ARG(0), &ino);
 	if (!sock)
 		return 0;

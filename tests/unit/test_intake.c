@@ -360,10 +360,36 @@ static void test_jsonw_escapes_and_utf8(void **unused)
 	jsonw_str(&w, "u", "\xc3\xa9\xff\xe2\x82", 5); /* é, a stray byte, a cut sequence */
 	jsonw_i64(&w, "n", -5);
 	jsonw_null(&w, "z");
+	jsonw_u64(&w, "m", UINT64_MAX);
+	jsonw_u64(&w, "0", 0);
+	jsonw_i64(&w, "i", INT64_MIN);
+	jsonw_u64(&w, "t", 1795322869466085ull);
 	assert_int_equal(jsonw_end(&w), 0);
 	w.buf[w.len] = 0;
 	assert_string_equal(w.buf, "{\"a\":\"q\\\"b\\\\\\n\\u0001\",\"u\":\"\xc3\xa9\\ufffd\\ufffd"
-				   "\\ufffd\",\"n\":-5,\"z\":null}\n");
+				   "\\ufffd\",\"n\":-5,\"z\":null,\"m\":18446744073709551615,\"0\":0,"
+				   "\"i\":-9223372036854775808,\"t\":1795322869466085}\n");
+	jsonw_free(&w);
+}
+
+static void test_record_addresses(void **unused)
+{
+	struct l7_record r = {.family = 4, .obs = REC_OBS_SERVER_PROCESS, .code = -1};
+	struct jsonw w = {0};
+
+	(void)unused;
+	memcpy(r.addr0, "\x64\x14\x03\xff", 4);
+	memcpy(r.addr1, "\x00\x00\x00\x00", 4);
+	record_write_json(&w, &r);
+	w.buf[w.len] = 0;
+	assert_non_null(strstr(w.buf, "\"ip4_0\":\"100.20.3.255\",\"ip4_1\":\"0.0.0.0\""));
+	r.family = 6;
+	memcpy(r.addr0, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01", 16);
+	memset(r.addr1, 0, 16);
+	r.addr1[15] = 1;
+	record_write_json(&w, &r);
+	w.buf[w.len] = 0;
+	assert_non_null(strstr(w.buf, "\"ip6_0\":\"2001:db8::1\",\"ip6_1\":\"::1\""));
 	jsonw_free(&w);
 }
 
@@ -380,6 +406,7 @@ int main(void)
 		cmocka_unit_test(test_malformed_and_unclassified),
 		cmocka_unit_test(test_record_json),
 		cmocka_unit_test(test_jsonw_escapes_and_utf8),
+		cmocka_unit_test(test_record_addresses),
 	};
 
 	return cmocka_run_group_tests_name("intake", tests, NULL, NULL);

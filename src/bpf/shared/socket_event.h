@@ -66,6 +66,10 @@ enum fs_counter {
 	FS_CNT_MAX,
 };
 
+struct fs_counters {
+	__u64 v[FS_CNT_MAX];
+};
+
 /* Everything below is one ring-buffer record: header, then cap_len payload bytes. */
 struct fs_event {
 	__u64 ts_enter_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) at syscall entry */
