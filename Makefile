@@ -53,7 +53,8 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 
 BINS := $(OUT)/flowscope-agent
 
-.PHONY: all deps test-deps test unit-test sanitize-test fuzz-smoke integration-test run bench \
+.PHONY: all deps test-deps test unit-test sanitize-test fuzz-smoke integration-test \
+	integration-test-san run bench \
 	clean format format-check
 all: $(BINS) $(UNIT_BINS) $(OUT)/tests/syscall_cost
 
@@ -124,11 +125,19 @@ fuzz-smoke:
 integration-test: all
 	$(Q)tests/integration/run.sh
 
+# The same end-to-end tests against an agent built with ASan/UBSan.
+integration-test-san:
+	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined CC=clang build/san/flowscope-agent
+	$(Q)FLOWSCOPE_AGENT=build/san/flowscope-agent ASAN_OPTIONS=detect_leaks=1 \
+		tests/integration/run.sh
+
 test: test-deps
+	$(Q)$(MAKE) --no-print-directory format-check
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory unit-test
 	$(Q)$(MAKE) --no-print-directory sanitize-test
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke
+	$(Q)$(MAKE) --no-print-directory integration-test-san
 	$(Q)$(MAKE) --no-print-directory integration-test
 
 bench: all

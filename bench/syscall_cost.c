@@ -36,7 +36,8 @@ int main(int argc, char **argv)
 {
 	long n = argc > 1 ? strtol(argv[1], NULL, 10) : 100000;
 	long bytes = argc > 2 ? strtol(argv[2], NULL, 10) : 64;
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t sl = sizeof(sa);
 	int one = 1, ls, c, s;
 	char *buf;
@@ -50,8 +51,8 @@ int main(int argc, char **argv)
 	wr = calloc(n, sizeof(*wr));
 	rd = calloc(n, sizeof(*rd));
 	ls = socket(AF_INET, SOCK_STREAM, 0);
-	if (!buf || !wr || !rd || ls < 0 || bind(ls, (void *)&sa, sizeof(sa)) ||
-	    listen(ls, 1) || getsockname(ls, (void *)&sa, &sl)) {
+	if (!buf || !wr || !rd || ls < 0 || bind(ls, (void *)&sa, sizeof(sa)) || listen(ls, 1) ||
+	    getsockname(ls, (void *)&sa, &sl)) {
 		perror("syscall_cost: setup");
 		return 1;
 	}

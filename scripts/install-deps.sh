@@ -14,6 +14,7 @@ build_pkgs=(
 	libyaml-dev                   # config files
 	uthash-dev                    # hash tables (connection table)
 	pkg-config
+	clang-format                  # make format / format-check
 )
 test_pkgs=(
 	libcmocka-dev                 # unit tests

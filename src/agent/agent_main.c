@@ -48,47 +48,46 @@ struct agent_cfg {
 #define K(name) offsetof(struct agent_cfg, name)
 
 static const struct conf_key agent_keys[] = {
-	{"stdout", CONF_BOOL, K(out_stdout), "false", 0, 0, NULL,
-	 "write every record to stdout as one JSON object per line"},
-	{"pid", CONF_UINT, K(pid), "0", 0, 4194304, "PID",
-	 "capture only this process (0: every process)"},
-	{"comm", CONF_STRING, K(comm), NULL, 0, 0, "NAME",
-	 "capture only threads with this name (the kernel comm, at most 15 chars)"},
-	{"capture_bytes", CONF_INT, K(capture_bytes), "1024", 1, FS_CAP_MAX, "N",
-	 "payload bytes copied per syscall; larger messages are still measured whole"},
-	{"ringbuf_size", CONF_SIZE, K(ringbuf_size), "8MiB", 65536, 1ll << 30, "SIZE",
-	 "kernel-to-agent ring buffer (a power of two); events beyond it are counted as lost"},
-	{"wakeup_bytes", CONF_SIZE, K(wakeup_bytes), "256KiB", 0, 1ll << 30, "SIZE",
-	 "wake the agent early once this much is queued (batching lowers overhead)"},
-	{"poll_interval", CONF_DURATION_MS, K(poll_interval_ms), "100ms", 1, 10000, "DURATION",
-	 "longest a record waits in the ring before the agent drains it"},
-	{"max_connections", CONF_INT, K(max_connections), "65536", 16, 16777216, "N",
-	 "connections tracked at once; the least recently active is evicted beyond it"},
-	{"max_pending", CONF_INT, K(max_pending), "64", 1, 4096, "N",
-	 "unanswered requests kept per connection (pipelining depth)"},
-	{"request_timeout", CONF_DURATION_MS, K(request_timeout_ms), "30s", 1, 86400000,
-	 "DURATION", "a request without a response after this is recorded as a timeout"},
-	{"conn_idle_timeout", CONF_DURATION_MS, K(conn_idle_timeout_ms), "120s", 1, 86400000,
-	 "DURATION", "a connection silent this long is flushed and forgotten"},
-	{"memory_budget", CONF_SIZE, K(memory_budget), "64MiB", 1 << 20, 1ll << 40, "SIZE",
-	 "bytes for partial messages, parser state and pending requests; beyond it data "
-	 "is dropped and counted"},
-	{"stats", CONF_BOOL, K(stats), "false", 0, 0, NULL,
-	 "print counters to stderr at exit (and every stats_interval if set)"},
-	{"stats_interval", CONF_DURATION_MS, K(stats_interval_ms), "0", 0, 86400000, "DURATION",
-	 "with --stats: also print counters this often (0: only at exit)"},
-	{"log_level", CONF_STRING, K(log_level), "info", 0, 0, "LEVEL",
-	 "error, warn, info or debug"},
-	{0},
+	{ "stdout", CONF_BOOL, K(out_stdout), "false", 0, 0, NULL,
+	  "write every record to stdout as one JSON object per line" },
+	{ "pid", CONF_UINT, K(pid), "0", 0, 4194304, "PID",
+	  "capture only this process (0: every process)" },
+	{ "comm", CONF_STRING, K(comm), NULL, 0, 0, "NAME",
+	  "capture only threads with this name (the kernel comm, at most 15 chars)" },
+	{ "capture_bytes", CONF_INT, K(capture_bytes), "1024", 1, FS_CAP_MAX, "N",
+	  "payload bytes copied per syscall; larger messages are still measured whole" },
+	{ "ringbuf_size", CONF_SIZE, K(ringbuf_size), "8MiB", 65536, 1ll << 30, "SIZE",
+	  "kernel-to-agent ring buffer (a power of two); events beyond it are counted as lost" },
+	{ "wakeup_bytes", CONF_SIZE, K(wakeup_bytes), "256KiB", 0, 1ll << 30, "SIZE",
+	  "wake the agent early once this much is queued (batching lowers overhead)" },
+	{ "poll_interval", CONF_DURATION_MS, K(poll_interval_ms), "100ms", 1, 10000, "DURATION",
+	  "longest a record waits in the ring before the agent drains it" },
+	{ "max_connections", CONF_INT, K(max_connections), "65536", 16, 16777216, "N",
+	  "connections tracked at once; the least recently active is evicted beyond it" },
+	{ "max_pending", CONF_INT, K(max_pending), "64", 1, 4096, "N",
+	  "unanswered requests kept per connection (pipelining depth)" },
+	{ "request_timeout", CONF_DURATION_MS, K(request_timeout_ms), "30s", 1, 86400000,
+	  "DURATION", "a request without a response after this is recorded as a timeout" },
+	{ "conn_idle_timeout", CONF_DURATION_MS, K(conn_idle_timeout_ms), "120s", 1, 86400000,
+	  "DURATION", "a connection silent this long is flushed and forgotten" },
+	{ "memory_budget", CONF_SIZE, K(memory_budget), "64MiB", 1 << 20, 1ll << 40, "SIZE",
+	  "bytes for partial messages, parser state and pending requests; beyond it data "
+	  "is dropped and counted" },
+	{ "stats", CONF_BOOL, K(stats), "false", 0, 0, NULL,
+	  "print counters to stderr at exit (and every stats_interval if set)" },
+	{ "stats_interval", CONF_DURATION_MS, K(stats_interval_ms), "0", 0, 86400000, "DURATION",
+	  "with --stats: also print counters this often (0: only at exit)" },
+	{ "log_level", CONF_STRING, K(log_level), "info", 0, 0, "LEVEL",
+	  "error, warn, info or debug" },
+	{ 0 },
 };
 
 static const struct conf_spec agent_spec = {
 	.prog = "flowscope-agent",
-	.summary =
-		"Capture every HTTP/1.x request and response of every process on this host,\n"
-		"with no change to the applications, through eBPF syscall tracepoints. Each\n"
-		"request/response exchange becomes one flow_log.l7_flow_log record. Needs root\n"
-		"(or CAP_BPF + CAP_PERFMON) and a kernel with BTF.",
+	.summary = "Capture every HTTP/1.x request and response of every process on this host,\n"
+		   "with no change to the applications, through eBPF syscall tracepoints. Each\n"
+		   "request/response exchange becomes one flow_log.l7_flow_log record. Needs root\n"
+		   "(or CAP_BPF + CAP_PERFMON) and a kernel with BTF.",
 	.examples = "  flowscope-agent --stdout                    every process, JSON lines\n"
 		    "  flowscope-agent --stdout --comm nginx       only nginx\n"
 		    "  flowscope-agent --stdout --pid 1234 --capture-bytes 4096\n"
@@ -199,10 +198,10 @@ static int run(struct agent *a)
 
 int main(int argc, char **argv)
 {
-	struct agent a = {0};
+	struct agent a = { 0 };
 	struct intake_cfg icfg;
 	struct probe_opts popts;
-	struct sigaction sa = {.sa_handler = on_signal};
+	struct sigaction sa = { .sa_handler = on_signal };
 	int rc, level, exit_code = 1;
 
 	rc = conf_load(&agent_spec, &a.cfg, argc, argv);
@@ -216,8 +215,9 @@ int main(int argc, char **argv)
 	}
 	level = ob_log_parse_level(a.cfg.log_level ? a.cfg.log_level : "info");
 	if (level < 0) {
-		fprintf(stderr, "flowscope-agent: --log-level: '%s' is not one of error, warn, "
-				"info, debug\n",
+		fprintf(stderr,
+			"flowscope-agent: --log-level: '%s' is not one of error, warn, "
+			"info, debug\n",
 			a.cfg.log_level);
 		exit_code = 2;
 		goto out;
@@ -231,8 +231,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (a.cfg.comm && strlen(a.cfg.comm) > 15) {
-		fprintf(stderr, "flowscope-agent: --comm: '%s' is longer than the kernel's 15 "
-				"characters; use the name as /proc/PID/comm shows it\n",
+		fprintf(stderr,
+			"flowscope-agent: --comm: '%s' is longer than the kernel's 15 "
+			"characters; use the name as /proc/PID/comm shows it\n",
 			a.cfg.comm);
 		exit_code = 2;
 		goto out;
@@ -288,8 +289,7 @@ int main(int argc, char **argv)
 		fflush(stdout);
 	if (a.cfg.stats)
 		print_stats(&a, "final");
-	ob_info("[agent] stopped: %llu records written",
-		(unsigned long long)a.out.records_written);
+	ob_info("[agent] stopped: %llu records written", (unsigned long long)a.out.records_written);
 out:
 	probe_close(a.probe);
 	intake_destroy(a.intake);

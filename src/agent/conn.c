@@ -30,7 +30,7 @@ static void lru_append(struct conn_table *t, struct conn *c)
 
 void conn_table_init(struct conn_table *t, uint32_t max, conn_evict_fn evict, void *ctx)
 {
-	*t = (struct conn_table){.max = max ? max : 1, .evict = evict, .evict_ctx = ctx};
+	*t = (struct conn_table){ .max = max ? max : 1, .evict = evict, .evict_ctx = ctx };
 }
 
 struct conn *conn_lookup(struct conn_table *t, uint64_t socket_id)

@@ -96,6 +96,6 @@ void conn_remove(struct conn_table *t, struct conn *c, uint64_t now_ns);
 /* Evict entries idle since before now_ns - idle_ns. Returns how many. */
 uint32_t conn_table_expire(struct conn_table *t, uint64_t now_ns, uint64_t idle_ns);
 
-#define conn_table_foreach(t, c, tmp) HASH_ITER(hh, (t)->map, c, tmp)
+#define conn_table_foreach(t, c, tmp) HASH_ITER (hh, (t)->map, c, tmp)
 
 #endif

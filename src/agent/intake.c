@@ -114,8 +114,7 @@ void intake_destroy(struct intake *in)
 		return;
 	in->sink = NULL; /* destroying emits nothing */
 	conn_table_clear(&in->conns, 0);
-	HASH_ITER(hh, in->pids, r, tmp)
-	{
+	HASH_ITER (hh, in->pids, r, tmp) {
 		HASH_DELETE(hh, in->pids, r);
 		free(r);
 	}
@@ -234,7 +233,7 @@ static void feed(struct intake *in, struct conn *c, const struct fs_event *ev,
 		.ts_end = ev->ts_exit_ns + off_ns,
 		.tcp_seq = ev->tcp_seq,
 	};
-	struct proto_input pi = {.dir = dir, .gap = gap};
+	struct proto_input pi = { .dir = dir, .gap = gap };
 	int rc;
 
 	if (d->left && d->left->len) {
@@ -320,8 +319,8 @@ static void on_data(struct intake *in, const struct fs_event *ev, const uint8_t 
 	}
 	in->cur_conn = c;
 	if (!c->ops) {
-		const struct proto_ops *ops = ev->cap_len ? detect(payload, ev->cap_len, ev->direction)
-							  : NULL;
+		const struct proto_ops *ops =
+			ev->cap_len ? detect(payload, ev->cap_len, ev->direction) : NULL;
 
 		if (!ops) {
 			in->st.unclassified++;
@@ -353,8 +352,7 @@ static void on_proc_exit(struct intake *in, const struct fs_event *ev, uint64_t 
 	HASH_FIND(hh, in->pids, &pid, sizeof(pid), r);
 	if (!r)
 		return;
-	conn_table_foreach(&in->conns, c, tmp)
-	{
+	conn_table_foreach (&in->conns, c, tmp) {
 		if (c->pid == pid)
 			conn_remove(&in->conns, c, now);
 	}
@@ -371,9 +369,7 @@ int intake_event(struct intake *in, const void *data, size_t size, uint64_t off_
 	}
 	in->cur_ev = ev;
 	switch (ev->type) {
-	case FS_EV_DATA:
-		on_data(in, ev, (const uint8_t *)(ev + 1), off_ns);
-		break;
+	case FS_EV_DATA: on_data(in, ev, (const uint8_t *)(ev + 1), off_ns); break;
 	case FS_EV_CLOSE:
 		in->st.events_close++;
 		c = conn_lookup(&in->conns, ev->socket_id);
@@ -400,8 +396,7 @@ void intake_tick(struct intake *in, uint64_t now_ns)
 {
 	struct conn *c, *tmp;
 
-	conn_table_foreach(&in->conns, c, tmp)
-	{
+	conn_table_foreach (&in->conns, c, tmp) {
 		if (c->pending_count) {
 			in->cur_conn = c;
 			session_expire(in, c, now_ns);

@@ -24,10 +24,10 @@
 
 struct intake_cfg {
 	uint32_t max_conns;
-	uint32_t max_pending;        /* unanswered requests kept per connection */
-	uint64_t conn_idle_ns;       /* a connection silent this long is flushed and forgotten */
+	uint32_t max_pending;	     /* unanswered requests kept per connection */
+	uint64_t conn_idle_ns;	     /* a connection silent this long is flushed and forgotten */
 	uint64_t request_timeout_ns; /* a request unanswered this long becomes a timeout record */
-	uint64_t mem_budget;         /* bytes for leftovers, parser states and pending requests */
+	uint64_t mem_budget;	     /* bytes for leftovers, parser states and pending requests */
 };
 
 /* Counters; every drop has its own. */
@@ -36,20 +36,20 @@ struct intake_stats {
 	uint64_t events_close;
 	uint64_t events_exit;
 	uint64_t events_malformed; /* ring records too short or inconsistent */
-	uint64_t bytes;            /* syscall bytes of data events */
-	uint64_t unclassified;     /* data events on connections no parser recognised (yet) */
+	uint64_t bytes;		   /* syscall bytes of data events */
+	uint64_t unclassified;	   /* data events on connections no parser recognised (yet) */
 	uint64_t messages;
 	uint64_t parse_errors;
 	uint64_t truncated;
 	uint64_t resyncs;
-	uint64_t records[3];            /* by type: request, response, session */
-	uint64_t timeouts;              /* requests that got no response */
-	uint64_t drop_mem_budget;       /* data dropped: memory budget exhausted */
+	uint64_t records[3];		/* by type: request, response, session */
+	uint64_t timeouts;		/* requests that got no response */
+	uint64_t drop_mem_budget;	/* data dropped: memory budget exhausted */
 	uint64_t drop_pending_overflow; /* too many unanswered requests on one connection */
-	uint64_t conns_evicted_full;    /* table full: least recently active evicted */
+	uint64_t conns_evicted_full;	/* table full: least recently active evicted */
 	uint64_t conns_evicted_idle;
-	uint64_t conns_active;          /* gauge */
-	uint64_t mem_used;              /* gauge, bytes */
+	uint64_t conns_active; /* gauge */
+	uint64_t mem_used;     /* gauge, bytes */
 };
 
 typedef void (*record_sink_fn)(void *ctx, const struct l7_record *r);
@@ -70,8 +70,8 @@ struct intake {
 	struct proto_stats pst; /* summed over every parser */
 	record_sink_fn sink;
 	void *sink_ctx;
-	struct pid_ref *pids;    /* pid -> number of connections, to skip exits cheaply */
-	uint8_t evict_status;    /* response_status for requests flushed by an eviction */
+	struct pid_ref *pids; /* pid -> number of connections, to skip exits cheaply */
+	uint8_t evict_status; /* response_status for requests flushed by an eviction */
 	/* Set while an event is being processed: who did the syscall. */
 	const struct fs_event *cur_ev;
 	struct conn *cur_conn;

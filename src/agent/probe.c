@@ -112,8 +112,8 @@ struct probe *probe_open(const struct probe_opts *o, probe_event_fn cb, void *ct
 		       strerror(-err));
 		goto fail;
 	}
-	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events), (ring_buffer_sample_fn)cb,
-				 ctx, NULL);
+	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events), (ring_buffer_sample_fn)cb, ctx,
+				 NULL);
 	if (!p->rb) {
 		err = -errno;
 		goto fail_msg;

@@ -14,7 +14,7 @@
 
 struct probe_opts {
 	uint32_t self_tgid;
-	uint32_t filter_tgid;    /* 0: all */
+	uint32_t filter_tgid;	 /* 0: all */
 	const char *filter_comm; /* NULL: all */
 	uint32_t cap_bytes;
 	uint64_t ringbuf_bytes; /* power of two, >= page size */

@@ -28,19 +28,19 @@ enum rec_obs_point {
 
 #define REC_SIGNAL_EBPF 3
 
-#define REC_DEF_STR(name, size)                                                            \
-	struct {                                                                           \
-		uint16_t len;                                                              \
-		char s[size];                                                              \
+#define REC_DEF_STR(name, size)                                                                    \
+	struct {                                                                                   \
+		uint16_t len;                                                                      \
+		char s[size];                                                                      \
 	} name
 
 struct l7_record {
 	uint64_t start_ns; /* since the epoch */
 	uint64_t end_ns;
-	uint8_t type;     /* enum rec_type */
-	uint8_t obs;      /* enum rec_obs_point */
-	uint8_t status;   /* response_status, enum proto_status */
-	uint8_t family;   /* 4 or 6 */
+	uint8_t type;	  /* enum rec_type */
+	uint8_t obs;	  /* enum rec_obs_point */
+	uint8_t status;	  /* response_status, enum proto_status */
+	uint8_t family;	  /* 4 or 6 */
 	uint8_t l4_proto; /* 6 or 17 */
 	uint16_t l7_proto;
 	int32_t code; /* -1: none */
@@ -72,7 +72,7 @@ struct l7_record {
 };
 
 /* Copy a view into a bounded record string, cutting what does not fit. */
-#define REC_SET(field, view)                                                               \
+#define REC_SET(field, view)                                                                       \
 	rec_copy((field).s, &(field).len, sizeof((field).s), (view).ptr, (view).len)
 
 void rec_copy(char *dst, uint16_t *dst_len, size_t cap, const char *src, uint32_t len);

@@ -4,10 +4,10 @@
 
 #include <inttypes.h>
 
-#define ADD(n, v, h)                                                                       \
-	do {                                                                               \
-		if (i < AGENT_STATS_MAX)                                                   \
-			out[i++] = (struct stat_kv){(n), (v), (h)};                        \
+#define ADD(n, v, h)                                                                               \
+	do {                                                                                       \
+		if (i < AGENT_STATS_MAX)                                                           \
+			out[i++] = (struct stat_kv){ (n), (v), (h) };                              \
 	} while (0)
 
 int agent_stats_collect(struct stat_kv *out, const uint64_t *kern, const struct intake *in,
@@ -18,10 +18,10 @@ int agent_stats_collect(struct stat_kv *out, const uint64_t *kern, const struct 
 
 	if (kern) {
 		ADD("kernel_events", kern[FS_CNT_EVENTS], "events written to the ring buffer");
-		ADD("kernel_bytes", kern[FS_CNT_BYTES], "syscall bytes on traced sockets");
+		ADD("kernel_bytes", kern[FS_CNT_BYTES], "syscall bytes of the events written");
 		ADD("kernel_captured_bytes", kern[FS_CNT_CAP_BYTES], "payload bytes copied");
 		ADD("kernel_truncated", kern[FS_CNT_TRUNCATED],
-		    "syscalls larger than the capture size (payload cut, event kept)");
+		    "events whose payload was not copied whole (capture size)");
 		ADD("kernel_filtered", kern[FS_CNT_FILTERED], "syscalls skipped by --pid/--comm");
 		ADD("drop_ringbuf_full", kern[FS_CNT_DROP_RINGBUF],
 		    "events lost: ring buffer full (raise ringbuf_size)");

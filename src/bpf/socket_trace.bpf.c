@@ -20,18 +20,18 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define AF_INET 2
-#define AF_INET6 10
+#define AF_INET	    2
+#define AF_INET6    10
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
 #define SOCK_STREAM 1
-#define SOCK_DGRAM 2
-#define S_IFMT 00170000
-#define S_IFSOCK 0140000
-#define MSG_PEEK 2
+#define SOCK_DGRAM  2
+#define S_IFMT	    00170000
+#define S_IFSOCK    0140000
+#define MSG_PEEK    2
 
 /* Set by the agent between open and load. */
-const volatile __u32 cfg_self_tgid = 0;   /* never trace the agent itself */
+const volatile __u32 cfg_self_tgid = 0;	  /* never trace the agent itself */
 const volatile __u32 cfg_filter_tgid = 0; /* 0 = every process */
 const volatile __u8 cfg_filter_comm_set = 0;
 const volatile char cfg_filter_comm[16] = {};
@@ -115,7 +115,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
-	__type(key, __u64); /* socket inode */
+	__type(key, __u64);  /* socket inode */
 	__type(value, __u8); /* enum fs_role */
 } roles SEC(".maps");
 
@@ -302,8 +302,8 @@ static __noinline int sock_resolve(struct file *f, __u64 key, struct sock_info *
 	return 0;
 }
 
-static __always_inline int enter(__u32 fd, __u64 ptr, __u32 vlen, __u64 addr, __u8 kind,
-				 __u8 sys, __u8 dir)
+static __always_inline int enter(__u32 fd, __u64 ptr, __u32 vlen, __u64 addr, __u8 kind, __u8 sys,
+				 __u8 dir)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 key = (pid_tgid & 0xffffffff00000000ull) | fd;
@@ -450,13 +450,16 @@ static __always_inline void submit(struct scratch *s, __u32 cap_len)
 		count(FS_CNT_DROP_RINGBUF, 1);
 		return;
 	}
-	/* Two counters, one lookup: this runs for every event. */
+	/* Every per-event counter with one lookup: this runs for every event. */
 	__u32 zero = 0;
 	struct fs_counters *c = bpf_map_lookup_elem(&counters, &zero);
 
 	if (c) {
 		c->v[FS_CNT_EVENTS] += 1;
 		c->v[FS_CNT_CAP_BYTES] += cap_len;
+		c->v[FS_CNT_BYTES] += s->ev.syscall_len;
+		if (s->ev.syscall_len > cap_len && s->ev.syscall != FS_SYS_SENDFILE)
+			c->v[FS_CNT_TRUNCATED] += 1;
 	}
 }
 
@@ -517,12 +520,9 @@ static __always_inline int leave(long ret)
 				break;
 			fill_header(s, st, pid_tgid, mh.msg_len);
 			read_user_peer((__u64)mh.msg_hdr.msg_name, &s->ev);
-			count(FS_CNT_BYTES, mh.msg_len);
-			if (mh.msg_len > cap)
-				count(FS_CNT_TRUNCATED, 1);
 			want = mh.msg_len < cap ? mh.msg_len : cap;
-			submit(s, copy_iov(s, (__u64)mh.msg_hdr.msg_iov, mh.msg_hdr.msg_iovlen,
-					   want));
+			submit(s,
+			       copy_iov(s, (__u64)mh.msg_hdr.msg_iov, mh.msg_hdr.msg_iovlen, want));
 		}
 		if (n > FS_MAX_MMSG)
 			count(FS_CNT_IOV_LIMIT, 1);
@@ -530,9 +530,6 @@ static __always_inline int leave(long ret)
 	}
 
 	fill_header(s, st, pid_tgid, ret);
-	count(FS_CNT_BYTES, ret);
-	if ((__u64)ret > cap && st->kind != ARG_NONE)
-		count(FS_CNT_TRUNCATED, 1);
 	want = (__u64)ret < cap ? (__u64)ret : cap;
 	if (st->kind == ARG_NONE) {
 		submit(s, 0);
@@ -633,11 +630,11 @@ int tp_enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
 }
 
 /* One exit program per syscall: each tracepoint needs its own program. */
-#define EXIT_PROG(name)                                                                    \
-	SEC("tracepoint/syscalls/sys_exit_" #name)                                           \
-	int tp_exit_##name(struct trace_event_raw_sys_exit *ctx)                              \
-	{                                                                                  \
-		return leave(ctx->ret);                                                      \
+#define EXIT_PROG(name)                                                                            \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                                 \
+	int tp_exit_##name(struct trace_event_raw_sys_exit *ctx)                                   \
+	{                                                                                          \
+		return leave(ctx->ret);                                                            \
 	}
 
 EXIT_PROG(read)
@@ -696,23 +693,26 @@ static __always_inline void submit_small(struct fs_event *ev)
 		count(FS_CNT_EVENTS, 1);
 }
 
+/*
+ * close(): tell user space the connection is over. Only fds that went through a traced
+ * data syscall can have connection state, and all of those are in sock_cache, so the
+ * common close of a file costs one lookup and no fd walk. (A socket whose cache entry was
+ * evicted gets no close event; its connection then ends by idle timeout.)
+ */
 SEC("tracepoint/syscalls/sys_enter_close")
 int tp_enter_close(struct trace_event_raw_sys_enter *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct fs_event ev = {};
-	struct socket *sock;
-	__u64 ino = 0;
-
 	__u64 key = (pid_tgid & 0xffffffff00000000ull) | (__u32)ARG(0);
+	struct sock_info *si = bpf_map_lookup_elem(&sock_cache, &key);
+	struct fs_event ev = {};
+	__u64 ino;
 
-	if (!wanted(pid_tgid))
+	if (!si)
 		return 0;
-	/* The fd's cache entry would be caught by the file check too; deleting it here
-	 * keeps the cache from filling with closed fds. */
+	ino = si->traced ? si->ino : 0;
 	bpf_map_delete_elem(&sock_cache, &key);
-	sock = fd_to_socket(ARG(0), &ino);
-	if (!sock)
+	if (!ino)
 		return 0;
 	ev.type = FS_EV_CLOSE;
 	ev.syscall = FS_SYS_CLOSE;

@@ -45,20 +45,21 @@ struct unit {
 
 /* Accepted suffixes. Sizes are binary: "1k" and "1KiB" are both 1024 bytes. */
 static const struct unit size_units[] = {
-    {"", 1},	{"k", KIB}, {"K", KIB},	  {"KiB", KIB}, {"m", MIB}, {"M", MIB},	  {"MiB", MIB},
-    {"g", GIB}, {"G", GIB}, {"GiB", GIB}, {"t", TIB},	{"T", TIB}, {"TiB", TIB}, {NULL, 0},
+	{ "", 1 },    { "k", KIB },   { "K", KIB },   { "KiB", KIB }, { "m", MIB },
+	{ "M", MIB }, { "MiB", MIB }, { "g", GIB },   { "G", GIB },   { "GiB", GIB },
+	{ "t", TIB }, { "T", TIB },   { "TiB", TIB }, { NULL, 0 },
 };
 static const struct unit duration_units[] = {
-    {"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {NULL, 0},
+	{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { NULL, 0 },
 };
-static const struct unit plain_units[] = {{"", 1}, {NULL, 0}};
+static const struct unit plain_units[] = { { "", 1 }, { NULL, 0 } };
 
 /* Output units, largest first; a value is written in the largest that divides it. */
 static const struct unit size_out[] = {
-    {"TiB", TIB}, {"GiB", GIB}, {"MiB", MIB}, {"KiB", KIB}, {"", 1}, {NULL, 0},
+	{ "TiB", TIB }, { "GiB", GIB }, { "MiB", MIB }, { "KiB", KIB }, { "", 1 }, { NULL, 0 },
 };
 static const struct unit duration_out[] = {
-    {"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}, {NULL, 0},
+	{ "h", 3600000 }, { "m", 60000 }, { "s", 1000 }, { "ms", 1 }, { NULL, 0 },
 };
 
 struct type_info {
@@ -68,16 +69,16 @@ struct type_info {
 };
 
 static const struct type_info types[] = {
-    [CONF_BOOL] = {NULL, "on/off value", "true/false, yes/no or on/off"},
-    [CONF_INT] = {"N", "integer", "a whole number with an optional leading '-', e.g. -5"},
-    [CONF_UINT] = {"N", "number", "a non-negative whole number, e.g. 4096"},
-    [CONF_STRING] = {"VALUE", "string", "any text"},
-    [CONF_DURATION_MS] = {"DURATION", "duration",
-			  "a whole number with an optional ms, s, m or h suffix "
-			  "(no suffix means seconds), e.g. 250ms or 10s"},
-    [CONF_SIZE] = {"SIZE", "size",
-		   "a whole number of bytes with an optional k/KiB, M/MiB, G/GiB or T/TiB "
-		   "suffix, e.g. 16KiB"},
+	[CONF_BOOL] = { NULL, "on/off value", "true/false, yes/no or on/off" },
+	[CONF_INT] = { "N", "integer", "a whole number with an optional leading '-', e.g. -5" },
+	[CONF_UINT] = { "N", "number", "a non-negative whole number, e.g. 4096" },
+	[CONF_STRING] = { "VALUE", "string", "any text" },
+	[CONF_DURATION_MS] = { "DURATION", "duration",
+			       "a whole number with an optional ms, s, m or h suffix "
+			       "(no suffix means seconds), e.g. 250ms or 10s" },
+	[CONF_SIZE] = { "SIZE", "size",
+			"a whole number of bytes with an optional k/KiB, M/MiB, G/GiB or T/TiB "
+			"suffix, e.g. 16KiB" },
 };
 #define NTYPES (sizeof(types) / sizeof(types[0]))
 
@@ -94,10 +95,10 @@ static const struct {
 	const char *key;  /* the same, as a config key name, to keep keys from shadowing it */
 	enum meta id;
 } metas[] = {
-    {"config", "config", META_CONFIG},
-    {"print-config", "print_config", META_PRINT},
-    {"help", "help", META_HELP},
-    {"version", "version", META_VERSION},
+	{ "config", "config", META_CONFIG },
+	{ "print-config", "print_config", META_PRINT },
+	{ "help", "help", META_HELP },
+	{ "version", "version", META_VERSION },
 };
 #define NMETAS (sizeof(metas) / sizeof(metas[0]))
 
@@ -185,8 +186,8 @@ static const char *usage_metavar(const struct conf_key *k)
 
 static int parse_bool(const char *s, bool *v)
 {
-	static const char *const yes[] = {"true", "yes", "on"};
-	static const char *const no[] = {"false", "no", "off"};
+	static const char *const yes[] = { "true", "yes", "on" };
+	static const char *const no[] = { "false", "no", "off" };
 
 	for (size_t i = 0; i < 3; i++) {
 		if (strcasecmp(s, yes[i]) == 0) {
@@ -305,9 +306,7 @@ static int parse_value(const struct origin *o, const struct conf_key *k, const c
 	int rc;
 
 	switch (k->type) {
-	case CONF_BOOL:
-		rc = parse_bool(text, &out->b);
-		break;
+	case CONF_BOOL: rc = parse_bool(text, &out->b); break;
 	case CONF_INT:
 		rc = parse_int(text, &out->i);
 		if (rc == 0 && bounded(k) && (out->i < k->min || out->i > k->max))
@@ -332,8 +331,7 @@ static int parse_value(const struct origin *o, const struct conf_key *k, const c
 			return -ENOMEM;
 		}
 		return 0;
-	default:
-		rc = -EINVAL;
+	default: rc = -EINVAL;
 	}
 	if (rc == -ERANGE) {
 		format_range(range, sizeof(range), k);
@@ -351,18 +349,13 @@ static void store(void *cfg, const struct conf_key *k, union conf_val *v)
 	void *f = field(cfg, k);
 
 	switch (k->type) {
-	case CONF_BOOL:
-		*(bool *)f = v->b;
-		break;
-	case CONF_INT:
-		*(int64_t *)f = v->i;
-		break;
+	case CONF_BOOL: *(bool *)f = v->b; break;
+	case CONF_INT: *(int64_t *)f = v->i; break;
 	case CONF_STRING:
 		free(*(char **)f);
 		*(char **)f = v->s;
 		break;
-	default:
-		*(uint64_t *)f = v->u;
+	default: *(uint64_t *)f = v->u;
 	}
 }
 
@@ -523,7 +516,7 @@ static void suggest_try(struct suggest *s, const char *cand)
 static void unknown_option(const struct conf_spec *spec, const char *prog, const char *opt,
 			   size_t len)
 {
-	struct suggest s = {.best = SIZE_MAX};
+	struct suggest s = { .best = SIZE_MAX };
 	char cand[DIST_MAX_LEN + 1];
 
 	s.word = opt + strspn(opt, "-");
@@ -562,7 +555,7 @@ static int decode_option(const struct conf_spec *spec, const char *prog, int arg
 	size_t len;
 	bool neg = false;
 
-	*a = (struct arg){.name = s, .name_len = (int)strlen(s)};
+	*a = (struct arg){ .name = s, .name_len = (int)strlen(s) };
 	if (strcmp(s, "-h") == 0) {
 		a->meta = META_HELP;
 		return 0;
@@ -676,8 +669,9 @@ static int walk_argv(const struct conf_spec *spec, void *cfg, const char *prog, 
 					printf("%s\n", prog);
 				return CONF_EXIT_OK;
 			} else if (a.key && apply) {
-				struct origin o = {
-				    .prog = prog, .flag = a.name, .flag_len = a.name_len};
+				struct origin o = { .prog = prog,
+						    .flag = a.name,
+						    .flag_len = a.name_len };
 
 				rc = apply_text(&o, cfg, a.key, a.value);
 				if (rc)
@@ -749,22 +743,18 @@ static bool is_null(const yaml_event_t *ev)
 static const char *not_scalar(const yaml_event_t *ev)
 {
 	switch (ev->type) {
-	case YAML_MAPPING_START_EVENT:
-		return "a nested mapping";
-	case YAML_SEQUENCE_START_EVENT:
-		return "a list";
-	case YAML_ALIAS_EVENT:
-		return "an alias (*name)";
-	default:
-		return "something else";
+	case YAML_MAPPING_START_EVENT: return "a nested mapping";
+	case YAML_SEQUENCE_START_EVENT: return "a list";
+	case YAML_ALIAS_EVENT: return "an alias (*name)";
+	default: return "something else";
 	}
 }
 
 static int file_value(struct yfile *y, const struct conf_key *k, const yaml_event_t *ev)
 {
-	struct origin o = {.prog = y->prog, .file = y->path, .line = ev_line(ev)};
+	struct origin o = { .prog = y->prog, .file = y->path, .line = ev_line(ev) };
 	const char *text = (const char *)ev->data.scalar.value;
-	union conf_val v = {0};
+	union conf_val v = { 0 };
 
 	if (ev->type != YAML_SCALAR_EVENT) {
 		report(&o, k, "expected a single value, found %s", not_scalar(ev));
@@ -811,7 +801,7 @@ static int file_mapping(struct yfile *y)
 		len = ev.data.scalar.length;
 		k = find_key(y->spec, name, len);
 		if (!k) {
-			struct suggest s = {.word = name, .len = len, .best = SIZE_MAX};
+			struct suggest s = { .word = name, .len = len, .best = SIZE_MAX };
 
 			for (const struct conf_key *c = y->spec->keys; c->name; c++)
 				suggest_try(&s, c->name);
@@ -900,7 +890,7 @@ out:
 static int load_file(const struct conf_spec *spec, void *cfg, const char *prog, const char *path,
 		     bool required)
 {
-	struct yfile y = {.spec = spec, .cfg = cfg, .prog = prog, .path = path};
+	struct yfile y = { .spec = spec, .cfg = cfg, .prog = prog, .path = path };
 	struct stat st;
 	FILE *f;
 	int rc;
@@ -950,27 +940,19 @@ static void clear_fields(const struct conf_spec *spec, void *cfg)
 		void *f = field(cfg, k);
 
 		switch (k->type) {
-		case CONF_BOOL:
-			*(bool *)f = false;
-			break;
-		case CONF_INT:
-			*(int64_t *)f = 0;
-			break;
-		case CONF_STRING:
-			*(char **)f = NULL;
-			break;
+		case CONF_BOOL: *(bool *)f = false; break;
+		case CONF_INT: *(int64_t *)f = 0; break;
+		case CONF_STRING: *(char **)f = NULL; break;
 		case CONF_UINT:
 		case CONF_SIZE:
-		case CONF_DURATION_MS:
-			*(uint64_t *)f = 0;
-			break;
+		case CONF_DURATION_MS: *(uint64_t *)f = 0; break;
 		}
 	}
 }
 
 static int fill_defaults(const struct conf_spec *spec, void *cfg)
 {
-	struct origin o = {.prog = prog_name(spec)};
+	struct origin o = { .prog = prog_name(spec) };
 	int rc;
 
 	for (const struct conf_key *k = spec->keys; k->name; k++) {
@@ -1040,8 +1022,8 @@ int conf_load(const struct conf_spec *spec, void *cfg, int argc, char **argv)
  * number, bool or null, is quoted. */
 static bool needs_quotes(const char *s)
 {
-	static const char *const words[] = {"true", "false", "yes", "no",   "on",
-					    "off",  "y",     "n",   "null", "~"};
+	static const char *const words[] = { "true", "false", "yes", "no",   "on",
+					     "off",  "y",     "n",   "null", "~" };
 
 	if (!isalpha((unsigned char)s[0]) && s[0] != '_' && s[0] != '/')
 		return true;
@@ -1067,15 +1049,9 @@ static size_t put_quoted(FILE *out, const char *s)
 	for (; *s; s++) {
 		switch (*s) {
 		case '"':
-		case '\\':
-			snprintf(esc, sizeof(esc), "\\%c", *s);
-			break;
-		case '\n':
-			snprintf(esc, sizeof(esc), "\\n");
-			break;
-		case '\t':
-			snprintf(esc, sizeof(esc), "\\t");
-			break;
+		case '\\': snprintf(esc, sizeof(esc), "\\%c", *s); break;
+		case '\n': snprintf(esc, sizeof(esc), "\\n"); break;
+		case '\t': snprintf(esc, sizeof(esc), "\\t"); break;
 		default:
 			if ((unsigned char)*s < 0x20 || *s == 0x7f)
 				snprintf(esc, sizeof(esc), "\\x%02x", (unsigned char)*s);
@@ -1102,9 +1078,7 @@ static size_t put_value(FILE *out, const struct conf_key *k, const void *cfg)
 	case CONF_BOOL:
 		snprintf(buf, sizeof(buf), "%s", *(const bool *)f ? "true" : "false");
 		break;
-	case CONF_INT:
-		format_num(buf, sizeof(buf), k->type, *(const int64_t *)f, 0);
-		break;
+	case CONF_INT: format_num(buf, sizeof(buf), k->type, *(const int64_t *)f, 0); break;
 	case CONF_STRING:
 		s = *(char *const *)f;
 		if (!s) {
@@ -1117,8 +1091,7 @@ static size_t put_value(FILE *out, const struct conf_key *k, const void *cfg)
 			return strlen(s);
 		}
 		return put_quoted(out, s);
-	default:
-		format_num(buf, sizeof(buf), k->type, 0, *(const uint64_t *)f);
+	default: format_num(buf, sizeof(buf), k->type, 0, *(const uint64_t *)f);
 	}
 	if (out)
 		fputs(buf, out);

@@ -10,7 +10,7 @@
 
 int ob_log_level = OB_LOG_INFO;
 
-static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 void ob_log_write(int level, const char *fmt, ...)
 {

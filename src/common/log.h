@@ -21,15 +21,15 @@ extern int ob_log_level;
 
 void ob_log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define ob_log(level, ...)                                                                 \
-	do {                                                                               \
-		if ((level) <= ob_log_level)                                               \
-			ob_log_write((level), __VA_ARGS__);                                \
+#define ob_log(level, ...)                                                                         \
+	do {                                                                                       \
+		if ((level) <= ob_log_level)                                                       \
+			ob_log_write((level), __VA_ARGS__);                                        \
 	} while (0)
 
-#define ob_err(...) ob_log(OB_LOG_ERROR, __VA_ARGS__)
-#define ob_warn(...) ob_log(OB_LOG_WARN, __VA_ARGS__)
-#define ob_info(...) ob_log(OB_LOG_INFO, __VA_ARGS__)
+#define ob_err(...)   ob_log(OB_LOG_ERROR, __VA_ARGS__)
+#define ob_warn(...)  ob_log(OB_LOG_WARN, __VA_ARGS__)
+#define ob_info(...)  ob_log(OB_LOG_INFO, __VA_ARGS__)
 #define ob_debug(...) ob_log(OB_LOG_DEBUG, __VA_ARGS__)
 
 /* Parse "error|warn|info|debug"; returns the level or -EINVAL. */

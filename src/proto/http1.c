@@ -13,6 +13,21 @@
  * header trickling in byte by byte costs linear time). The strings a message reports are
  * copied into the state when its header completes, because its body may keep streaming
  * through later calls, after the header bytes are gone; the emitted views point there.
+ *
+ * What a capture can do to a stream decides most of the rest:
+ * - A gap inside a Content-Length body counts against it; if the body ends inside the gap,
+ *   whatever the gap held after it is lost and the direction resynchronises.
+ * - A gap inside chunked framing, or inside a header block (the message is then reported
+ *   as truncated), leaves the end unknown: the message ends where the next message of its
+ *   kind visibly begins at an event boundary, where the other direction starts one, or at
+ *   the close, and its length is flagged as guessed.
+ * - Responses are matched to the methods of requests still unanswered (a small FIFO), so
+ *   answers to HEAD have no body and a 2xx to CONNECT or a 101 ends HTTP on the connection.
+ * - A response that answers a request whose body is still arriving reports that request
+ *   first, so request and response keep their order.
+ * - Noise where no message was expected (joining mid-stream, after an error) is skipped
+ *   quietly; bytes that begin like HTTP but are not, or noise where the next message had
+ *   to start, are errors.
  */
 #include <limits.h>
 #include <stdbool.h>
@@ -22,25 +37,25 @@
 
 #include "proto/proto.h"
 
-#define H1_FIFO_LEN 32
+#define H1_FIFO_LEN	  32
 #define H1_CHUNK_LINE_MAX 4096
 /* Larger lengths are not real traffic and would only invite arithmetic overflow. */
-#define H1_BODY_MAX (1ULL << 62)
+#define H1_BODY_MAX	(1ULL << 62)
 #define H1_CHUNK_DIGITS 15
 /* detect() looks no further than this into the first line. */
 #define H1_DETECT_SCAN 512
 
 /* Bytes kept per reported string; DeepFlow compares only the first 1024 of a resource. */
-#define H1_CAP_METHOD 8
-#define H1_CAP_VERSION 4
-#define H1_CAP_DOMAIN 256
+#define H1_CAP_METHOD	8
+#define H1_CAP_VERSION	4
+#define H1_CAP_DOMAIN	256
 #define H1_CAP_RESOURCE 1024
-#define H1_CAP_XRID 128
-#define H1_CAP_REASON 128
-#define H1_TRACE_LEN 32
-#define H1_SPAN_LEN 16
+#define H1_CAP_XRID	128
+#define H1_CAP_REASON	128
+#define H1_TRACE_LEN	32
+#define H1_SPAN_LEN	16
 #define H1_TEXT_LEN                                                                                \
-	(H1_CAP_METHOD + H1_CAP_VERSION + H1_CAP_DOMAIN + H1_CAP_RESOURCE + H1_CAP_XRID +         \
+	(H1_CAP_METHOD + H1_CAP_VERSION + H1_CAP_DOMAIN + H1_CAP_RESOURCE + H1_CAP_XRID +          \
 	 H1_TRACE_LEN + H1_SPAN_LEN)
 
 _Static_assert(H1_TEXT_LEN >=
@@ -68,10 +83,10 @@ static const struct {
 	char word[9];
 	uint8_t len;
 } h1_methods[M_COUNT] = {
-	[M_GET] = { "GET ", 4 },	 [M_POST] = { "POST ", 5 },
-	[M_PUT] = { "PUT ", 4 },	 [M_DELETE] = { "DELETE ", 7 },
-	[M_HEAD] = { "HEAD ", 5 },	 [M_OPTIONS] = { "OPTIONS ", 8 },
-	[M_PATCH] = { "PATCH ", 6 },	 [M_CONNECT] = { "CONNECT ", 8 },
+	[M_GET] = { "GET ", 4 },     [M_POST] = { "POST ", 5 },
+	[M_PUT] = { "PUT ", 4 },     [M_DELETE] = { "DELETE ", 7 },
+	[M_HEAD] = { "HEAD ", 5 },   [M_OPTIONS] = { "OPTIONS ", 8 },
+	[M_PATCH] = { "PATCH ", 6 }, [M_CONNECT] = { "CONNECT ", 8 },
 	[M_TRACE] = { "TRACE ", 6 },
 };
 
@@ -123,7 +138,7 @@ struct h1_msg {
 	uint8_t dir;
 	uint8_t method;
 	uint8_t status;
-	uint8_t active;  /* header seen, end not yet */
+	uint8_t active;	 /* header seen, end not yet */
 	uint8_t emitted; /* already reported (a request answered before its body ended) */
 	uint16_t used;
 	struct h1_span version, method_str, domain, resource, endpoint, exception, xrid, trace,
@@ -148,7 +163,7 @@ struct h1_conn {
 	uint8_t fifo_head;
 	uint8_t fifo_count;
 	uint8_t req_dir; /* 0 unknown, else 1 + the direction carrying requests */
-	uint8_t opaque;  /* upgraded or tunnelled: nothing more to parse */
+	uint8_t opaque;	 /* upgraded or tunnelled: nothing more to parse */
 };
 
 /* What a start line says. */
@@ -224,9 +239,21 @@ static bool is_tchar(uint8_t ch)
 	if (is_digit(ch) || is_alpha(ch))
 		return true;
 	switch (ch) {
-	case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-	case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-		return true;
+	case '!':
+	case '#':
+	case '$':
+	case '%':
+	case '&':
+	case '\'':
+	case '*':
+	case '+':
+	case '-':
+	case '.':
+	case '^':
+	case '_':
+	case '`':
+	case '|':
+	case '~': return true;
 	}
 	return false;
 }
@@ -310,8 +337,8 @@ static bool target_form_ok(uint8_t method, const uint8_t *t, size_t n)
 	if (t[0] == '*')
 		return n == 1 && method == M_OPTIONS;
 	/* absolute-form: scheme "://" */
-	for (i = 1; i < n && (is_alpha(t[i]) || is_digit(t[i]) || t[i] == '+' || t[i] == '-' ||
-			      t[i] == '.');
+	for (i = 1; i < n &&
+		    (is_alpha(t[i]) || is_digit(t[i]) || t[i] == '+' || t[i] == '-' || t[i] == '.');
 	     i++)
 		;
 	return n - i >= 3 && memcmp(t + i, "://", 3) == 0;
@@ -518,8 +545,7 @@ static bool parse_content_length(const uint8_t *v, size_t n, uint64_t *out)
  * Walk a comma-separated list (elements trimmed, parameters after ';' cut off): is tok one
  * of its elements, and is it the last one? *any tells whether the list had any element.
  */
-static void list_scan(const uint8_t *v, size_t n, const char *tok, bool *any, bool *has,
-		      bool *last)
+static void list_scan(const uint8_t *v, size_t n, const char *tok, bool *any, bool *has, bool *last)
 {
 	size_t i = 0, s, e, k;
 	bool match;
@@ -642,8 +668,7 @@ static void read_head(const uint8_t *p, size_t from, size_t to, struct h1_head *
 				h->has_traceparent = true;
 			}
 			break;
-		case F_OTHER:
-			break;
+		case F_OTHER: break;
 		}
 	}
 }
@@ -839,12 +864,9 @@ static uint8_t status_of(int32_t code)
 	switch (code / 100) {
 	case 1:
 	case 2:
-	case 3:
-		return PROTO_STATUS_OK;
-	case 4:
-		return PROTO_STATUS_CLIENT_ERROR;
-	case 5:
-		return PROTO_STATUS_SERVER_ERROR;
+	case 3: return PROTO_STATUS_OK;
+	case 4: return PROTO_STATUS_CLIENT_ERROR;
+	case 5: return PROTO_STATUS_SERVER_ERROR;
 	}
 	return PROTO_STATUS_UNKNOWN;
 }
@@ -961,7 +983,13 @@ static void other_starts(struct h1_run *r, bool answers_last)
 
 	if (!m->active)
 		return;
-	if (o->phase == PH_UNKNOWN) {
+	/*
+	 * A client cannot send its next request on a connection whose answer only a close
+	 * would end; if it does, the server framed that answer by mistake.
+	 */
+	if (o->phase == PH_UNTIL_CLOSE)
+		m->flags |= PROTO_MSG_F_LEN_GUESSED;
+	if (o->phase == PH_UNKNOWN || o->phase == PH_UNTIL_CLOSE) {
 		if (!m->emitted)
 			emit_msg(m, r->emit, r->ctx, r->st);
 		m->active = 0;
@@ -1275,8 +1303,7 @@ static enum h1_step step_resync(struct h1_run *r, size_t *pos)
 	 * be answered in view. Without pipelining the newest is the one still waiting.
 	 */
 	if (d->skipping && want_kind(r) == K_RESP && r->c->fifo_count > 1) {
-		r->c->fifo_head =
-			(uint8_t)((r->c->fifo_head + r->c->fifo_count - 1) % H1_FIFO_LEN);
+		r->c->fifo_head = (uint8_t)((r->c->fifo_head + r->c->fifo_count - 1) % H1_FIFO_LEN);
 		r->c->fifo_count = 1;
 	}
 	d->skipping = 0;
@@ -1298,6 +1325,9 @@ static enum h1_step step_unknown(struct h1_run *r, size_t *pos)
 	*pos = b;
 	if (res != SL_VALID)
 		return ST_MORE;
+	/* Only a close ends an until-close body properly; a new message means a bad frame. */
+	if (r->d->phase == PH_UNTIL_CLOSE)
+		r->d->msg.flags |= PROTO_MSG_F_LEN_GUESSED;
 	finish(r);
 	return ST_CONT;
 }
@@ -1326,9 +1356,7 @@ static void apply_gap(struct h1_run *r, size_t pos)
 		d->phase = PH_RESYNC;
 		mark_skip(r);
 		break;
-	case PH_RESYNC:
-		mark_skip(r);
-		break;
+	case PH_RESYNC: mark_skip(r); break;
 	case PH_BODY_LEN:
 		m->end_ts = last_ts;
 		if (gap < d->remaining) {
@@ -1401,36 +1429,16 @@ static int http1_parse(void *state, const struct proto_input *in, proto_emit_fn 
 
 	while (!c->opaque) {
 		switch (r.d->phase) {
-		case PH_START:
-			step = step_start(&r, &pos);
-			break;
-		case PH_BODY_LEN:
-			step = step_body_len(&r, &pos, PH_START);
-			break;
-		case PH_CHUNK_SIZE:
-			step = step_chunk_size(&r, &pos);
-			break;
-		case PH_CHUNK_DATA:
-			step = step_body_len(&r, &pos, PH_CHUNK_END);
-			break;
-		case PH_CHUNK_END:
-			step = step_chunk_end(&r, &pos);
-			break;
-		case PH_TRAILER:
-			step = step_trailer(&r, &pos);
-			break;
+		case PH_START: step = step_start(&r, &pos); break;
+		case PH_BODY_LEN: step = step_body_len(&r, &pos, PH_START); break;
+		case PH_CHUNK_SIZE: step = step_chunk_size(&r, &pos); break;
+		case PH_CHUNK_DATA: step = step_body_len(&r, &pos, PH_CHUNK_END); break;
+		case PH_CHUNK_END: step = step_chunk_end(&r, &pos); break;
+		case PH_TRAILER: step = step_trailer(&r, &pos); break;
 		case PH_UNTIL_CLOSE:
-			body_bytes(&r, pos, r.len);
-			pos = r.len;
-			step = ST_MORE;
-			break;
-		case PH_UNKNOWN:
-			step = step_unknown(&r, &pos);
-			break;
+		case PH_UNKNOWN: step = step_unknown(&r, &pos); break;
 		case PH_RESYNC:
-		default:
-			step = step_resync(&r, &pos);
-			break;
+		default: step = step_resync(&r, &pos); break;
 		}
 		if (step == ST_ERR) {
 			reset_dir(r.d);
@@ -1472,8 +1480,12 @@ static void http1_on_close(void *state, uint64_t ts, proto_emit_fn emit, void *c
 			/* A framed body cut short by the close did not end where it said. */
 			if (c->dir[i].phase != PH_UNTIL_CLOSE && c->dir[i].phase != PH_UNKNOWN)
 				m->flags |= PROTO_MSG_F_LEN_GUESSED;
-			/* The close is what ends it. */
-			if (ts > m->end_ts)
+			/*
+			 * end_ts stays the time of its last byte seen: callers also close
+			 * connections on idle eviction, long after the message ended, so ts
+			 * serves only when no byte time was recorded.
+			 */
+			if (!m->end_ts)
 				m->end_ts = ts;
 			emit_msg(m, emit, ctx, stats);
 		}

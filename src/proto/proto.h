@@ -67,8 +67,8 @@ struct proto_str {
  * TCP sequence any byte was seen (proto_input_locate()).
  */
 struct proto_seg {
-	size_t off;        /* index in proto_input.data where this event's bytes begin */
-	size_t len;        /* captured bytes of this event present in data */
+	size_t off;	   /* index in proto_input.data where this event's bytes begin */
+	size_t len;	   /* captured bytes of this event present in data */
 	uint64_t ts_start; /* ns since the epoch: syscall entry (send) or exit (receive) */
 	uint64_t ts_end;   /* ns since the epoch: syscall exit */
 	uint32_t tcp_seq;  /* TCP sequence of the event's first byte (0 if not TCP) */
@@ -78,7 +78,8 @@ struct proto_seg {
 
 struct proto_input {
 	enum proto_dir dir;
-	const uint8_t *data; /* leftover bytes the parser did not consume last time, then new ones */
+	const uint8_t
+		*data; /* leftover bytes the parser did not consume last time, then new ones */
 	size_t len;
 	uint64_t stream_off; /* offset of data[0] in this direction's byte stream (gaps count) */
 	const struct proto_seg *segs; /* in order, covering data[0..len) exactly */
@@ -94,19 +95,19 @@ struct proto_input {
 	size_t event_start;
 };
 
-#define PROTO_MSG_F_TRUNCATED (1u << 0)  /* header block incomplete (capture limit or gap) */
-#define PROTO_MSG_F_CONN_CLOSE (1u << 1) /* "Connection: close" */
+#define PROTO_MSG_F_TRUNCATED	(1u << 0) /* header block incomplete (capture limit or gap) */
+#define PROTO_MSG_F_CONN_CLOSE	(1u << 1) /* "Connection: close" */
 #define PROTO_MSG_F_LEN_GUESSED (1u << 2) /* length not framed; ended at a boundary or close */
 
 /* One complete message. Strings not present have len 0. */
 struct proto_msg {
 	enum proto_msg_kind kind;
 	enum proto_dir dir;
-	uint32_t flags;          /* PROTO_MSG_F_* */
-	uint64_t start_ts;       /* ns since the epoch: when its first byte was seen */
-	uint64_t end_ts;         /* ns since the epoch: when its last byte was seen */
-	uint32_t tcp_seq;        /* TCP sequence of its first byte */
-	uint64_t length;         /* whole message size on the wire, uncaptured bytes included */
+	uint32_t flags;		  /* PROTO_MSG_F_* */
+	uint64_t start_ts;	  /* ns since the epoch: when its first byte was seen */
+	uint64_t end_ts;	  /* ns since the epoch: when its last byte was seen */
+	uint32_t tcp_seq;	  /* TCP sequence of its first byte */
+	uint64_t length;	  /* whole message size on the wire, uncaptured bytes included */
 	struct proto_str version; /* "1.1" */
 	/* requests */
 	struct proto_str method;   /* request_type */
@@ -114,14 +115,14 @@ struct proto_msg {
 	struct proto_str resource; /* request_resource: path and query */
 	struct proto_str endpoint; /* endpoint: path without query */
 	/* responses */
-	int32_t code;              /* response_code, -1 when none */
-	uint8_t status;            /* enum proto_status, for responses */
+	int32_t code;		    /* response_code, -1 when none */
+	uint8_t status;		    /* enum proto_status, for responses */
 	struct proto_str exception; /* response_exception: reason phrase when status != ok */
 	/* correlation */
 	struct proto_str x_request_id; /* X-Request-ID of this message */
 	struct proto_str trace_id;     /* from W3C traceparent */
 	struct proto_str span_id;      /* from W3C traceparent */
-	bool has_session_id;           /* pairing by id instead of by order */
+	bool has_session_id;	       /* pairing by id instead of by order */
 	uint32_t session_id;
 };
 

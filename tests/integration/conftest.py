@@ -17,7 +17,8 @@ import time
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-AGENT = ROOT / "build" / "flowscope-agent"
+# FLOWSCOPE_AGENT selects another build, e.g. the sanitizer one (make integration-test-san).
+AGENT = pathlib.Path(os.environ.get("FLOWSCOPE_AGENT", ROOT / "build" / "flowscope-agent"))
 
 
 def free_port():

@@ -383,3 +383,76 @@ def test_cli_help_and_errors():
     assert cfg.returncode == 0 and "capture_bytes: 4096" in cfg.stdout
     none = subprocess.run([str(AGENT)], capture_output=True, text=True)
     assert none.returncode == 2 and "--stdout" in none.stderr
+
+
+SYSCALLS_SCRIPT = r"""
+import ctypes, os, socket, sys, threading
+ctypes.CDLL(None).prctl(15, sys.argv[2].encode(), 0, 0, 0)   # PR_SET_NAME
+family = socket.AF_INET6 if sys.argv[3] == "6" else socket.AF_INET
+host = {"4": "127.0.0.1", "6": "::1", "mapped": "127.0.0.1"}[sys.argv[3]]
+ls = socket.socket(socket.AF_INET6 if sys.argv[3] != "4" else socket.AF_INET)
+if sys.argv[3] == "mapped":
+    ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+ls.bind(("::" if sys.argv[3] != "4" else host, int(sys.argv[1])))
+ls.listen(1)
+body = b"0123456789" * 5
+def serve():
+    c, _ = ls.accept()
+    b1, b2 = bytearray(20), bytearray(200)
+    n = c.recvmsg_into([b1, b2])[0]                       # recvmsg with two iovecs
+    assert bytes(b1 + b2)[:n].endswith(b"\r\n\r\n"), (b1, b2)
+    c.sendmsg([b"HTTP/1.1 200 OK\r\n",                    # sendmsg with three iovecs
+               b"Content-Length: 50\r\n\r\n", body])
+    c.close()
+threading.Thread(target=serve).start()
+s = socket.create_connection((host, int(sys.argv[1])))
+os.writev(s.fileno(), [b"GET /vec HTTP/1.1\r\n", b"Host: v\r\n\r\n"])   # writev
+want = len(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n") + 50
+got = b""
+while len(got) < want:
+    a, b = bytearray(16), bytearray(100)
+    n = os.readv(s.fileno(), [a, b])                      # readv
+    got += bytes(a + b)[:n]
+s.close()
+# UDP: three datagrams with sendto/recvfrom; the peer address comes from the call.
+u1 = socket.socket(family, socket.SOCK_DGRAM); u1.bind((host, 0))
+u2 = socket.socket(family, socket.SOCK_DGRAM); u2.bind((host, 0))
+for i in range(3):
+    u1.sendto(b"x" * (10 + i), u2.getsockname())
+    u2.recvfrom(100)
+print(u1.getsockname()[1], u2.getsockname()[1])
+"""
+
+
+@pytest.mark.parametrize("family", ["4", "6", "mapped"])
+def test_vector_syscalls_udp_and_address_families(agent_factory, tmpdir_path, family):
+    port = free_port()
+    script = tmpdir_path / "syscalls.py"
+    script.write_text(SYSCALLS_SCRIPT)
+    comm = f"fs-sys-{family}"
+    agent = agent_factory("--comm", comm)
+    out = subprocess.run(["/usr/bin/python3", str(script), str(port), comm, family],
+                         check=True, timeout=30, capture_output=True, text=True).stdout
+    records = agent.stop()
+    assert len(records) == 2, records
+    ipkey = "ip6_0" if family == "6" else "ip4_0"
+    addr = "::1" if family == "6" else "127.0.0.1"
+    for r in records:
+        assert r[ipkey] == addr and r[ipkey.replace("_0", "_1")] == addr
+        assert r["server_port"] == port
+        assert r["request_resource"] == "/vec"
+        assert r["request_length"] == len(b"GET /vec HTTP/1.1\r\nHost: v\r\n\r\n")
+        assert r["response_length"] == len(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n") + 50
+        assert r["response_code"] == 200 and r["type"] == 2
+        assert r["process_kname_0"] + r["process_kname_1"] == comm
+    assert {r["observation_point"] for r in records} == {"c-p", "s-p"}
+    cp = next(r for r in records if r["observation_point"] == "c-p")
+    sp = next(r for r in records if r["observation_point"] == "s-p")
+    assert cp["req_tcp_seq"] == sp["req_tcp_seq"] and cp["resp_tcp_seq"] == sp["resp_tcp_seq"]
+    # Exact kernel accounting: 1 writev + 1 recvmsg + 1 sendmsg + N readv on TCP, and
+    # 3 sendto + 3 recvfrom on UDP, 3 * (10+11+12) UDP bytes; nothing lost.
+    tcp_bytes = 2 * (len(b"GET /vec HTTP/1.1\r\nHost: v\r\n\r\n") +
+                     len(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n") + 50)
+    assert agent.stats["kernel_bytes"] == tcp_bytes + 2 * 33
+    assert agent.stats["drop_ringbuf_full"] == 0 and agent.stats["drop_read_fail"] == 0
+    assert agent.stats["unclassified_events"] == 6  # the UDP datagrams

@@ -37,30 +37,30 @@ struct tconf {
 #define KEY(n, t, m, ct) .name = n, .type = t, .offset = CONF_OFFSET(struct tconf, m, ct)
 
 static const struct conf_key keys[] = {
-    {KEY("stdout", CONF_BOOL, to_stdout, bool), .help = "write records as JSON Lines"},
-    {KEY("follow", CONF_BOOL, follow, bool), .def = "true", .help = "follow children"},
-    {KEY("offset", CONF_INT, offset, int64_t), .def = "-3", .min = -100, .max = 100,
-     .help = "clock offset in seconds"},
-    {KEY("capture_bytes", CONF_UINT, capture_bytes, uint64_t), .def = "4096", .min = 1,
-     .max = 16384, .help = "payload bytes captured per message"},
-    {KEY("flush_interval", CONF_DURATION_MS, flush_interval, uint64_t), .def = "1s", .min = 10,
-     .max = 3600000, .help = "how often to flush"},
-    {KEY("buffer_size", CONF_SIZE, buffer_size, uint64_t), .def = "8MiB", .min = 1024,
-     .max = INT64_MAX, .help = "ring buffer size"},
-    {KEY("interface", CONF_STRING, interface, char *), .def = "eth0", .arg = "NAME",
-     .help = "capture interface"},
-    {KEY("pid_file", CONF_STRING, pid_file, char *), .arg = "FILE",
-     .help = "write the agent's pid here"},
-    {KEY("pid", CONF_UINT, pid, uint64_t), .arg = "PID", .help = "trace only this process"},
-    {0},
+	{ KEY("stdout", CONF_BOOL, to_stdout, bool), .help = "write records as JSON Lines" },
+	{ KEY("follow", CONF_BOOL, follow, bool), .def = "true", .help = "follow children" },
+	{ KEY("offset", CONF_INT, offset, int64_t), .def = "-3", .min = -100, .max = 100,
+	  .help = "clock offset in seconds" },
+	{ KEY("capture_bytes", CONF_UINT, capture_bytes, uint64_t), .def = "4096", .min = 1,
+	  .max = 16384, .help = "payload bytes captured per message" },
+	{ KEY("flush_interval", CONF_DURATION_MS, flush_interval, uint64_t), .def = "1s", .min = 10,
+	  .max = 3600000, .help = "how often to flush" },
+	{ KEY("buffer_size", CONF_SIZE, buffer_size, uint64_t), .def = "8MiB", .min = 1024,
+	  .max = INT64_MAX, .help = "ring buffer size" },
+	{ KEY("interface", CONF_STRING, interface, char *), .def = "eth0", .arg = "NAME",
+	  .help = "capture interface" },
+	{ KEY("pid_file", CONF_STRING, pid_file, char *), .arg = "FILE",
+	  .help = "write the agent's pid here" },
+	{ KEY("pid", CONF_UINT, pid, uint64_t), .arg = "PID", .help = "trace only this process" },
+	{ 0 },
 };
 
 static const struct conf_spec spec = {
-    .prog = "flowscope-agent",
-    .summary = "Capture L7 traffic and write records.",
-    .examples = "  flowscope-agent --stdout\n  flowscope-agent --config ./agent.yaml",
-    .keys = keys,
-    .version = "1.2.3",
+	.prog = "flowscope-agent",
+	.summary = "Capture L7 traffic and write records.",
+	.examples = "  flowscope-agent --stdout\n  flowscope-agent --config ./agent.yaml",
+	.keys = keys,
+	.version = "1.2.3",
 };
 
 static char out_buf[16384];
@@ -110,7 +110,7 @@ static int run_argv(const struct conf_spec *sp, void *c, int argc, char **argv)
 
 static int run_spec(const struct conf_spec *sp, struct tconf *c, ...)
 {
-	char *argv[MAX_ARGS] = {"flowscope-agent"};
+	char *argv[MAX_ARGS] = { "flowscope-agent" };
 	int argc = 1;
 	va_list ap;
 
@@ -151,7 +151,7 @@ static int run_file(struct tconf *c, const char *yaml, char **path_out, const ch
 		    const char *value)
 {
 	char *path = tmp_file(yaml);
-	char *argv[] = {"flowscope-agent", "--config", path, (char *)flag, (char *)value};
+	char *argv[] = { "flowscope-agent", "--config", path, (char *)flag, (char *)value };
 	int rc;
 
 	rc = run_argv(&spec, c, flag ? (value ? 5 : 4) : 3, argv);
@@ -449,16 +449,17 @@ static void test_out_of_range(void **state)
 	assert_int_equal(run_file(&c, "stdout: on\nbuffer_size: 1023\n", &path, NULL, NULL),
 			 -EINVAL);
 	assert_string_equal(
-	    err_buf, with_path("%s:2: buffer_size: 1023 is out of range (at least 1KiB)\n", path));
+		err_buf,
+		with_path("%s:2: buffer_size: 1023 is out of range (at least 1KiB)\n", path));
 	drop_file(path);
 	conf_free(&spec, &c);
 }
 
 static void test_bad_numbers(void **state)
 {
-	static const char *const bad_uint[] = {"12abc", "",	" 12", "12 ", "+12", "-1",
-					       "1.5",	"0x10", "1k",  "1e3", "½",   "12\n"};
-	static const char *const bad_int[] = {"-", "--1", "5-", "1.0", " -1", "+-1", "abc"};
+	static const char *const bad_uint[] = { "12abc", "",	 " 12", "12 ", "+12", "-1",
+						"1.5",	 "0x10", "1k",	"1e3", "½",   "12\n" };
+	static const char *const bad_int[] = { "-", "--1", "5-", "1.0", " -1", "+-1", "abc" };
 	char arg[64];
 	struct tconf c;
 	char *path;
@@ -496,21 +497,21 @@ static void test_sizes(void **state)
 		const char *text;
 		uint64_t bytes;
 	} good[] = {
-	    {"4096", 4096},
-	    {"16KiB", 16384},
-	    {"8MiB", UINT64_C(8) << 20},
-	    {"1k", 1024},
-	    {"5K", 5120},
-	    {"2m", UINT64_C(2) << 20},
-	    {"3M", UINT64_C(3) << 20},
-	    {"1g", UINT64_C(1) << 30},
-	    {"2GiB", UINT64_C(2) << 30},
-	    {"1T", UINT64_C(1) << 40},
-	    {"1000000", 1000000},
-	    {"0016k", 16384},
+		{ "4096", 4096 },
+		{ "16KiB", 16384 },
+		{ "8MiB", UINT64_C(8) << 20 },
+		{ "1k", 1024 },
+		{ "5K", 5120 },
+		{ "2m", UINT64_C(2) << 20 },
+		{ "3M", UINT64_C(3) << 20 },
+		{ "1g", UINT64_C(1) << 30 },
+		{ "2GiB", UINT64_C(2) << 30 },
+		{ "1T", UINT64_C(1) << 40 },
+		{ "1000000", 1000000 },
+		{ "0016k", 16384 },
 	};
-	static const char *const bad[] = {"16KB", "16 KiB", "16kib", "KiB", "1.5M",
-					  "-1k",  "16KiBs", "16Ki",  "1b",  "k1"};
+	static const char *const bad[] = { "16KB", "16 KiB", "16kib", "KiB", "1.5M",
+					   "-1k",  "16KiBs", "16Ki",  "1b",  "k1" };
 	char arg[64];
 	struct tconf c;
 
@@ -539,10 +540,10 @@ static void test_durations(void **state)
 		const char *text;
 		uint64_t ms;
 	} good[] = {
-	    {"250ms", 250},  {"10s", 10000}, {"2m", 120000},   {"3", 3000},
-	    {"1h", 3600000}, {"10ms", 10},   {"60m", 3600000},
+		{ "250ms", 250 },  { "10s", 10000 }, { "2m", 120000 },	 { "3", 3000 },
+		{ "1h", 3600000 }, { "10ms", 10 },   { "60m", 3600000 },
 	};
-	static const char *const bad[] = {"10 s", "1.5s", "10sec", "ms", "-1s", "1d", "5S", ""};
+	static const char *const bad[] = { "10 s", "1.5s", "10sec", "ms", "-1s", "1d", "5S", "" };
 	char arg[64];
 	struct tconf c;
 
@@ -600,7 +601,7 @@ static void test_file_then_flags(void **state)
 	/* The flag wins wherever it is on the line, even before --config. */
 	{
 		char *path = tmp_file("stdout: true\n");
-		char *argv[] = {"flowscope-agent", "--no-stdout", "--config", path};
+		char *argv[] = { "flowscope-agent", "--no-stdout", "--config", path };
 
 		assert_int_equal(run_argv(&spec, &c, 4, argv), CONF_RUN);
 		assert_false(c.to_stdout);
@@ -694,28 +695,30 @@ static void test_file_structure_errors(void **state)
 		const char *yaml;
 		const char *msg; /* %s is the file's path */
 	} cases[] = {
-	    {"interface:\n  name: eth0\n",
-	     "%s:2: interface: expected a single value, found a nested mapping\n"},
-	    {"interface: [a, b]\n", "%s:1: interface: expected a single value, found a list\n"},
-	    {"interface:\n  - a\n", "%s:2: interface: expected a single value, found a list\n"},
-	    {"stdout: true\npid: 1\nstdout: false\n",
-	     "%s:3: duplicate key 'stdout' (first set on line 1)\n"},
-	    {"- a\n- b\n", "%s:1: expected 'key: value' lines, found a list\n"},
-	    {"hello\n", "%s:1: expected 'key: value' lines, found a single value\n"},
-	    {"stdout: true\n---\npid: 1\n", "%s:2: only one YAML document is allowed\n"},
-	    {"interface: &a eth1\npid_file: *a\n",
-	     "%s:2: pid_file: expected a single value, found an alias (*name)\n"},
-	    {"capture_bytes:\n", "%s:1: capture_bytes: missing value (expected a non-negative "
-				 "whole number, e.g. 4096)\n"},
-	    {"stdout: ~\n", "%s:1: stdout: missing value (expected true/false, yes/no or "
-			    "on/off)\n"},
-	    {"? [a]\n: b\n", "%s:1: expected a key name, found a list\n"},
-	    {"interface: \"a\\0b\"\n", "%s:1: interface: value contains a NUL character\n"},
-	    {"interface: b: c\n", "%s:1: invalid YAML: mapping values are not allowed in "
-				  "this context\n"},
-	    {"interface: x\n\tstdout: true\n", NULL},
-	    {"interface: \"open\n", NULL},
-	    {"interface: \"\\q\"\n", NULL},
+		{ "interface:\n  name: eth0\n",
+		  "%s:2: interface: expected a single value, found a nested mapping\n" },
+		{ "interface: [a, b]\n",
+		  "%s:1: interface: expected a single value, found a list\n" },
+		{ "interface:\n  - a\n",
+		  "%s:2: interface: expected a single value, found a list\n" },
+		{ "stdout: true\npid: 1\nstdout: false\n",
+		  "%s:3: duplicate key 'stdout' (first set on line 1)\n" },
+		{ "- a\n- b\n", "%s:1: expected 'key: value' lines, found a list\n" },
+		{ "hello\n", "%s:1: expected 'key: value' lines, found a single value\n" },
+		{ "stdout: true\n---\npid: 1\n", "%s:2: only one YAML document is allowed\n" },
+		{ "interface: &a eth1\npid_file: *a\n",
+		  "%s:2: pid_file: expected a single value, found an alias (*name)\n" },
+		{ "capture_bytes:\n", "%s:1: capture_bytes: missing value (expected a non-negative "
+				      "whole number, e.g. 4096)\n" },
+		{ "stdout: ~\n", "%s:1: stdout: missing value (expected true/false, yes/no or "
+				 "on/off)\n" },
+		{ "? [a]\n: b\n", "%s:1: expected a key name, found a list\n" },
+		{ "interface: \"a\\0b\"\n", "%s:1: interface: value contains a NUL character\n" },
+		{ "interface: b: c\n", "%s:1: invalid YAML: mapping values are not allowed in "
+				       "this context\n" },
+		{ "interface: x\n\tstdout: true\n", NULL },
+		{ "interface: \"open\n", NULL },
+		{ "interface: \"\\q\"\n", NULL },
 	};
 	struct tconf c;
 	char *path;
@@ -765,8 +768,8 @@ static void test_file_encoding_errors(void **state)
 
 static void test_file_accepted_forms(void **state)
 {
-	static const char *const empty[] = {"", "# only a comment\n\n", "---\n", "---\n...\n",
-					    "{}\n"};
+	static const char *const empty[] = { "", "# only a comment\n\n", "---\n", "---\n...\n",
+					     "{}\n" };
 	struct tconf c;
 
 	(void)state;
@@ -792,8 +795,8 @@ static void test_file_accepted_forms(void **state)
 	conf_free(&spec, &c);
 
 	assert_int_equal(
-	    run_file(&c, "{stdout: TRUE, follow: No, capture_bytes: 7}\n", NULL, NULL, NULL),
-	    CONF_RUN);
+		run_file(&c, "{stdout: TRUE, follow: No, capture_bytes: 7}\n", NULL, NULL, NULL),
+		CONF_RUN);
 	assert_true(c.to_stdout);
 	assert_false(c.follow);
 	assert_int_equal(c.capture_bytes, 7);
@@ -801,8 +804,8 @@ static void test_file_accepted_forms(void **state)
 
 	/* A UTF-8 byte order mark and CRLF line ends, as Windows editors save files. */
 	assert_int_equal(
-	    run_file(&c, "\xef\xbb\xbfinterface: ens3\r\nstdout: on\r\n", NULL, NULL, NULL),
-	    CONF_RUN);
+		run_file(&c, "\xef\xbb\xbfinterface: ens3\r\nstdout: on\r\n", NULL, NULL, NULL),
+		CONF_RUN);
 	assert_string_equal(c.interface, "ens3");
 	assert_true(c.to_stdout);
 	conf_free(&spec, &c);
@@ -859,25 +862,25 @@ static void assert_roundtrip(const struct tconf *c)
 static void test_print_roundtrip(void **state)
 {
 	static const char *const strings[] = {
-	    "plain",	   "",
-	    "yes",	   "No",
-	    "null",	   "~",
-	    "123",	   "-a",
-	    "a: b",	   "a #b",
-	    "#x",	   " lead",
-	    "trail ",	   "q\"uo'te",
-	    "back\\",	   "x\ny",
-	    "tab\there",   "\x01\x7f",
-	    "caf\xc3\xa9", "[x]",
-	    "{y}",	   "*star",
-	    "&amp",	   "!tag",
-	    "%pct",	   "@at",
-	    "`tick",	   "|",
-	    ">",	   "1:30",
-	    "0x1F",	   "1e3",
-	    ".inf",	   "/var/run/a.pid",
-	    "a,b",	   "?",
-	    "- x",	   "--",
+		"plain",       "",
+		"yes",	       "No",
+		"null",	       "~",
+		"123",	       "-a",
+		"a: b",	       "a #b",
+		"#x",	       " lead",
+		"trail ",      "q\"uo'te",
+		"back\\",      "x\ny",
+		"tab\there",   "\x01\x7f",
+		"caf\xc3\xa9", "[x]",
+		"{y}",	       "*star",
+		"&amp",	       "!tag",
+		"%pct",	       "@at",
+		"`tick",       "|",
+		">",	       "1:30",
+		"0x1F",	       "1e3",
+		".inf",	       "/var/run/a.pid",
+		"a,b",	       "?",
+		"- x",	       "--",
 	};
 	struct tconf c;
 
@@ -1000,47 +1003,47 @@ static void test_bad_spec(void **state)
 		struct conf_key key;
 		const char *msg;
 	} cases[] = {
-	    {{.name = "v",
-	      .type = CONF_UINT,
-	      .offset = offsetof(struct one, v),
-	      .def = "abc",
-	      .help = "h"},
-	     "flowscope-agent: default of 'v' in the built-in table: 'abc' is not a valid "
-	     "number (expected a non-negative whole number, e.g. 4096)\n"},
-	    {{.name = "config",
-	      .type = CONF_STRING,
-	      .offset = offsetof(struct one, s),
-	      .help = "h"},
-	     "flowscope-agent: internal error: config key 'config': name is taken by a "
-	     "built-in option\n"},
-	    {{.name = "v",
-	      .type = CONF_UINT,
-	      .offset = offsetof(struct one, v),
-	      .min = 5,
-	      .max = 1,
-	      .help = "h"},
-	     "flowscope-agent: internal error: config key 'v': min is greater than max\n"},
-	    {{.name = "Bad-Name",
-	      .type = CONF_UINT,
-	      .offset = offsetof(struct one, v),
-	      .help = "h"},
-	     "flowscope-agent: internal error: config key 'Bad-Name': name must be "
-	     "[a-z][a-z0-9_]*, at most 63 characters\n"},
-	    {{.name = "v", .type = CONF_UINT, .offset = offsetof(struct one, v)},
-	     "flowscope-agent: internal error: config key 'v': no help text\n"},
-	    {{.name = "v",
-	      .type = CONF_UINT,
-	      .offset = offsetof(struct one, v),
-	      .def = "20",
-	      .max = 10,
-	      .help = "h"},
-	     "flowscope-agent: default of 'v' in the built-in table: 20 is out of range "
-	     "(0..10)\n"},
+		{ { .name = "v",
+		    .type = CONF_UINT,
+		    .offset = offsetof(struct one, v),
+		    .def = "abc",
+		    .help = "h" },
+		  "flowscope-agent: default of 'v' in the built-in table: 'abc' is not a valid "
+		  "number (expected a non-negative whole number, e.g. 4096)\n" },
+		{ { .name = "config",
+		    .type = CONF_STRING,
+		    .offset = offsetof(struct one, s),
+		    .help = "h" },
+		  "flowscope-agent: internal error: config key 'config': name is taken by a "
+		  "built-in option\n" },
+		{ { .name = "v",
+		    .type = CONF_UINT,
+		    .offset = offsetof(struct one, v),
+		    .min = 5,
+		    .max = 1,
+		    .help = "h" },
+		  "flowscope-agent: internal error: config key 'v': min is greater than max\n" },
+		{ { .name = "Bad-Name",
+		    .type = CONF_UINT,
+		    .offset = offsetof(struct one, v),
+		    .help = "h" },
+		  "flowscope-agent: internal error: config key 'Bad-Name': name must be "
+		  "[a-z][a-z0-9_]*, at most 63 characters\n" },
+		{ { .name = "v", .type = CONF_UINT, .offset = offsetof(struct one, v) },
+		  "flowscope-agent: internal error: config key 'v': no help text\n" },
+		{ { .name = "v",
+		    .type = CONF_UINT,
+		    .offset = offsetof(struct one, v),
+		    .def = "20",
+		    .max = 10,
+		    .help = "h" },
+		  "flowscope-agent: default of 'v' in the built-in table: 20 is out of range "
+		  "(0..10)\n" },
 	};
 	struct conf_key table[3];
-	struct conf_spec sp = {.prog = "flowscope-agent", .keys = table};
+	struct conf_spec sp = { .prog = "flowscope-agent", .keys = table };
 	struct one o;
-	char *argv[] = {"x"};
+	char *argv[] = { "x" };
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -1052,11 +1055,11 @@ static void test_bad_spec(void **state)
 	}
 
 	memset(table, 0, sizeof(table));
-	table[0] = (struct conf_key){.name = "s",
-				     .type = CONF_STRING,
-				     .offset = offsetof(struct one, s),
-				     .def = "x",
-				     .help = "h"};
+	table[0] = (struct conf_key){ .name = "s",
+				      .type = CONF_STRING,
+				      .offset = offsetof(struct one, s),
+				      .def = "x",
+				      .help = "h" };
 	table[1] = table[0];
 	assert_int_equal(run_argv(&sp, &o, 1, argv), -EINVAL);
 	assert_string_equal(err_buf, "flowscope-agent: internal error: config key 's': defined "
@@ -1081,31 +1084,31 @@ static void test_conf_free(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults),
-	    cmocka_unit_test(test_conf_defaults),
-	    cmocka_unit_test(test_flags_separate_value),
-	    cmocka_unit_test(test_flags_equals_form),
-	    cmocka_unit_test(test_bool_flags),
-	    cmocka_unit_test(test_last_flag_wins),
-	    cmocka_unit_test(test_unknown_flag),
-	    cmocka_unit_test(test_positional_and_missing_values),
-	    cmocka_unit_test(test_out_of_range),
-	    cmocka_unit_test(test_bad_numbers),
-	    cmocka_unit_test(test_sizes),
-	    cmocka_unit_test(test_durations),
-	    cmocka_unit_test(test_file_then_flags),
-	    cmocka_unit_test(test_default_path),
-	    cmocka_unit_test(test_missing_config_file),
-	    cmocka_unit_test(test_unknown_key_in_file),
-	    cmocka_unit_test(test_file_structure_errors),
-	    cmocka_unit_test(test_file_encoding_errors),
-	    cmocka_unit_test(test_file_accepted_forms),
-	    cmocka_unit_test(test_print_roundtrip),
-	    cmocka_unit_test(test_print_format),
-	    cmocka_unit_test(test_usage),
-	    cmocka_unit_test(test_version),
-	    cmocka_unit_test(test_bad_spec),
-	    cmocka_unit_test(test_conf_free),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_conf_defaults),
+		cmocka_unit_test(test_flags_separate_value),
+		cmocka_unit_test(test_flags_equals_form),
+		cmocka_unit_test(test_bool_flags),
+		cmocka_unit_test(test_last_flag_wins),
+		cmocka_unit_test(test_unknown_flag),
+		cmocka_unit_test(test_positional_and_missing_values),
+		cmocka_unit_test(test_out_of_range),
+		cmocka_unit_test(test_bad_numbers),
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_file_then_flags),
+		cmocka_unit_test(test_default_path),
+		cmocka_unit_test(test_missing_config_file),
+		cmocka_unit_test(test_unknown_key_in_file),
+		cmocka_unit_test(test_file_structure_errors),
+		cmocka_unit_test(test_file_encoding_errors),
+		cmocka_unit_test(test_file_accepted_forms),
+		cmocka_unit_test(test_print_roundtrip),
+		cmocka_unit_test(test_print_format),
+		cmocka_unit_test(test_usage),
+		cmocka_unit_test(test_version),
+		cmocka_unit_test(test_bad_spec),
+		cmocka_unit_test(test_conf_free),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

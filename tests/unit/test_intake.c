@@ -76,20 +76,19 @@ static void data_event(struct intake *in, uint64_t sock, uint8_t dir, const char
 	assert_int_equal(intake_event(in, &r, sizeof(r.ev) + n, 0), 0);
 }
 
-static void small_event(struct intake *in, uint32_t type, uint64_t sock, uint32_t pid,
-			uint64_t ts)
+static void small_event(struct intake *in, uint32_t type, uint64_t sock, uint32_t pid, uint64_t ts)
 {
-	struct fs_event ev = {.type = type, .socket_id = sock, .pid = pid, .ts_exit_ns = ts};
+	struct fs_event ev = { .type = type, .socket_id = sock, .pid = pid, .ts_exit_ns = ts };
 
 	assert_int_equal(intake_event(in, &ev, sizeof(ev), 0), 0);
 }
 
-#define REQ "GET /a/b?x=1 HTTP/1.1\r\nHost: svc\r\nX-Request-ID: r1\r\n\r\n"
+#define REQ  "GET /a/b?x=1 HTTP/1.1\r\nHost: svc\r\nX-Request-ID: r1\r\n\r\n"
 #define RESP "HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\nX-Request-ID: r2\r\n\r\nnope\n"
 
 static void test_client_exchange(void **unused)
 {
-	struct sink s = {0};
+	struct sink s = { 0 };
 	struct intake *in = intake_create(&default_cfg, collect, &s);
 
 	(void)unused;
@@ -131,7 +130,7 @@ static void test_client_exchange(void **unused)
 
 static void test_server_exchange_swaps_sides(void **unused)
 {
-	struct sink s = {0};
+	struct sink s = { 0 };
 	struct intake *in = intake_create(&default_cfg, collect, &s);
 
 	(void)unused;
@@ -151,7 +150,7 @@ static void test_server_exchange_swaps_sides(void **unused)
 
 static void test_header_split_over_events(void **unused)
 {
-	struct sink s = {0};
+	struct sink s = { 0 };
 	struct intake *in = intake_create(&default_cfg, collect, &s);
 
 	(void)unused;
@@ -159,8 +158,8 @@ static void test_header_split_over_events(void **unused)
 	data_event(in, 3, FS_DIR_EGRESS, "TP/1.1\r\nHost: h\r", 0, 20, 21, 1013);
 	data_event(in, 3, FS_DIR_EGRESS, "\n\r\n", 0, 30, 31, 1029);
 	assert_int_equal(in->st.messages, 1);
-	data_event(in, 3, FS_DIR_INGRESS, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, 40,
-		   50, 9);
+	data_event(in, 3, FS_DIR_INGRESS, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, 40, 50,
+		   9);
 	assert_int_equal(s.n, 1);
 	assert_int_equal(s.recs[0].start_ns, 10);
 	assert_int_equal(s.recs[0].req_tcp_seq, 1000);
@@ -168,14 +167,14 @@ static void test_header_split_over_events(void **unused)
 	assert_int_equal(s.recs[0].code, 200);
 	/* Leftovers are released once consumed: what stays is the parser state and the
 	 * (now empty) pending ring. */
-	assert_int_equal(in->st.mem_used, proto_http1_ops.state_size +
-						  default_cfg.max_pending * sizeof(void *));
+	assert_int_equal(in->st.mem_used,
+			 proto_http1_ops.state_size + default_cfg.max_pending * sizeof(void *));
 	intake_destroy(in);
 }
 
 static void test_body_larger_than_capture(void **unused)
 {
-	struct sink s = {0};
+	struct sink s = { 0 };
 	struct intake *in = intake_create(&default_cfg, collect, &s);
 	const char *hdr = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
 
@@ -195,13 +194,13 @@ static void test_body_larger_than_capture(void **unused)
 
 static void test_pipelined_pairs_in_order(void **unused)
 {
-	struct sink s = {0};
+	struct sink s = { 0 };
 	struct intake *in = intake_create(&default_cfg, collect, &s);
 
 	(void)unused;
 	data_event(in, 5, FS_DIR_EGRESS,
-		   "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n", 0, 1,
-		   2, 100);
+		   "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n", 0, 1, 2,
+		   100);
 	data_event(in, 5, FS_DIR_INGRESS,
 		   "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 		   "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
@@ -219,7 +218,7 @@ static void test_pipelined_pairs_in_order(void **unused)
 
 static void test_timeout_lone_response_close_exit(void **unused)
 {
-	struct sink s = {0};
+	struct sink s = { 0 };
 	struct intake *in = intake_create(&default_cfg, collect, &s);
 
 	(void)unused;
@@ -234,8 +233,8 @@ static void test_timeout_lone_response_close_exit(void **unused)
 	assert_int_equal(in->st.timeouts, 1);
 
 	/* A response with nothing waiting (seen mid-connection): type 1. */
-	data_event(in, 7, FS_DIR_INGRESS, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, 5,
-		   6, 1);
+	data_event(in, 7, FS_DIR_INGRESS, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, 5, 6,
+		   1);
 	assert_int_equal(s.n, 2);
 	assert_int_equal(s.recs[1].type, REC_TYPE_RESPONSE);
 	assert_false(s.recs[1].has_request);
@@ -267,7 +266,7 @@ static void test_timeout_lone_response_close_exit(void **unused)
 static void test_bounds_conns_pending_budget(void **unused)
 {
 	struct intake_cfg cfg = default_cfg;
-	struct sink s = {0};
+	struct sink s = { 0 };
 	struct intake *in;
 
 	(void)unused;
@@ -280,11 +279,11 @@ static void test_bounds_conns_pending_budget(void **unused)
 	assert_int_equal(in->conns.count, 2);
 	assert_int_equal(in->st.conns_evicted_full, 1);
 	assert_null(conn_lookup(&in->conns, 20)); /* the least recently active went */
-	assert_int_equal(s.n, 1);                 /* and its pending request was flushed */
+	assert_int_equal(s.n, 1);		  /* and its pending request was flushed */
 
 	/* A third unanswered request on one connection pushes the oldest out. */
-	data_event(in, 21, FS_DIR_EGRESS, "GET /2b HTTP/1.1\r\n\r\nGET /2c HTTP/1.1\r\n\r\n", 0,
-		   4, 4, 1);
+	data_event(in, 21, FS_DIR_EGRESS, "GET /2b HTTP/1.1\r\n\r\nGET /2c HTTP/1.1\r\n\r\n", 0, 4,
+		   4, 1);
 	assert_int_equal(in->st.drop_pending_overflow, 1);
 	assert_int_equal(s.n, 2);
 	intake_destroy(in);
@@ -302,10 +301,10 @@ static void test_bounds_conns_pending_budget(void **unused)
 
 static void test_malformed_and_unclassified(void **unused)
 {
-	struct sink s = {0};
+	struct sink s = { 0 };
 	struct intake *in = intake_create(&default_cfg, collect, &s);
-	struct fs_event ev = {.type = FS_EV_DATA, .cap_len = 100};
-	uint8_t junk[3] = {1, 2, 3};
+	struct fs_event ev = { .type = FS_EV_DATA, .cap_len = 100 };
+	uint8_t junk[3] = { 1, 2, 3 };
 
 	(void)unused;
 	assert_int_equal(intake_event(in, junk, sizeof(junk), 0), -EINVAL);
@@ -323,9 +322,9 @@ static void test_malformed_and_unclassified(void **unused)
 
 static void test_record_json(void **unused)
 {
-	struct sink s = {0};
+	struct sink s = { 0 };
 	struct intake *in = intake_create(&default_cfg, collect, &s);
-	struct jsonw w = {0};
+	struct jsonw w = { 0 };
 
 	(void)unused;
 	data_event(in, 50, FS_DIR_EGRESS, REQ, 0, 1000000, 1500000, 5);
@@ -352,7 +351,7 @@ static void test_record_json(void **unused)
 
 static void test_jsonw_escapes_and_utf8(void **unused)
 {
-	struct jsonw w = {0};
+	struct jsonw w = { 0 };
 
 	(void)unused;
 	jsonw_begin(&w);
@@ -366,16 +365,17 @@ static void test_jsonw_escapes_and_utf8(void **unused)
 	jsonw_u64(&w, "t", 1795322869466085ull);
 	assert_int_equal(jsonw_end(&w), 0);
 	w.buf[w.len] = 0;
-	assert_string_equal(w.buf, "{\"a\":\"q\\\"b\\\\\\n\\u0001\",\"u\":\"\xc3\xa9\\ufffd\\ufffd"
-				   "\\ufffd\",\"n\":-5,\"z\":null,\"m\":18446744073709551615,\"0\":0,"
-				   "\"i\":-9223372036854775808,\"t\":1795322869466085}\n");
+	assert_string_equal(w.buf,
+			    "{\"a\":\"q\\\"b\\\\\\n\\u0001\",\"u\":\"\xc3\xa9\\ufffd\\ufffd"
+			    "\\ufffd\",\"n\":-5,\"z\":null,\"m\":18446744073709551615,\"0\":0,"
+			    "\"i\":-9223372036854775808,\"t\":1795322869466085}\n");
 	jsonw_free(&w);
 }
 
 static void test_record_addresses(void **unused)
 {
-	struct l7_record r = {.family = 4, .obs = REC_OBS_SERVER_PROCESS, .code = -1};
-	struct jsonw w = {0};
+	struct l7_record r = { .family = 4, .obs = REC_OBS_SERVER_PROCESS, .code = -1 };
+	struct jsonw w = { 0 };
 
 	(void)unused;
 	memcpy(r.addr0, "\x64\x14\x03\xff", 4);

@@ -14,14 +14,14 @@
 /* Payload bytes copied per event: default, and the hard ceiling (a power of two, because
  * the BPF side masks lengths with FS_CAP_MAX - 1 to satisfy the verifier). */
 #define FS_CAP_DEFAULT 1024
-#define FS_CAP_MAX 16384
+#define FS_CAP_MAX     16384
 
 /* iovecs visited per readv/writev/sendmsg/recvmsg, and messages per sendmmsg/recvmmsg. */
-#define FS_MAX_IOV 16
+#define FS_MAX_IOV  16
 #define FS_MAX_MMSG 8
 
 enum fs_event_type {
-	FS_EV_DATA = 1,      /* bytes read or written on a socket */
+	FS_EV_DATA = 1,	     /* bytes read or written on a socket */
 	FS_EV_CLOSE = 2,     /* close() of a socket fd */
 	FS_EV_PROC_EXIT = 3, /* a process (thread group) exited */
 };
@@ -54,15 +54,15 @@ enum fs_syscall {
 
 /* Per-CPU counters, summed by the agent. Every drop has its reason here. */
 enum fs_counter {
-	FS_CNT_EVENTS = 0,      /* events written to the ring */
-	FS_CNT_BYTES,           /* syscall bytes seen on traced sockets */
-	FS_CNT_CAP_BYTES,       /* payload bytes copied */
-	FS_CNT_DROP_RINGBUF,    /* ring buffer full: event lost */
+	FS_CNT_EVENTS = 0,	/* events written to the ring */
+	FS_CNT_BYTES,		/* syscall bytes of the events written */
+	FS_CNT_CAP_BYTES,	/* payload bytes copied */
+	FS_CNT_DROP_RINGBUF,	/* ring buffer full: event lost */
 	FS_CNT_DROP_STASH_FULL, /* no room to remember a syscall between entry and exit */
-	FS_CNT_DROP_READ_FAIL,  /* payload could not be read from user memory */
-	FS_CNT_TRUNCATED,       /* syscall larger than the capture size (not a loss of events) */
-	FS_CNT_IOV_LIMIT,       /* more iovecs/messages than we visit: tail not captured */
-	FS_CNT_FILTERED,        /* syscalls skipped by the pid/comm filters or self-exclusion */
+	FS_CNT_DROP_READ_FAIL,	/* payload could not be read from user memory */
+	FS_CNT_TRUNCATED,	/* payload not copied whole (capture size, iov limit); event kept */
+	FS_CNT_IOV_LIMIT,	/* more iovecs/messages than we visit: tail not captured */
+	FS_CNT_FILTERED,	/* syscalls skipped by the pid/comm filters or self-exclusion */
 	FS_CNT_MAX,
 };
 
@@ -76,23 +76,23 @@ struct fs_event {
 	__u64 ts_exit_ns;  /* ... at syscall exit */
 	__u64 socket_id;   /* the socket's inode number: unique per socket while it lives */
 	__u64 syscall_len; /* bytes the syscall transferred (whole message, not what we copied) */
-	__u32 type;        /* enum fs_event_type */
-	__u32 pid;         /* thread group id (what users call the pid) */
-	__u32 tid;         /* thread id */
+	__u32 type;	   /* enum fs_event_type */
+	__u32 pid;	   /* thread group id (what users call the pid) */
+	__u32 tid;	   /* thread id */
 	__u32 fd;
-	__u32 tcp_seq;   /* write_seq at send entry / copied_seq at receive entry */
-	__u32 cap_len;   /* payload bytes that follow this header */
-	__u8 saddr[16];  /* local address (IPv4 in the first 4 bytes) */
-	__u8 daddr[16];  /* remote address */
-	__u16 sport;     /* local port, host order */
-	__u16 dport;     /* remote port, host order */
-	__u8 family;     /* 4 or 6 (v4-mapped v6 is reported as 4) */
-	__u8 l4_proto;   /* 6 TCP, 17 UDP */
-	__u8 direction;  /* enum fs_direction */
-	__u8 role;       /* enum fs_role */
-	__u8 syscall;    /* enum fs_syscall */
+	__u32 tcp_seq;	/* write_seq at send entry / copied_seq at receive entry */
+	__u32 cap_len;	/* payload bytes that follow this header */
+	__u8 saddr[16]; /* local address (IPv4 in the first 4 bytes) */
+	__u8 daddr[16]; /* remote address */
+	__u16 sport;	/* local port, host order */
+	__u16 dport;	/* remote port, host order */
+	__u8 family;	/* 4 or 6 (v4-mapped v6 is reported as 4) */
+	__u8 l4_proto;	/* 6 TCP, 17 UDP */
+	__u8 direction; /* enum fs_direction */
+	__u8 role;	/* enum fs_role */
+	__u8 syscall;	/* enum fs_syscall */
 	__u8 _pad[7];
-	char comm[16];   /* thread group leader's comm at the time of the syscall */
+	char comm[16]; /* thread group leader's comm at the time of the syscall */
 };
 
 #endif

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Fuzz smoke test: build every tests/fuzz/fuzz_*.c as a libFuzzer target (with ASan and
+# UBSan) against the parser sources, run each for a bounded time on its seed corpus in
+# tests/fuzz/corpus/<name>/, and fail on any crash, sanitizer report or leak. New corpus
+# entries go to a temporary directory, so the seeds in the tree stay as committed.
+#
+#   FUZZ_RUNS=200000 FUZZ_TIME=20 CLANG=clang tests/fuzz/run-smoke.sh
+set -u
+
+cd "$(dirname "$0")/../.." || exit 1
+
+CLANG=${CLANG:-clang}
+RUNS=${FUZZ_RUNS:-2000000}
+TIME=${FUZZ_TIME:-20}
+# src/common links against what the Makefile links the unit tests with.
+LIBS=${FUZZ_LIBS:--lyaml}
+OUT=build/fuzz
+
+shopt -s nullglob
+srcs=(src/proto/*.c src/common/*.c)
+targets=(tests/fuzz/fuzz_*.c)
+mkdir -p "$OUT"
+
+if [ ${#targets[@]} -eq 0 ]; then
+	echo "fuzz-smoke: no targets in tests/fuzz"
+	exit 0
+fi
+
+fail=0
+for t in "${targets[@]}"; do
+	name=$(basename "$t" .c)
+	bin=$OUT/$name
+	corpus=tests/fuzz/corpus/$name
+	log=$OUT/$name.log
+
+	# shellcheck disable=SC2086 # LIBS is a list of flags
+	if ! "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-Isrc "$t" "${srcs[@]}" -Wl,--as-needed $LIBS -o "$bin" >"$OUT/$name.build.log" 2>&1; then
+		echo "FAIL  $name: does not build (see $OUT/$name.build.log)"
+		fail=1
+		continue
+	fi
+	if [ ! -d "$corpus" ]; then
+		echo "FAIL  $name: no seed corpus in $corpus"
+		fail=1
+		continue
+	fi
+	work=$(mktemp -d)
+	if "$bin" -runs="$RUNS" -max_total_time="$TIME" -artifact_prefix="$OUT/$name-" \
+		"$work" "$corpus" >"$log" 2>&1; then
+		done_line=$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$log" | tail -n 1)
+		echo "PASS  $name: ${done_line:-finished}, $(find "$corpus" -type f | wc -l) seeds"
+	else
+		echo "FAIL  $name: crash (log $log, reproducer $OUT/$name-*)"
+		grep -m 5 -E 'ERROR|runtime error|SUMMARY' "$log" | sed 's/^/      /'
+		fail=1
+	fi
+	rm -rf "$work"
+done
+exit $fail
