@@ -3,6 +3,7 @@
 #include "agent/record.h"
 
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <string.h>
 
 void rec_copy(char *dst, uint16_t *dst_len, size_t cap, const char *src, uint32_t len)
@@ -14,6 +15,14 @@ void rec_copy(char *dst, uint16_t *dst_len, size_t cap, const char *src, uint32_
 	if (len)
 		memcpy(dst, src, len);
 	*dst_len = len;
+}
+
+void record_reset(struct l7_record *r)
+{
+	memset(r, 0, offsetof(struct l7_record, version));
+	r->version.len = r->method.len = r->domain.len = r->resource.len = 0;
+	r->endpoint.len = r->exception.len = r->x_request_id_0.len = 0;
+	r->x_request_id_1.len = r->trace_id.len = r->span_id.len = 0;
 }
 
 void record_set_request(struct l7_record *r, const struct proto_msg *m)
@@ -60,7 +69,7 @@ const char *record_obs_name(uint8_t obs)
 	return obs == REC_OBS_CLIENT_PROCESS ? "c-p" : "s-p";
 }
 
-static void put_addr(struct jsonw *w, const char *key, uint8_t family, const uint8_t *a)
+static void put_addr(struct jsonw *w, int side, uint8_t family, const uint8_t *a)
 {
 	char buf[INET6_ADDRSTRLEN];
 	size_t n = 0;
@@ -78,15 +87,21 @@ static void put_addr(struct jsonw *w, const char *key, uint8_t family, const uin
 				buf[n++] = '0' + v / 10 % 10;
 			buf[n++] = '0' + v % 10;
 		}
-		jsonw_str(w, key, buf, n);
+		if (side == 0)
+			jsonw_str(w, "ip4_0", buf, n);
+		else
+			jsonw_str(w, "ip4_1", buf, n);
 		return;
 	}
 	if (!inet_ntop(AF_INET6, a, buf, sizeof(buf)))
 		buf[0] = 0;
-	jsonw_cstr(w, key, buf);
+	if (side == 0)
+		jsonw_cstr(w, "ip6_0", buf);
+	else
+		jsonw_cstr(w, "ip6_1", buf);
 }
 
-#define PUT_STR(w, key, f) jsonw_str((w), (key), (f).s, (f).len)
+#define PUT_STR(w, key, f) jsonw_str((w), key, (f).s, (f).len)
 
 int record_write_json(struct jsonw *w, const struct l7_record *r)
 {
@@ -105,8 +120,8 @@ int record_write_json(struct jsonw *w, const struct l7_record *r)
 		jsonw_u64(w, "response_duration", dur);
 	else
 		jsonw_null(w, "response_duration");
-	put_addr(w, r->family == 4 ? "ip4_0" : "ip6_0", r->family, r->addr0);
-	put_addr(w, r->family == 4 ? "ip4_1" : "ip6_1", r->family, r->addr1);
+	put_addr(w, 0, r->family, r->addr0);
+	put_addr(w, 1, r->family, r->addr1);
 	jsonw_u64(w, "client_port", r->client_port);
 	jsonw_u64(w, "server_port", r->server_port);
 	jsonw_u64(w, "protocol", r->l4_proto);

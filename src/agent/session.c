@@ -17,7 +17,7 @@ static void record_init(struct intake *in, struct conn *c, struct l7_record *r,
 	/* Whoever sends the request is the client: an egress request means we are it. */
 	bool local_is_client = (m->kind == PROTO_MSG_REQUEST) == (m->dir == PROTO_DIR_EGRESS);
 
-	memset(r, 0, sizeof(*r));
+	record_reset(r);
 	r->code = -1;
 	r->status = PROTO_STATUS_UNKNOWN;
 	r->family = c->family;

@@ -179,17 +179,25 @@ filtered:
 	return false;
 }
 
+/*
+ * The struct file behind fd in the current process. The walk task -> files -> fdtable uses
+ * BTF pointers (plain loads the verifier checks) instead of one probe read per hop: this
+ * runs on every hooked syscall, files and pipes included. Only the slot in the fd array
+ * needs a probe read, because BTF cannot type an array of pointers.
+ */
 static __always_inline struct file *fd_to_file(__u32 fd)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct files_struct *files = task->files;
+	struct fdtable *fdt;
 	struct file *f = NULL;
 
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (!files)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	fdt = files->fdt;
+	if (!fdt || fd >= fdt->max_fds)
+		return NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]);
 	return f;
 }
 

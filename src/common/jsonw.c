@@ -5,16 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool reserve(struct jsonw *w, size_t more)
+static __attribute__((noinline)) bool grow(struct jsonw *w, size_t need)
 {
-	size_t need = w->len + more;
+	size_t ncap = w->cap ? w->cap : 1024;
 	char *nb;
 
-	if (w->oom)
-		return false;
-	if (need <= w->cap)
-		return true;
-	size_t ncap = w->cap ? w->cap : 1024;
 	while (ncap < need)
 		ncap *= 2;
 	nb = realloc(w->buf, ncap);
@@ -25,6 +20,16 @@ static bool reserve(struct jsonw *w, size_t more)
 	w->buf = nb;
 	w->cap = ncap;
 	return true;
+}
+
+/* The buffer is reused across objects, so growing is rare: keep the check inline. */
+static inline __attribute__((always_inline)) bool reserve(struct jsonw *w, size_t more)
+{
+	if (__builtin_expect(w->len + more <= w->cap && !w->oom, 1))
+		return true;
+	if (w->oom)
+		return false;
+	return grow(w, w->len + more);
 }
 
 static void put(struct jsonw *w, const char *s, size_t n)
@@ -133,9 +138,8 @@ static void put_string(struct jsonw *w, const char *str, size_t n)
 }
 
 /* Keys are our own column names (plain ASCII): written as they are, not escaped. */
-static void put_key(struct jsonw *w, const char *key)
+static void put_key(struct jsonw *w, const char *key, size_t n)
 {
-	size_t n = strlen(key);
 
 	if (!reserve(w, n + 4))
 		return;
@@ -165,15 +169,15 @@ int jsonw_end(struct jsonw *w)
 	return w->oom ? -12 /* -ENOMEM */ : 0;
 }
 
-void jsonw_str(struct jsonw *w, const char *key, const char *s, size_t len)
+void jsonw_str_k(struct jsonw *w, const char *key, size_t klen, const char *s, size_t len)
 {
-	put_key(w, key);
+	put_key(w, key, klen);
 	put_string(w, s ? s : "", s ? len : 0);
 }
 
-void jsonw_cstr(struct jsonw *w, const char *key, const char *s)
+void jsonw_cstr_k(struct jsonw *w, const char *key, size_t klen, const char *s)
 {
-	jsonw_str(w, key, s, s ? strlen(s) : 0);
+	jsonw_str_k(w, key, klen, s, s ? strlen(s) : 0);
 }
 
 /* Decimal digits without printf, two at a time: number formatting was the agent's top
@@ -205,20 +209,20 @@ static size_t fmt_u64(char *out, uint64_t v)
 	return n;
 }
 
-void jsonw_u64(struct jsonw *w, const char *key, uint64_t v)
+void jsonw_u64_k(struct jsonw *w, const char *key, size_t klen, uint64_t v)
 {
 	char tmp[24];
 
-	put_key(w, key);
+	put_key(w, key, klen);
 	put(w, tmp, fmt_u64(tmp, v));
 }
 
-void jsonw_i64(struct jsonw *w, const char *key, int64_t v)
+void jsonw_i64_k(struct jsonw *w, const char *key, size_t klen, int64_t v)
 {
 	char tmp[24];
 	size_t n = 0;
 
-	put_key(w, key);
+	put_key(w, key, klen);
 	if (v < 0) {
 		tmp[n++] = '-';
 		n += fmt_u64(tmp + n, (uint64_t)0 - (uint64_t)v);
@@ -228,9 +232,9 @@ void jsonw_i64(struct jsonw *w, const char *key, int64_t v)
 	put(w, tmp, n);
 }
 
-void jsonw_null(struct jsonw *w, const char *key)
+void jsonw_null_k(struct jsonw *w, const char *key, size_t klen)
 {
-	put_key(w, key);
+	put_key(w, key, klen);
 	put(w, "null", 4);
 }
 

@@ -24,11 +24,22 @@ struct jsonw {
 void jsonw_begin(struct jsonw *w);
 /* Close the object with "}\n". Returns 0 or -ENOMEM if any append failed. */
 int jsonw_end(struct jsonw *w);
-void jsonw_str(struct jsonw *w, const char *key, const char *s, size_t len);
-void jsonw_cstr(struct jsonw *w, const char *key, const char *s);
-void jsonw_u64(struct jsonw *w, const char *key, uint64_t v);
-void jsonw_i64(struct jsonw *w, const char *key, int64_t v);
-void jsonw_null(struct jsonw *w, const char *key);
+/*
+ * Members. Keys must be string literals: the macros take their length at compile time
+ * (the "" k "" concatenation refuses anything else), which saves a strlen per member.
+ */
+#define JSONW_KEY(k)		("" k ""), (sizeof("" k "") - 1)
+#define jsonw_str(w, k, s, len) jsonw_str_k((w), JSONW_KEY(k), (s), (len))
+#define jsonw_cstr(w, k, s)	jsonw_cstr_k((w), JSONW_KEY(k), (s))
+#define jsonw_u64(w, k, v)	jsonw_u64_k((w), JSONW_KEY(k), (v))
+#define jsonw_i64(w, k, v)	jsonw_i64_k((w), JSONW_KEY(k), (v))
+#define jsonw_null(w, k)	jsonw_null_k((w), JSONW_KEY(k))
+
+void jsonw_str_k(struct jsonw *w, const char *key, size_t klen, const char *s, size_t len);
+void jsonw_cstr_k(struct jsonw *w, const char *key, size_t klen, const char *s);
+void jsonw_u64_k(struct jsonw *w, const char *key, size_t klen, uint64_t v);
+void jsonw_i64_k(struct jsonw *w, const char *key, size_t klen, int64_t v);
+void jsonw_null_k(struct jsonw *w, const char *key, size_t klen);
 /* Free the buffer; NULL-safe. */
 void jsonw_free(struct jsonw *w);
 
