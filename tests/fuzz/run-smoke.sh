@@ -19,7 +19,8 @@ LIBS=${FUZZ_LIBS:--lyaml}
 OUT=build/fuzz
 
 shopt -s nullglob
-srcs=(src/proto/*.c src/common/*.c)
+# The agent's data path without its BPF loader and main (they need a kernel).
+srcs=(src/proto/*.c src/common/*.c $(ls src/agent/*.c | grep -v -e agent_main.c -e probe.c))
 targets=(tests/fuzz/fuzz_*.c)
 mkdir -p "$OUT"
 
