@@ -137,22 +137,17 @@ static void put_string(struct jsonw *w, const char *str, size_t n)
 	w->len = o - w->buf;
 }
 
-/* Keys are our own column names (plain ASCII): written as they are, not escaped. */
+/* key is the quoted key and colon (JSONW_KEY): our own column names, plain ASCII. */
 static void put_key(struct jsonw *w, const char *key, size_t n)
 {
-
-	if (!reserve(w, n + 4))
+	if (!reserve(w, n + 1))
 		return;
 	char *o = w->buf + w->len;
 	if (!w->first)
 		*o++ = ',';
 	w->first = false;
-	*o++ = '"';
 	memcpy(o, key, n);
-	o += n;
-	*o++ = '"';
-	*o++ = ':';
-	w->len = o - w->buf;
+	w->len = o + n - w->buf;
 }
 
 void jsonw_begin(struct jsonw *w)
@@ -190,19 +185,29 @@ static size_t fmt_u64(char *out, uint64_t v)
 				    "75767778798081828384858687888990919293949596979899";
 	char tmp[20];
 	size_t p = sizeof(tmp), n;
+	uint32_t v32;
 
-	while (v >= 100) {
+	/* 64-bit divisions only while the value needs them; most numbers are small. */
+	while (v > UINT32_MAX) {
 		unsigned d = (unsigned)(v % 100) * 2;
 
 		v /= 100;
 		tmp[--p] = pairs[d + 1];
 		tmp[--p] = pairs[d];
 	}
-	if (v >= 10) {
-		tmp[--p] = pairs[v * 2 + 1];
-		tmp[--p] = pairs[v * 2];
+	v32 = (uint32_t)v;
+	while (v32 >= 100) {
+		unsigned d = (v32 % 100) * 2;
+
+		v32 /= 100;
+		tmp[--p] = pairs[d + 1];
+		tmp[--p] = pairs[d];
+	}
+	if (v32 >= 10) {
+		tmp[--p] = pairs[v32 * 2 + 1];
+		tmp[--p] = pairs[v32 * 2];
 	} else {
-		tmp[--p] = (char)('0' + v);
+		tmp[--p] = (char)('0' + v32);
 	}
 	n = sizeof(tmp) - p;
 	memcpy(out, tmp + p, n);

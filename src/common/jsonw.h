@@ -26,9 +26,10 @@ void jsonw_begin(struct jsonw *w);
 int jsonw_end(struct jsonw *w);
 /*
  * Members. Keys must be string literals: the macros take their length at compile time
- * (the "" k "" concatenation refuses anything else), which saves a strlen per member.
+ * (concatenation with the quotes refuses anything else), which saves a strlen per member.
  */
-#define JSONW_KEY(k)		("" k ""), (sizeof("" k "") - 1)
+/* The key arrives already quoted and followed by the colon: one copy per member. */
+#define JSONW_KEY(k)		("\"" k "\":"), (sizeof("\"" k "\":") - 1)
 #define jsonw_str(w, k, s, len) jsonw_str_k((w), JSONW_KEY(k), (s), (len))
 #define jsonw_cstr(w, k, s)	jsonw_cstr_k((w), JSONW_KEY(k), (s))
 #define jsonw_u64(w, k, v)	jsonw_u64_k((w), JSONW_KEY(k), (v))
