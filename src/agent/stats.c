@@ -26,7 +26,7 @@ int agent_stats_collect(struct stat_kv *out, const uint64_t *kern, const struct 
 		ADD("drop_ringbuf_full", kern[FS_CNT_DROP_RINGBUF],
 		    "events lost: ring buffer full (raise ringbuf_size)");
 		ADD("drop_stash_full", kern[FS_CNT_DROP_STASH_FULL],
-		    "syscalls lost: too many in flight at once");
+		    "syscalls lost: no memory for the thread's syscall state");
 		ADD("drop_read_fail", kern[FS_CNT_DROP_READ_FAIL],
 		    "payloads unreadable from user memory");
 		ADD("drop_iov_limit", kern[FS_CNT_IOV_LIMIT],

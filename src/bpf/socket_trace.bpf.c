@@ -77,12 +77,13 @@ struct stash {
 	struct fs_event tuple; /* only the address fields, family, l4_proto, role are used */
 };
 
-/* Per thread, written in place at every entry (no update/delete per syscall); an entry
- * goes when its thread exits. */
+/* Per thread, in the thread's own BPF task storage: found without a hash lookup, written
+ * in place at every entry, and freed by the kernel with the thread, so there is no table
+ * to fill up. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 32768);
-	__type(key, __u64); /* pid_tgid */
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct stash);
 } stash_map SEC(".maps");
 
@@ -135,14 +136,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct scratch);
 } scratch_map SEC(".maps");
-
-/* A zeroed stash to create a thread's entry from: too big for the 512-byte stack. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct stash);
-} stash_zero SEC(".maps");
 
 static __always_inline void count(__u32 idx, __u64 n)
 {
@@ -318,7 +311,6 @@ static __always_inline int enter(__u32 fd, __u64 ptr, __u32 vlen, __u64 addr, __
 	struct sock_info fresh, *si;
 	struct stash *st;
 	struct file *f;
-	__u32 zero = 0;
 
 	if (!wanted(pid_tgid))
 		return 0;
@@ -332,15 +324,11 @@ static __always_inline int enter(__u32 fd, __u64 ptr, __u32 vlen, __u64 addr, __
 	}
 	if (!si->traced)
 		return 0;
-	st = bpf_map_lookup_elem(&stash_map, &pid_tgid);
+	st = bpf_task_storage_get(&stash_map, bpf_get_current_task_btf(), 0,
+				  BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!st) {
-		struct stash *z = bpf_map_lookup_elem(&stash_zero, &zero);
-
-		if (!z || bpf_map_update_elem(&stash_map, &pid_tgid, z, BPF_NOEXIST) ||
-		    !(st = bpf_map_lookup_elem(&stash_map, &pid_tgid))) {
-			count(FS_CNT_DROP_STASH_FULL, 1);
-			return 0;
-		}
+		count(FS_CNT_DROP_STASH_FULL, 1);
+		return 0;
 	}
 	st->ts_enter = bpf_ktime_get_ns();
 	st->ptr = ptr;
@@ -500,7 +488,7 @@ static __always_inline void fill_header(struct scratch *s, struct stash *st, __u
 static __always_inline int leave(long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct stash *st = bpf_map_lookup_elem(&stash_map, &pid_tgid);
+	struct stash *st = bpf_task_storage_get(&stash_map, bpf_get_current_task_btf(), 0, 0);
 	struct scratch *s;
 	__u32 cpu, cap = cap_limit();
 	__u64 want;
@@ -740,7 +728,6 @@ int tp_process_exit(void *ctx)
 	struct task_struct *task = (void *)bpf_get_current_task();
 	struct fs_event ev = {};
 
-	bpf_map_delete_elem(&stash_map, &pid_tgid);
 	/* Only the last thread of the group: signal->live has reached zero by now. */
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;

@@ -58,7 +58,7 @@ enum fs_counter {
 	FS_CNT_BYTES,		/* syscall bytes of the events written */
 	FS_CNT_CAP_BYTES,	/* payload bytes copied */
 	FS_CNT_DROP_RINGBUF,	/* ring buffer full: event lost */
-	FS_CNT_DROP_STASH_FULL, /* no room to remember a syscall between entry and exit */
+	FS_CNT_DROP_STASH_FULL, /* no memory to remember a syscall between entry and exit */
 	FS_CNT_DROP_READ_FAIL,	/* payload could not be read from user memory */
 	FS_CNT_TRUNCATED,	/* payload not copied whole (capture size, iov limit); event kept */
 	FS_CNT_IOV_LIMIT,	/* more iovecs/messages than we visit: tail not captured */
