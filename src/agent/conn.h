@@ -34,7 +34,6 @@ struct leftover {
 struct conn_dir {
 	struct leftover *left; /* NULL when everything was consumed (the common case) */
 	uint64_t stream_off;   /* stream offset of the next byte to arrive */
-	bool skip_until_event; /* after an error: ignore bytes until the next event */
 };
 
 struct conn {
@@ -43,7 +42,6 @@ struct conn {
 	char comm[16];
 	uint8_t family;
 	uint8_t l4_proto;
-	uint8_t kernel_role; /* enum fs_role */
 	uint8_t saddr[16];
 	uint8_t daddr[16];
 	uint16_t sport;

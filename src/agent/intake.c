@@ -308,7 +308,6 @@ static void on_data(struct intake *in, const struct fs_event *ev, const uint8_t 
 		c->comm[sizeof(c->comm) - 1] = 0;
 		c->family = ev->family;
 		c->l4_proto = ev->l4_proto;
-		c->kernel_role = ev->role;
 		memcpy(c->saddr, ev->saddr, 16);
 		memcpy(c->daddr, ev->daddr, 16);
 		c->sport = ev->sport;
