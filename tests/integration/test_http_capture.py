@@ -5,7 +5,6 @@ Each test starts the agent, drives traffic, stops the agent with SIGINT and asse
 exact set of records: one c-p record in the client process and one s-p record in the
 server process per exchange, with their fields, and matching TCP sequences on both ends.
 """
-import ctypes
 import os
 import socket
 import subprocess
@@ -14,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import AGENT, free_port
+from conftest import AGENT, free_port, wait_port
 
 SELF_COMM = open("/proc/self/comm").read().strip()
 SELF_PID = os.getpid()
@@ -456,3 +455,46 @@ def test_vector_syscalls_udp_and_address_families(agent_factory, tmpdir_path, fa
     assert agent.stats["kernel_bytes"] == tcp_bytes + 2 * 33
     assert agent.stats["drop_ringbuf_full"] == 0 and agent.stats["drop_read_fail"] == 0
     assert agent.stats["unclassified_events"] == 6  # the UDP datagrams
+
+
+EXPECT_SERVER = r"""
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"   # so that Expect: 100-continue is answered
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        out = b"got %d\n" % len(body)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+
+
+def test_expect_100_continue(agent_factory, tmpdir_path):
+    port = free_port()
+    script = tmpdir_path / "expect.py"
+    script.write_text(EXPECT_SERVER)
+    server = subprocess.Popen(["/usr/bin/python3", str(script), str(port)])
+    try:
+        wait_port(port)
+        agent = agent_factory()
+        body = tmpdir_path / "body.bin"
+        body.write_bytes(b"e" * 2000)
+        wall, sizes, pid = curl("-o", "/dev/null", "-H", "Expect: 100-continue",
+                                "--data-binary", f"@{body}",
+                                f"http://127.0.0.1:{port}/expect")
+        records = on_ports(agent.stop(), port)
+    finally:
+        server.kill()
+        server.wait()
+    interim = len(b"HTTP/1.1 100 Continue\r\n\r\n")
+    # curl counts the interim response among the response headers; the exchange's
+    # response is the final one, so its length leaves the 100 out.
+    check_pair(records, method="POST", code=200, client_comm="curl", client_pid=pid,
+               server_comm="python3", server_pids={server.pid}, wall=wall,
+               req_len=sizes[0][0] + sizes[0][1],  # headers, then the body once allowed
+               resp_len=sizes[0][2] - interim + sizes[0][3])
