@@ -498,3 +498,36 @@ def test_expect_100_continue(agent_factory, tmpdir_path):
                server_comm="python3", server_pids={server.pid}, wall=wall,
                req_len=sizes[0][0] + sizes[0][1],  # headers, then the body once allowed
                resp_len=sizes[0][2] - interim + sizes[0][3])
+
+
+def test_ring_buffer_full_is_counted_and_recovers(nginx, agent_factory):
+    """A ring far too small for a burst: events are dropped and counted, nothing crashes,
+    nothing is invented, and once the burst is over capture is complete again."""
+    port = nginx["port"]
+    agent = agent_factory("--ringbuf-size", "64KiB", "--wakeup-bytes", "1GiB",
+                          "--poll-interval", "1s", "--request-timeout", "1s")
+    sock = socket.create_connection(("127.0.0.1", port))
+    burst = 900  # under nginx keepalive_requests (1000): one connection
+    for i in range(burst):
+        raw_exchange(port, [f"GET /ok?burst={i} HTTP/1.1\r\nHost: b\r\n\r\n".encode()], 1,
+                     pause=0, sock=sock)
+    sock.close()
+    time.sleep(2.5)  # the agent drains the ring; requests that lost their answer time out
+    wall, sent, lens, cport = raw_exchange(
+        port, [b"GET /ok?after=burst HTTP/1.1\r\nHost: b\r\n\r\n"], 1)
+    records = on_ports(agent.stop(), port)
+    assert agent.stats["drop_ringbuf_full"] > 0
+    assert agent.stats["kernel_events"] > 0
+    # Whatever was recorded is real: resources that were requested, or none (a response
+    # whose request event was lost).
+    valid = {f"/ok?burst={i}" for i in range(burst)} | {"/ok?after=burst", ""}
+    assert {r["request_resource"] for r in records} <= valid
+    burst_sessions = [r for r in records if r["type"] == 2 and "burst=" in r["request_resource"]]
+    assert 0 < len(burst_sessions) < 2 * burst
+    for r in burst_sessions:
+        assert r["response_code"] == 200
+    # After the burst: both ends of the next exchange, complete.
+    after = by_resource(records)["/ok?after=burst"]
+    check_pair(after, method="GET", code=200, client_comm=SELF_COMM, client_pid=SELF_PID,
+               server_comm="nginx", server_pids=nginx["workers"], wall=wall, req_len=sent,
+               resp_len=lens[0], domain="b")
