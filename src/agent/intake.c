@@ -387,6 +387,8 @@ int intake_event(struct intake *in, const void *data, size_t size, uint64_t off_
 	in->cur_ev = NULL;
 	in->cur_conn = NULL;
 	in->st.conns_active = in->conns.count;
+	if (in->st.conns_active > in->st.conns_peak)
+		in->st.conns_peak = in->st.conns_active;
 	in->st.conns_evicted_full = in->conns.evicted_full;
 	return 0;
 }

@@ -49,6 +49,7 @@ struct intake_stats {
 	uint64_t conns_evicted_full;	/* table full: least recently active evicted */
 	uint64_t conns_evicted_idle;
 	uint64_t conns_active; /* gauge */
+	uint64_t conns_peak;   /* most connections tracked at once */
 	uint64_t mem_used;     /* gauge, bytes */
 };
 

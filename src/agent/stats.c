@@ -56,6 +56,7 @@ int agent_stats_collect(struct stat_kv *out, const uint64_t *kern, const struct 
 	    "connections forgotten because the table was full");
 	ADD("conns_evicted_idle", s->conns_evicted_idle, "connections forgotten when idle");
 	ADD("conns_active", s->conns_active, "connections tracked now");
+	ADD("conns_peak", s->conns_peak, "most connections tracked at once");
 	ADD("mem_used_bytes", s->mem_used, "bytes of the memory budget in use");
 	if (os) {
 		ADD("records_written", os->records_written, "records written to the output");

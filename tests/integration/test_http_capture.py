@@ -531,3 +531,26 @@ def test_ring_buffer_full_is_counted_and_recovers(nginx, agent_factory):
     check_pair(after, method="GET", code=200, client_comm=SELF_COMM, client_pid=SELF_PID,
                server_comm="nginx", server_pids=nginx["workers"], wall=wall, req_len=sent,
                resp_len=lens[0], domain="b")
+
+
+def test_connection_table_stays_bounded(nginx, agent_factory):
+    """More open connections than max_connections: the least recently active are evicted
+    (counted), the table never grows past its bound, and no exchange is lost."""
+    port = nginx["port"]
+    agent = agent_factory("--max-connections", "16")
+    socks = []
+    for i in range(100):
+        s = socket.create_connection(("127.0.0.1", port))
+        raw_exchange(port, [f"GET /ok?conn={i} HTTP/1.1\r\nHost: t\r\n\r\n".encode()], 1,
+                     pause=0, sock=s)
+        socks.append(s)  # kept open: only eviction can free their entries
+    records = on_ports(agent.stop(), port)
+    for s in socks:
+        s.close()
+    res = by_resource(records)
+    assert set(res) == {f"/ok?conn={i}" for i in range(100)}
+    assert all(len(v) == 2 for v in res.values())  # c-p and s-p for every exchange
+    # 200 sockets (both ends of 100 connections) through a table of 16.
+    assert agent.stats["conns_evicted_full"] >= 200 - 16
+    assert agent.stats["conns_peak"] == 16
+    assert agent.stats["conns_active"] == 0  # shutdown flushed the rest

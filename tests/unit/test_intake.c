@@ -277,6 +277,7 @@ static void test_bounds_conns_pending_budget(void **unused)
 	data_event(in, 21, FS_DIR_EGRESS, "GET /2 HTTP/1.1\r\n\r\n", 0, 2, 2, 1);
 	data_event(in, 22, FS_DIR_EGRESS, "GET /3 HTTP/1.1\r\n\r\n", 0, 3, 3, 1);
 	assert_int_equal(in->conns.count, 2);
+	assert_int_equal(in->st.conns_peak, 2);
 	assert_int_equal(in->st.conns_evicted_full, 1);
 	assert_null(conn_lookup(&in->conns, 20)); /* the least recently active went */
 	assert_int_equal(s.n, 1);		  /* and its pending request was flushed */
