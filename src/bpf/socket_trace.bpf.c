@@ -10,7 +10,8 @@
  * exit tell user space when connection state can go.
  *
  * Only tracepoints are used: the kernels we target have no kprobes and refuse fentry.
- * Every kernel struct access goes through CO-RE (BPF_CORE_READ).
+ * Every kernel struct access is relocated by CO-RE: BPF_CORE_READ, or loads through BTF
+ * pointers (bpf_get_current_task_btf), whose field offsets are relocated the same way.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
