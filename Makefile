@@ -53,10 +53,12 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 
 BINS := $(OUT)/flowscope-agent
 
-.PHONY: all deps test-deps test unit-test sanitize-test fuzz-smoke integration-test \
+.PHONY: all tests deps test-deps test unit-test sanitize-test fuzz-smoke integration-test \
 	integration-test-san run bench \
 	clean format format-check
-all: $(BINS) $(UNIT_BINS) $(OUT)/tests/syscall_cost
+# The programs only: building the tests needs test-only packages (cmocka).
+all: $(BINS)
+tests: $(UNIT_BINS) $(OUT)/tests/syscall_cost
 
 deps:
 	$(Q)scripts/install-deps.sh
@@ -133,14 +135,15 @@ integration-test-san:
 
 test: test-deps
 	$(Q)$(MAKE) --no-print-directory format-check
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory all tests
 	$(Q)$(MAKE) --no-print-directory unit-test
 	$(Q)$(MAKE) --no-print-directory sanitize-test
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 	$(Q)$(MAKE) --no-print-directory integration-test-san
 	$(Q)$(MAKE) --no-print-directory integration-test
 
-bench: all
+bench: test-deps
+	$(Q)$(MAKE) --no-print-directory all tests
 	$(Q)bench/run.sh
 
 format:
