@@ -219,6 +219,16 @@ static int leftover_append(struct intake *in, struct leftover *l, const uint8_t 
 	return 0;
 }
 
+/* The partial message of one direction cannot be kept: drop it, and tell the parser,
+ * which would otherwise expect those bytes again. */
+static void drop_partial(struct intake *in, struct conn *c, uint8_t dir)
+{
+	in->st.drop_mem_budget++;
+	leftover_free(in, &c->dir[dir]);
+	if (c->ops->reset)
+		c->ops->reset(c->pstate, dir);
+}
+
 static void feed(struct intake *in, struct conn *c, const struct fs_event *ev,
 		 const uint8_t *payload, uint64_t off_ns)
 {
@@ -238,11 +248,8 @@ static void feed(struct intake *in, struct conn *c, const struct fs_event *ev,
 
 	if (d->left && d->left->len) {
 		rc = leftover_append(in, d->left, payload, ev->cap_len, &seg);
-		if (rc) {
-			/* Cannot keep the partial message: drop it; the parser resynchronises. */
-			in->st.drop_mem_budget++;
-			leftover_free(in, d);
-		}
+		if (rc)
+			drop_partial(in, c, dir);
 	}
 	if (d->left && d->left->len) {
 		pi.data = d->left->buf;
@@ -272,10 +279,8 @@ static void feed(struct intake *in, struct conn *c, const struct fs_event *ev,
 		leftover_free(in, d);
 		return;
 	}
-	if (keep_leftover(in, d, &pi, rc)) {
-		in->st.drop_mem_budget++;
-		leftover_free(in, d);
-	}
+	if (keep_leftover(in, d, &pi, rc))
+		drop_partial(in, c, dir);
 }
 
 static const struct proto_ops *detect(const uint8_t *p, size_t n, uint8_t dir)

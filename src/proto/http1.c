@@ -1506,6 +1506,14 @@ static enum proto_detect http1_detect(const uint8_t *data, size_t len, enum prot
 	return res == SL_PARTIAL ? PROTO_DETECT_MAYBE : PROTO_DETECT_NO;
 }
 
+static void http1_reset(void *state, enum proto_dir dir)
+{
+	struct h1_conn *c = state;
+
+	if (c && (dir == PROTO_DIR_EGRESS || dir == PROTO_DIR_INGRESS))
+		reset_dir(&c->dir[dir == PROTO_DIR_INGRESS]);
+}
+
 const struct proto_ops proto_http1_ops = {
 	.name = "HTTP",
 	.id = PROTO_HTTP1,
@@ -1513,5 +1521,6 @@ const struct proto_ops proto_http1_ops = {
 	.detect = http1_detect,
 	.parse = http1_parse,
 	.on_close = http1_on_close,
+	.reset = http1_reset,
 	.release = NULL,
 };

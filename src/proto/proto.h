@@ -152,6 +152,12 @@ struct proto_ops {
 	/* The connection closed: finish messages whose end is the close. */
 	void (*on_close)(void *state, uint64_t ts, proto_emit_fn emit, void *ctx,
 			 struct proto_stats *stats);
+	/*
+	 * The caller could not keep bytes it was asked to present again (its memory budget
+	 * ran out): forget that direction's partial message and resynchronise at the next
+	 * message start. NULL if the parser needs nothing done.
+	 */
+	void (*reset)(void *state, enum proto_dir dir);
 	/* Free what the state owns (NULL when the parser allocates nothing). */
 	void (*release)(void *state);
 };

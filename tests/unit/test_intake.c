@@ -300,6 +300,33 @@ static void test_bounds_conns_pending_budget(void **unused)
 	intake_destroy(in);
 }
 
+static void test_budget_drop_resets_parser(void **unused)
+{
+	struct intake_cfg cfg = default_cfg;
+	struct sink s = { 0 };
+	struct intake *in;
+
+	(void)unused;
+	/* Room for the parser state, the pending ring and one request, not for a leftover
+	 * buffer (its segment table alone is larger than what is left). */
+	cfg.mem_budget = proto_http1_ops.state_size + cfg.max_pending * sizeof(void *) +
+			 sizeof(struct pending_req) + 64;
+	in = intake_create(&cfg, collect, &s);
+	data_event(in, 60, FS_DIR_EGRESS, "GET /lost HTTP/1.1\r\nHo", 0, 1, 1, 1);
+	assert_int_equal(in->st.drop_mem_budget, 1);
+	/* The parser is told (reset); the rest of the lost header is skipped and the next
+	 * request parses whole. */
+	data_event(in, 60, FS_DIR_EGRESS, "st: a\r\n\r\n", 0, 2, 2, 23);
+	data_event(in, 60, FS_DIR_EGRESS, "GET /next HTTP/1.1\r\n\r\n", 0, 3, 3, 34);
+	data_event(in, 60, FS_DIR_INGRESS, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, 4, 4,
+		   9);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.recs[0].resource.len, 5);
+	assert_memory_equal(s.recs[0].resource.s, "/next", 5);
+	assert_int_equal(s.recs[0].req_tcp_seq, 34);
+	intake_destroy(in);
+}
+
 static void test_malformed_and_unclassified(void **unused)
 {
 	struct sink s = { 0 };
@@ -404,6 +431,7 @@ int main(void)
 		cmocka_unit_test(test_pipelined_pairs_in_order),
 		cmocka_unit_test(test_timeout_lone_response_close_exit),
 		cmocka_unit_test(test_bounds_conns_pending_budget),
+		cmocka_unit_test(test_budget_drop_resets_parser),
 		cmocka_unit_test(test_malformed_and_unclassified),
 		cmocka_unit_test(test_record_json),
 		cmocka_unit_test(test_jsonw_escapes_and_utf8),

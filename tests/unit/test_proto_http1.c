@@ -1815,6 +1815,49 @@ static void test_input_locate(void **unused)
 }
 
 /* A state zero-filled by the caller is valid; bad inputs are refused, not crashed on. */
+/* reset(): the caller lost bytes it was to present again; the direction resynchronises
+ * instead of reading the next bytes as the continuation of a header. */
+static void count_msgs(void *ctx, const struct proto_msg *m)
+{
+	(void)m;
+	(*(int *)ctx)++;
+}
+
+static void feed_one(void *state, enum proto_dir dir, const char *s, struct proto_stats *st,
+		     int *msgs, int expect_rc)
+{
+	struct proto_seg seg = { .off = 0, .len = strlen(s), .ts_start = 1, .ts_end = 2 };
+	struct proto_input in = {
+		.dir = dir, .data = (const uint8_t *)s, .len = strlen(s), .segs = &seg, .nsegs = 1
+	};
+
+	assert_int_equal(proto_http1_ops.parse(state, &in, count_msgs, msgs, st), expect_rc);
+}
+
+static void test_reset_resynchronises(void **unused)
+{
+	uint8_t *state = calloc(1, proto_http1_ops.state_size);
+	struct proto_stats st = { 0 };
+	int msgs = 0;
+
+	(void)unused;
+	feed_one(state, PROTO_DIR_EGRESS, "GET /a HTTP/1.1\r\nHo", &st, &msgs, 0);
+	proto_http1_ops.reset(state, PROTO_DIR_EGRESS);
+	/* The rest of the lost header: skipped, not an error. */
+	feed_one(state, PROTO_DIR_EGRESS, "st: x\r\n\r\n", &st, &msgs, 9);
+	assert_int_equal(st.parse_errors, 0);
+	assert_int_equal(st.resyncs, 1);
+	feed_one(state, PROTO_DIR_EGRESS, "GET /b HTTP/1.1\r\n\r\n", &st, &msgs, 19);
+	assert_int_equal(msgs, 1);
+	/* Without the reset, the same bytes are a broken header: an error. */
+	memset(state, 0, proto_http1_ops.state_size);
+	memset(&st, 0, sizeof(st));
+	feed_one(state, PROTO_DIR_EGRESS, "GET /a HTTP/1.1\r\nHo", &st, &msgs, 0);
+	feed_one(state, PROTO_DIR_EGRESS, "st: x\r\n\r\n", &st, &msgs, PROTO_ERROR);
+	assert_int_equal(st.parse_errors, 1);
+	free(state);
+}
+
 static void test_bad_arguments(void **unused)
 {
 	struct proto_stats st = { 0 };
@@ -1880,6 +1923,7 @@ int main(void)
 		cmocka_unit_test(test_detect),
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_input_locate),
+		cmocka_unit_test(test_reset_resynchronises),
 		cmocka_unit_test(test_bad_arguments),
 	};
 
