@@ -42,7 +42,14 @@ endif
 COMMON_SRCS := $(wildcard src/common/*.c)
 PROTO_SRCS := $(wildcard src/proto/*.c)
 AGENT_SRCS := $(filter-out src/agent/agent_main.c src/agent/probe.c,$(wildcard src/agent/*.c))
-CORE_OBJS := $(patsubst src/%.c,$(OUT)/obj/%.o,$(COMMON_SRCS) $(PROTO_SRCS) $(AGENT_SRCS))
+LIB_SRCS := $(wildcard src/wire/*.c src/store/*.c src/query/*.c)
+# The wire format's protobuf code is generated from src/wire/*.proto by protoc-c.
+WIRE_PROTOS := $(wildcard src/wire/*.proto)
+WIRE_GEN_C := $(patsubst %.proto,$(OUT)/%.pb-c.c,$(WIRE_PROTOS))
+WIRE_GEN_H := $(WIRE_GEN_C:.c=.h)
+CORE_OBJS := $(patsubst src/%.c,$(OUT)/obj/%.o,$(COMMON_SRCS) $(PROTO_SRCS) $(AGENT_SRCS) \
+	     $(LIB_SRCS)) $(patsubst $(OUT)/%.c,$(OUT)/obj/gen/%.o,$(WIRE_GEN_C))
+LIBS := -lyaml -lprotobuf-c -lzstd -lsqlite3 -lm
 CORE_LIB := $(OUT)/libflowscope_core.a
 
 BPF_SRCS := $(wildcard src/bpf/*.bpf.c)
@@ -85,6 +92,20 @@ $(OUT)/obj/%.o: src/%.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
+$(OUT)/src/wire/%.pb-c.c $(OUT)/src/wire/%.pb-c.h: src/wire/%.proto
+	$(call msg,PROTOC,$<)
+	$(Q)mkdir -p $(OUT)
+	$(Q)protoc-c --c_out=$(OUT) $<
+
+$(OUT)/obj/gen/%.o: $(OUT)/%.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -Wno-missing-prototypes -c $< -o $@
+
+# Whatever includes generated headers waits for them.
+$(patsubst src/%.c,$(OUT)/obj/%.o,$(LIB_SRCS)): $(WIRE_GEN_H)
+$(UNIT_BINS): $(WIRE_GEN_H)
+
 # Objects that include a skeleton wait for it.
 $(OUT)/obj/agent/probe.o $(OUT)/obj/agent/agent_main.o: $(BPF_SKELS)
 
@@ -94,12 +115,12 @@ $(CORE_LIB): $(CORE_OBJS)
 
 $(OUT)/flowscope-agent: $(OUT)/obj/agent/agent_main.o $(OUT)/obj/agent/probe.o $(CORE_LIB)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -lbpf -lelf -lz -lyaml
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -lbpf -lelf -lz $(LIBS)
 
 $(OUT)/tests/%: tests/unit/%.c $(CORE_LIB)
 	$(call msg,TEST,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -Itests $< $(CORE_LIB) -o $@ $(LDFLAGS) -lcmocka -lyaml
+	$(Q)$(CC) $(CFLAGS) -Itests $< $(CORE_LIB) -o $@ $(LDFLAGS) -lcmocka $(LIBS)
 
 $(OUT)/tests/syscall_cost: bench/syscall_cost.c
 	$(call msg,CC,$@)

@@ -12,6 +12,9 @@ build_pkgs=(
 	libbpf-dev bpftool            # libbpf skeleton loader; vmlinux.h and skeleton generation
 	libelf-dev zlib1g-dev         # libbpf's own dependencies
 	libyaml-dev                   # config files
+	libsqlite3-dev                # embedded store
+	libzstd-dev                   # wire format compression
+	libprotobuf-c-dev protobuf-c-compiler  # wire format encoding (protoc-c at build time)
 	uthash-dev                    # hash tables (connection table)
 	pkg-config
 	clang-format                  # make format / format-check

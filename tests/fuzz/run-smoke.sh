@@ -15,12 +15,18 @@ CLANG=${CLANG:-clang}
 RUNS=${FUZZ_RUNS:-2000000}
 TIME=${FUZZ_TIME:-20}
 # src/common links against what the Makefile links the unit tests with.
-LIBS=${FUZZ_LIBS:--lyaml}
+LIBS=${FUZZ_LIBS:--lyaml -lprotobuf-c -lzstd -lsqlite3 -lm}
 OUT=build/fuzz
 
 shopt -s nullglob
 # The agent's data path without its BPF loader and main (they need a kernel).
-srcs=(src/proto/*.c src/common/*.c $(ls src/agent/*.c | grep -v -e agent_main.c -e probe.c))
+srcs=(src/proto/*.c src/common/*.c $(ls src/agent/*.c | grep -v -e agent_main.c -e probe.c)
+	src/wire/*.c src/store/*.c src/query/*.c build/src/wire/*.pb-c.c)
+# build/src/wire holds protoc-c's output: `make` (or `make tests`) generates it first.
+if ! ls build/src/wire/*.pb-c.c >/dev/null 2>&1; then
+	echo "fuzz-smoke: run make first (generated wire code missing in build/src/wire)"
+	exit 1
+fi
 targets=(tests/fuzz/fuzz_*.c)
 mkdir -p "$OUT"
 
@@ -38,7 +44,7 @@ for t in "${targets[@]}"; do
 
 	# shellcheck disable=SC2086 # LIBS is a list of flags
 	if ! "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-Isrc "$t" "${srcs[@]}" -Wl,--as-needed $LIBS -o "$bin" >"$OUT/$name.build.log" 2>&1; then
+		-Isrc -Ibuild "$t" "${srcs[@]}" -Wl,--as-needed $LIBS -o "$bin" >"$OUT/$name.build.log" 2>&1; then
 		echo "FAIL  $name: does not build (see $OUT/$name.build.log)"
 		fail=1
 		continue

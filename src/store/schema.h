@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The tables users query, described once: name, columns, each column's storage type and
+ * whether it is a tag (a dimension: group and filter by it) or a metric (a measure:
+ * aggregate it). The store creates its schema from this, the query layer validates names
+ * against it and answers SHOW TABLES / TAGS / METRICS from it. Names follow DeepFlow's
+ * (DESIGN §4) so its users' queries carry over.
+ */
+#ifndef OB_STORE_SCHEMA_H
+#define OB_STORE_SCHEMA_H
+
+#include <stddef.h>
+
+enum schema_type {
+	SCHEMA_INT = 1,	 /* 64-bit signed integer */
+	SCHEMA_REAL = 2, /* double */
+	SCHEMA_TEXT = 3, /* UTF-8 string */
+};
+
+enum schema_kind {
+	SCHEMA_TAG = 1,
+	SCHEMA_METRIC = 2,
+};
+
+struct schema_column {
+	const char *name;
+	enum schema_type type;
+	enum schema_kind kind;
+	const char *help;
+};
+
+struct schema_table {
+	const char *db;	  /* "flow_log" */
+	const char *name; /* "l7_flow_log" */
+	const struct schema_column *columns;
+	size_t ncolumns;
+	const char *time_column; /* partitioning and time filters: "time" (Unix seconds) */
+};
+
+/* Every table, NULL-terminated. */
+extern const struct schema_table *const schema_tables[];
+
+/* The table db.name (db may be NULL to match any db), or NULL. */
+const struct schema_table *schema_find_table(const char *db, const char *name);
+/* The column of t called name, or NULL. */
+const struct schema_column *schema_find_column(const struct schema_table *t, const char *name);
+
+#endif
