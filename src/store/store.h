@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The storage-backend interface: a vtable (struct store_ops) per backend and a handle
+ * (struct store) that every backend embeds as its first member. The server writes
+ * batches of l7_flow_log records and the query layer runs backend SQL text over a table or
+ * view named after the schema (schema.h), streaming rows through callbacks so that no
+ * result set is ever held whole in memory.
+ *
+ * Conventions: int functions return 0 or -errno, store_write_batch() returns the
+ * three-way enum store_result, store_close() accepts NULL. One handle may be used from
+ * several threads: backends serialise what needs it. store_errmsg() describes the last
+ * failure on the handle (for the query layer to show "no such column: x").
+ */
+#ifndef OB_STORE_STORE_H
+#define OB_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct l7_record;
+
+struct store_cfg {
+	const char *dir;	  /* data directory, created if missing */
+	uint32_t retention_days;  /* whole days kept; 0: STORE_DEF_RETENTION_DAYS */
+	uint32_t busy_timeout_ms; /* wait for a locked database; 0: STORE_DEF_BUSY_MS */
+};
+
+#define STORE_DEF_RETENTION_DAYS 7
+#define STORE_MAX_RETENTION_DAYS 366
+#define STORE_DEF_BUSY_MS	 5000
+
+enum store_result {
+	STORE_OK = 0,
+	STORE_RETRY = 1, /* transient (busy, locked, I/O, disk full): same batch again later */
+	STORE_DROP = 2,	 /* can never be stored: count the records as dropped */
+};
+
+enum store_value_type {
+	STORE_NULL = 0,
+	STORE_INT = 1,
+	STORE_REAL = 2,
+	STORE_TEXT = 3,
+};
+
+/* A parameter or a result cell. Text is not NUL-terminated as far as len is concerned;
+ * in results it is valid only during the row callback. */
+struct store_value {
+	enum store_value_type type;
+	int64_t i;
+	double d;
+	const char *s;
+	size_t len;
+};
+
+/* 0 means "no limit" for either field. */
+struct store_limits {
+	uint64_t max_rows;
+	uint64_t timeout_ms;
+};
+
+/* Called once, before any row (also when there are none). names[] valid during the call. */
+typedef int (*store_columns_fn)(void *ctx, size_t ncols, const char *const *names);
+/* Called per row. Return 0 to go on, > 0 to stop (store_query returns 0), < 0 to stop
+ * with that error (store_query returns it). */
+typedef int (*store_row_fn)(void *ctx, const struct store_value *vals, size_t ncols);
+
+struct store_stats {
+	uint64_t rows_written;	  /* committed rows */
+	uint64_t batches;	  /* committed batches */
+	uint64_t batches_retry;	  /* write_batch calls answered STORE_RETRY */
+	uint64_t batches_dropped; /* write_batch calls answered STORE_DROP */
+	uint64_t rows_dropped;	  /* records in those batches */
+	uint64_t partitions;	  /* partitions now present */
+	uint64_t partitions_dropped;
+	uint64_t bytes_on_disk; /* database files, WAL included */
+};
+
+/* Capability bits (store_caps). */
+#define STORE_CAP_SQL	     (1u << 0) /* store_query accepts SQL text over l7_flow_log */
+#define STORE_CAP_PERCENTILE (1u << 1) /* percentile(x, p) aggregate, p in [0, 1] */
+#define STORE_CAP_PARTITIONS (1u << 2) /* store_drop_expired drops whole time partitions */
+
+struct store;
+
+struct store_ops {
+	const char *name;
+	unsigned int caps;
+	int (*open)(const struct store_cfg *cfg, struct store **out);
+	void (*close)(struct store *s);
+	int (*ensure_schema)(struct store *s);
+	enum store_result (*write_batch)(struct store *s, const struct l7_record *recs, size_t n);
+	int (*query)(struct store *s, const char *sql, const struct store_value *params,
+		     size_t nparams, const struct store_limits *lim, store_columns_fn on_columns,
+		     store_row_fn on_row, void *ctx);
+	int (*drop_expired)(struct store *s, int64_t now_s);
+	int (*stats)(struct store *s, struct store_stats *out);
+	const char *(*errmsg)(struct store *s);
+};
+
+/* Backends embed this first; ops is set by store_open. */
+struct store {
+	const struct store_ops *ops;
+};
+
+extern const struct store_ops store_sqlite_ops;
+
+/*
+ * Open a store with backend ops and run its schema migrations (store_ensure_schema).
+ * Opening an existing directory again is fine. 0 or -errno; *out is NULL on failure.
+ */
+int store_open(const struct store_ops *ops, const struct store_cfg *cfg, struct store **out);
+void store_close(struct store *s);
+
+/* Idempotent migrations: create or upgrade the schema. store_open already ran it. */
+int store_ensure_schema(struct store *s);
+
+/*
+ * Store n records in one transaction: all or none. STORE_RETRY for transient failures
+ * (the caller retries the same batch with backoff), STORE_DROP for data that can never be
+ * stored (the caller counts the records as dropped). n == 0 is STORE_OK.
+ */
+enum store_result store_write_batch(struct store *s, const struct l7_record *recs, size_t n);
+
+/*
+ * Run one read-only statement of the backend's SQL with `?` parameters params[0..nparams)
+ * (nparams must match the statement), streaming the result: on_columns once, then on_row
+ * per row. Either callback may be NULL. Returns:
+ *   0        all rows delivered (or on_row asked to stop with > 0);
+ *   -E2BIG   lim->max_rows rows were delivered and more were available;
+ *   -ETIME   lim->timeout_ms passed; the rows delivered so far are valid;
+ *   -EPERM   not a read-only statement, or it uses something queries may not (ATTACH,
+ *            PRAGMA, transactions);
+ *   -EINVAL  not exactly one statement, a syntax or name error, wrong parameter count;
+ *   -EBUSY, -ENOMEM, -EIO, or the callback's negative value.
+ * store_errmsg() has the backend's text for the failure.
+ */
+int store_query(struct store *s, const char *backend_sql, const struct store_value *params,
+		size_t nparams, const struct store_limits *lim, store_columns_fn on_columns,
+		store_row_fn on_row, void *ctx);
+
+/* Drop every partition whose whole time range is older than now_s - retention. Returns
+ * the number of partitions dropped, or -errno. */
+int store_drop_expired(struct store *s, int64_t now_s);
+
+int store_stats(struct store *s, struct store_stats *out);
+unsigned int store_caps(const struct store *s);
+/* The last failure's text on this handle ("" when none); valid until the next call. */
+const char *store_errmsg(struct store *s);
+
+/*
+ * The l7_flow_log row of a record, shared by all backends so that they store what
+ * record_write_json() prints. Columns are indexed by enum store_l7_col; text values point
+ * into r or into buf (addresses), so buf must live as long as the values are used.
+ */
+enum store_l7_col {
+	L7C_TIME,
+	L7C_START_TIME,
+	L7C_END_TIME,
+	L7C_RESPONSE_DURATION,
+	L7C_IP4_0,
+	L7C_IP4_1,
+	L7C_IP6_0,
+	L7C_IP6_1,
+	L7C_CLIENT_PORT,
+	L7C_SERVER_PORT,
+	L7C_PROTOCOL,
+	L7C_SIGNAL_SOURCE,
+	L7C_OBSERVATION_POINT,
+	L7C_PROCESS_ID_0,
+	L7C_PROCESS_ID_1,
+	L7C_PROCESS_KNAME_0,
+	L7C_PROCESS_KNAME_1,
+	L7C_SYSCALL_THREAD_0,
+	L7C_SYSCALL_THREAD_1,
+	L7C_L7_PROTOCOL,
+	L7C_VERSION,
+	L7C_TYPE,
+	L7C_REQUEST_TYPE,
+	L7C_REQUEST_DOMAIN,
+	L7C_REQUEST_RESOURCE,
+	L7C_ENDPOINT,
+	L7C_RESPONSE_CODE,
+	L7C_RESPONSE_STATUS,
+	L7C_RESPONSE_EXCEPTION,
+	L7C_REQUEST_LENGTH,
+	L7C_RESPONSE_LENGTH,
+	L7C_REQ_TCP_SEQ,
+	L7C_RESP_TCP_SEQ,
+	L7C_X_REQUEST_ID_0,
+	L7C_X_REQUEST_ID_1,
+	L7C_TRACE_ID,
+	L7C_SPAN_ID,
+	L7C__MAX,
+};
+
+/* Column names, in enum order; each is a column of the l7_flow_log schema table. */
+extern const char *const store_l7_col_names[L7C__MAX];
+
+struct store_addr_buf {
+	char a[2][48]; /* INET6_ADDRSTRLEN rounded up */
+};
+
+void store_l7_row(const struct l7_record *r, struct store_value v[L7C__MAX],
+		  struct store_addr_buf *buf);
+
+#endif

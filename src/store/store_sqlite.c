@@ -1,0 +1,1170 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The SQLite store backend: one database file in cfg->dir, WAL mode with synchronous=FULL
+ * (a batch answered STORE_OK has been fsynced), one transaction per batch, one table per
+ * UTC day behind a UNION ALL view named l7_flow_log (store_sqlite_sql.h has the naming
+ * rule and all SQL text), retention by dropping whole day tables.
+ *
+ * Two connections: a read-write one for schema changes and inserts, and a read-only one
+ * for store_query, which also carries an authorizer that allows only SELECT, reads and
+ * function calls, so user-derived SQL cannot write, ATTACH or PRAGMA even if the query
+ * layer lets something through. Each connection is used under its own mutex, so one
+ * handle may be shared by a writer thread and query threads (WAL lets them run together).
+ *
+ * percentile(x, p) is an exact aggregate with linear interpolation between closest ranks
+ * (the SQL percentile_cont / Hyndman-Fan type 7 definition): sort the n non-NULL numeric
+ * x, h = p * (n - 1), result x[floor h] + (h - floor h) * (x[floor h + 1] - x[floor h]).
+ * p is a fraction in [0, 1], taken from the first row of the group. It holds every value
+ * of the group in memory, up to PCT_MAX_VALUES.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/record.h"
+#include "store/schema.h"
+#include "store/store.h"
+#include "store/store_sqlite_sql.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#define SCHEMA_VERSION	 1
+#define INSERT_CACHE	 4 /* days with a cached INSERT: today, yesterday, stragglers */
+#define DAY_S		 86400
+#define PROGRESS_OPS	 1000	    /* VM steps between timeout checks */
+#define QUERY_MAX_LENGTH (64 << 20) /* biggest string or blob a query may build */
+#define PCT_MAX_VALUES	 (1u << 24) /* percentile: values held per group (128 MiB) */
+#define SQLITE_MAX_UNION 500	    /* SQLITE_MAX_COMPOUND_SELECT default */
+
+struct insert_slot {
+	int64_t day;
+	sqlite3_stmt *st;
+	uint64_t used; /* LRU clock */
+};
+
+struct store_sqlite {
+	struct store base;
+	const struct schema_table *table;
+	char *dir;
+	char *path;
+	uint32_t retention_days;
+	uint32_t busy_ms;
+
+	pthread_mutex_t wlock; /* wdb, partitions, insert cache, counters */
+	sqlite3 *wdb;
+	int64_t *days; /* sorted partition days (days since the epoch, UTC) */
+	size_t ndays, days_cap;
+	struct insert_slot ins[INSERT_CACHE];
+	uint64_t ins_clock;
+	char *insert_cols;   /* "\"time\", ..." in enum store_l7_col order */
+	char *insert_params; /* "?, ?, ..." */
+	char *view_cols;     /* schema order */
+	struct store_stats st;
+
+	pthread_mutex_t qlock; /* rdb */
+	sqlite3 *rdb;
+	struct timespec deadline;
+	bool timed_out;
+
+	pthread_mutex_t elock;
+	char err[256];
+};
+
+static struct store_sqlite *to_sq(struct store *s)
+{
+	return (struct store_sqlite *)s;
+}
+
+static void set_err(struct store_sqlite *q, sqlite3 *db, const char *what)
+{
+	pthread_mutex_lock(&q->elock);
+	snprintf(q->err, sizeof(q->err), "%s%s%s", what, db ? ": " : "",
+		 db ? sqlite3_errmsg(db) : "");
+	pthread_mutex_unlock(&q->elock);
+}
+
+/* SQLite result code to -errno, for the int-returning functions. */
+static int sq_errno(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK: return 0;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED: return -EBUSY;
+	case SQLITE_NOMEM: return -ENOMEM;
+	case SQLITE_FULL: return -ENOSPC;
+	case SQLITE_AUTH:
+	case SQLITE_PERM: return -EPERM;
+	case SQLITE_READONLY: return -EROFS;
+	case SQLITE_CANTOPEN: return -ENOENT;
+	case SQLITE_ERROR:
+	case SQLITE_RANGE:
+	case SQLITE_MISMATCH:
+	case SQLITE_TOOBIG: return -EINVAL;
+	case SQLITE_INTERRUPT: return -EINTR;
+	default: return -EIO;
+	}
+}
+
+/* Failures that go away by themselves (or by an operator freeing disk) are RETRY; the
+ * rest would fail again on the same data. */
+static enum store_result sq_result(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_IOERR:
+	case SQLITE_FULL:
+	case SQLITE_NOMEM:
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+	case SQLITE_PROTOCOL:
+	case SQLITE_INTERRUPT: return STORE_RETRY;
+	default: return STORE_DROP;
+	}
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* exec() of a printf-formatted statement. */
+static int execf(sqlite3 *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int execf(sqlite3 *db, const char *fmt, ...)
+{
+	va_list ap;
+	char *sql;
+	int rc;
+
+	va_start(ap, fmt);
+	sql = sqlite3_vmprintf(fmt, ap);
+	va_end(ap);
+	if (!sql)
+		return SQLITE_NOMEM;
+	rc = exec(db, sql);
+	sqlite3_free(sql);
+	return rc;
+}
+
+static const char *sql_type(enum schema_type t)
+{
+	switch (t) {
+	case SCHEMA_INT: return "INTEGER";
+	case SCHEMA_REAL: return "REAL";
+	default: return "TEXT";
+	}
+}
+
+/* ---- file system ---------------------------------------------------------------------- */
+
+static int mkdir_p(const char *dir)
+{
+	char *p, *buf = strdup(dir);
+	int err = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(buf, 0750) && errno != EEXIST) {
+			err = -errno;
+			goto out;
+		}
+		*p = '/';
+	}
+	if (mkdir(buf, 0750) && errno != EEXIST)
+		err = -errno;
+out:
+	free(buf);
+	return err;
+}
+
+/* Make a newly created database file's directory entry durable too. */
+static void fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	(void)fsync(fd);
+	close(fd);
+}
+
+static uint64_t file_size(const char *path, const char *suffix)
+{
+	char buf[4096];
+	struct stat sb;
+
+	if (snprintf(buf, sizeof(buf), "%s%s", path, suffix) >= (int)sizeof(buf))
+		return 0;
+	return stat(buf, &sb) ? 0 : (uint64_t)sb.st_size;
+}
+
+/* ---- partitions ----------------------------------------------------------------------- */
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	return a / b - (a % b < 0);
+}
+
+static void partition_name(const struct store_sqlite *q, int64_t day, char *buf, size_t cap)
+{
+	time_t t = (time_t)(day * DAY_S);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	snprintf(buf, cap, SQL_PARTITION_NAME_FMT, q->table->name, tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday);
+}
+
+/* The day of a partition name "<table>_YYYYMMDD", or -1. */
+static int64_t partition_day(const struct store_sqlite *q, const char *name)
+{
+	size_t tl = strlen(q->table->name);
+	struct tm tm = { 0 };
+	int y, m, d;
+
+	if (strncmp(name, q->table->name, tl) || name[tl] != '_' || strlen(name + tl + 1) != 8)
+		return -1;
+	if (sscanf(name + tl + 1, "%4d%2d%2d", &y, &m, &d) != 3)
+		return -1;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = m - 1;
+	tm.tm_mday = d;
+	return floor_div((int64_t)timegm(&tm), DAY_S);
+}
+
+static void insert_cache_flush(struct store_sqlite *q)
+{
+	for (size_t i = 0; i < INSERT_CACHE; i++) {
+		sqlite3_finalize(q->ins[i].st);
+		q->ins[i].st = NULL;
+		q->ins[i].used = 0;
+	}
+}
+
+/* Reload the partition list from the database: at open, and after a rollback that may
+ * have undone partitions created in the failed transaction. */
+static int partitions_load(struct store_sqlite *q)
+{
+	sqlite3_stmt *st = NULL;
+	char *sql;
+	int rc;
+
+	insert_cache_flush(q);
+	q->ndays = 0;
+	sql = sqlite3_mprintf(SQL_LIST_PARTITIONS_FMT, q->table->name);
+	if (!sql)
+		return SQLITE_NOMEM;
+	rc = sqlite3_prepare_v2(q->wdb, sql, -1, &st, NULL);
+	sqlite3_free(sql);
+	if (rc)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t day = partition_day(q, (const char *)sqlite3_column_text(st, 0));
+
+		if (day < 0)
+			continue;
+		if (q->ndays == q->days_cap) {
+			size_t cap = q->days_cap ? q->days_cap * 2 : 16;
+			int64_t *d = realloc(q->days, cap * sizeof(*d));
+
+			if (!d) {
+				rc = SQLITE_NOMEM;
+				goto out;
+			}
+			q->days = d;
+			q->days_cap = cap;
+		}
+		q->days[q->ndays++] = day; /* ORDER BY name is day order */
+	}
+	rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static bool partition_known(const struct store_sqlite *q, int64_t day)
+{
+	size_t lo = 0, hi = q->ndays;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (q->days[mid] == day)
+			return true;
+		if (q->days[mid] < day)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static int partition_remember(struct store_sqlite *q, int64_t day)
+{
+	size_t i;
+
+	if (q->ndays == q->days_cap) {
+		size_t cap = q->days_cap ? q->days_cap * 2 : 16;
+		int64_t *d = realloc(q->days, cap * sizeof(*d));
+
+		if (!d)
+			return SQLITE_NOMEM;
+		q->days = d;
+		q->days_cap = cap;
+	}
+	for (i = q->ndays; i > 0 && q->days[i - 1] > day; i--)
+		q->days[i] = q->days[i - 1];
+	q->days[i] = day;
+	q->ndays++;
+	return SQLITE_OK;
+}
+
+/* Add the schema's columns that an older partition lacks: schema.c only ever grows. */
+static int partition_add_columns(struct store_sqlite *q, const char *part)
+{
+	const struct schema_table *t = q->table;
+	bool *have = calloc(t->ncolumns, sizeof(*have));
+	sqlite3_stmt *st = NULL;
+	char *sql = NULL;
+	int rc = SQLITE_NOMEM;
+
+	if (!have)
+		goto out;
+	sql = sqlite3_mprintf(SQL_TABLE_COLUMNS_FMT, part);
+	if (!sql)
+		goto out;
+	rc = sqlite3_prepare_v2(q->wdb, sql, -1, &st, NULL);
+	if (rc)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+
+		for (size_t i = 0; name && i < t->ncolumns; i++)
+			if (strcmp(name, t->columns[i].name) == 0)
+				have[i] = true;
+	}
+	if (rc != SQLITE_DONE)
+		goto out;
+	rc = SQLITE_OK;
+	for (size_t i = 0; i < t->ncolumns && !rc; i++)
+		if (!have[i])
+			rc = execf(q->wdb, SQL_ADD_COLUMN_FMT, part, t->columns[i].name,
+				   sql_type(t->columns[i].type));
+out:
+	sqlite3_finalize(st);
+	sqlite3_free(sql);
+	free(have);
+	return rc;
+}
+
+static int partition_indexes(struct store_sqlite *q, const char *part)
+{
+	static const char *const cols[] = SQL_INDEX_COLUMNS;
+	int rc;
+
+	rc = execf(q->wdb, SQL_CREATE_INDEX_FMT, part, q->table->time_column, part,
+		   q->table->time_column);
+	for (size_t i = 0; i < ARRAY_SIZE(cols) && !rc; i++)
+		if (schema_find_column(q->table, cols[i]))
+			rc = execf(q->wdb, SQL_CREATE_INDEX_FMT, part, cols[i], part, cols[i]);
+	return rc;
+}
+
+/* Inside the caller's transaction. */
+static int partition_create(struct store_sqlite *q, int64_t day)
+{
+	const struct schema_table *t = q->table;
+	sqlite3_str *s = sqlite3_str_new(q->wdb);
+	char part[128], *sql;
+	int rc;
+
+	partition_name(q, day, part, sizeof(part));
+	sqlite3_str_appendf(s, SQL_CREATE_PARTITION_HEAD_FMT, part);
+	for (size_t i = 0; i < t->ncolumns; i++) {
+		if (i)
+			sqlite3_str_appendall(s, ", ");
+		sqlite3_str_appendf(s, SQL_COLUMN_DEF_FMT, t->columns[i].name,
+				    sql_type(t->columns[i].type));
+	}
+	sqlite3_str_appendall(s, ")");
+	sql = sqlite3_str_finish(s);
+	if (!sql)
+		return SQLITE_NOMEM;
+	rc = exec(q->wdb, sql);
+	sqlite3_free(sql);
+	if (!rc)
+		rc = partition_indexes(q, part);
+	if (!rc)
+		rc = partition_remember(q, day);
+	return rc;
+}
+
+/* Inside the caller's transaction, after the partition set changed. */
+static int view_rebuild(struct store_sqlite *q)
+{
+	const struct schema_table *t = q->table;
+	sqlite3_str *s;
+	char part[128], *sql;
+	int rc;
+
+	if (q->ndays > SQLITE_MAX_UNION)
+		return SQLITE_TOOBIG;
+	rc = execf(q->wdb, SQL_DROP_VIEW_FMT, t->name);
+	if (rc)
+		return rc;
+	s = sqlite3_str_new(q->wdb);
+	sqlite3_str_appendf(s, SQL_CREATE_VIEW_HEAD_FMT, t->name);
+	for (size_t i = 0; i < q->ndays; i++) {
+		partition_name(q, q->days[i], part, sizeof(part));
+		if (i)
+			sqlite3_str_appendall(s, SQL_VIEW_UNION);
+		sqlite3_str_appendf(s, SQL_VIEW_PART_FMT, q->view_cols, part);
+	}
+	if (!q->ndays) {
+		sqlite3_str_appendall(s, "SELECT ");
+		for (size_t i = 0; i < t->ncolumns; i++) {
+			if (i)
+				sqlite3_str_appendall(s, ", ");
+			sqlite3_str_appendf(s, SQL_VIEW_EMPTY_COLUMN_FMT,
+					    sql_type(t->columns[i].type), t->columns[i].name);
+		}
+		sqlite3_str_appendall(s, SQL_VIEW_EMPTY_TAIL);
+	}
+	sql = sqlite3_str_finish(s);
+	if (!sql)
+		return SQLITE_NOMEM;
+	rc = exec(q->wdb, sql);
+	sqlite3_free(sql);
+	return rc;
+}
+
+/* The cached INSERT for a day, creating the partition first if needed. */
+static int insert_stmt(struct store_sqlite *q, int64_t day, bool *view_dirty, sqlite3_stmt **out)
+{
+	struct insert_slot *slot = &q->ins[0];
+	char part[128], *sql;
+	int rc;
+
+	for (size_t i = 0; i < INSERT_CACHE; i++) {
+		if (q->ins[i].st && q->ins[i].day == day) {
+			q->ins[i].used = ++q->ins_clock;
+			*out = q->ins[i].st;
+			return SQLITE_OK;
+		}
+		if (q->ins[i].used < slot->used)
+			slot = &q->ins[i];
+	}
+	if (!partition_known(q, day)) {
+		rc = partition_create(q, day);
+		if (rc)
+			return rc;
+		*view_dirty = true;
+	}
+	sqlite3_finalize(slot->st);
+	slot->st = NULL;
+	slot->used = 0;
+	partition_name(q, day, part, sizeof(part));
+	sql = sqlite3_mprintf(SQL_INSERT_FMT, part, q->insert_cols, q->insert_params);
+	if (!sql)
+		return SQLITE_NOMEM;
+	rc = sqlite3_prepare_v3(q->wdb, sql, -1, SQLITE_PREPARE_PERSISTENT, &slot->st, NULL);
+	sqlite3_free(sql);
+	if (rc)
+		return rc;
+	slot->day = day;
+	slot->used = ++q->ins_clock;
+	*out = slot->st;
+	return SQLITE_OK;
+}
+
+/* ---- percentile(x, p) ------------------------------------------------------------------- */
+
+struct pct {
+	double *v;
+	size_t n, cap;
+	double p;
+	bool have_p;
+};
+
+static void pct_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct pct *a = sqlite3_aggregate_context(ctx, sizeof(*a));
+	int xt;
+
+	(void)argc;
+	if (!a) {
+		sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	if (!a->have_p) {
+		int pt = sqlite3_value_numeric_type(argv[1]);
+		double p = sqlite3_value_double(argv[1]);
+
+		if ((pt != SQLITE_INTEGER && pt != SQLITE_FLOAT) || !(p >= 0.0 && p <= 1.0)) {
+			sqlite3_result_error(ctx, "percentile: p must be a number in [0, 1]", -1);
+			return;
+		}
+		a->p = p;
+		a->have_p = true;
+	}
+	/* NULL and non-numeric values are skipped, as avg() skips NULL. */
+	xt = sqlite3_value_numeric_type(argv[0]);
+	if (xt != SQLITE_INTEGER && xt != SQLITE_FLOAT)
+		return;
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		double *v;
+
+		if (cap > PCT_MAX_VALUES) {
+			sqlite3_result_error(ctx, "percentile: too many values in one group", -1);
+			return;
+		}
+		v = sqlite3_realloc64(a->v, cap * sizeof(*v));
+		if (!v) {
+			sqlite3_result_error_nomem(ctx);
+			return;
+		}
+		a->v = v;
+		a->cap = cap;
+	}
+	a->v[a->n++] = sqlite3_value_double(argv[0]);
+}
+
+static int cmp_double(const void *pa, const void *pb)
+{
+	double a = *(const double *)pa, b = *(const double *)pb;
+
+	return (a > b) - (a < b);
+}
+
+static void pct_final(sqlite3_context *ctx)
+{
+	struct pct *a = sqlite3_aggregate_context(ctx, 0);
+	double h, lo_v, hi_v;
+	size_t lo;
+
+	if (!a || !a->n) {
+		sqlite3_result_null(ctx);
+		goto out;
+	}
+	qsort(a->v, a->n, sizeof(*a->v), cmp_double);
+	h = a->p * (double)(a->n - 1);
+	lo = (size_t)floor(h);
+	lo_v = a->v[lo];
+	hi_v = lo + 1 < a->n ? a->v[lo + 1] : lo_v;
+	sqlite3_result_double(ctx, lo_v + (h - (double)lo) * (hi_v - lo_v));
+out:
+	if (a)
+		sqlite3_free(a->v);
+}
+
+/* ---- connections ------------------------------------------------------------------------ */
+
+/* User-derived queries may read and call functions, nothing else. */
+static int query_authorizer(void *ud, int action, const char *a, const char *b, const char *c,
+			    const char *d)
+{
+	(void)ud, (void)a, (void)b, (void)c, (void)d;
+	switch (action) {
+	case SQLITE_SELECT:
+	case SQLITE_READ:
+	case SQLITE_FUNCTION:
+	case SQLITE_RECURSIVE: return SQLITE_OK;
+	default: return SQLITE_DENY;
+	}
+}
+
+static int query_progress(void *ud)
+{
+	struct store_sqlite *q = ud;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec > q->deadline.tv_sec ||
+	    (now.tv_sec == q->deadline.tv_sec && now.tv_nsec >= q->deadline.tv_nsec)) {
+		q->timed_out = true;
+		return 1;
+	}
+	return 0;
+}
+
+static int open_write(struct store_sqlite *q)
+{
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
+	sqlite3_stmt *st = NULL;
+	bool existed = access(q->path, F_OK) == 0;
+	int rc;
+
+	rc = sqlite3_open_v2(q->path, &q->wdb, flags, NULL);
+	if (rc)
+		goto out;
+	sqlite3_extended_result_codes(q->wdb, 1);
+	sqlite3_busy_timeout(q->wdb, (int)q->busy_ms);
+	if (!existed)
+		(void)exec(q->wdb, SQL_PRAGMA_AUTO_VACUUM);
+	/* journal_mode answers with the mode it ended up in: anything but wal is an error. */
+	rc = sqlite3_prepare_v2(q->wdb, SQL_PRAGMA_WAL, -1, &st, NULL);
+	if (rc)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		goto out;
+	}
+	if (sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal")) {
+		rc = SQLITE_CANTOPEN;
+		goto out;
+	}
+	rc = exec(q->wdb, SQL_PRAGMA_SYNC);
+	if (rc)
+		goto out;
+	if (!existed)
+		fsync_dir(q->dir);
+out:
+	sqlite3_finalize(st);
+	if (rc && q->wdb)
+		set_err(q, q->wdb, "open");
+	return rc;
+}
+
+static int open_read(struct store_sqlite *q)
+{
+	int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX;
+	int rc;
+
+	rc = sqlite3_open_v2(q->path, &q->rdb, flags, NULL);
+	if (rc)
+		goto out;
+	sqlite3_extended_result_codes(q->rdb, 1);
+	sqlite3_busy_timeout(q->rdb, (int)q->busy_ms);
+	sqlite3_limit(q->rdb, SQLITE_LIMIT_ATTACHED, 0);
+	sqlite3_limit(q->rdb, SQLITE_LIMIT_LENGTH, QUERY_MAX_LENGTH);
+	rc = sqlite3_create_function_v2(q->rdb, "percentile", 2,
+					SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+					NULL, pct_step, pct_final, NULL);
+	if (rc)
+		goto out;
+	rc = sqlite3_set_authorizer(q->rdb, query_authorizer, NULL);
+out:
+	if (rc && q->rdb)
+		set_err(q, q->rdb, "open read-only");
+	return rc;
+}
+
+/* Column lists and the INSERT's placeholders, built once from the schema and the record
+ * mapping; a mapped column missing from the schema is a programming error (-EINVAL). */
+static int build_column_lists(struct store_sqlite *q)
+{
+	const struct schema_table *t = q->table;
+	sqlite3_str *ic = sqlite3_str_new(NULL), *ip = sqlite3_str_new(NULL);
+	sqlite3_str *vc = sqlite3_str_new(NULL);
+	int err = 0;
+
+	for (size_t i = 0; i < L7C__MAX; i++) {
+		if (!schema_find_column(t, store_l7_col_names[i]))
+			err = -EINVAL;
+		sqlite3_str_appendf(ic, "%s\"%s\"", i ? ", " : "", store_l7_col_names[i]);
+		sqlite3_str_appendf(ip, "%s?", i ? ", " : "");
+	}
+	for (size_t i = 0; i < t->ncolumns; i++)
+		sqlite3_str_appendf(vc, "%s\"%s\"", i ? ", " : "", t->columns[i].name);
+	q->insert_cols = sqlite3_str_finish(ic);
+	q->insert_params = sqlite3_str_finish(ip);
+	q->view_cols = sqlite3_str_finish(vc);
+	if (!q->insert_cols || !q->insert_params || !q->view_cols)
+		err = -ENOMEM;
+	if (err == -EINVAL)
+		set_err(q, NULL, "record column missing from the schema");
+	return err;
+}
+
+static void sq_close(struct store *s)
+{
+	struct store_sqlite *q = to_sq(s);
+
+	if (!q)
+		return;
+	insert_cache_flush(q);
+	sqlite3_close_v2(q->rdb);
+	sqlite3_close_v2(q->wdb);
+	sqlite3_free(q->insert_cols);
+	sqlite3_free(q->insert_params);
+	sqlite3_free(q->view_cols);
+	free(q->days);
+	free(q->path);
+	free(q->dir);
+	pthread_mutex_destroy(&q->wlock);
+	pthread_mutex_destroy(&q->qlock);
+	pthread_mutex_destroy(&q->elock);
+	free(q);
+}
+
+static int sq_open(const struct store_cfg *cfg, struct store **out)
+{
+	struct store_sqlite *q;
+	int err;
+
+	*out = NULL;
+	if (!cfg->dir || !*cfg->dir || cfg->retention_days > STORE_MAX_RETENTION_DAYS)
+		return -EINVAL;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	pthread_mutex_init(&q->wlock, NULL);
+	pthread_mutex_init(&q->qlock, NULL);
+	pthread_mutex_init(&q->elock, NULL);
+	q->base.ops = &store_sqlite_ops;
+	q->table = schema_find_table(NULL, "l7_flow_log");
+	q->retention_days = cfg->retention_days ? cfg->retention_days : STORE_DEF_RETENTION_DAYS;
+	q->busy_ms = cfg->busy_timeout_ms ? cfg->busy_timeout_ms : STORE_DEF_BUSY_MS;
+	q->dir = strdup(cfg->dir);
+	if (!q->table || !q->dir || asprintf(&q->path, "%s/%s", cfg->dir, SQLITE_DB_FILE) < 0) {
+		q->path = NULL;
+		err = -ENOMEM;
+		goto err;
+	}
+	err = build_column_lists(q);
+	if (err)
+		goto err;
+	err = mkdir_p(q->dir);
+	if (err)
+		goto err;
+	err = sq_errno(open_write(q));
+	if (err)
+		goto err;
+	/* The read-only connection needs the WAL files the writer just made. */
+	err = sq_errno(open_read(q));
+	if (err)
+		goto err;
+	*out = &q->base;
+	return 0;
+err:
+	sq_close(&q->base);
+	return err;
+}
+
+/* ---- schema ------------------------------------------------------------------------------- */
+
+/*
+ * Version 1: the per-day partitioned layout. Partitions are created on demand and the view
+ * is rebuilt on every open, so there is nothing to create here; later versions add their
+ * steps to this table and never edit an applied one.
+ */
+static int migrate_v1(struct store_sqlite *q)
+{
+	(void)q;
+	return SQLITE_OK;
+}
+
+static const struct migration {
+	int version;
+	int (*apply)(struct store_sqlite *q);
+} migrations[] = {
+	{ 1, migrate_v1 },
+};
+_Static_assert(SCHEMA_VERSION == 1, "add the migration for the new version");
+
+static int sq_ensure_schema(struct store *s)
+{
+	struct store_sqlite *q = to_sq(s);
+	sqlite3_stmt *st = NULL;
+	int64_t have = 0;
+	char part[128];
+	int rc, err = 0;
+
+	pthread_mutex_lock(&q->wlock);
+	rc = exec(q->wdb, SQL_BEGIN);
+	if (rc) {
+		set_err(q, q->wdb, "schema");
+		err = sq_errno(rc);
+		goto out;
+	}
+	rc = exec(q->wdb, SQL_SCHEMA_VERSION_CREATE);
+	if (rc)
+		goto rollback;
+	rc = sqlite3_prepare_v2(q->wdb, SQL_SCHEMA_VERSION_GET, -1, &st, NULL);
+	if (rc)
+		goto rollback;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		goto rollback;
+	have = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (have > SCHEMA_VERSION) {
+		/* Written by a newer flowscope: do not guess at its layout. */
+		err = -EPROTO;
+		goto rollback;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(migrations); i++) {
+		if (migrations[i].version <= have)
+			continue;
+		rc = migrations[i].apply(q);
+		if (rc)
+			goto rollback;
+		rc = sqlite3_prepare_v2(q->wdb, SQL_SCHEMA_VERSION_ADD, -1, &st, NULL);
+		if (rc)
+			goto rollback;
+		sqlite3_bind_int(st, 1, migrations[i].version);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		st = NULL;
+		if (rc != SQLITE_DONE)
+			goto rollback;
+	}
+	/* Idempotent on every open: partitions grow new schema columns, keep their indexes,
+	 * and the view matches the partitions on disk. */
+	rc = partitions_load(q);
+	for (size_t i = 0; i < q->ndays && !rc; i++) {
+		partition_name(q, q->days[i], part, sizeof(part));
+		rc = partition_add_columns(q, part);
+		if (!rc)
+			rc = partition_indexes(q, part);
+	}
+	if (!rc)
+		rc = view_rebuild(q);
+	if (rc)
+		goto rollback;
+	rc = exec(q->wdb, SQL_COMMIT);
+	if (rc)
+		goto rollback;
+	goto out;
+rollback:
+	sqlite3_finalize(st);
+	if (!err) {
+		set_err(q, q->wdb, "schema");
+		err = sq_errno(rc);
+	} else {
+		set_err(q, NULL, "database schema is newer than this program");
+	}
+	(void)exec(q->wdb, SQL_ROLLBACK);
+	(void)partitions_load(q);
+out:
+	q->st.partitions = q->ndays;
+	pthread_mutex_unlock(&q->wlock);
+	return err;
+}
+
+/* ---- writes ---------------------------------------------------------------------------- */
+
+static int bind_value(sqlite3_stmt *st, int idx, const struct store_value *v)
+{
+	switch (v->type) {
+	case STORE_INT: return sqlite3_bind_int64(st, idx, v->i);
+	case STORE_REAL: return sqlite3_bind_double(st, idx, v->d);
+	case STORE_TEXT:
+		return sqlite3_bind_text64(st, idx, v->s ? v->s : "", v->s ? v->len : 0,
+					   SQLITE_STATIC, SQLITE_UTF8);
+	default: return sqlite3_bind_null(st, idx);
+	}
+}
+
+static enum store_result sq_write_batch(struct store *s, const struct l7_record *recs, size_t n)
+{
+	struct store_sqlite *q = to_sq(s);
+	struct store_value v[L7C__MAX];
+	struct store_addr_buf ab;
+	size_t nparts;
+	bool view_dirty = false;
+	enum store_result res = STORE_OK;
+	int rc;
+
+	pthread_mutex_lock(&q->wlock);
+	nparts = q->ndays;
+	rc = exec(q->wdb, SQL_BEGIN);
+	if (rc)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_stmt *st;
+
+		store_l7_row(&recs[i], v, &ab);
+		rc = insert_stmt(q, floor_div(v[L7C_TIME].i, DAY_S), &view_dirty, &st);
+		if (rc)
+			goto rollback;
+		for (int c = 0; c < L7C__MAX && !rc; c++)
+			rc = bind_value(st, c + 1, &v[c]);
+		if (!rc)
+			rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			goto rollback;
+	}
+	rc = view_dirty ? view_rebuild(q) : SQLITE_OK;
+	if (rc)
+		goto rollback;
+	rc = exec(q->wdb, SQL_COMMIT);
+	if (rc)
+		goto rollback;
+	q->st.rows_written += n;
+	q->st.batches++;
+	goto out;
+rollback:
+	set_err(q, q->wdb, "write");
+	(void)exec(q->wdb, SQL_ROLLBACK);
+	/* The rollback undid any partition this batch created. */
+	if (q->ndays != nparts)
+		(void)partitions_load(q);
+	goto count;
+fail:
+	set_err(q, q->wdb, "write");
+count:
+	res = sq_result(rc);
+	if (res == STORE_RETRY) {
+		q->st.batches_retry++;
+	} else {
+		q->st.batches_dropped++;
+		q->st.rows_dropped += n;
+	}
+out:
+	q->st.partitions = q->ndays;
+	pthread_mutex_unlock(&q->wlock);
+	return res;
+}
+
+static int sq_drop_expired(struct store *s, int64_t now_s)
+{
+	struct store_sqlite *q = to_sq(s);
+	/* A day goes once all of it is older than the retention: d + 1 <= today - R. */
+	int64_t last_drop = floor_div(now_s, DAY_S) - q->retention_days - 1;
+	char part[128];
+	size_t ndrop = 0;
+	int rc;
+
+	pthread_mutex_lock(&q->wlock);
+	while (ndrop < q->ndays && q->days[ndrop] <= last_drop)
+		ndrop++;
+	if (!ndrop) {
+		rc = SQLITE_OK;
+		goto out;
+	}
+	/* Finalized first: cached INSERTs into a dropped table would only fail later. */
+	insert_cache_flush(q);
+	rc = exec(q->wdb, SQL_BEGIN);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < ndrop && !rc; i++) {
+		partition_name(q, q->days[i], part, sizeof(part));
+		rc = execf(q->wdb, SQL_DROP_PARTITION_FMT, part);
+	}
+	if (!rc) {
+		memmove(q->days, q->days + ndrop, (q->ndays - ndrop) * sizeof(*q->days));
+		q->ndays -= ndrop;
+		rc = view_rebuild(q);
+	}
+	if (!rc)
+		rc = exec(q->wdb, SQL_COMMIT);
+	if (rc) {
+		set_err(q, q->wdb, "drop expired");
+		(void)exec(q->wdb, SQL_ROLLBACK);
+		(void)partitions_load(q);
+		goto out;
+	}
+	q->st.partitions_dropped += ndrop;
+	/* Give the dropped tables' pages back to the file system (auto_vacuum databases). */
+	(void)exec(q->wdb, SQL_INCREMENTAL_VACUUM);
+out:
+	q->st.partitions = q->ndays;
+	pthread_mutex_unlock(&q->wlock);
+	return rc ? sq_errno(rc) : (int)ndrop;
+}
+
+static int sq_stats(struct store *s, struct store_stats *out)
+{
+	struct store_sqlite *q = to_sq(s);
+
+	pthread_mutex_lock(&q->wlock);
+	*out = q->st;
+	out->partitions = q->ndays;
+	pthread_mutex_unlock(&q->wlock);
+	out->bytes_on_disk =
+		file_size(q->path, "") + file_size(q->path, "-wal") + file_size(q->path, "-shm");
+	return 0;
+}
+
+/* ---- queries ------------------------------------------------------------------------------ */
+
+/* True when text after the first statement holds another one (not just ; or comments). */
+static bool more_statements(sqlite3 *db, const char *tail)
+{
+	while (tail && *tail) {
+		sqlite3_stmt *st = NULL;
+		const char *next = NULL;
+		int rc = sqlite3_prepare_v2(db, tail, -1, &st, &next);
+
+		sqlite3_finalize(st);
+		if (rc || st)
+			return true;
+		if (!next || next == tail)
+			break;
+		tail = next;
+	}
+	return false;
+}
+
+static void column_value(sqlite3_stmt *st, int i, struct store_value *v)
+{
+	memset(v, 0, sizeof(*v));
+	switch (sqlite3_column_type(st, i)) {
+	case SQLITE_INTEGER:
+		v->type = STORE_INT;
+		v->i = sqlite3_column_int64(st, i);
+		break;
+	case SQLITE_FLOAT:
+		v->type = STORE_REAL;
+		v->d = sqlite3_column_double(st, i);
+		break;
+	case SQLITE_TEXT:
+		v->type = STORE_TEXT;
+		v->s = (const char *)sqlite3_column_text(st, i);
+		v->len = (size_t)sqlite3_column_bytes(st, i);
+		break;
+	case SQLITE_BLOB:
+		v->type = STORE_TEXT;
+		v->s = sqlite3_column_blob(st, i);
+		v->len = (size_t)sqlite3_column_bytes(st, i);
+		if (!v->s)
+			v->s = "";
+		break;
+	default: v->type = STORE_NULL;
+	}
+}
+
+static int sq_query(struct store *s, const char *sql, const struct store_value *params,
+		    size_t nparams, const struct store_limits *lim, store_columns_fn on_columns,
+		    store_row_fn on_row, void *ctx)
+{
+	struct store_sqlite *q = to_sq(s);
+	uint64_t max_rows = lim ? lim->max_rows : 0, rows = 0;
+	struct store_value *vals = NULL;
+	const char **names = NULL;
+	sqlite3_stmt *st = NULL;
+	const char *tail = NULL;
+	int rc, ncols, err = 0;
+
+	pthread_mutex_lock(&q->qlock);
+	set_err(q, NULL, "");
+	rc = sqlite3_prepare_v2(q->rdb, sql, -1, &st, &tail);
+	if (rc) {
+		set_err(q, q->rdb, "query");
+		err = (rc & 0xff) == SQLITE_AUTH ? -EPERM : sq_errno(rc);
+		goto out;
+	}
+	if (!st) {
+		set_err(q, NULL, "query: empty statement");
+		err = -EINVAL;
+		goto out;
+	}
+	if (more_statements(q->rdb, tail)) {
+		set_err(q, NULL, "query: more than one statement");
+		err = -EINVAL;
+		goto out;
+	}
+	/* The authorizer already refuses writes; this holds even if it is ever loosened. */
+	if (!sqlite3_stmt_readonly(st)) {
+		set_err(q, NULL, "query: not a read-only statement");
+		err = -EPERM;
+		goto out;
+	}
+	if ((size_t)sqlite3_bind_parameter_count(st) != nparams) {
+		set_err(q, NULL, "query: parameter count does not match the statement");
+		err = -EINVAL;
+		goto out;
+	}
+	for (size_t i = 0; i < nparams && !rc; i++)
+		rc = bind_value(st, (int)i + 1, &params[i]);
+	if (rc) {
+		set_err(q, q->rdb, "query: bind");
+		err = sq_errno(rc);
+		goto out;
+	}
+	ncols = sqlite3_column_count(st);
+	names = calloc((size_t)ncols + 1, sizeof(*names));
+	vals = calloc((size_t)ncols + 1, sizeof(*vals));
+	if (!names || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < ncols; i++) {
+		names[i] = sqlite3_column_name(st, i);
+		if (!names[i]) {
+			err = -ENOMEM;
+			goto out;
+		}
+	}
+	if (on_columns) {
+		err = on_columns(ctx, (size_t)ncols, names);
+		if (err)
+			goto out;
+	}
+	q->timed_out = false;
+	if (lim && lim->timeout_ms) {
+		clock_gettime(CLOCK_MONOTONIC, &q->deadline);
+		q->deadline.tv_sec += (time_t)(lim->timeout_ms / 1000);
+		q->deadline.tv_nsec += (long)(lim->timeout_ms % 1000) * 1000000L;
+		if (q->deadline.tv_nsec >= 1000000000L) {
+			q->deadline.tv_sec++;
+			q->deadline.tv_nsec -= 1000000000L;
+		}
+		sqlite3_progress_handler(q->rdb, PROGRESS_OPS, query_progress, q);
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int r;
+
+		if (max_rows && rows == max_rows) {
+			set_err(q, NULL, "query: row limit reached");
+			err = -E2BIG;
+			break;
+		}
+		rows++;
+		if (!on_row)
+			continue;
+		for (int i = 0; i < ncols; i++)
+			column_value(st, i, &vals[i]);
+		r = on_row(ctx, vals, (size_t)ncols);
+		if (r) {
+			err = r < 0 ? r : 0;
+			break;
+		}
+	}
+	if (!err && rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		set_err(q, q->rdb, q->timed_out ? "query: timeout" : "query");
+		err = q->timed_out ? -ETIME : sq_errno(rc);
+	}
+	sqlite3_progress_handler(q->rdb, 0, NULL, NULL);
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&q->qlock);
+	free(names);
+	free(vals);
+	return err;
+}
+
+static const char *sq_errmsg(struct store *s)
+{
+	return to_sq(s)->err;
+}
+
+const struct store_ops store_sqlite_ops = {
+	.name = "sqlite",
+	.caps = STORE_CAP_SQL | STORE_CAP_PERCENTILE | STORE_CAP_PARTITIONS,
+	.open = sq_open,
+	.close = sq_close,
+	.ensure_schema = sq_ensure_schema,
+	.write_batch = sq_write_batch,
+	.query = sq_query,
+	.drop_expired = sq_drop_expired,
+	.stats = sq_stats,
+	.errmsg = sq_errmsg,
+};

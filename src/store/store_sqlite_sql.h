@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * All SQL text of the SQLite backend (store_sqlite.c), in one place.
+ *
+ * Naming rule: a schema table T (schema.h, today only l7_flow_log) is stored as one
+ * regular table per UTC day, T_YYYYMMDD, chosen by the row's time column, with indexes
+ * T_YYYYMMDD_<column>. A regular view named T UNION ALLs every partition with the columns
+ * in schema order; it is rebuilt in the same transaction that adds or drops a partition,
+ * so readers see either the old or the new set, never a view naming a missing table.
+ * schema_version holds one row per applied migration. Identifiers are ours (digits and
+ * schema.c names) and are still double-quoted; values are always bound, never formatted.
+ */
+#ifndef OB_STORE_STORE_SQLITE_SQL_H
+#define OB_STORE_STORE_SQLITE_SQL_H
+
+#define SQLITE_DB_FILE "flowscope.db"
+
+/* auto_vacuum only takes effect before the first table exists: new databases only. */
+#define SQL_PRAGMA_AUTO_VACUUM "PRAGMA auto_vacuum = INCREMENTAL"
+#define SQL_PRAGMA_WAL	       "PRAGMA journal_mode = WAL"
+/* FULL: in WAL mode NORMAL may lose the last commits on power loss; FULL syncs the WAL
+ * at every commit, so a batch acknowledged with STORE_OK survives a crash. */
+#define SQL_PRAGMA_SYNC	       "PRAGMA synchronous = FULL"
+#define SQL_INCREMENTAL_VACUUM "PRAGMA incremental_vacuum"
+
+#define SQL_BEGIN    "BEGIN IMMEDIATE"
+#define SQL_COMMIT   "COMMIT"
+#define SQL_ROLLBACK "ROLLBACK"
+
+#define SQL_SCHEMA_VERSION_CREATE                                                                  \
+	"CREATE TABLE IF NOT EXISTS schema_version ("                                              \
+	"version INTEGER NOT NULL PRIMARY KEY, "                                                   \
+	"applied_at INTEGER NOT NULL)"
+#define SQL_SCHEMA_VERSION_GET "SELECT coalesce(max(version), 0) FROM schema_version"
+#define SQL_SCHEMA_VERSION_ADD                                                                     \
+	"INSERT INTO schema_version (version, applied_at) VALUES (?, strftime('%s', 'now'))"
+
+/* %s: table name. The day suffix is exactly eight digits. */
+#define SQL_LIST_PARTITIONS_FMT                                                                    \
+	"SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB "                       \
+	"'%s_[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]' ORDER BY name"
+#define SQL_PARTITION_NAME_FMT "%s_%04d%02d%02d"
+
+/* %s: partition; the column definitions follow, built from the schema. */
+#define SQL_CREATE_PARTITION_HEAD_FMT "CREATE TABLE IF NOT EXISTS \"%s\" ("
+#define SQL_COLUMN_DEF_FMT	      "\"%s\" %s"
+/* %s partition, %s column (twice): one index per lookup column. */
+#define SQL_CREATE_INDEX_FMT   "CREATE INDEX IF NOT EXISTS \"%s_%s\" ON \"%s\" (\"%s\")"
+#define SQL_TABLE_COLUMNS_FMT  "SELECT name FROM pragma_table_info('%s')"
+#define SQL_ADD_COLUMN_FMT     "ALTER TABLE \"%s\" ADD COLUMN \"%s\" %s"
+#define SQL_DROP_PARTITION_FMT "DROP TABLE IF EXISTS \"%s\""
+
+#define SQL_DROP_VIEW_FMT	 "DROP VIEW IF EXISTS \"%s\""
+#define SQL_CREATE_VIEW_HEAD_FMT "CREATE VIEW \"%s\" AS "
+#define SQL_VIEW_PART_FMT	 "SELECT %s FROM \"%s\""
+#define SQL_VIEW_UNION		 " UNION ALL "
+/* No partition yet: the view still has the columns, and no rows. */
+#define SQL_VIEW_EMPTY_COLUMN_FMT "CAST(NULL AS %s) AS \"%s\""
+#define SQL_VIEW_EMPTY_TAIL	  " WHERE 0"
+
+#define SQL_INSERT_FMT "INSERT INTO \"%s\" (%s) VALUES (%s)"
+
+/* Lookup columns indexed in every partition (besides the time column). */
+#define SQL_INDEX_COLUMNS                                                                          \
+	{                                                                                          \
+		"trace_id", "req_tcp_seq", "x_request_id_0"                                        \
+	}
+
+#endif

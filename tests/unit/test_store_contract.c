@@ -1,0 +1,984 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The store contract: what every backend behind src/store/store.h must do, written against
+ * that header only and run for each entry of the backends[] table (SQLite today; a
+ * ClickHouse entry joins the table later and is skipped when its server is not
+ * configured). Each test gets a fresh temporary data directory.
+ *
+ * Covered: every l7_flow_log column read back exactly as record_write_json() renders it
+ * (c-p and s-p, IPv4 and IPv6, lone requests and responses, NULLs), day partitions and
+ * retention by whole days, persistence across reopen and after a process dies without
+ * closing, bound parameters carrying SQL-looking text verbatim, refusal of writes and of
+ * several statements, the row limit and the timeout, and exact percentile() results.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ftw.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent/record.h"
+#include "store/schema.h"
+#include "store/store.h"
+
+#define DAY0  19792ll /* 2024-03-10, days since the epoch */
+#define DAY_S 86400ll
+#define SEC   1000000000ull
+
+struct backend {
+	const char *name;
+	const struct store_ops *ops;
+	bool (*available)(void);
+};
+
+static bool always(void)
+{
+	return true;
+}
+
+static const struct backend backends[] = {
+	{ "sqlite", &store_sqlite_ops, always },
+};
+
+struct fixture {
+	const struct backend *be;
+	char dir[64];
+	struct store *s;
+};
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->be = *state;
+	if (!f->be->available()) {
+		free(f);
+		skip();
+	}
+	strcpy(f->dir, "/tmp/flowscope-store-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	/* A subdirectory that does not exist yet: the store creates it. */
+	strcat(f->dir, "/data");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char *slash;
+
+	store_close(f->s);
+	slash = strrchr(f->dir, '/');
+	*slash = 0;
+	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static struct store *reopen(struct fixture *f, uint32_t retention_days)
+{
+	struct store_cfg cfg = { .dir = f->dir, .retention_days = retention_days };
+
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(store_open(f->be->ops, &cfg, &f->s), 0);
+	assert_non_null(f->s);
+	return f->s;
+}
+
+#define SETS(field, str) rec_copy((field).s, &(field).len, sizeof((field).s), (str), strlen(str))
+
+static void addr4(uint8_t *a, const char *s)
+{
+	memset(a, 0, 16);
+	assert_int_equal(inet_pton(AF_INET, s, a), 1);
+}
+
+static void addr6(uint8_t *a, const char *s)
+{
+	assert_int_equal(inet_pton(AF_INET6, s, a), 1);
+}
+
+/* A plain c-p IPv4 exchange at second `t` (any day), with request and response. */
+static void rec_basic(struct l7_record *r, uint64_t t, uint64_t resp_len)
+{
+	record_reset(r);
+	r->start_ns = t * SEC;
+	r->end_ns = t * SEC + 1000000;
+	r->type = REC_TYPE_SESSION;
+	r->obs = REC_OBS_CLIENT_PROCESS;
+	r->family = 4;
+	r->l4_proto = 6;
+	r->l7_proto = PROTO_HTTP1;
+	r->code = 200;
+	r->has_request = r->has_response = true;
+	r->request_length = 10;
+	r->response_length = resp_len;
+	addr4(r->addr0, "10.0.0.1");
+	addr4(r->addr1, "10.0.0.2");
+	r->client_port = 40000;
+	r->server_port = 80;
+	strcpy(r->comm, "curl");
+	SETS(r->method, "GET");
+	SETS(r->resource, "/");
+}
+
+/* Rows as delivered, copied so they outlive the callback. */
+#define MAX_COLS 64
+#define MAX_ROWS 64
+
+struct cell {
+	enum store_value_type type;
+	int64_t i;
+	double d;
+	char *s;
+	size_t len;
+};
+
+struct result {
+	size_t ncols, nrows, ncalls_columns;
+	char *names[MAX_COLS];
+	struct cell cells[MAX_ROWS][MAX_COLS];
+	int stop_after; /* on_row returns 1 after this many rows, when > 0 */
+};
+
+static int on_columns(void *ctx, size_t ncols, const char *const *names)
+{
+	struct result *r = ctx;
+
+	assert_true(ncols <= MAX_COLS);
+	r->ncols = ncols;
+	r->ncalls_columns++;
+	for (size_t i = 0; i < ncols; i++)
+		r->names[i] = strdup(names[i]);
+	return 0;
+}
+
+static int on_row(void *ctx, const struct store_value *v, size_t ncols)
+{
+	struct result *r = ctx;
+
+	assert_int_equal(ncols, r->ncols);
+	assert_true(r->nrows < MAX_ROWS);
+	for (size_t i = 0; i < ncols; i++) {
+		struct cell *c = &r->cells[r->nrows][i];
+
+		c->type = v[i].type;
+		c->i = v[i].i;
+		c->d = v[i].d;
+		if (v[i].type == STORE_TEXT) {
+			c->s = strndup(v[i].s, v[i].len);
+			c->len = v[i].len;
+		}
+	}
+	r->nrows++;
+	if (r->stop_after && r->nrows == (size_t)r->stop_after)
+		return 1;
+	return 0;
+}
+
+static void result_free(struct result *r)
+{
+	for (size_t i = 0; i < MAX_COLS; i++)
+		free(r->names[i]);
+	for (size_t i = 0; i < MAX_ROWS; i++)
+		for (size_t j = 0; j < MAX_COLS; j++)
+			free(r->cells[i][j].s);
+	free(r);
+}
+
+static struct result *query(struct store *s, const char *sql, const struct store_value *p,
+			    size_t np, uint64_t max_rows, int expect)
+{
+	struct store_limits lim = { .max_rows = max_rows, .timeout_ms = 10000 };
+	struct result *r = calloc(1, sizeof(*r));
+	int err;
+
+	assert_non_null(r);
+	err = store_query(s, sql, p, np, &lim, on_columns, on_row, r);
+	if (err != expect)
+		fail_msg("%s: got %d want %d (%s)", sql, err, expect, store_errmsg(s));
+	return r;
+}
+
+static int64_t count(struct store *s, const char *sql)
+{
+	struct result *r = query(s, sql, NULL, 0, 0, 0);
+	int64_t n;
+
+	assert_int_equal(r->nrows, 1);
+	assert_int_equal(r->cells[0][0].type, STORE_INT);
+	n = r->cells[0][0].i;
+	result_free(r);
+	return n;
+}
+
+static int64_t count_all(struct store *s)
+{
+	return count(s, "SELECT count(*) FROM l7_flow_log");
+}
+
+/* ---- expected rows ---------------------------------------------------------------------- */
+
+struct exp {
+	const char *col;
+	enum store_value_type type;
+	int64_t i;
+	const char *s;
+};
+
+#define EI(c, v)                                                                                   \
+	{                                                                                          \
+		c, STORE_INT, v, NULL                                                              \
+	}
+#define ET(c, v)                                                                                   \
+	{                                                                                          \
+		c, STORE_TEXT, 0, v                                                                \
+	}
+#define EN(c)                                                                                      \
+	{                                                                                          \
+		c, STORE_NULL, 0, NULL                                                             \
+	}
+
+static void check_row(const struct result *r, size_t row, const struct exp *e)
+{
+	size_t n = 0;
+
+	for (; e[n].col; n++) {
+		const struct cell *c = NULL;
+
+		for (size_t i = 0; i < r->ncols; i++)
+			if (strcmp(r->names[i], e[n].col) == 0)
+				c = &r->cells[row][i];
+		if (!c)
+			fail_msg("row %zu: no column %s", row, e[n].col);
+		if (c->type != e[n].type)
+			fail_msg("row %zu %s: type %d want %d", row, e[n].col, c->type, e[n].type);
+		if (e[n].type == STORE_INT && c->i != e[n].i)
+			fail_msg("row %zu %s: %lld want %lld", row, e[n].col, (long long)c->i,
+				 (long long)e[n].i);
+		if (e[n].type == STORE_TEXT &&
+		    (c->len != strlen(e[n].s) || memcmp(c->s, e[n].s, c->len)))
+			fail_msg("row %zu %s: '%s' want '%s'", row, e[n].col, c->s, e[n].s);
+	}
+	/* Every column of the row is asserted. */
+	assert_int_equal(n, r->ncols);
+}
+
+#define T0 ((uint64_t)DAY0 * DAY_S + 3600) /* 01:00:00 UTC on DAY0 */
+
+/* c-p, IPv4, complete exchange with every string set. */
+static void make_r1(struct l7_record *r)
+{
+	record_reset(r);
+	r->start_ns = T0 * SEC + 123456789;
+	r->end_ns = T0 * SEC + 125000999; /* µs: ...123456 -> ...125000 */
+	r->type = REC_TYPE_SESSION;
+	r->obs = REC_OBS_CLIENT_PROCESS;
+	r->status = 0;
+	r->family = 4;
+	r->l4_proto = 6;
+	r->l7_proto = PROTO_HTTP1;
+	r->code = 200;
+	r->has_request = r->has_response = true;
+	r->request_length = 120;
+	r->response_length = 4096;
+	r->req_tcp_seq = 4000000000u;
+	r->resp_tcp_seq = 17;
+	addr4(r->addr0, "10.0.0.1");
+	addr4(r->addr1, "192.168.100.254");
+	r->client_port = 40000;
+	r->server_port = 8080;
+	r->pid = 1234;
+	r->req_tid = 1235;
+	r->resp_tid = 1236;
+	strcpy(r->comm, "curl");
+	SETS(r->version, "1.1");
+	SETS(r->method, "GET");
+	SETS(r->domain, "example.com");
+	SETS(r->resource, "/a/b?c=1");
+	SETS(r->endpoint, "/a/b");
+	SETS(r->x_request_id_0, "req-1");
+	SETS(r->x_request_id_1, "resp-1");
+	SETS(r->trace_id, "0af7651916cd43dd8448eb211c80319c");
+	SETS(r->span_id, "b7ad6b7169203331");
+}
+
+static const struct exp exp_r1[] = {
+	EI("time", (int64_t)T0),
+	EI("start_time", (int64_t)T0 * 1000000 + 123456),
+	EI("end_time", (int64_t)T0 * 1000000 + 125000),
+	EI("response_duration", 1544),
+	ET("ip4_0", "10.0.0.1"),
+	ET("ip4_1", "192.168.100.254"),
+	EN("ip6_0"),
+	EN("ip6_1"),
+	EI("client_port", 40000),
+	EI("server_port", 8080),
+	EI("protocol", 6),
+	EI("signal_source", 3),
+	ET("observation_point", "c-p"),
+	EI("process_id_0", 1234),
+	EI("process_id_1", 0),
+	ET("process_kname_0", "curl"),
+	ET("process_kname_1", ""),
+	EI("syscall_thread_0", 1235),
+	EI("syscall_thread_1", 1236),
+	ET("l7_protocol", "HTTP"),
+	ET("version", "1.1"),
+	EI("type", 2),
+	ET("request_type", "GET"),
+	ET("request_domain", "example.com"),
+	ET("request_resource", "/a/b?c=1"),
+	ET("endpoint", "/a/b"),
+	EI("response_code", 200),
+	EI("response_status", 0),
+	ET("response_exception", ""),
+	EI("request_length", 120),
+	EI("response_length", 4096),
+	EI("req_tcp_seq", 4000000000ll),
+	EI("resp_tcp_seq", 17),
+	ET("x_request_id_0", "req-1"),
+	ET("x_request_id_1", "resp-1"),
+	ET("trace_id", "0af7651916cd43dd8448eb211c80319c"),
+	ET("span_id", "b7ad6b7169203331"),
+	{ NULL },
+};
+
+/* s-p, IPv6, lone request: the response half is NULL or 0 even where fields are set. */
+static void make_r2(struct l7_record *r)
+{
+	record_reset(r);
+	r->start_ns = (T0 + 10) * SEC;
+	r->end_ns = (T0 + 10) * SEC + 5000;
+	r->type = REC_TYPE_REQUEST;
+	r->obs = REC_OBS_SERVER_PROCESS;
+	r->status = 2; /* timeout */
+	r->family = 6;
+	r->l4_proto = 6;
+	r->l7_proto = PROTO_HTTP1;
+	r->code = -1;
+	r->has_request = true;
+	r->request_length = 77;
+	r->response_length = 999; /* ignored without a response */
+	r->req_tcp_seq = 5;
+	r->resp_tcp_seq = 6; /* ignored */
+	addr6(r->addr0, "2001:db8::1");
+	addr6(r->addr1, "::1");
+	r->client_port = 50000;
+	r->server_port = 443;
+	r->pid = 99;
+	r->req_tid = 100;
+	r->resp_tid = 101;			 /* ignored */
+	memcpy(r->comm, "sixteen-chars-xx", 16); /* full width, no NUL */
+	SETS(r->version, "1.0");
+	SETS(r->method, "POST");
+	SETS(r->resource, "/upload");
+	SETS(r->endpoint, "/upload");
+}
+
+static const struct exp exp_r2[] = {
+	EI("time", (int64_t)T0 + 10),
+	EI("start_time", ((int64_t)T0 + 10) * 1000000),
+	EI("end_time", ((int64_t)T0 + 10) * 1000000 + 5),
+	EN("response_duration"),
+	EN("ip4_0"),
+	EN("ip4_1"),
+	ET("ip6_0", "2001:db8::1"),
+	ET("ip6_1", "::1"),
+	EI("client_port", 50000),
+	EI("server_port", 443),
+	EI("protocol", 6),
+	EI("signal_source", 3),
+	ET("observation_point", "s-p"),
+	EI("process_id_0", 0),
+	EI("process_id_1", 99),
+	ET("process_kname_0", ""),
+	ET("process_kname_1", "sixteen-chars-xx"),
+	EI("syscall_thread_0", 100),
+	EI("syscall_thread_1", 0),
+	ET("l7_protocol", "HTTP"),
+	ET("version", "1.0"),
+	EI("type", 0),
+	ET("request_type", "POST"),
+	ET("request_domain", ""),
+	ET("request_resource", "/upload"),
+	ET("endpoint", "/upload"),
+	EN("response_code"),
+	EI("response_status", 2),
+	ET("response_exception", ""),
+	EI("request_length", 77),
+	EN("response_length"),
+	EI("req_tcp_seq", 5),
+	EI("resp_tcp_seq", 0),
+	ET("x_request_id_0", ""),
+	ET("x_request_id_1", ""),
+	ET("trace_id", ""),
+	ET("span_id", ""),
+	{ NULL },
+};
+
+/* c-p, IPv4, lone response with an error. */
+static void make_r3(struct l7_record *r)
+{
+	record_reset(r);
+	r->start_ns = (T0 + 20) * SEC;
+	r->end_ns = (T0 + 21) * SEC;
+	r->type = REC_TYPE_RESPONSE;
+	r->obs = REC_OBS_CLIENT_PROCESS;
+	r->status = 3;
+	r->family = 4;
+	r->l4_proto = 6;
+	r->l7_proto = PROTO_HTTP1;
+	r->code = 503;
+	r->has_response = true;
+	r->request_length = 5; /* ignored */
+	r->response_length = 0;
+	r->req_tcp_seq = 8; /* ignored */
+	r->resp_tcp_seq = 9;
+	addr4(r->addr0, "127.0.0.1");
+	addr4(r->addr1, "127.0.0.1");
+	r->client_port = 1;
+	r->server_port = 65535;
+	r->pid = 7;
+	r->req_tid = 70; /* ignored */
+	r->resp_tid = 71;
+	strcpy(r->comm, "wget");
+	SETS(r->version, "1.1");
+	SETS(r->exception, "Service Unavailable");
+	SETS(r->x_request_id_1, "only-resp");
+}
+
+static const struct exp exp_r3[] = {
+	EI("time", (int64_t)T0 + 21),
+	EI("start_time", ((int64_t)T0 + 20) * 1000000),
+	EI("end_time", ((int64_t)T0 + 21) * 1000000),
+	EN("response_duration"),
+	ET("ip4_0", "127.0.0.1"),
+	ET("ip4_1", "127.0.0.1"),
+	EN("ip6_0"),
+	EN("ip6_1"),
+	EI("client_port", 1),
+	EI("server_port", 65535),
+	EI("protocol", 6),
+	EI("signal_source", 3),
+	ET("observation_point", "c-p"),
+	EI("process_id_0", 7),
+	EI("process_id_1", 0),
+	ET("process_kname_0", "wget"),
+	ET("process_kname_1", ""),
+	EI("syscall_thread_0", 0),
+	EI("syscall_thread_1", 71),
+	ET("l7_protocol", "HTTP"),
+	ET("version", "1.1"),
+	EI("type", 1),
+	ET("request_type", ""),
+	ET("request_domain", ""),
+	ET("request_resource", ""),
+	ET("endpoint", ""),
+	EI("response_code", 503),
+	EI("response_status", 3),
+	ET("response_exception", "Service Unavailable"),
+	EN("request_length"),
+	EI("response_length", 0),
+	EI("req_tcp_seq", 0),
+	EI("resp_tcp_seq", 9),
+	ET("x_request_id_0", ""),
+	ET("x_request_id_1", "only-resp"),
+	ET("trace_id", ""),
+	ET("span_id", ""),
+	{ NULL },
+};
+
+/* s-p, IPv6, a response without a status code (code -1): response_code NULL. */
+static void make_r4(struct l7_record *r)
+{
+	make_r1(r);
+	r->start_ns = (T0 + 30) * SEC;
+	r->end_ns = (T0 + 30) * SEC; /* zero duration */
+	r->obs = REC_OBS_SERVER_PROCESS;
+	r->family = 6;
+	addr6(r->addr0, "fe80::1:2");
+	addr6(r->addr1, "::ffff:10.1.2.3");
+	r->code = -1;
+	r->status = 6;
+	r->l4_proto = 17;
+}
+
+static const struct exp exp_r4[] = {
+	EI("time", (int64_t)T0 + 30),
+	EI("start_time", ((int64_t)T0 + 30) * 1000000),
+	EI("end_time", ((int64_t)T0 + 30) * 1000000),
+	EI("response_duration", 0),
+	EN("ip4_0"),
+	EN("ip4_1"),
+	ET("ip6_0", "fe80::1:2"),
+	ET("ip6_1", "::ffff:10.1.2.3"),
+	EI("client_port", 40000),
+	EI("server_port", 8080),
+	EI("protocol", 17),
+	EI("signal_source", 3),
+	ET("observation_point", "s-p"),
+	EI("process_id_0", 0),
+	EI("process_id_1", 1234),
+	ET("process_kname_0", ""),
+	ET("process_kname_1", "curl"),
+	EI("syscall_thread_0", 1235),
+	EI("syscall_thread_1", 1236),
+	ET("l7_protocol", "HTTP"),
+	ET("version", "1.1"),
+	EI("type", 2),
+	ET("request_type", "GET"),
+	ET("request_domain", "example.com"),
+	ET("request_resource", "/a/b?c=1"),
+	ET("endpoint", "/a/b"),
+	EN("response_code"),
+	EI("response_status", 6),
+	ET("response_exception", ""),
+	EI("request_length", 120),
+	EI("response_length", 4096),
+	EI("req_tcp_seq", 4000000000ll),
+	EI("resp_tcp_seq", 17),
+	ET("x_request_id_0", "req-1"),
+	ET("x_request_id_1", "resp-1"),
+	ET("trace_id", "0af7651916cd43dd8448eb211c80319c"),
+	ET("span_id", "b7ad6b7169203331"),
+	{ NULL },
+};
+
+/* ---- tests ------------------------------------------------------------------------------- */
+
+static void test_empty_store(void **state)
+{
+	struct fixture *f = *state;
+	const struct schema_table *t = schema_find_table(NULL, "l7_flow_log");
+	struct store_stats st;
+	struct result *r;
+
+	reopen(f, 0);
+	/* Schema migrations are idempotent: again on an open store. */
+	assert_int_equal(store_ensure_schema(f->s), 0);
+	assert_int_equal(store_write_batch(f->s, NULL, 0), STORE_OK);
+	r = query(f->s, "SELECT * FROM l7_flow_log", NULL, 0, 0, 0);
+	/* The columns are the schema's, in order, even with no data. */
+	assert_int_equal(r->ncalls_columns, 1);
+	assert_int_equal(r->ncols, t->ncolumns);
+	for (size_t i = 0; i < t->ncolumns; i++)
+		assert_string_equal(r->names[i], t->columns[i].name);
+	assert_int_equal(r->nrows, 0);
+	result_free(r);
+	assert_int_equal(store_stats(f->s, &st), 0);
+	assert_int_equal(st.rows_written, 0);
+	assert_int_equal(st.partitions, 0);
+	assert_true(st.bytes_on_disk > 0);
+	assert_true(store_caps(f->s) & STORE_CAP_SQL);
+}
+
+static void test_roundtrip_every_column(void **state)
+{
+	struct fixture *f = *state;
+	struct l7_record *recs = calloc(4, sizeof(*recs));
+	struct store_stats st;
+	struct result *r;
+
+	assert_non_null(recs);
+	reopen(f, 0);
+	/* Out of order on purpose: the ORDER BY, not insertion, decides. */
+	make_r3(&recs[0]);
+	make_r1(&recs[1]);
+	make_r4(&recs[2]);
+	make_r2(&recs[3]);
+	assert_int_equal(store_write_batch(f->s, recs, 4), STORE_OK);
+	r = query(f->s, "SELECT * FROM l7_flow_log ORDER BY start_time", NULL, 0, 0, 0);
+	assert_int_equal(r->nrows, 4);
+	check_row(r, 0, exp_r1);
+	check_row(r, 1, exp_r2);
+	check_row(r, 2, exp_r3);
+	check_row(r, 3, exp_r4);
+	result_free(r);
+	assert_int_equal(store_stats(f->s, &st), 0);
+	assert_int_equal(st.rows_written, 4);
+	assert_int_equal(st.batches, 1);
+	assert_int_equal(st.partitions, 1);
+	assert_int_equal(st.rows_dropped, 0);
+	free(recs);
+}
+
+static void write_days(struct store *s, int64_t first_day, int ndays, int per_day)
+{
+	struct l7_record *recs = calloc((size_t)(ndays * per_day), sizeof(*recs));
+	size_t n = 0;
+
+	assert_non_null(recs);
+	for (int d = 0; d < ndays; d++)
+		for (int i = 0; i < per_day; i++)
+			rec_basic(&recs[n++], (uint64_t)((first_day + d) * DAY_S + 60 * i),
+				  (uint64_t)(d * 100 + i));
+	assert_int_equal(store_write_batch(s, recs, n), STORE_OK);
+	free(recs);
+}
+
+static int64_t count_day(struct store *s, int64_t day)
+{
+	struct store_value p[2] = { { .type = STORE_INT, .i = day * DAY_S },
+				    { .type = STORE_INT, .i = (day + 1) * DAY_S } };
+	struct result *r = query(s, "SELECT count(*) FROM l7_flow_log WHERE time >= ? AND time < ?",
+				 p, 2, 0, 0);
+	int64_t n = r->cells[0][0].i;
+
+	result_free(r);
+	return n;
+}
+
+static void test_partitions_and_retention(void **state)
+{
+	struct fixture *f = *state;
+	struct store_stats st;
+
+	reopen(f, 1);
+	/* One batch across two days, then a third day; 23:59:59 stays on its day. */
+	write_days(f->s, DAY0, 2, 3);
+	write_days(f->s, DAY0 + 2, 1, 4);
+	{
+		struct l7_record r;
+
+		rec_basic(&r, (uint64_t)((DAY0 + 1) * DAY_S - 1), 1);
+		assert_int_equal(store_write_batch(f->s, &r, 1), STORE_OK);
+	}
+	assert_int_equal(count_day(f->s, DAY0), 4);
+	assert_int_equal(count_day(f->s, DAY0 + 1), 3);
+	assert_int_equal(count_day(f->s, DAY0 + 2), 4);
+	assert_int_equal(store_stats(f->s, &st), 0);
+	assert_int_equal(st.partitions, 3);
+	assert_int_equal(st.rows_written, 11);
+	assert_int_equal(st.batches, 3);
+
+	/* Retention 1 day at DAY0+2 01:00: DAY0 ended more than a day ago, DAY0+1 did not. */
+	assert_int_equal(store_drop_expired(f->s, (DAY0 + 2) * DAY_S + 3600), 1);
+	assert_int_equal(count_day(f->s, DAY0), 0);
+	assert_int_equal(count_day(f->s, DAY0 + 1), 3);
+	assert_int_equal(count_day(f->s, DAY0 + 2), 4);
+	assert_int_equal(count_all(f->s), 7);
+	/* Nothing more to drop at the same time; dropping is idempotent. */
+	assert_int_equal(store_drop_expired(f->s, (DAY0 + 2) * DAY_S + 3600), 0);
+	assert_int_equal(store_stats(f->s, &st), 0);
+	assert_int_equal(st.partitions, 2);
+	assert_int_equal(st.partitions_dropped, 1);
+
+	/* Persisted: the same after reopening. */
+	reopen(f, 1);
+	assert_int_equal(count_all(f->s), 7);
+	assert_int_equal(count_day(f->s, DAY0 + 1), 3);
+	assert_int_equal(store_stats(f->s, &st), 0);
+	assert_int_equal(st.partitions, 2);
+	/* A late record for a dropped day comes back as a partition of its own. */
+	write_days(f->s, DAY0, 1, 1);
+	assert_int_equal(count_day(f->s, DAY0), 1);
+
+	/* Far later: everything goes, the view stays queryable. */
+	assert_int_equal(store_drop_expired(f->s, (DAY0 + 30) * DAY_S), 3);
+	assert_int_equal(count_all(f->s), 0);
+	assert_int_equal(store_stats(f->s, &st), 0);
+	assert_int_equal(st.partitions, 0);
+}
+
+static void test_reopen_persistence(void **state)
+{
+	struct fixture *f = *state;
+	struct store_cfg cfg = { .dir = f->dir };
+	struct store *second = NULL;
+
+	reopen(f, 0);
+	write_days(f->s, DAY0, 1, 5);
+	/* A second handle on the same directory, while the first is open. */
+	assert_int_equal(store_open(f->be->ops, &cfg, &second), 0);
+	assert_int_equal(count_all(second), 5);
+	write_days(second, DAY0 + 1, 1, 2);
+	store_close(second);
+	assert_int_equal(count_all(f->s), 7);
+	reopen(f, 0);
+	reopen(f, 0);
+	assert_int_equal(count_all(f->s), 7);
+	store_close(NULL);
+}
+
+static void test_crash_keeps_acknowledged(void **state)
+{
+	struct fixture *f = *state;
+	int status;
+	pid_t pid;
+
+	/* Directory created, then the child writes and dies without closing anything. */
+	reopen(f, 0);
+	store_close(f->s);
+	f->s = NULL;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct store_cfg cfg = { .dir = f->dir };
+		struct store *s = NULL;
+		struct l7_record r;
+
+		if (store_open(f->be->ops, &cfg, &s))
+			_exit(2);
+		rec_basic(&r, (uint64_t)(DAY0 * DAY_S), 1);
+		_exit(store_write_batch(s, &r, 1) == STORE_OK ? 0 : 3);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	reopen(f, 0);
+	assert_int_equal(count_all(f->s), 1);
+}
+
+static void test_params_are_bound(void **state)
+{
+	static const char evil[] = "it's \"quoted\"'; DROP TABLE l7_flow_log; --";
+	struct fixture *f = *state;
+	struct store_value p[2] = { { .type = STORE_TEXT, .s = evil, .len = sizeof(evil) - 1 },
+				    { .type = STORE_INT, .i = 40000 } };
+	struct l7_record r;
+	struct result *res;
+
+	reopen(f, 0);
+	write_days(f->s, DAY0, 1, 3);
+	rec_basic(&r, (uint64_t)(DAY0 * DAY_S + 5), 1);
+	SETS(r.x_request_id_0, evil);
+	assert_int_equal(store_write_batch(f->s, &r, 1), STORE_OK);
+	res = query(f->s,
+		    "SELECT x_request_id_0, client_port FROM l7_flow_log "
+		    "WHERE x_request_id_0 = ? AND client_port = ?",
+		    p, 2, 0, 0);
+	assert_int_equal(res->nrows, 1);
+	assert_int_equal(res->cells[0][0].type, STORE_TEXT);
+	assert_int_equal(res->cells[0][0].len, strlen(evil));
+	assert_string_equal(res->cells[0][0].s, evil);
+	result_free(res);
+	assert_int_equal(count_all(f->s), 4);
+	/* Text parameters are not NUL-terminated as far as len goes. */
+	p[0].len = 4;
+	res = query(f->s, "SELECT ? AS v, typeof(?) AS t", p, 2, 0, 0);
+	assert_string_equal(res->cells[0][0].s, "it's");
+	assert_string_equal(res->cells[0][1].s, "integer");
+	result_free(res);
+	/* NULL and REAL parameters. */
+	p[0] = (struct store_value){ .type = STORE_NULL };
+	p[1] = (struct store_value){ .type = STORE_REAL, .d = 2.5 };
+	res = query(f->s, "SELECT ? IS NULL, ? * 2", p, 2, 0, 0);
+	assert_int_equal(res->cells[0][0].i, 1);
+	assert_int_equal(res->cells[0][1].type, STORE_REAL);
+	assert_true(res->cells[0][1].d == 5.0);
+	result_free(res);
+	/* The parameter count must match. */
+	result_free(query(f->s, "SELECT ?", p, 2, 0, -EINVAL));
+	result_free(query(f->s, "SELECT ?, ?, ?", p, 2, 0, -EINVAL));
+}
+
+static void test_refuses_writes_and_multiple_statements(void **state)
+{
+	static const char *const writes[] = {
+		"DELETE FROM l7_flow_log",
+		"DROP VIEW l7_flow_log",
+		"CREATE TABLE x (a)",
+		"INSERT INTO l7_flow_log (time) VALUES (1)",
+		"PRAGMA user_version = 3",
+		"ATTACH DATABASE '/tmp/flowscope-attach.db' AS other",
+		"BEGIN",
+		"VACUUM",
+	};
+	struct fixture *f = *state;
+	struct result *r;
+
+	reopen(f, 0);
+	write_days(f->s, DAY0, 1, 2);
+	for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++) {
+		struct store_limits lim = { 0 };
+		int err = store_query(f->s, writes[i], NULL, 0, &lim, NULL, NULL, NULL);
+
+		/* -EINVAL when the backend rejects it before looking at permissions (a DELETE
+		 * on the view is an error in SQLite before the authorizer runs). */
+		if (err != -EPERM && err != -EINVAL)
+			fail_msg("%s: %d (%s)", writes[i], err, store_errmsg(f->s));
+	}
+	/* SQLite only: a partition is a real table, so this reaches the authorizer. */
+	if (strcmp(f->be->name, "sqlite") == 0)
+		assert_int_equal(store_query(f->s, "DELETE FROM l7_flow_log_20240310", NULL, 0,
+					     NULL, NULL, NULL, NULL),
+				 -EPERM);
+	result_free(query(f->s, "SELECT 1; SELECT 2", NULL, 0, 0, -EINVAL));
+	result_free(query(f->s, "SELECT 1; DELETE FROM l7_flow_log", NULL, 0, 0, -EINVAL));
+	result_free(query(f->s, "SELECT 1; garbage", NULL, 0, 0, -EINVAL));
+	result_free(query(f->s, "", NULL, 0, 0, -EINVAL));
+	result_free(query(f->s, "SELECT nope FROM l7_flow_log", NULL, 0, 0, -EINVAL));
+	assert_true(strstr(store_errmsg(f->s), "nope") != NULL);
+	/* A trailing semicolon or comment is still one statement. */
+	r = query(f->s, "SELECT 1 ; -- done\n ;", NULL, 0, 0, 0);
+	assert_int_equal(r->nrows, 1);
+	result_free(r);
+	assert_int_equal(count_all(f->s), 2);
+}
+
+static void test_row_limit_and_timeout(void **state)
+{
+	struct fixture *f = *state;
+	struct store_limits lim = { .timeout_ms = 50 };
+	struct result *r;
+	int err;
+
+	reopen(f, 0);
+	write_days(f->s, DAY0, 1, 10);
+	r = query(f->s, "SELECT response_length FROM l7_flow_log ORDER BY 1", NULL, 0, 3, -E2BIG);
+	assert_int_equal(r->nrows, 3);
+	assert_int_equal(r->cells[2][0].i, 2);
+	result_free(r);
+	/* Exactly max_rows rows is not truncation. */
+	result_free(query(f->s, "SELECT * FROM l7_flow_log", NULL, 0, 10, 0));
+	/* The callback may stop the stream itself. */
+	r = calloc(1, sizeof(*r));
+	assert_non_null(r);
+	r->stop_after = 4;
+	assert_int_equal(store_query(f->s, "SELECT * FROM l7_flow_log", NULL, 0, NULL, on_columns,
+				     on_row, r),
+			 0);
+	assert_int_equal(r->nrows, 4);
+	result_free(r);
+	/* A runaway query stops at the deadline. */
+	r = calloc(1, sizeof(*r));
+	assert_non_null(r);
+	err = store_query(f->s,
+			  "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+			  "SELECT max(x) FROM c",
+			  NULL, 0, &lim, on_columns, on_row, r);
+	assert_int_equal(err, -ETIME);
+	assert_int_equal(r->nrows, 0);
+	result_free(r);
+	/* The handler does not linger: the next query without a limit completes. */
+	assert_int_equal(count_all(f->s), 10);
+}
+
+static double pct(struct store *s, const char *sql)
+{
+	struct result *r = query(s, sql, NULL, 0, 0, 0);
+	double d;
+
+	assert_int_equal(r->nrows, 1);
+	assert_int_equal(r->cells[0][0].type, STORE_REAL);
+	d = r->cells[0][0].d;
+	result_free(r);
+	return d;
+}
+
+#define VALUES_1_10 "(VALUES (7), (1), (10), (3), (NULL), (2), (9), (4), (8), (6), (5))"
+
+static void test_percentile(void **state)
+{
+	struct fixture *f = *state;
+	struct result *r;
+
+	reopen(f, 0);
+	assert_true(store_caps(f->s) & STORE_CAP_PERCENTILE);
+	/* Linear interpolation between closest ranks over 1..10 (NULL skipped). */
+	assert_true(pct(f->s, "SELECT percentile(column1, 0) FROM " VALUES_1_10) == 1.0);
+	assert_true(pct(f->s, "SELECT percentile(column1, 1) FROM " VALUES_1_10) == 10.0);
+	assert_true(pct(f->s, "SELECT percentile(column1, 0.5) FROM " VALUES_1_10) == 5.5);
+	assert_true(pct(f->s, "SELECT percentile(column1, 0.25) FROM " VALUES_1_10) == 3.25);
+	assert_true(fabs(pct(f->s, "SELECT percentile(column1, 0.9) FROM " VALUES_1_10) - 9.1) <
+		    1e-12);
+	assert_true(pct(f->s, "SELECT percentile(column1, 0.5) FROM (VALUES (42))") == 42.0);
+	/* No values: NULL. p outside [0, 1]: an error. */
+	r = query(f->s, "SELECT percentile(column1, 0.5) FROM (VALUES (NULL))", NULL, 0, 0, 0);
+	assert_int_equal(r->cells[0][0].type, STORE_NULL);
+	result_free(r);
+	result_free(query(f->s, "SELECT percentile(column1, 95) FROM " VALUES_1_10, NULL, 0, 0,
+			  -EINVAL));
+	/* Over stored rows, per group. */
+	write_days(f->s, DAY0, 2, 5); /* response_length 0..4 and 100..104 */
+	r = query(f->s,
+		  "SELECT time / 86400 AS d, percentile(response_length, 0.5), "
+		  "percentile(response_length, 0.95) FROM l7_flow_log GROUP BY d ORDER BY d",
+		  NULL, 0, 0, 0);
+	assert_int_equal(r->nrows, 2);
+	assert_true(r->cells[0][1].d == 2.0);
+	assert_true(fabs(r->cells[0][2].d - 3.8) < 1e-12);
+	assert_true(r->cells[1][1].d == 102.0);
+	assert_true(fabs(r->cells[1][2].d - 103.8) < 1e-12);
+	result_free(r);
+}
+
+static void test_bad_config(void **state)
+{
+	struct fixture *f = *state;
+	struct store_cfg cfg = { .dir = NULL };
+	struct store *s = (struct store *)1;
+
+	assert_int_equal(store_open(f->be->ops, &cfg, &s), -EINVAL);
+	assert_null(s);
+	cfg.dir = "/proc/flowscope-cannot-exist";
+	assert_true(store_open(f->be->ops, &cfg, &s) < 0);
+	assert_null(s);
+	assert_int_equal(store_query(NULL, "SELECT 1", NULL, 0, NULL, NULL, NULL, NULL), -EINVAL);
+	assert_int_equal(store_write_batch(NULL, NULL, 1), STORE_DROP);
+}
+
+/* ---- runner ------------------------------------------------------------------------------ */
+
+static const struct {
+	const char *name;
+	CMUnitTestFunction fn;
+} contract[] = {
+	{ "empty_store", test_empty_store },
+	{ "roundtrip_every_column", test_roundtrip_every_column },
+	{ "partitions_and_retention", test_partitions_and_retention },
+	{ "reopen_persistence", test_reopen_persistence },
+	{ "crash_keeps_acknowledged", test_crash_keeps_acknowledged },
+	{ "params_are_bound", test_params_are_bound },
+	{ "refuses_writes_and_multiple_statements", test_refuses_writes_and_multiple_statements },
+	{ "row_limit_and_timeout", test_row_limit_and_timeout },
+	{ "percentile", test_percentile },
+	{ "bad_config", test_bad_config },
+};
+
+#define NCONTRACT (sizeof(contract) / sizeof(contract[0]))
+#define NBACKEND  (sizeof(backends) / sizeof(backends[0]))
+
+int main(void)
+{
+	static struct CMUnitTest tests[NCONTRACT * NBACKEND];
+	static char names[NCONTRACT * NBACKEND][96];
+	size_t n = 0;
+
+	for (size_t b = 0; b < NBACKEND; b++) {
+		for (size_t i = 0; i < NCONTRACT; i++, n++) {
+			snprintf(names[n], sizeof(names[n]), "%s/%s", backends[b].name,
+				 contract[i].name);
+			tests[n] = (struct CMUnitTest){
+				.name = names[n],
+				.test_func = contract[i].fn,
+				.setup_func = setup,
+				.teardown_func = teardown,
+				.initial_state = (void *)&backends[b],
+			};
+		}
+	}
+	return _cmocka_run_group_tests("store_contract", tests, n, NULL, NULL);
+}
