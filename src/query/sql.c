@@ -1,0 +1,2036 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * flowscope SQL → SQLite SQL (see sql.h for the dialect and the contract).
+ *
+ * Four passes over bounded memory: the tokenizer turns the input into an array of tokens
+ * (string literals and quoted identifiers unescaped into one pool no longer than the
+ * input); the parser builds AST nodes in a fixed-capacity array, counting recursion so
+ * that hostile nesting ends in an error, not a stack overflow; the resolver looks the
+ * table, the columns and the aliases up and checks the semantic rules (aggregates,
+ * grouping, function arguments); the emitter writes the backend SQL, collecting literals
+ * as parameters, and the output column names. Every tree is also bounded in height, so
+ * the recursive passes after the parser are bounded too.
+ */
+#include "query/sql.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- tokens ---- */
+
+enum tok_kind {
+	TK_END = 0,
+	TK_IDENT,  /* bare word: identifier or keyword */
+	TK_QIDENT, /* "quoted" or `quoted` identifier, never a keyword */
+	TK_INT,
+	TK_REAL,
+	TK_STR,
+	TK_OP,
+};
+
+enum op {
+	OP_NONE = 0,
+	OP_LP,
+	OP_RP,
+	OP_COMMA,
+	OP_DOT,
+	OP_STAR,
+	OP_PLUS,
+	OP_MINUS,
+	OP_SLASH,
+	OP_PCT,
+	OP_EQ,
+	OP_NE,
+	OP_LT,
+	OP_LE,
+	OP_GT,
+	OP_GE,
+	OP_SEMI,
+	/* AST-only operators */
+	OP_AND,
+	OP_OR,
+};
+
+struct token {
+	enum tok_kind kind;
+	enum op op;
+	const char *p; /* source text */
+	size_t len;
+	const char *s; /* TK_STR / TK_QIDENT: unescaped, NUL-terminated in the pool */
+	size_t slen;
+};
+
+/* ---- AST ---- */
+
+enum node_kind {
+	N_IDENT = 1, /* unresolved name */
+	N_COL,	     /* column of the table */
+	N_REF,	     /* select item (alias or position), in GROUP BY / ORDER BY */
+	N_INT,
+	N_REAL,
+	N_TEXT,
+	N_NULL,
+	N_STAR, /* Count(*) / Count(row) */
+	N_BIN,	/* a op b */
+	N_NEG,
+	N_NOT,
+	N_LIKE,	   /* a [NOT] LIKE b */
+	N_IN,	   /* a [NOT] IN (list at b, linked by next) */
+	N_ISNULL,  /* a IS [NOT] NULL */
+	N_BETWEEN, /* a [NOT] BETWEEN b AND c */
+	N_FUNC,	   /* fn(list at a, linked by next) */
+};
+
+enum func {
+	F_COUNT = 1,
+	F_SUM,
+	F_AVG,
+	F_MAX,
+	F_MIN,
+	F_UNIQ,
+	F_PERCENTILE,
+	F_TIME,
+};
+
+struct func_desc {
+	const char *name; /* canonical spelling, used in output column names and messages */
+	int nargs;
+	bool aggregate;
+	const char *backend; /* SQLite spelling */
+};
+
+static const struct func_desc funcs[] = {
+	[F_COUNT] = { "Count", 1, true, "COUNT(" },
+	[F_SUM] = { "Sum", 1, true, "SUM(" },
+	[F_AVG] = { "Avg", 1, true, "AVG(" },
+	[F_MAX] = { "Max", 1, true, "MAX(" },
+	[F_MIN] = { "Min", 1, true, "MIN(" },
+	[F_UNIQ] = { "Uniq", 1, true, "COUNT(DISTINCT " },
+	[F_PERCENTILE] = { "Percentile", 2, true, "percentile(" },
+	[F_TIME] = { "time", 2, false, NULL },
+};
+
+#define NFUNCS (sizeof(funcs) / sizeof(funcs[0]))
+
+struct node {
+	enum node_kind kind;
+	enum op op;
+	bool neg;      /* NOT LIKE / NOT IN / IS NOT NULL / NOT BETWEEN; negated number */
+	bool quoted;   /* N_IDENT from a quoted identifier */
+	int height;    /* 1 + tallest child */
+	int a, b, c;   /* children, -1 when absent */
+	int next;      /* next in an argument or IN list, -1 at the end */
+	int ref;       /* N_COL: column index; N_REF: item index; N_FUNC: enum func */
+	int64_t i;     /* N_INT */
+	double d;      /* N_REAL */
+	const char *s; /* N_IDENT / N_TEXT: name or value; numbers: source text */
+	size_t slen;
+};
+
+struct item {
+	int expr; /* -1 for '*' */
+	const char *alias;
+	size_t alias_len;
+	bool aliased; /* referenced from GROUP BY / ORDER BY: emit AS "_cN" */
+};
+
+struct order {
+	int expr;
+	bool desc;
+};
+
+#define MAX_ITEMS  QUERY_MAX_COLUMNS
+#define MAX_GROUPS 256
+#define MAX_ORDERS 256
+
+struct strbuf {
+	char *buf;
+	size_t len, cap;
+	bool failed; /* out of memory or over QUERY_MAX_SQL */
+};
+
+struct parser {
+	struct token *toks;
+	size_t ntoks, pos;
+	char *pool;
+	size_t pool_used;
+	struct node *nodes;
+	int nnodes;
+	int depth;
+	char *err;
+	size_t errlen;
+	bool failed;
+	int rc;
+	const char *db; /* API db, NULL for any */
+
+	/* the statement */
+	struct item *items;
+	size_t nitems;
+	int groups[MAX_GROUPS];
+	size_t ngroups;
+	struct order orders[MAX_ORDERS];
+	size_t norders;
+	int where;
+	bool has_limit, has_offset;
+	int64_t limit, offset;
+	const struct schema_table *table;
+
+	struct strbuf sql;
+	struct query_param *params;
+	size_t nparams, params_cap;
+};
+
+/* ---- errors ---- */
+
+/* User text in messages: printable ASCII only (the message goes into JSON and logs), short. */
+static const char *shown(char *buf, size_t size, const char *s, size_t len)
+{
+	size_t n = 0, max = 48;
+
+	for (size_t i = 0; i < len && n + 4 < size; i++) {
+		if (i == max) {
+			memcpy(buf + n, "...", 3);
+			n += 3;
+			break;
+		}
+		buf[n++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+__attribute__((format(printf, 2, 3))) static int fail(struct parser *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!p->failed) {
+		p->failed = true;
+		p->rc = -EINVAL;
+		if (p->err && p->errlen) {
+			va_start(ap, fmt);
+			vsnprintf(p->err, p->errlen, fmt, ap);
+			va_end(ap);
+		}
+	}
+	return p->rc;
+}
+
+static int fail_nomem(struct parser *p)
+{
+	if (!p->failed) {
+		fail(p, "out of memory");
+		p->rc = -ENOMEM;
+	}
+	return p->rc;
+}
+
+/* "'text'" or "end of query", for "near ..." */
+static const char *near(struct parser *p, char *buf, size_t size)
+{
+	const struct token *t = &p->toks[p->pos];
+	char tmp[64];
+
+	if (t->kind == TK_END)
+		snprintf(buf, size, "end of query");
+	else
+		snprintf(buf, size, "'%s'", shown(tmp, sizeof(tmp), t->p, t->len));
+	return buf;
+}
+
+static int fail_near(struct parser *p, const char *what)
+{
+	char nb[80];
+
+	return fail(p, "%s near %s", what, near(p, nb, sizeof(nb)));
+}
+
+/* ---- tokenizer ---- */
+
+static bool is_ident_start(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static bool is_ident_char(char c)
+{
+	return is_ident_start(c) || (c >= '0' && c <= '9');
+}
+
+static int push_token(struct parser *p, size_t *cap, const struct token *t)
+{
+	if (p->ntoks + 1 >= QUERY_MAX_TOKENS)
+		return fail(p, "query too complex (more than %d tokens)", QUERY_MAX_TOKENS);
+	if (p->ntoks + 1 >= *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+		struct token *nt = realloc(p->toks, ncap * sizeof(*nt));
+
+		if (!nt)
+			return fail_nomem(p);
+		p->toks = nt;
+		*cap = ncap;
+	}
+	p->toks[p->ntoks++] = *t;
+	return 0;
+}
+
+/* Copy a quoted run starting after the opening quote q; a doubled quote is one quote. */
+static int scan_quoted(struct parser *p, const char *src, size_t len, size_t *i, char q,
+		       struct token *t)
+{
+	char *out = p->pool + p->pool_used;
+	size_t n = 0, j = *i + 1;
+
+	for (;;) {
+		if (j >= len)
+			return fail(p, q == '\'' ? "unterminated string literal"
+						 : "unterminated quoted identifier");
+		if (src[j] == q) {
+			if (j + 1 < len && src[j + 1] == q) {
+				out[n++] = q;
+				j += 2;
+				continue;
+			}
+			j++;
+			break;
+		}
+		out[n++] = src[j++];
+	}
+	out[n] = '\0';
+	t->s = out;
+	t->slen = n;
+	/* n + 1 <= the quoted run's length, so the pool (input length + 1) never overflows */
+	p->pool_used += n + 1;
+	*i = j;
+	return 0;
+}
+
+static int scan_number(struct parser *p, const char *src, size_t len, size_t *i, struct token *t)
+{
+	size_t j = *i;
+	bool real = false;
+
+	while (j < len && isdigit((unsigned char)src[j]))
+		j++;
+	if (j < len && src[j] == '.') {
+		real = true;
+		j++;
+		while (j < len && isdigit((unsigned char)src[j]))
+			j++;
+	}
+	if (j < len && (src[j] == 'e' || src[j] == 'E')) {
+		size_t k = j + 1;
+
+		if (k < len && (src[k] == '+' || src[k] == '-'))
+			k++;
+		if (k < len && isdigit((unsigned char)src[k])) {
+			real = true;
+			j = k;
+			while (j < len && isdigit((unsigned char)src[j]))
+				j++;
+		}
+	}
+	if (j < len && (is_ident_char(src[j]) || src[j] == '.')) {
+		char tmp[64];
+
+		return fail(p, "malformed number '%s'",
+			    shown(tmp, sizeof(tmp), src + *i, j + 1 - *i));
+	}
+	t->kind = real ? TK_REAL : TK_INT;
+	*i = j;
+	return 0;
+}
+
+static int tokenize(struct parser *p, const char *src, size_t len)
+{
+	size_t cap = 0, i = 0;
+
+	p->pool = malloc(len + 1);
+	if (!p->pool)
+		return fail_nomem(p);
+	while (i < len) {
+		struct token t = { 0 };
+		char c = src[i];
+
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+			i++;
+			continue;
+		}
+		if (c == '-' && i + 1 < len && src[i + 1] == '-') {
+			while (i < len && src[i] != '\n')
+				i++;
+			continue;
+		}
+		if (c == '/' && i + 1 < len && src[i + 1] == '*') {
+			const char *end = NULL;
+
+			for (size_t j = i + 2; j + 1 < len; j++)
+				if (src[j] == '*' && src[j + 1] == '/') {
+					end = src + j;
+					break;
+				}
+			if (!end)
+				return fail(p, "unterminated comment");
+			i = (size_t)(end - src) + 2;
+			continue;
+		}
+		t.p = src + i;
+		if (is_ident_start(c)) {
+			t.kind = TK_IDENT;
+			while (i < len && is_ident_char(src[i]))
+				i++;
+		} else if (isdigit((unsigned char)c) ||
+			   (c == '.' && i + 1 < len && isdigit((unsigned char)src[i + 1]))) {
+			if (scan_number(p, src, len, &i, &t))
+				return p->rc;
+		} else if (c == '\'' || c == '"' || c == '`') {
+			t.kind = c == '\'' ? TK_STR : TK_QIDENT;
+			if (scan_quoted(p, src, len, &i, c, &t))
+				return p->rc;
+		} else {
+			char n = i + 1 < len ? src[i + 1] : '\0';
+
+			t.kind = TK_OP;
+			i++;
+			switch (c) {
+			case '(': t.op = OP_LP; break;
+			case ')': t.op = OP_RP; break;
+			case ',': t.op = OP_COMMA; break;
+			case '.': t.op = OP_DOT; break;
+			case '*': t.op = OP_STAR; break;
+			case '+': t.op = OP_PLUS; break;
+			case '-': t.op = OP_MINUS; break;
+			case '/': t.op = OP_SLASH; break;
+			case '%': t.op = OP_PCT; break;
+			case ';': t.op = OP_SEMI; break;
+			case '=':
+				t.op = OP_EQ;
+				if (n == '=')
+					i++;
+				break;
+			case '!':
+				if (n != '=')
+					return fail(p, "unexpected character '!' at offset %zu",
+						    i - 1);
+				t.op = OP_NE;
+				i++;
+				break;
+			case '<':
+				t.op = n == '=' ? OP_LE : n == '>' ? OP_NE : OP_LT;
+				if (n == '=' || n == '>')
+					i++;
+				break;
+			case '>':
+				t.op = n == '=' ? OP_GE : OP_GT;
+				if (n == '=')
+					i++;
+				break;
+			default:
+				if ((unsigned char)c >= 0x20 && (unsigned char)c < 0x7f)
+					return fail(p, "unexpected character '%c' at offset %zu", c,
+						    i - 1);
+				return fail(p, "unexpected character 0x%02x at offset %zu",
+					    (unsigned char)c, i - 1);
+			}
+		}
+		t.len = (size_t)(src + i - t.p);
+		if (push_token(p, &cap, &t))
+			return p->rc;
+	}
+	{
+		struct token end = { .kind = TK_END, .p = src + len };
+
+		return push_token(p, &cap, &end);
+	}
+}
+
+/* ---- parser helpers ---- */
+
+static const struct token *peek(struct parser *p)
+{
+	return &p->toks[p->pos];
+}
+
+static bool word_is(const struct token *t, const char *kw)
+{
+	return t->kind == TK_IDENT && strlen(kw) == t->len && strncasecmp(t->p, kw, t->len) == 0;
+}
+
+static bool accept_kw(struct parser *p, const char *kw)
+{
+	if (word_is(peek(p), kw)) {
+		p->pos++;
+		return true;
+	}
+	return false;
+}
+
+static bool accept_op(struct parser *p, enum op op)
+{
+	const struct token *t = peek(p);
+
+	if (t->kind == TK_OP && t->op == op) {
+		p->pos++;
+		return true;
+	}
+	return false;
+}
+
+static bool is_op(const struct token *t, enum op op)
+{
+	return t->kind == TK_OP && t->op == op;
+}
+
+static int new_node(struct parser *p, enum node_kind kind, int a, int b, int c)
+{
+	struct node *n;
+	int h = 0;
+
+	if (p->nnodes >= QUERY_MAX_NODES) {
+		fail(p, "query too complex (more than %d expression nodes)", QUERY_MAX_NODES);
+		return -1;
+	}
+	for (int k = 0; k < 3; k++) {
+		int child = k == 0 ? a : k == 1 ? b : c;
+
+		if (child >= 0 && p->nodes[child].height > h)
+			h = p->nodes[child].height;
+	}
+	if (h + 1 > QUERY_MAX_TREE) {
+		fail(p, "query nested too deeply (limit %d)", QUERY_MAX_TREE);
+		return -1;
+	}
+	n = &p->nodes[p->nnodes];
+	memset(n, 0, sizeof(*n));
+	n->kind = kind;
+	n->a = a;
+	n->b = b;
+	n->c = c;
+	n->next = -1;
+	n->height = h + 1;
+	return p->nnodes++;
+}
+
+/* Height of a list head covers its siblings too, so list walks stay bounded. */
+static void list_height(struct parser *p, int owner, int head)
+{
+	for (int k = head; k >= 0; k = p->nodes[k].next)
+		if (p->nodes[k].height + 1 > p->nodes[owner].height)
+			p->nodes[owner].height = p->nodes[k].height + 1;
+}
+
+static int enter(struct parser *p)
+{
+	if (++p->depth > QUERY_MAX_DEPTH)
+		return fail(p, "query nested too deeply (limit %d)", QUERY_MAX_DEPTH);
+	return 0;
+}
+
+static int parse_expr(struct parser *p);
+
+static bool at_subquery(struct parser *p)
+{
+	return word_is(peek(p), "SELECT") || word_is(peek(p), "WITH");
+}
+
+/* Comma-separated expressions up to ')' (consumed); returns the head, -1 on error. */
+static int parse_list(struct parser *p, int *count)
+{
+	int head = -1, tail = -1;
+
+	*count = 0;
+	if (at_subquery(p)) {
+		fail(p, "subqueries are not supported");
+		return -1;
+	}
+	for (;;) {
+		int e = parse_expr(p);
+
+		if (e < 0)
+			return -1;
+		if (tail < 0)
+			head = e;
+		else
+			p->nodes[tail].next = e;
+		tail = e;
+		(*count)++;
+		if (accept_op(p, OP_COMMA))
+			continue;
+		if (accept_op(p, OP_RP))
+			return head;
+		fail_near(p, "expected ',' or ')'");
+		return -1;
+	}
+}
+
+static int lookup_func(const struct token *t)
+{
+	for (size_t f = 1; f < NFUNCS; f++)
+		if (strlen(funcs[f].name) == t->len &&
+		    strncasecmp(funcs[f].name, t->p, t->len) == 0)
+			return (int)f;
+	return 0;
+}
+
+static int parse_call(struct parser *p)
+{
+	const struct token *name = peek(p);
+	int f = lookup_func(name), n, head, count = 0;
+	char tmp[64];
+
+	if (!f) {
+		fail(p, "unknown function '%s'", shown(tmp, sizeof(tmp), name->p, name->len));
+		return -1;
+	}
+	p->pos += 2; /* name ( */
+	if (f == F_COUNT && is_op(peek(p), OP_STAR) && is_op(&p->toks[p->pos + 1], OP_RP)) {
+		p->pos += 2;
+		head = new_node(p, N_STAR, -1, -1, -1);
+		count = 1;
+	} else if (f == F_COUNT && word_is(peek(p), "row") && is_op(&p->toks[p->pos + 1], OP_RP)) {
+		p->pos += 2;
+		head = new_node(p, N_STAR, -1, -1, -1);
+		if (head >= 0)
+			p->nodes[head].s = "row";
+		count = 1;
+	} else if (accept_op(p, OP_RP)) {
+		head = -1;
+	} else {
+		head = parse_list(p, &count);
+		if (head < 0)
+			return -1;
+	}
+	if (p->failed)
+		return -1;
+	if (count != funcs[f].nargs) {
+		fail(p, "%s takes %d argument%s (got %d)", funcs[f].name, funcs[f].nargs,
+		     funcs[f].nargs == 1 ? "" : "s", count);
+		return -1;
+	}
+	n = new_node(p, N_FUNC, head, -1, -1);
+	if (n < 0)
+		return -1;
+	p->nodes[n].ref = f;
+	list_height(p, n, head);
+	return n;
+}
+
+static int parse_primary(struct parser *p)
+{
+	const struct token *t = peek(p);
+	int n;
+
+	switch (t->kind) {
+	case TK_INT:
+	case TK_REAL:
+		n = new_node(p, t->kind == TK_INT ? N_INT : N_REAL, -1, -1, -1);
+		if (n < 0)
+			return -1;
+		p->nodes[n].s = t->p;
+		p->nodes[n].slen = t->len;
+		if (t->kind == TK_INT) {
+			char buf[32];
+
+			errno = 0;
+			if (t->len < sizeof(buf)) {
+				memcpy(buf, t->p, t->len);
+				buf[t->len] = '\0';
+				p->nodes[n].i = strtoll(buf, NULL, 10);
+			}
+			if (t->len >= sizeof(buf) || errno) {
+				char tmp[64];
+
+				fail(p, "integer literal '%s' out of range",
+				     shown(tmp, sizeof(tmp), t->p, t->len));
+				return -1;
+			}
+		} else {
+			char *buf = strndup(t->p, t->len);
+
+			if (!buf) {
+				fail_nomem(p);
+				return -1;
+			}
+			p->nodes[n].d = strtod(buf, NULL);
+			free(buf);
+			if (!isfinite(p->nodes[n].d)) {
+				char tmp[64];
+
+				fail(p, "number '%s' out of range",
+				     shown(tmp, sizeof(tmp), t->p, t->len));
+				return -1;
+			}
+		}
+		p->pos++;
+		return n;
+	case TK_STR:
+		n = new_node(p, N_TEXT, -1, -1, -1);
+		if (n < 0)
+			return -1;
+		p->nodes[n].s = t->s;
+		p->nodes[n].slen = t->slen;
+		p->pos++;
+		return n;
+	case TK_QIDENT:
+		n = new_node(p, N_IDENT, -1, -1, -1);
+		if (n < 0)
+			return -1;
+		p->nodes[n].s = t->s;
+		p->nodes[n].slen = t->slen;
+		p->nodes[n].quoted = true;
+		p->pos++;
+		return n;
+	case TK_IDENT:
+		if (word_is(t, "NULL")) {
+			p->pos++;
+			return new_node(p, N_NULL, -1, -1, -1);
+		}
+		if (word_is(t, "SELECT") || word_is(t, "WITH") || word_is(t, "EXISTS")) {
+			fail(p, "subqueries are not supported");
+			return -1;
+		}
+		if (is_op(&p->toks[p->pos + 1], OP_LP)) {
+			if (enter(p))
+				return -1;
+			n = parse_call(p);
+			p->depth--;
+			return n;
+		}
+		n = new_node(p, N_IDENT, -1, -1, -1);
+		if (n < 0)
+			return -1;
+		p->nodes[n].s = t->p;
+		p->nodes[n].slen = t->len;
+		p->pos++;
+		if (is_op(peek(p), OP_DOT)) {
+			fail(p, "qualified column names are not supported");
+			return -1;
+		}
+		return n;
+	case TK_OP:
+		if (t->op == OP_LP) {
+			p->pos++;
+			if (at_subquery(p)) {
+				fail(p, "subqueries are not supported");
+				return -1;
+			}
+			n = parse_expr(p);
+			if (n < 0)
+				return -1;
+			if (!accept_op(p, OP_RP)) {
+				fail_near(p, "expected ')'");
+				return -1;
+			}
+			return n;
+		}
+		if (t->op == OP_STAR) {
+			fail(p, "'*' is only allowed alone in the select list or in Count(*)");
+			return -1;
+		}
+		break;
+	case TK_END: break;
+	}
+	fail_near(p, "expected an expression");
+	return -1;
+}
+
+static int parse_unary(struct parser *p)
+{
+	int n, c;
+
+	if (!accept_op(p, OP_MINUS)) {
+		if (accept_op(p, OP_PLUS)) {
+			if (enter(p))
+				return -1;
+			n = parse_unary(p);
+			p->depth--;
+			return n;
+		}
+		return parse_primary(p);
+	}
+	if (enter(p))
+		return -1;
+	c = parse_unary(p);
+	p->depth--;
+	if (c < 0)
+		return -1;
+	/* fold -literal into the literal, so "-5" is one parameter and Percentile/LIMIT see it */
+	if ((p->nodes[c].kind == N_INT && !p->nodes[c].neg) ||
+	    (p->nodes[c].kind == N_REAL && !p->nodes[c].neg)) {
+		p->nodes[c].neg = true;
+		p->nodes[c].i = -p->nodes[c].i;
+		p->nodes[c].d = -p->nodes[c].d;
+		return c;
+	}
+	return new_node(p, N_NEG, c, -1, -1);
+}
+
+static int parse_binary_level(struct parser *p, int level);
+
+/* level 0: * / %, level 1: + - */
+static int parse_binary_level(struct parser *p, int level)
+{
+	int l = level == 0 ? parse_unary(p) : parse_binary_level(p, level - 1);
+
+	while (l >= 0) {
+		const struct token *t = peek(p);
+		enum op op = t->kind == TK_OP ? t->op : OP_NONE;
+		int r;
+
+		if (level == 0 ? (op != OP_STAR && op != OP_SLASH && op != OP_PCT)
+			       : (op != OP_PLUS && op != OP_MINUS))
+			break;
+		p->pos++;
+		r = level == 0 ? parse_unary(p) : parse_binary_level(p, level - 1);
+		if (r < 0)
+			return -1;
+		l = new_node(p, N_BIN, l, r, -1);
+		if (l >= 0)
+			p->nodes[l].op = op;
+	}
+	return l;
+}
+
+static int parse_additive(struct parser *p)
+{
+	return parse_binary_level(p, 1);
+}
+
+static int parse_comparison(struct parser *p)
+{
+	int l = parse_additive(p), n, r;
+	const struct token *t;
+	bool neg;
+
+	if (l < 0)
+		return -1;
+	t = peek(p);
+	if (t->kind == TK_OP && t->op >= OP_EQ && t->op <= OP_GE) {
+		enum op op = t->op;
+
+		p->pos++;
+		r = parse_additive(p);
+		if (r < 0)
+			return -1;
+		n = new_node(p, N_BIN, l, r, -1);
+		if (n >= 0)
+			p->nodes[n].op = op;
+		return n;
+	}
+	if (accept_kw(p, "IS")) {
+		neg = accept_kw(p, "NOT");
+		if (!accept_kw(p, "NULL")) {
+			fail_near(p, "expected NULL");
+			return -1;
+		}
+		n = new_node(p, N_ISNULL, l, -1, -1);
+		if (n >= 0)
+			p->nodes[n].neg = neg;
+		return n;
+	}
+	neg = false;
+	if (word_is(t, "NOT") &&
+	    (word_is(&p->toks[p->pos + 1], "LIKE") || word_is(&p->toks[p->pos + 1], "IN") ||
+	     word_is(&p->toks[p->pos + 1], "BETWEEN"))) {
+		neg = true;
+		p->pos++;
+	}
+	if (accept_kw(p, "LIKE")) {
+		r = parse_additive(p);
+		if (r < 0)
+			return -1;
+		n = new_node(p, N_LIKE, l, r, -1);
+	} else if (accept_kw(p, "IN")) {
+		int count, head;
+
+		if (!accept_op(p, OP_LP)) {
+			fail_near(p, "expected '(' after IN");
+			return -1;
+		}
+		if (enter(p))
+			return -1;
+		head = parse_list(p, &count);
+		p->depth--;
+		if (head < 0)
+			return -1;
+		n = new_node(p, N_IN, l, head, -1);
+		if (n >= 0)
+			list_height(p, n, head);
+	} else if (accept_kw(p, "BETWEEN")) {
+		int lo = parse_additive(p), hi;
+
+		if (lo < 0)
+			return -1;
+		if (!accept_kw(p, "AND")) {
+			fail_near(p, "expected AND");
+			return -1;
+		}
+		hi = parse_additive(p);
+		if (hi < 0)
+			return -1;
+		n = new_node(p, N_BETWEEN, l, lo, hi);
+	} else {
+		return l;
+	}
+	if (n >= 0)
+		p->nodes[n].neg = neg;
+	return n;
+}
+
+static int parse_not(struct parser *p)
+{
+	int c;
+
+	if (!accept_kw(p, "NOT"))
+		return parse_comparison(p);
+	if (enter(p))
+		return -1;
+	c = parse_not(p);
+	p->depth--;
+	if (c < 0)
+		return -1;
+	return new_node(p, N_NOT, c, -1, -1);
+}
+
+static int parse_logic(struct parser *p, bool or)
+{
+	int l = or ? parse_logic(p, false) : parse_not(p);
+
+	while (l >= 0 && accept_kw(p, or ? "OR" : "AND")) {
+		int r = or ? parse_logic(p, false) : parse_not(p);
+
+		if (r < 0)
+			return -1;
+		l = new_node(p, N_BIN, l, r, -1);
+		if (l >= 0)
+			p->nodes[l].op = or ? OP_OR : OP_AND;
+	}
+	return l;
+}
+
+static int parse_expr(struct parser *p)
+{
+	int n;
+
+	if (enter(p))
+		return -1;
+	n = parse_logic(p, true);
+	p->depth--;
+	return n;
+}
+
+/* ---- statements ---- */
+
+static int find_table(struct parser *p, const struct token *qual, const struct token *name,
+		      const struct schema_table **out)
+{
+	char db[64], tn[64], tmp[64], list[256];
+	size_t n = 0;
+	const char *want_db = p->db;
+
+	if (name->len >= sizeof(tn) || (qual && qual->len >= sizeof(db)))
+		goto unknown;
+	if (qual) {
+		memcpy(db, qual->kind == TK_QIDENT ? qual->s : qual->p, qual->len);
+		db[qual->kind == TK_QIDENT ? qual->slen : qual->len] = '\0';
+		if (want_db && strcmp(db, want_db) != 0)
+			return fail(p, "database '%s' does not match the request's db '%s'",
+				    shown(tmp, sizeof(tmp), db, strlen(db)),
+				    shown(list, sizeof(list), want_db, strlen(want_db)));
+		want_db = db;
+	}
+	if (name->kind == TK_QIDENT) {
+		memcpy(tn, name->s, name->slen);
+		tn[name->slen] = '\0';
+	} else {
+		memcpy(tn, name->p, name->len);
+		tn[name->len] = '\0';
+	}
+	if (want_db) {
+		bool db_known = false;
+
+		for (size_t i = 0; schema_tables[i]; i++)
+			if (strcmp(schema_tables[i]->db, want_db) == 0)
+				db_known = true;
+		if (!db_known) {
+			for (size_t i = 0; schema_tables[i] && n + 1 < sizeof(list); i++)
+				n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s",
+						      n ? ", " : "", schema_tables[i]->db);
+			return fail(p, "unknown database '%s' (databases: %s)",
+				    shown(tmp, sizeof(tmp), want_db, strlen(want_db)), list);
+		}
+	}
+	*out = schema_find_table(want_db, tn);
+	if (*out)
+		return 0;
+unknown:
+	for (size_t i = 0; schema_tables[i] && n + 1 < sizeof(list); i++)
+		if (!want_db || strcmp(schema_tables[i]->db, want_db) == 0)
+			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", n ? ", " : "",
+					      schema_tables[i]->name);
+	list[n] = '\0';
+	return fail(p, "unknown table '%s' (tables: %s)",
+		    shown(tmp, sizeof(tmp), name->kind == TK_QIDENT ? name->s : name->p,
+			  name->kind == TK_QIDENT ? name->slen : name->len),
+		    list);
+}
+
+static bool is_name(const struct token *t)
+{
+	return t->kind == TK_IDENT || t->kind == TK_QIDENT;
+}
+
+static int parse_table_ref(struct parser *p)
+{
+	const struct token *a = peek(p), *b = NULL;
+
+	if (is_op(a, OP_LP)) {
+		if (at_subquery(p) || word_is(&p->toks[p->pos + 1], "SELECT"))
+			return fail(p, "subqueries are not supported");
+		return fail_near(p, "expected a table name");
+	}
+	if (!is_name(a))
+		return fail_near(p, "expected a table name");
+	p->pos++;
+	if (accept_op(p, OP_DOT)) {
+		b = peek(p);
+		if (!is_name(b))
+			return fail_near(p, "expected a table name");
+		p->pos++;
+		return find_table(p, a, b, &p->table);
+	}
+	return find_table(p, NULL, a, &p->table);
+}
+
+static int parse_uint_literal(struct parser *p, const char *what, int64_t *out)
+{
+	const struct token *t = peek(p);
+
+	if (t->kind == TK_INT) {
+		int n = parse_primary(p);
+
+		if (n < 0)
+			return p->rc;
+		*out = p->nodes[n].i;
+		return 0;
+	}
+	return fail(p, "%s must be a non-negative integer", what);
+}
+
+static int parse_select(struct parser *p)
+{
+	int n;
+
+	p->items = calloc(MAX_ITEMS, sizeof(*p->items));
+	if (!p->items)
+		return fail_nomem(p);
+	do {
+		struct item *it;
+
+		if (p->nitems >= MAX_ITEMS)
+			return fail(p, "too many select items (limit %d)", MAX_ITEMS);
+		it = &p->items[p->nitems++];
+		it->expr = -1;
+		if (accept_op(p, OP_STAR))
+			continue;
+		if (word_is(peek(p), "FROM"))
+			return fail_near(p, "expected an expression");
+		if (word_is(peek(p), "DISTINCT") || word_is(peek(p), "ALL"))
+			return fail(p, "SELECT DISTINCT is not supported");
+		it->expr = parse_expr(p);
+		if (it->expr < 0)
+			return p->rc;
+		if (accept_kw(p, "AS")) {
+			const struct token *t = peek(p);
+
+			if (!is_name(t))
+				return fail_near(p, "expected an alias");
+			it->alias = t->kind == TK_QIDENT ? t->s : t->p;
+			it->alias_len = t->kind == TK_QIDENT ? t->slen : t->len;
+			if (it->alias_len == 0)
+				return fail(p, "empty alias");
+			p->pos++;
+		}
+	} while (accept_op(p, OP_COMMA));
+	if (!accept_kw(p, "FROM"))
+		return fail_near(p, "expected FROM");
+	if (parse_table_ref(p))
+		return p->rc;
+	if (is_op(peek(p), OP_COMMA) || word_is(peek(p), "JOIN") || word_is(peek(p), "INNER") ||
+	    word_is(peek(p), "LEFT") || word_is(peek(p), "CROSS") || word_is(peek(p), "RIGHT") ||
+	    word_is(peek(p), "FULL"))
+		return fail(p, "joins are not supported");
+	p->where = -1;
+	if (accept_kw(p, "WHERE")) {
+		p->where = parse_expr(p);
+		if (p->where < 0)
+			return p->rc;
+	}
+	if (accept_kw(p, "GROUP")) {
+		if (!accept_kw(p, "BY"))
+			return fail_near(p, "expected BY");
+		do {
+			if (p->ngroups >= MAX_GROUPS)
+				return fail(p, "too many GROUP BY terms (limit %d)", MAX_GROUPS);
+			n = parse_expr(p);
+			if (n < 0)
+				return p->rc;
+			p->groups[p->ngroups++] = n;
+		} while (accept_op(p, OP_COMMA));
+	}
+	if (word_is(peek(p), "HAVING"))
+		return fail(p, "HAVING is not supported");
+	if (accept_kw(p, "ORDER")) {
+		if (!accept_kw(p, "BY"))
+			return fail_near(p, "expected BY");
+		do {
+			if (p->norders >= MAX_ORDERS)
+				return fail(p, "too many ORDER BY terms (limit %d)", MAX_ORDERS);
+			n = parse_expr(p);
+			if (n < 0)
+				return p->rc;
+			p->orders[p->norders].expr = n;
+			p->orders[p->norders].desc = false;
+			if (accept_kw(p, "DESC"))
+				p->orders[p->norders].desc = true;
+			else
+				accept_kw(p, "ASC");
+			p->norders++;
+		} while (accept_op(p, OP_COMMA));
+	}
+	if (accept_kw(p, "LIMIT")) {
+		int64_t a;
+
+		if (parse_uint_literal(p, "LIMIT", &a))
+			return p->rc;
+		p->has_limit = true;
+		p->limit = a;
+		if (accept_op(p, OP_COMMA)) {
+			/* LIMIT offset, count (ClickHouse / MySQL) */
+			if (parse_uint_literal(p, "LIMIT", &p->limit))
+				return p->rc;
+			p->offset = a;
+			p->has_offset = true;
+		} else if (accept_kw(p, "OFFSET")) {
+			if (parse_uint_literal(p, "OFFSET", &p->offset))
+				return p->rc;
+			p->has_offset = true;
+		}
+	}
+	if (peek(p)->kind != TK_END)
+		return fail_near(p, "syntax error");
+	return 0;
+}
+
+/* ---- resolution and checks ---- */
+
+enum clause { C_SELECT, C_WHERE, C_GROUP, C_ORDER };
+
+static const char *const clause_names[] = { "the select list", "WHERE", "GROUP BY", "ORDER BY" };
+
+static bool contains_aggregate(struct parser *p, int n)
+{
+	const struct node *x;
+
+	if (n < 0)
+		return false;
+	x = &p->nodes[n];
+	if (x->kind == N_FUNC && funcs[x->ref].aggregate)
+		return true;
+	if (x->kind == N_REF)
+		return p->items[x->ref].expr >= 0 && contains_aggregate(p, p->items[x->ref].expr);
+	if (x->kind == N_FUNC || x->kind == N_IN) {
+		for (int k = x->kind == N_FUNC ? x->a : x->b; k >= 0; k = p->nodes[k].next)
+			if (contains_aggregate(p, k))
+				return true;
+		return x->kind == N_IN && contains_aggregate(p, x->a);
+	}
+	return contains_aggregate(p, x->a) || contains_aggregate(p, x->b) ||
+	       contains_aggregate(p, x->c);
+}
+
+static bool is_text(struct parser *p, int n)
+{
+	const struct node *x = &p->nodes[n];
+
+	if (x->kind == N_TEXT)
+		return true;
+	if (x->kind == N_COL)
+		return p->table->columns[x->ref].type == SCHEMA_TEXT;
+	if (x->kind == N_FUNC && (x->ref == F_MAX || x->ref == F_MIN))
+		return is_text(p, x->a);
+	if (x->kind == N_REF && p->items[x->ref].expr >= 0)
+		return is_text(p, p->items[x->ref].expr);
+	return false;
+}
+
+static int resolve(struct parser *p, int n, enum clause cl, int agg);
+
+static int resolve_list(struct parser *p, int head, enum clause cl, int agg)
+{
+	for (int k = head; k >= 0; k = p->nodes[k].next)
+		if (resolve(p, k, cl, agg))
+			return p->rc;
+	return 0;
+}
+
+static int check_func(struct parser *p, struct node *x)
+{
+	const struct func_desc *f = &funcs[x->ref];
+	int a = x->a, b = a >= 0 ? p->nodes[a].next : -1;
+
+	if ((x->ref == F_SUM || x->ref == F_AVG || x->ref == F_PERCENTILE) && is_text(p, a))
+		return fail(p, "%s needs a numeric argument", f->name);
+	if (x->ref == F_PERCENTILE) {
+		struct node *q = &p->nodes[b];
+		double v = q->kind == N_INT ? (double)q->i : q->d;
+
+		if ((q->kind != N_INT && q->kind != N_REAL) || v < 0 || v > 100)
+			return fail(p, "Percentile: p must be a number between 0 and 100");
+		/* Users write percent (DeepFlow's Percentile(x, 95)); the store's aggregate
+		 * takes a fraction. */
+		q->kind = N_REAL;
+		q->d = v / 100.0;
+	}
+	if (x->ref == F_TIME) {
+		const struct node *c = &p->nodes[a], *q = &p->nodes[b];
+
+		if (c->kind != N_COL || p->table->columns[c->ref].type != SCHEMA_INT)
+			return fail(p, "time: first argument must be an integer column");
+		if (q->kind != N_INT || q->i <= 0)
+			return fail(p, "time: bucket size must be a positive integer");
+	}
+	return 0;
+}
+
+/*
+ * Resolve names under clause cl. agg is the enclosing aggregate function (0 if none), to
+ * refuse nesting. In GROUP BY and ORDER BY a name is first a select alias, then a column,
+ * and a bare integer is a select position.
+ */
+static int resolve(struct parser *p, int n, enum clause cl, int agg)
+{
+	struct node *x = &p->nodes[n];
+	char tmp[64];
+
+	switch (x->kind) {
+	case N_IDENT: {
+		const struct schema_column *c = NULL;
+		char name[128];
+
+		if (cl == C_GROUP || cl == C_ORDER) {
+			for (size_t i = 0; i < p->nitems; i++) {
+				const struct item *it = &p->items[i];
+
+				if (it->alias && it->alias_len == x->slen &&
+				    memcmp(it->alias, x->s, x->slen) == 0) {
+					x->kind = N_REF;
+					x->ref = (int)i;
+					p->items[i].aliased = true;
+					if (cl == C_GROUP && contains_aggregate(p, it->expr))
+						return fail(p, "aggregate functions are not "
+							       "allowed in GROUP BY");
+					return 0;
+				}
+			}
+		}
+		if (x->slen < sizeof(name) && !memchr(x->s, '\0', x->slen)) {
+			memcpy(name, x->s, x->slen);
+			name[x->slen] = '\0';
+			c = schema_find_column(p->table, name);
+		}
+		if (!c)
+			return fail(p, "unknown column '%s' in %s",
+				    shown(tmp, sizeof(tmp), x->s, x->slen), p->table->name);
+		x->kind = N_COL;
+		x->ref = (int)(c - p->table->columns);
+		return 0;
+	}
+	case N_FUNC:
+		if (funcs[x->ref].aggregate) {
+			if (cl == C_WHERE || cl == C_GROUP)
+				return fail(p, "aggregate functions are not allowed in %s",
+					    clause_names[cl]);
+			if (agg)
+				return fail(p, "aggregate function %s inside %s is not allowed",
+					    funcs[x->ref].name, funcs[agg].name);
+			if (resolve_list(p, x->a, cl, x->ref))
+				return p->rc;
+		} else if (resolve_list(p, x->a, cl, agg)) {
+			return p->rc;
+		}
+		return check_func(p, x);
+	case N_IN:
+		if (resolve(p, x->a, cl, agg))
+			return p->rc;
+		return resolve_list(p, x->b, cl, agg);
+	default:
+		for (int k = 0; k < 3; k++) {
+			int child = k == 0 ? x->a : k == 1 ? x->b : x->c;
+
+			if (child >= 0 && resolve(p, child, cl, agg))
+				return p->rc;
+		}
+		return 0;
+	}
+}
+
+static int resolve_position(struct parser *p, int n, enum clause cl)
+{
+	struct node *x = &p->nodes[n];
+
+	if (x->kind != N_INT)
+		return resolve(p, n, cl, 0);
+	if (x->i < 1 || (uint64_t)x->i > p->nitems)
+		return fail(p, "%s position %lld is out of range (1..%zu)", clause_names[cl],
+			    (long long)x->i, p->nitems);
+	if (p->items[x->i - 1].expr < 0)
+		return fail(p, "%s position %lld refers to '*'", clause_names[cl], (long long)x->i);
+	if (cl == C_GROUP && contains_aggregate(p, p->items[x->i - 1].expr))
+		return fail(p, "aggregate functions are not allowed in GROUP BY");
+	x->kind = N_REF;
+	x->ref = (int)(x->i - 1);
+	p->items[x->ref].aliased = true;
+	return 0;
+}
+
+static bool same_expr(struct parser *p, int a, int b)
+{
+	const struct node *x, *y;
+
+	if (a < 0 || b < 0)
+		return a == b;
+	x = &p->nodes[a];
+	y = &p->nodes[b];
+	if (x->kind == N_REF)
+		return same_expr(p, p->items[x->ref].expr, b);
+	if (y->kind == N_REF)
+		return same_expr(p, a, p->items[y->ref].expr);
+	if (x->kind != y->kind || x->op != y->op || x->neg != y->neg)
+		return false;
+	switch (x->kind) {
+	case N_COL:
+	case N_STAR: return x->ref == y->ref;
+	case N_INT: return x->i == y->i;
+	case N_REAL: return x->d == y->d;
+	case N_TEXT: return x->slen == y->slen && memcmp(x->s, y->s, x->slen) == 0;
+	case N_NULL: return true;
+	case N_FUNC:
+	case N_IN:
+		if (x->ref != y->ref || (x->kind == N_IN && !same_expr(p, x->a, y->a)))
+			return false;
+		{
+			int i = x->kind == N_FUNC ? x->a : x->b,
+			    j = y->kind == N_FUNC ? y->a : y->b;
+
+			for (; i >= 0 && j >= 0; i = p->nodes[i].next, j = p->nodes[j].next)
+				if (!same_expr(p, i, j))
+					return false;
+			return i < 0 && j < 0;
+		}
+	default:
+		return same_expr(p, x->a, y->a) && same_expr(p, x->b, y->b) &&
+		       same_expr(p, x->c, y->c);
+	}
+}
+
+/* Under aggregation every column must sit inside an aggregate or a GROUP BY expression. */
+static int check_grouped(struct parser *p, int n)
+{
+	const struct node *x;
+	char tmp[64];
+
+	if (n < 0)
+		return 0;
+	x = &p->nodes[n];
+	if (x->kind == N_FUNC && funcs[x->ref].aggregate)
+		return 0;
+	for (size_t g = 0; g < p->ngroups; g++)
+		if (same_expr(p, n, p->groups[g]))
+			return 0;
+	switch (x->kind) {
+	case N_COL: {
+		const char *name = p->table->columns[x->ref].name;
+
+		return fail(p, "column '%s' must be in GROUP BY or inside an aggregate function",
+			    shown(tmp, sizeof(tmp), name, strlen(name)));
+	}
+	case N_REF: return check_grouped(p, p->items[x->ref].expr);
+	case N_FUNC:
+	case N_IN:
+		if (x->kind == N_IN && check_grouped(p, x->a))
+			return p->rc;
+		for (int k = x->kind == N_FUNC ? x->a : x->b; k >= 0; k = p->nodes[k].next)
+			if (check_grouped(p, k))
+				return p->rc;
+		return 0;
+	default:
+		if (check_grouped(p, x->a) || check_grouped(p, x->b) || check_grouped(p, x->c))
+			return p->rc;
+		return 0;
+	}
+}
+
+static int check_select(struct parser *p)
+{
+	bool agg = p->ngroups > 0;
+
+	for (size_t i = 0; i < p->nitems; i++) {
+		const struct item *it = &p->items[i];
+
+		if (it->expr >= 0 && resolve(p, it->expr, C_SELECT, 0))
+			return p->rc;
+		for (size_t j = 0; it->alias && j < i; j++)
+			if (p->items[j].alias && p->items[j].alias_len == it->alias_len &&
+			    memcmp(p->items[j].alias, it->alias, it->alias_len) == 0) {
+				char tmp[64];
+
+				return fail(p, "duplicate alias '%s'",
+					    shown(tmp, sizeof(tmp), it->alias, it->alias_len));
+			}
+	}
+	if (p->where >= 0 && resolve(p, p->where, C_WHERE, 0))
+		return p->rc;
+	for (size_t g = 0; g < p->ngroups; g++)
+		if (resolve_position(p, p->groups[g], C_GROUP))
+			return p->rc;
+	for (size_t o = 0; o < p->norders; o++)
+		if (resolve_position(p, p->orders[o].expr, C_ORDER))
+			return p->rc;
+	for (size_t i = 0; i < p->nitems && !agg; i++)
+		agg = contains_aggregate(p, p->items[i].expr);
+	for (size_t o = 0; o < p->norders && !agg; o++)
+		agg = contains_aggregate(p, p->orders[o].expr);
+	if (!agg)
+		return 0;
+	for (size_t i = 0; i < p->nitems; i++) {
+		if (p->items[i].expr < 0)
+			return fail(p, "SELECT * cannot be combined with aggregation");
+		if (check_grouped(p, p->items[i].expr))
+			return p->rc;
+	}
+	for (size_t o = 0; o < p->norders; o++)
+		if (check_grouped(p, p->orders[o].expr))
+			return p->rc;
+	return 0;
+}
+
+/* ---- output ---- */
+
+static void sb_add(struct strbuf *b, const char *s, size_t n)
+{
+	if (b->failed)
+		return;
+	if (b->len + n + 1 > QUERY_MAX_SQL) {
+		b->failed = true;
+		return;
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t ncap = b->cap ? b->cap : 256;
+		char *nb;
+
+		while (ncap < b->len + n + 1)
+			ncap *= 2;
+		nb = realloc(b->buf, ncap);
+		if (!nb) {
+			b->failed = true;
+			return;
+		}
+		b->buf = nb;
+		b->cap = ncap;
+	}
+	memcpy(b->buf + b->len, s, n);
+	b->len += n;
+	b->buf[b->len] = '\0';
+}
+
+static void sb_puts(struct strbuf *b, const char *s)
+{
+	sb_add(b, s, strlen(s));
+}
+
+/* Identifiers come from the schema; none holds a '"', quote them anyway. */
+static void sb_ident(struct strbuf *b, const char *name)
+{
+	sb_puts(b, "\"");
+	sb_puts(b, name);
+	sb_puts(b, "\"");
+}
+
+static int add_param(struct parser *p, const struct node *x)
+{
+	struct query_param *q;
+
+	if (p->nparams == p->params_cap) {
+		size_t ncap = p->params_cap ? p->params_cap * 2 : 8;
+		struct query_param *np = realloc(p->params, ncap * sizeof(*np));
+
+		if (!np)
+			return fail_nomem(p);
+		p->params = np;
+		p->params_cap = ncap;
+	}
+	q = &p->params[p->nparams];
+	memset(q, 0, sizeof(*q));
+	switch (x->kind) {
+	case N_INT:
+		q->type = QUERY_PARAM_INT;
+		q->i = x->i;
+		break;
+	case N_REAL:
+		q->type = QUERY_PARAM_REAL;
+		q->d = x->d;
+		break;
+	default:
+		q->type = QUERY_PARAM_TEXT;
+		q->s = malloc(x->slen + 1);
+		if (!q->s)
+			return fail_nomem(p);
+		memcpy(q->s, x->s, x->slen);
+		q->s[x->slen] = '\0';
+		q->len = x->slen;
+		break;
+	}
+	p->nparams++;
+	sb_puts(&p->sql, "?");
+	return 0;
+}
+
+static const char *op_text(enum op op)
+{
+	switch (op) {
+	case OP_STAR: return "*";
+	case OP_PLUS: return "+";
+	case OP_MINUS: return "-";
+	case OP_SLASH: return "/";
+	case OP_PCT: return "%";
+	case OP_EQ: return "=";
+	case OP_NE: return "!=";
+	case OP_LT: return "<";
+	case OP_LE: return "<=";
+	case OP_GT: return ">";
+	case OP_GE: return ">=";
+	case OP_AND: return "AND";
+	case OP_OR: return "OR";
+	default: return "?";
+	}
+}
+
+static void item_alias(struct strbuf *b, size_t i)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "\"_c%zu\"", i + 1);
+	sb_puts(b, buf);
+}
+
+static int emit(struct parser *p, int n)
+{
+	const struct node *x = &p->nodes[n];
+	struct strbuf *b = &p->sql;
+
+	switch (x->kind) {
+	case N_COL: sb_ident(b, p->table->columns[x->ref].name); break;
+	case N_REF: item_alias(b, (size_t)x->ref); break;
+	case N_INT:
+	case N_REAL:
+	case N_TEXT: return add_param(p, x);
+	case N_NULL: sb_puts(b, "NULL"); break;
+	case N_STAR: sb_puts(b, "*"); break;
+	case N_BIN:
+		sb_puts(b, "(");
+		emit(p, x->a);
+		sb_puts(b, " ");
+		sb_puts(b, op_text(x->op));
+		sb_puts(b, " ");
+		emit(p, x->b);
+		sb_puts(b, ")");
+		break;
+	case N_NEG:
+	case N_NOT:
+		sb_puts(b, x->kind == N_NEG ? "(-" : "(NOT ");
+		emit(p, x->a);
+		sb_puts(b, ")");
+		break;
+	case N_LIKE:
+		sb_puts(b, "(");
+		emit(p, x->a);
+		sb_puts(b, x->neg ? " NOT LIKE " : " LIKE ");
+		emit(p, x->b);
+		sb_puts(b, ")");
+		break;
+	case N_ISNULL:
+		sb_puts(b, "(");
+		emit(p, x->a);
+		sb_puts(b, x->neg ? " IS NOT NULL)" : " IS NULL)");
+		break;
+	case N_BETWEEN:
+		sb_puts(b, "(");
+		emit(p, x->a);
+		sb_puts(b, x->neg ? " NOT BETWEEN " : " BETWEEN ");
+		emit(p, x->b);
+		sb_puts(b, " AND ");
+		emit(p, x->c);
+		sb_puts(b, ")");
+		break;
+	case N_IN:
+		sb_puts(b, "(");
+		emit(p, x->a);
+		sb_puts(b, x->neg ? " NOT IN (" : " IN (");
+		for (int k = x->b; k >= 0; k = p->nodes[k].next) {
+			emit(p, k);
+			if (p->nodes[k].next >= 0)
+				sb_puts(b, ", ");
+		}
+		sb_puts(b, "))");
+		break;
+	case N_FUNC:
+		if (x->ref == F_TIME) {
+			int q = p->nodes[x->a].next;
+
+			sb_puts(b, "((");
+			emit(p, x->a);
+			sb_puts(b, " / ");
+			emit(p, q);
+			sb_puts(b, ") * ");
+			emit(p, q);
+			sb_puts(b, ")");
+			break;
+		}
+		sb_puts(b, funcs[x->ref].backend);
+		for (int k = x->a; k >= 0; k = p->nodes[k].next) {
+			emit(p, k);
+			if (p->nodes[k].next >= 0)
+				sb_puts(b, ", ");
+		}
+		sb_puts(b, ")");
+		break;
+	case N_IDENT: break; /* resolved before emission */
+	}
+	return p->failed ? p->rc : 0;
+}
+
+/* Precedence for rendering names with minimal parentheses. */
+static int prec(const struct node *x)
+{
+	switch (x->kind) {
+	case N_BIN:
+		switch (x->op) {
+		case OP_OR: return 1;
+		case OP_AND: return 2;
+		case OP_PLUS:
+		case OP_MINUS: return 5;
+		case OP_STAR:
+		case OP_SLASH:
+		case OP_PCT: return 6;
+		default: return 4;
+		}
+	case N_NOT: return 3;
+	case N_LIKE:
+	case N_IN:
+	case N_ISNULL:
+	case N_BETWEEN: return 4;
+	case N_NEG: return 7;
+	case N_INT:
+	case N_REAL: return x->neg ? 7 : 8;
+	default: return 8;
+	}
+}
+
+static void render(struct parser *p, struct strbuf *b, int n, int min_prec)
+{
+	const struct node *x = &p->nodes[n];
+	bool paren = prec(x) < min_prec;
+	char buf[48];
+
+	if (paren)
+		sb_puts(b, "(");
+	switch (x->kind) {
+	case N_IDENT: sb_add(b, x->s, x->slen); break;
+	case N_COL: sb_puts(b, p->table->columns[x->ref].name); break;
+	case N_REF: {
+		const struct item *it = &p->items[x->ref];
+
+		if (it->alias)
+			sb_add(b, it->alias, it->alias_len);
+		else
+			render(p, b, it->expr, min_prec);
+		break;
+	}
+	case N_INT:
+	case N_REAL:
+		if (x->neg)
+			sb_puts(b, "-");
+		sb_add(b, x->s, x->slen);
+		break;
+	case N_TEXT:
+		sb_puts(b, "'");
+		for (size_t i = 0; i < x->slen; i++)
+			sb_add(b, x->s[i] == '\'' ? "''" : x->s + i, x->s[i] == '\'' ? 2 : 1);
+		sb_puts(b, "'");
+		break;
+	case N_NULL: sb_puts(b, "NULL"); break;
+	case N_STAR: sb_puts(b, x->s ? x->s : "*"); break;
+	case N_BIN:
+		render(p, b, x->a, prec(x));
+		snprintf(buf, sizeof(buf), " %s ", op_text(x->op));
+		sb_puts(b, buf);
+		render(p, b, x->b, prec(x) + 1);
+		break;
+	case N_NEG:
+		sb_puts(b, "-");
+		render(p, b, x->a, 8); /* "-(-3)", never "--3", which reads as a comment */
+		break;
+	case N_NOT:
+		sb_puts(b, "NOT ");
+		render(p, b, x->a, 3);
+		break;
+	case N_LIKE:
+		render(p, b, x->a, 5);
+		sb_puts(b, x->neg ? " NOT LIKE " : " LIKE ");
+		render(p, b, x->b, 5);
+		break;
+	case N_ISNULL:
+		render(p, b, x->a, 5);
+		sb_puts(b, x->neg ? " IS NOT NULL" : " IS NULL");
+		break;
+	case N_BETWEEN:
+		render(p, b, x->a, 5);
+		sb_puts(b, x->neg ? " NOT BETWEEN " : " BETWEEN ");
+		render(p, b, x->b, 5);
+		sb_puts(b, " AND ");
+		render(p, b, x->c, 5);
+		break;
+	case N_IN:
+	case N_FUNC:
+		if (x->kind == N_IN) {
+			render(p, b, x->a, 5);
+			sb_puts(b, x->neg ? " NOT IN (" : " IN (");
+		} else {
+			sb_puts(b, funcs[x->ref].name);
+			sb_puts(b, "(");
+		}
+		for (int k = x->kind == N_IN ? x->b : x->a; k >= 0; k = p->nodes[k].next) {
+			render(p, b, k, 0);
+			if (p->nodes[k].next >= 0)
+				sb_puts(b, ", ");
+		}
+		sb_puts(b, ")");
+		break;
+	}
+	if (paren)
+		sb_puts(b, ")");
+}
+
+static int add_column(struct parser *p, struct query_plan *out, const char *s, size_t len)
+{
+	char *c;
+
+	if (out->ncolumns >= QUERY_MAX_COLUMNS)
+		return fail(p, "too many result columns (limit %d)", QUERY_MAX_COLUMNS);
+	c = strndup(s, len);
+	if (!c)
+		return fail_nomem(p);
+	out->columns[out->ncolumns++] = c;
+	return 0;
+}
+
+static int emit_select(struct parser *p, const struct query_limits *lim, struct query_plan *out)
+{
+	struct strbuf *b = &p->sql;
+	uint64_t max_rows = lim && lim->max_rows ? lim->max_rows : QUERY_DEFAULT_MAX_ROWS;
+	struct node lit = { .kind = N_INT };
+
+	if (max_rows > (uint64_t)INT64_MAX - 1)
+		max_rows = (uint64_t)INT64_MAX - 1;
+	out->columns = calloc(QUERY_MAX_COLUMNS, sizeof(*out->columns));
+	if (!out->columns)
+		return fail_nomem(p);
+	sb_puts(b, "SELECT ");
+	for (size_t i = 0; i < p->nitems; i++) {
+		const struct item *it = &p->items[i];
+
+		if (i)
+			sb_puts(b, ", ");
+		if (it->expr < 0) {
+			for (size_t c = 0; c < p->table->ncolumns; c++) {
+				if (c)
+					sb_puts(b, ", ");
+				sb_ident(b, p->table->columns[c].name);
+				if (add_column(p, out, p->table->columns[c].name,
+					       strlen(p->table->columns[c].name)))
+					return p->rc;
+			}
+			continue;
+		}
+		if (emit(p, it->expr))
+			return p->rc;
+		if (it->aliased) {
+			sb_puts(b, " AS ");
+			item_alias(b, i);
+		}
+		if (it->alias) {
+			if (add_column(p, out, it->alias, it->alias_len))
+				return p->rc;
+		} else {
+			struct strbuf name = { 0 };
+
+			render(p, &name, it->expr, 0);
+			if (name.failed) {
+				free(name.buf);
+				return fail(p, "result column name too long");
+			}
+			if (add_column(p, out, name.buf, name.len)) {
+				free(name.buf);
+				return p->rc;
+			}
+			free(name.buf);
+		}
+	}
+	sb_puts(b, " FROM ");
+	sb_ident(b, p->table->name);
+	if (p->where >= 0) {
+		sb_puts(b, " WHERE ");
+		if (emit(p, p->where))
+			return p->rc;
+	}
+	for (size_t g = 0; g < p->ngroups; g++) {
+		sb_puts(b, g ? ", " : " GROUP BY ");
+		if (emit(p, p->groups[g]))
+			return p->rc;
+	}
+	for (size_t o = 0; o < p->norders; o++) {
+		sb_puts(b, o ? ", " : " ORDER BY ");
+		if (emit(p, p->orders[o].expr))
+			return p->rc;
+		sb_puts(b, p->orders[o].desc ? " DESC" : " ASC");
+	}
+	out->max_rows = max_rows;
+	lit.i = p->has_limit ? p->limit : 0;
+	if (!p->has_limit || (uint64_t)p->limit > max_rows) {
+		lit.i = (int64_t)max_rows + 1;
+		out->truncatable = true;
+	}
+	sb_puts(b, " LIMIT ");
+	if (add_param(p, &lit))
+		return p->rc;
+	if (p->has_offset) {
+		lit.i = p->offset;
+		sb_puts(b, " OFFSET ");
+		if (add_param(p, &lit))
+			return p->rc;
+	}
+	if (b->failed)
+		return fail(p, "translated query too long (limit %d bytes)", QUERY_MAX_SQL);
+	return 0;
+}
+
+/* ---- SHOW ---- */
+
+static const char *type_name(enum schema_type t)
+{
+	switch (t) {
+	case SCHEMA_INT: return "int";
+	case SCHEMA_REAL: return "real";
+	case SCHEMA_TEXT: return "text";
+	}
+	return "?";
+}
+
+static int show_setup(struct parser *p, struct query_plan *out, const char *const *cols,
+		      size_t ncols, size_t maxrows)
+{
+	out->is_show = true;
+	out->columns = calloc(ncols, sizeof(*out->columns));
+	out->rows = calloc(maxrows * ncols + 1, sizeof(*out->rows));
+	if (!out->columns || !out->rows)
+		return fail_nomem(p);
+	for (size_t i = 0; i < ncols; i++)
+		if (add_column(p, out, cols[i], strlen(cols[i])))
+			return p->rc;
+	return 0;
+}
+
+static int parse_show(struct parser *p, struct query_plan *out)
+{
+	size_t ntables = 0;
+
+	for (; schema_tables[ntables]; ntables++)
+		;
+	if (accept_kw(p, "DATABASES")) {
+		static const char *const cols[] = { "name" };
+
+		if (peek(p)->kind != TK_END)
+			return fail_near(p, "syntax error");
+		if (show_setup(p, out, cols, 1, ntables))
+			return p->rc;
+		for (size_t i = 0; schema_tables[i]; i++) {
+			bool seen = false;
+
+			for (size_t j = 0; j < out->nrows; j++)
+				seen |= strcmp(out->rows[j], schema_tables[i]->db) == 0;
+			if (!seen)
+				out->rows[out->nrows++] = schema_tables[i]->db;
+		}
+		return 0;
+	}
+	if (accept_kw(p, "TABLES")) {
+		static const char *const cols[] = { "name", "db" };
+
+		if (peek(p)->kind != TK_END)
+			return fail_near(p, "syntax error");
+		if (show_setup(p, out, cols, 2, ntables))
+			return p->rc;
+		for (size_t i = 0; schema_tables[i]; i++) {
+			if (p->db && strcmp(p->db, schema_tables[i]->db) != 0)
+				continue;
+			out->rows[out->nrows * 2] = schema_tables[i]->name;
+			out->rows[out->nrows * 2 + 1] = schema_tables[i]->db;
+			out->nrows++;
+		}
+		if (p->db && !out->nrows) {
+			char tmp[64];
+
+			return fail(p, "unknown database '%s'",
+				    shown(tmp, sizeof(tmp), p->db, strlen(p->db)));
+		}
+		return 0;
+	}
+	{
+		static const char *const cols[] = { "name", "type", "help" };
+		enum schema_kind kind;
+		const struct schema_table *t;
+
+		if (accept_kw(p, "TAGS"))
+			kind = SCHEMA_TAG;
+		else if (accept_kw(p, "METRICS"))
+			kind = SCHEMA_METRIC;
+		else
+			return fail_near(p, "expected DATABASES, TABLES, TAGS or METRICS");
+		if (!accept_kw(p, "FROM"))
+			return fail_near(p, "expected FROM");
+		if (parse_table_ref(p))
+			return p->rc;
+		if (peek(p)->kind != TK_END)
+			return fail_near(p, "syntax error");
+		t = p->table;
+		if (show_setup(p, out, cols, 3, t->ncolumns))
+			return p->rc;
+		for (size_t i = 0; i < t->ncolumns; i++) {
+			if (t->columns[i].kind != kind)
+				continue;
+			out->rows[out->nrows * 3] = t->columns[i].name;
+			out->rows[out->nrows * 3 + 1] = type_name(t->columns[i].type);
+			out->rows[out->nrows * 3 + 2] = t->columns[i].help;
+			out->nrows++;
+		}
+		return 0;
+	}
+}
+
+/* ---- entry points ---- */
+
+void query_plan_free(struct query_plan *plan)
+{
+	if (!plan)
+		return;
+	free(plan->sql);
+	for (size_t i = 0; plan->params && i < plan->nparams; i++)
+		free(plan->params[i].s);
+	free(plan->params);
+	for (size_t i = 0; plan->columns && i < plan->ncolumns; i++)
+		free(plan->columns[i]);
+	free(plan->columns);
+	free(plan->rows);
+	memset(plan, 0, sizeof(*plan));
+}
+
+static int translate(struct parser *p, const char *sql, size_t len, const struct query_limits *lim,
+		     struct query_plan *out)
+{
+	const struct token *t;
+	size_t semi = 0;
+
+	if (len > QUERY_MAX_INPUT)
+		return fail(p, "query too long (more than %d bytes)", QUERY_MAX_INPUT);
+	if (memchr(sql, '\0', len))
+		return fail(p, "query contains a NUL byte");
+	if (tokenize(p, sql, len))
+		return p->rc;
+	/* One statement: a ';' may only be followed by more ';' */
+	for (size_t i = 0; i < p->ntoks; i++) {
+		if (!semi && is_op(&p->toks[i], OP_SEMI)) {
+			semi = i + 1;
+		} else if (semi && p->toks[i].kind != TK_END && !is_op(&p->toks[i], OP_SEMI)) {
+			return fail(p, "several statements are not allowed");
+		}
+	}
+	if (semi)
+		p->toks[semi - 1].kind = TK_END;
+	t = peek(p);
+	if (t->kind == TK_END)
+		return fail(p, "empty query");
+	p->nodes = calloc(QUERY_MAX_NODES, sizeof(*p->nodes));
+	if (!p->nodes)
+		return fail_nomem(p);
+	if (accept_kw(p, "SHOW"))
+		return parse_show(p, out);
+	if (!accept_kw(p, "SELECT"))
+		return fail(p, "only SELECT and SHOW are allowed");
+	if (parse_select(p) || check_select(p) || emit_select(p, lim, out))
+		return p->rc;
+	out->sql = p->sql.buf;
+	p->sql.buf = NULL;
+	out->params = p->params;
+	out->nparams = p->nparams;
+	p->params = NULL;
+	p->nparams = 0;
+	out->table = p->table;
+	return 0;
+}
+
+int query_translate_n(const char *sql, size_t len, const char *db,
+		      const struct query_limits *limits, struct query_plan *out, char *err,
+		      size_t errlen)
+{
+	struct parser p = { .err = err, .errlen = errlen, .where = -1 };
+	int rc;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (!out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	p.db = db && *db ? db : NULL;
+	if (!sql) {
+		fail(&p, "empty query");
+		return -EINVAL;
+	}
+	rc = translate(&p, sql, len, limits, out);
+	if (rc || p.failed) {
+		rc = p.failed ? p.rc : rc;
+		query_plan_free(out);
+	}
+	free(p.toks);
+	free(p.pool);
+	free(p.nodes);
+	free(p.items);
+	free(p.sql.buf);
+	for (size_t i = 0; i < p.nparams; i++)
+		free(p.params[i].s);
+	free(p.params);
+	return rc;
+}
+
+int query_translate(const char *user_sql, const char *db, struct query_plan *out, char *err,
+		    size_t errlen)
+{
+	/* read one byte past the limit so that overlong input is reported, not truncated */
+	size_t len = user_sql ? strnlen(user_sql, QUERY_MAX_INPUT + 1) : 0;
+
+	return query_translate_n(user_sql, len, db, NULL, out, err, errlen);
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * flowscope's SQL dialect (DeepFlow style, DESIGN §6): a tokenizer, a recursive-descent
+ * parser to a small AST, a validator against the tables of store/schema.h, and a
+ * translator to SQLite SQL. Nothing the user typed reaches the backend as text: every
+ * literal becomes a `?` parameter, every identifier is looked up in the schema and
+ * re-emitted from the schema's own string (double-quoted), every keyword and function
+ * name is written by the translator. The output SQL therefore never contains a single
+ * quote. SHOW statements need no backend: their rows come straight from the schema.
+ *
+ * Accepted:
+ *   SELECT item, ... FROM [db.]table [WHERE cond] [GROUP BY expr, ...]
+ *          [ORDER BY expr [ASC|DESC], ...] [LIMIT n [OFFSET m] | LIMIT m, n]
+ *   item: * | expr [AS alias]
+ *   SHOW DATABASES | SHOW TABLES | SHOW TAGS FROM [db.]t | SHOW METRICS FROM [db.]t
+ * Expressions: columns, integer/float/'string' literals ('' escapes a quote), NULL,
+ * + - * / % (usual precedence), unary minus, = == != <> < <= > >=, [NOT] LIKE,
+ * [NOT] IN (list), IS [NOT] NULL, [NOT] BETWEEN a AND b, AND, OR, NOT, and the functions
+ * Count(row|*|expr), Sum, Avg, Max, Min, Uniq (COUNT(DISTINCT)), Percentile(expr, p)
+ * (0 <= p <= 100, the store's `percentile` aggregate) and time(col, N) bucketing
+ * (((col / N) * N), N a positive integer). Function names and keywords are case-insensitive,
+ * column and table names are not. "..." and `...` quote identifiers. GROUP BY and ORDER BY
+ * may name a select alias or a 1-based select position. -- and block comments are skipped,
+ * one trailing ';' is tolerated. LIKE is SQLite's (ASCII case-insensitive unless the store
+ * sets case_sensitive_like); backslash is an ordinary character in strings.
+ */
+#ifndef OB_QUERY_SQL_H
+#define OB_QUERY_SQL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/schema.h"
+
+#define QUERY_MAX_INPUT	       65536	 /* bytes of user SQL */
+#define QUERY_MAX_TOKENS       16384	 /* tokens of user SQL */
+#define QUERY_MAX_NODES	       4096	 /* AST nodes */
+#define QUERY_MAX_DEPTH	       64	 /* nesting of parentheses, NOT, unary minus, calls */
+#define QUERY_MAX_TREE	       256	 /* height of any expression tree (a+b+c+... chains) */
+#define QUERY_MAX_COLUMNS      1024	 /* result columns, after expanding '*' */
+#define QUERY_MAX_SQL	       (1 << 20) /* bytes of translated SQL */
+#define QUERY_DEFAULT_MAX_ROWS 10000
+
+/*
+ * Row cap. When the user's LIMIT is absent or larger than max_rows, the translation uses
+ * LIMIT max_rows + 1 and sets plan->truncatable: the executor returns at most max_rows
+ * rows and, if it got max_rows + 1, reports the result as "truncated at max_rows". When
+ * the user's LIMIT is at most max_rows it is used as is and truncatable is false.
+ * max_rows 0 means QUERY_DEFAULT_MAX_ROWS; values above INT64_MAX - 1 are clamped.
+ */
+struct query_limits {
+	uint64_t max_rows;
+};
+
+enum query_param_type {
+	QUERY_PARAM_INT = 1,
+	QUERY_PARAM_REAL = 2,
+	QUERY_PARAM_TEXT = 3,
+};
+
+/* One `?` of plan->sql, in order: bind params[i] to index i + 1. */
+struct query_param {
+	enum query_param_type type;
+	int64_t i;  /* QUERY_PARAM_INT */
+	double d;   /* QUERY_PARAM_REAL */
+	char *s;    /* QUERY_PARAM_TEXT: owned, NUL-terminated, UTF-8 as the user sent it */
+	size_t len; /* strlen(s) */
+};
+
+struct query_plan {
+	bool is_show; /* no backend: columns + rows are the answer */
+	char *sql;    /* SELECT: backend SQL, `?` for every literal; NULL for SHOW */
+	struct query_param *params;
+	size_t nparams;
+	char **columns; /* output column names as the user sees them (alias or expression) */
+	size_t ncolumns;
+	const char **rows; /* SHOW: nrows * ncolumns cells, row-major, static schema strings */
+	size_t nrows;
+	const struct schema_table *table; /* SELECT: the table queried */
+	uint64_t max_rows;		  /* the cap that applied */
+	bool truncatable;		  /* LIMIT max_rows + 1 was applied, see query_limits */
+};
+
+/*
+ * Translate NUL-terminated user_sql (so it cannot contain a NUL; callers holding a
+ * length-delimited string use query_translate_n, which refuses embedded NULs). db is the
+ * API's `db` field ("flow_log"); NULL or "" means any database, otherwise the table must
+ * belong to it. Uses QUERY_DEFAULT_MAX_ROWS. Returns 0 and fills *out (release it with
+ * query_plan_free), or -EINVAL with a one-line message in err (if err and errlen > 0) and
+ * *out left empty, or -ENOMEM.
+ */
+int query_translate(const char *user_sql, const char *db, struct query_plan *out, char *err,
+		    size_t errlen);
+/* The same for len bytes at sql, with limits (NULL: defaults). */
+int query_translate_n(const char *sql, size_t len, const char *db,
+		      const struct query_limits *limits, struct query_plan *out, char *err,
+		      size_t errlen);
+/* Release what a plan owns and empty it. NULL-safe and idempotent. */
+void query_plan_free(struct query_plan *plan);
+
+#endif

@@ -1,0 +1,1 @@
+SELECT Count(row) FROM l7_flow_log

@@ -1,0 +1,1 @@
+SELECT time(time, 60) AS t, Count(*) AS n, Avg(response_duration) FROM flow_log.l7_flow_log WHERE time >= 100 AND l7_protocol = 'HTTP' GROUP BY t ORDER BY t DESC LIMIT 10

@@ -1,0 +1,1 @@
+SELECT * FROM l7_flow_log WHERE request_resource = '' OR 1=1 --'

@@ -1,0 +1,1 @@
+SHOW TAGS FROM l7_flow_log

@@ -1,0 +1,1 @@
+SHOW METRICS FROM flow_log.l7_flow_log

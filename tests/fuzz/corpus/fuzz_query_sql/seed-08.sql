@@ -1,0 +1,1 @@
+SELECT Percentile(response_duration, 99), request_domain FROM l7_flow_log GROUP BY request_domain ORDER BY 1 DESC LIMIT 5 OFFSET 2

@@ -1,0 +1,1 @@
+SELECT -response_code, - -3, (1+2)*3 % 4, type NOT IN (1,2), NOT type BETWEEN 1 AND 2 FROM l7_flow_log WHERE x_request_id_0 IS NOT NULL AND request_resource NOT LIKE '%a''b%'

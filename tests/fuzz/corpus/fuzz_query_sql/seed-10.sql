@@ -1,0 +1,1 @@
+SELECT `time`, "span_id" AS "s" FROM `l7_flow_log` /* c */ -- d

@@ -1,0 +1,1 @@
+SELECT Uniq(trace_id), Sum(request_length) / Count(row), Max(endpoint) FROM l7_flow_log WHERE response_duration / 1000.5 > -1.5e2

@@ -1,0 +1,1 @@
+SELECT * FROM (SELECT * FROM l7_flow_log)

@@ -1,0 +1,1 @@
+SELECT time FROM flow_log.l7_flow_log LIMIT 40, 20;

@@ -1,0 +1,1 @@
+SELECT time FROM l7_flow_log
