@@ -58,7 +58,9 @@ BPF_SKELS := $(patsubst src/bpf/%.bpf.c,$(OUT)/bpf/%.skel.h,$(BPF_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 
-BINS := $(OUT)/flowscope-agent
+SERVER_SRCS := $(wildcard src/server/*.c)
+SERVER_OBJS := $(patsubst src/%.c,$(OUT)/obj/%.o,$(SERVER_SRCS))
+BINS := $(OUT)/flowscope-agent $(if $(SERVER_SRCS),$(OUT)/flowscope-server)
 
 .PHONY: all tests deps test-deps test unit-test sanitize-test fuzz-smoke integration-test \
 	integration-test-san run bench \
@@ -116,6 +118,12 @@ $(CORE_LIB): $(CORE_OBJS)
 $(OUT)/flowscope-agent: $(OUT)/obj/agent/agent_main.o $(OUT)/obj/agent/probe.o $(CORE_LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -lbpf -lelf -lz $(LIBS)
+
+$(OUT)/flowscope-server: $(SERVER_OBJS) $(CORE_LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -lmicrohttpd $(LIBS)
+
+$(SERVER_OBJS): $(WIRE_GEN_H)
 
 $(OUT)/tests/%: tests/unit/%.c $(CORE_LIB)
 	$(call msg,TEST,$@)

@@ -15,6 +15,7 @@ build_pkgs=(
 	libsqlite3-dev                # embedded store
 	libzstd-dev                   # wire format compression
 	libprotobuf-c-dev protobuf-c-compiler  # wire format encoding (protoc-c at build time)
+	libmicrohttpd-dev             # flowscope-server's HTTP API
 	uthash-dev                    # hash tables (connection table)
 	pkg-config
 	clang-format                  # make format / format-check

@@ -17,7 +17,7 @@
  * + - * / % (usual precedence), unary minus, = == != <> < <= > >=, [NOT] LIKE,
  * [NOT] IN (list), IS [NOT] NULL, [NOT] BETWEEN a AND b, AND, OR, NOT, and the functions
  * Count(row|*|expr), Sum, Avg, Max, Min, Uniq (COUNT(DISTINCT)), Percentile(expr, p)
- * (0 <= p <= 100, the store's `percentile` aggregate) and time(col, N) bucketing
+ * (0 <= p <= 100, passed to the store's `percentile` aggregate as p/100) and time(col, N)
  * (((col / N) * N), N a positive integer). Function names and keywords are case-insensitive,
  * column and table names are not. "..." and `...` quote identifiers. GROUP BY and ORDER BY
  * may name a select alias or a 1-based select position. -- and block comments are skipped,
