@@ -158,9 +158,10 @@ integration-test: all
 
 # The same end-to-end tests against an agent built with ASan/UBSan.
 integration-test-san:
-	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined CC=clang build/san/flowscope-agent
-	$(Q)FLOWSCOPE_AGENT=build/san/flowscope-agent ASAN_OPTIONS=detect_leaks=1 \
-		tests/integration/run.sh
+	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined CC=clang \
+		$(patsubst $(OUT)/%,build/san/%,$(BINS))
+	$(Q)FLOWSCOPE_AGENT=build/san/flowscope-agent FLOWSCOPE_SERVER=build/san/flowscope-server \
+		ASAN_OPTIONS=detect_leaks=1 tests/integration/run.sh
 
 test: test-deps
 	$(Q)$(MAKE) --no-print-directory format-check

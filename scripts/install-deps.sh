@@ -23,6 +23,7 @@ build_pkgs=(
 test_pkgs=(
 	libcmocka-dev                 # unit tests
 	nginx-light curl jq           # integration: real server and client
+	zstd                          # integration: compresses hand-made ingest batches
 	python3 python3-pytest        # integration test driver
 	iproute2 procps psmisc
 	wrk linux-perf                # benchmarks

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * flowscope-server: store the records agents send and answer queries over them
+ * (DESIGN §6). It opens the SQLite store in data_dir, serves the HTTP API of http_api.c
+ * on one IPv4 address, and drops partitions older than retention_days at start and then
+ * hourly. SIGINT/SIGTERM stop it cleanly: in-flight requests finish, the store is closed,
+ * and the process exits 0.
+ *
+ * The signals are blocked before the HTTP thread starts (so it inherits the mask) and
+ * taken synchronously with sigtimedwait() here, whose timeout is also the retention timer:
+ * no handler, no flag, no polling.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/conf.h"
+#include "common/log.h"
+#include "server/http_api.h"
+#include "store/store.h"
+
+#define FLOWSCOPE_VERSION "0.1.0"
+#define RETENTION_EVERY_S 3600
+
+struct server_cfg {
+	char *listen;
+	char *data_dir;
+	int64_t retention_days;
+	uint64_t max_rows;
+	uint64_t query_timeout_ms;
+	uint64_t max_body;
+	char *log_level;
+};
+
+#define K(name) offsetof(struct server_cfg, name)
+
+static const struct conf_key server_keys[] = {
+	{ "listen", CONF_STRING, K(listen), "127.0.0.1:20416", 0, 0, "ADDR:PORT",
+	  "IPv4 address and port of the HTTP API (loopback only by default)" },
+	{ "data_dir", CONF_STRING, K(data_dir), "./flowscope-data", 0, 0, "DIR",
+	  "directory of the store, created if missing" },
+	{ "retention_days", CONF_INT, K(retention_days), "7", 1, STORE_MAX_RETENTION_DAYS, "N",
+	  "whole days of records kept; older partitions are dropped hourly" },
+	{ "max_rows", CONF_UINT, K(max_rows), "10000", 1, INT64_MAX - 1, "N",
+	  "rows one query may return; larger results are truncated and say so" },
+	{ "query_timeout", CONF_DURATION_MS, K(query_timeout_ms), "10s", 0, 86400000, "DURATION",
+	  "a query running longer is stopped and returns the rows so far (0: no limit)" },
+	{ "max_body", CONF_SIZE, K(max_body), "16MiB", 1, 1ll << 30, "SIZE",
+	  "largest request body accepted (ingest batches, queries); larger ones get 413" },
+	{ "log_level", CONF_STRING, K(log_level), "info", 0, 0, "LEVEL",
+	  "error, warn, info or debug" },
+	{ 0 },
+};
+
+static const struct conf_spec server_spec = {
+	.prog = "flowscope-server",
+	.summary = "Store the l7_flow_log records flowscope agents send (POST /v1/ingest) and\n"
+		   "answer SQL queries over them (POST /v1/query). Also serves /healthz and\n"
+		   "Prometheus /metrics. Listens on loopback only unless told otherwise.",
+	.examples = "  flowscope-server                                  127.0.0.1:20416, "
+		    "./flowscope-data\n"
+		    "  flowscope-server --data-dir /var/lib/flowscope --retention-days 30\n"
+		    "  curl -s localhost:20416/v1/query --data-urlencode 'sql=SHOW TABLES'\n",
+	.default_path = "/etc/flowscope/server.yaml",
+	.keys = server_keys,
+	.version = FLOWSCOPE_VERSION,
+};
+
+static void drop_expired(struct store *st)
+{
+	int rc = store_drop_expired(st, (int64_t)time(NULL));
+
+	if (rc < 0)
+		ob_warn("[server] dropping expired partitions failed: %s (%s)", strerror(-rc),
+			store_errmsg(st));
+	else if (rc > 0)
+		ob_info("[server] dropped %d expired partition%s", rc, rc == 1 ? "" : "s");
+}
+
+/* Wait for SIGINT/SIGTERM, running retention every RETENTION_EVERY_S meanwhile. */
+static void serve(struct store *st, const sigset_t *stop_set)
+{
+	time_t next = time(NULL) + RETENTION_EVERY_S, now;
+	struct timespec ts;
+	int sig;
+
+	for (;;) {
+		now = time(NULL);
+		if (now >= next) {
+			drop_expired(st);
+			next = now + RETENTION_EVERY_S;
+		}
+		ts = (struct timespec){ .tv_sec = next - now };
+		sig = sigtimedwait(stop_set, NULL, &ts);
+		if (sig == SIGINT || sig == SIGTERM) {
+			ob_info("[server] %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+			return;
+		}
+		/* -1 with EAGAIN (timer) or EINTR (another signal): go round again. */
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct server_cfg cfg;
+	struct store_cfg scfg = { 0 };
+	struct http_api_cfg acfg;
+	struct store *st = NULL;
+	struct http_api *api = NULL;
+	sigset_t stop_set;
+	int rc, level, exit_code = 1;
+
+	rc = conf_load(&server_spec, &cfg, argc, argv);
+	if (rc == CONF_EXIT_OK) {
+		exit_code = 0;
+		goto out;
+	}
+	if (rc < 0) {
+		exit_code = 2;
+		goto out;
+	}
+	level = ob_log_parse_level(cfg.log_level ? cfg.log_level : "info");
+	if (level < 0) {
+		fprintf(stderr,
+			"flowscope-server: --log-level: '%s' is not one of error, warn, "
+			"info, debug\n",
+			cfg.log_level);
+		exit_code = 2;
+		goto out;
+	}
+	ob_log_level = level;
+	if (!cfg.listen || !cfg.data_dir || !*cfg.data_dir) {
+		fprintf(stderr, "flowscope-server: --listen and --data-dir must be set\n");
+		exit_code = 2;
+		goto out;
+	}
+
+	/* Blocked before any thread exists, so that only sigtimedwait() below takes them. */
+	sigemptyset(&stop_set);
+	sigaddset(&stop_set, SIGINT);
+	sigaddset(&stop_set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	scfg.dir = cfg.data_dir;
+	scfg.retention_days = (uint32_t)cfg.retention_days;
+	rc = store_open(&store_sqlite_ops, &scfg, &st);
+	if (rc) {
+		ob_err("[server] cannot open the store in %s: %s", cfg.data_dir, strerror(-rc));
+		goto out;
+	}
+	drop_expired(st);
+
+	acfg = (struct http_api_cfg){
+		.listen = cfg.listen,
+		.store = st,
+		.max_rows = cfg.max_rows,
+		.query_timeout_ms = cfg.query_timeout_ms,
+		.max_body = cfg.max_body,
+	};
+	rc = http_api_start(&acfg, &api);
+	if (rc) {
+		exit_code = rc == -EINVAL ? 2 : 1;
+		goto out;
+	}
+	fprintf(stderr, "flowscope-server: listening on http://%s\n", cfg.listen);
+	serve(st, &stop_set);
+	exit_code = 0;
+out:
+	http_api_stop(api);
+	store_close(st);
+	conf_free(&server_spec, &cfg);
+	return exit_code;
+}

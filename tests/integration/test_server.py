@@ -1,0 +1,355 @@
+# SPDX-License-Identifier: Apache-2.0
+"""flowscope-server's HTTP API end to end: one server on a free loopback port with a
+temporary data directory, driven with the standard library only.
+
+The tests of one module share the server and run in file order, so the /metrics test at
+the end can assert exact counts: every request that moves a counter is made by a test
+above it, and the expected numbers are tallied in COUNTS as the tests go.
+"""
+import http.client
+import json
+import os
+import pathlib
+import shutil
+import signal
+import struct
+import subprocess
+import tempfile
+import time
+import urllib.parse
+
+import pytest
+
+from conftest import ROOT, free_port, wait_port
+
+SERVER = pathlib.Path(os.environ.get("FLOWSCOPE_SERVER", ROOT / "build" / "flowscope-server"))
+MAX_BODY = 64 * 1024
+
+COUNTS = {"query_ok": 0, "query_refused": 0, "ingest_ok": 0, "ingest_bad": 0,
+          "ingest_too_large": 0, "ingest_rows": 0, "ingest_bytes": 0}
+
+
+class Server:
+    def __init__(self, tmpdir, *args):
+        self.port = free_port()
+        self.err = pathlib.Path(tmpdir) / "server.stderr"
+        self.proc = subprocess.Popen(
+            [str(SERVER), "--listen", f"127.0.0.1:{self.port}",
+             "--data-dir", str(pathlib.Path(tmpdir) / "data"), *args],
+            stdout=subprocess.DEVNULL, stderr=open(self.err, "wb"))
+        try:
+            wait_port(self.port)
+        except RuntimeError:
+            self.proc.kill()
+            raise RuntimeError("server did not start:\n" + self.err.read_text())
+
+    def request(self, method, path, body=None, headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, resp.read(), resp
+        finally:
+            conn.close()
+
+    def json(self, method, path, body=None, headers=None):
+        status, data, _ = self.request(method, path, body, headers)
+        return status, json.loads(data)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server():
+    d = tempfile.mkdtemp(prefix="flowscope-srv-")
+    s = Server(d, "--max-body", str(MAX_BODY))
+    yield s
+    if s.proc.poll() is None:
+        s.proc.kill()
+        s.proc.wait()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def query_form(server, sql, db=None):
+    fields = {"sql": sql}
+    if db is not None:
+        fields["db"] = db
+    return server.json("POST", "/v1/query", urllib.parse.urlencode(fields),
+                       {"Content-Type": "application/x-www-form-urlencoded"})
+
+
+def query_json(server, obj):
+    body = obj if isinstance(obj, (bytes, str)) else json.dumps(obj)
+    return server.json("POST", "/v1/query", body, {"Content-Type": "application/json"})
+
+
+def ingest(server, body):
+    COUNTS["ingest_bytes"] += len(body)
+    return server.json("POST", "/v1/ingest", body,
+                       {"Content-Type": "application/x-flowscope-batch",
+                        "Content-Encoding": "zstd", "Flowscope-Wire": "1"})
+
+
+def test_startup_message(server):
+    assert f"flowscope-server: listening on http://127.0.0.1:{server.port}" in \
+        server.err.read_text()
+
+
+def test_healthz(server):
+    assert server.json("GET", "/healthz") == (200, {"status": "ok"})
+
+
+def test_show_tables_form_and_json(server):
+    expected = {"columns": ["name", "db"], "values": [["l7_flow_log", "flow_log"]]}
+    for status, body in (query_form(server, "SHOW TABLES"),
+                         query_form(server, "SHOW TABLES", db="flow_log"),
+                         query_json(server, {"db": "flow_log", "sql": "SHOW TABLES"}),
+                         query_json(server, {"sql": "SHOW TABLES"})):
+        COUNTS["query_ok"] += 1
+        assert status == 200, body
+        assert isinstance(body.pop("took_ms"), int)
+        assert body == expected
+
+
+def test_json_escapes(server):
+    # \u escapes, including a surrogate pair inside a comment, decode like any JSON.
+    status, body = query_json(
+        server, '{"db":"flow_log","sql":"SHOW\\u0020TABLES -- \\ud83d\\ude00\\n"}')
+    COUNTS["query_ok"] += 1
+    assert status == 200, body
+    assert body["values"] == [["l7_flow_log", "flow_log"]]
+
+
+def test_select_on_empty_store(server):
+    status, body = query_form(server, "SELECT time, request_resource, response_code "
+                                      "FROM l7_flow_log WHERE response_code >= 500")
+    COUNTS["query_ok"] += 1
+    assert status == 200, body
+    assert body["columns"] == ["time", "request_resource", "response_code"]
+    assert body["values"] == []
+    assert "truncated" not in body
+
+
+@pytest.mark.parametrize("sql,message", [
+    ("DELETE FROM l7_flow_log", "only SELECT and SHOW are allowed"),
+    ("SELECT nope FROM l7_flow_log", "unknown column 'nope' in l7_flow_log"),
+])
+def test_refused_sql(server, sql, message):
+    status, body = query_form(server, sql)
+    COUNTS["query_refused"] += 1
+    assert (status, body) == (400, {"error": message})
+
+
+@pytest.mark.parametrize("body,ctype,message", [
+    ('{"sql": 1}', "application/json", "JSON body: field 'sql' must be a string"),
+    ('{"sql": "SHOW TABLES", "x": "y"}', "application/json",
+     "unknown field 'x' (expected db and sql)"),
+    ('["SHOW TABLES"]', "application/json",
+     'JSON body: expected one object of string fields, e.g. '
+     '{"db":"flow_log","sql":"SHOW TABLES"}'),
+    ("db=flow_log", "application/x-www-form-urlencoded", "missing field: sql"),
+    ("sql=SHOW%zzTABLES", "application/x-www-form-urlencoded",
+     "form body: bad percent escape"),
+    ("sql=SHOW TABLES", "text/plain",
+     "Content-Type must be application/x-www-form-urlencoded or application/json"),
+])
+def test_bad_query_bodies(server, body, ctype, message):
+    status, resp = server.json("POST", "/v1/query", body, {"Content-Type": ctype})
+    COUNTS["query_refused"] += 1
+    assert (status, resp) == (400, {"error": message})
+
+
+def zstd_compress(data):
+    # The zstd tool records the content size in the frame header (the decoder needs it)
+    # when it knows the input size, i.e. when the input is a file, not a pipe.
+    with tempfile.TemporaryDirectory() as d:
+        src = pathlib.Path(d) / "batch.pb"
+        src.write_bytes(data)
+        subprocess.run(["zstd", "-q", "-f", str(src), "-o", str(src) + ".zst"], check=True)
+        return pathlib.Path(str(src) + ".zst").read_bytes()
+
+
+def varint(v):
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def pb_int(field, v):
+    return varint(field << 3) + varint(v)
+
+
+def pb_bytes(field, b):
+    if isinstance(b, str):
+        b = b.encode()
+    return varint(field << 3 | 2) + varint(len(b)) + b
+
+
+def make_batch(seq, records, version=1, agent_id="test-agent"):
+    """A Batch of src/wire/flowscope_wire.proto, encoded by hand (no protobuf module)."""
+    pb = pb_int(1, version) + pb_bytes(2, agent_id) + pb_int(3, seq)
+    for r in records:
+        pb += pb_bytes(4, r)
+    return zstd_compress(pb)
+
+
+def make_record(resource, code, start_us):
+    return (pb_int(1, start_us) + pb_int(2, start_us + 1500) + pb_int(3, 2) + pb_int(4, 1)
+            + pb_int(5, 0) + pb_int(6, 4) + pb_int(7, 6) + pb_int(8, 20)
+            + pb_int(9, code) + pb_int(10, 100) + pb_int(11, 200)
+            + pb_bytes(14, bytes([127, 0, 0, 1])) + pb_bytes(15, bytes([127, 0, 0, 2]))
+            + pb_int(16, 40000) + pb_int(17, 8080) + pb_int(18, 1234)
+            + pb_bytes(21, "nginx") + pb_bytes(22, "1.1") + pb_bytes(23, "GET")
+            + pb_bytes(24, "example.test") + pb_bytes(25, resource))
+
+
+HAVE_ZSTD = shutil.which("zstd") is not None
+
+
+def test_ingest_malformed(server):
+    good = make_batch(1, [make_record("/x", 200, int(time.time() * 1e6))]) if HAVE_ZSTD \
+        else None
+    cases = [(b"garbage", "not a zstd frame"),
+             (b"", "not a zstd frame")]
+    if good:
+        cases.append((good[:len(good) // 2], None))  # truncated zstd frame
+        cases.append((make_batch(1, [], version=2),
+                      "wire version 2 not supported (this server speaks 1)"))
+        cases.append((make_batch(1, [b"\x18\x09"]), "record 0: type missing or not 0..2"))
+    for body, message in cases:
+        status, resp = ingest(server, body)
+        COUNTS["ingest_bad"] += 1
+        assert status == 400, (body[:20], resp)
+        if message:
+            assert resp == {"error": message}
+        else:
+            assert resp["error"].startswith("zstd: ")
+        assert server.json("GET", "/healthz") == (200, {"status": "ok"})
+
+
+def test_oversize_body(server):
+    status, resp = ingest(server, b"\0" * (MAX_BODY + 1))
+    COUNTS["ingest_bytes"] -= MAX_BODY + 1  # refused before the ingest handler counts it
+    COUNTS["ingest_too_large"] += 1
+    assert status == 413
+    assert resp == {"error": f"request body larger than max_body ({MAX_BODY} bytes)"}
+    status, resp = server.json("POST", "/v1/query", "sql=" + "x" * MAX_BODY,
+                               {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 413
+    assert server.json("GET", "/healthz") == (200, {"status": "ok"})
+
+
+@pytest.mark.skipif(not HAVE_ZSTD, reason="the zstd tool is needed to build a batch")
+def test_ingest_and_query(server):
+    now_us = int(time.time() * 1e6)
+    recs = [make_record("/a", 200, now_us), make_record("/b", 503, now_us + 10),
+            make_record("/c", 404, now_us + 20)]
+    assert ingest(server, make_batch(42, recs)) == (200, {"acked": 42, "rows": 3})
+    COUNTS["ingest_ok"] += 1
+    COUNTS["ingest_rows"] += 3
+    status, body = query_json(server, {
+        "db": "flow_log",
+        "sql": "SELECT request_resource, response_code, server_port, request_type "
+               "FROM l7_flow_log WHERE response_code >= 400 ORDER BY request_resource"})
+    COUNTS["query_ok"] += 1
+    assert status == 200, body
+    assert body["columns"] == ["request_resource", "response_code", "server_port",
+                               "request_type"]
+    assert body["values"] == [["/b", 503, 8080, "GET"], ["/c", 404, 8080, "GET"]]
+    status, body = query_form(server, "SELECT Count(row) AS n FROM l7_flow_log")
+    COUNTS["query_ok"] += 1
+    assert (status, body["values"]) == (200, [[3]])
+
+
+def test_unknown_path_and_method(server):
+    assert server.json("GET", "/nope") == (404, {"error": "no such endpoint: GET /nope"})
+    status, resp = server.json("GET", "/v1/query")
+    assert status == 405 and "use POST" in resp["error"]
+    status, resp = server.json("POST", "/healthz", b"")
+    assert status == 405 and "use GET" in resp["error"]
+
+
+def metric(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} missing from /metrics:\n{text}")
+
+
+def test_metrics(server):
+    status, data, resp = server.request("GET", "/metrics")
+    assert status == 200
+    assert resp.getheader("Content-Type").startswith("text/plain")
+    text = data.decode()
+    expect = {
+        'flowscope_ingest_batches_total{result="ok"}': COUNTS["ingest_ok"],
+        'flowscope_ingest_batches_total{result="bad"}': COUNTS["ingest_bad"],
+        'flowscope_ingest_batches_total{result="retry"}': 0,
+        'flowscope_ingest_batches_total{result="too_large"}': COUNTS["ingest_too_large"],
+        "flowscope_ingest_rows_total": COUNTS["ingest_rows"],
+        "flowscope_ingest_bytes_total": COUNTS["ingest_bytes"],
+        'flowscope_query_total{result="ok"}': COUNTS["query_ok"],
+        'flowscope_query_total{result="refused"}': COUNTS["query_refused"],
+        'flowscope_query_total{result="error"}': 0,
+        "flowscope_query_seconds_count": COUNTS["query_ok"],
+        "flowscope_http_too_large_total": 2,
+        "flowscope_store_rows_written_total": COUNTS["ingest_rows"],
+    }
+    for name, value in expect.items():
+        assert metric(text, name) == value, name
+    assert metric(text, "flowscope_query_seconds_sum") >= 0
+    assert metric(text, "flowscope_store_partitions") == (1 if COUNTS["ingest_rows"] else 0)
+    assert metric(text, "flowscope_store_bytes") > 0
+
+
+def test_sigterm_exits_zero(server):
+    assert server.stop() == 0
+    assert "stopping" in server.err.read_text()
+
+
+def test_bad_listen_address(tmp_path):
+    for addr in ("localhost:1234", "[::1]:1234", "127.0.0.1", "127.0.0.1:0"):
+        p = subprocess.run([str(SERVER), "--listen", addr, "--data-dir", str(tmp_path / "d")],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 2, addr
+        assert "is not an IPv4 address and port like 127.0.0.1:20416" in p.stderr
+
+
+def test_print_config():
+    p = subprocess.run([str(SERVER), "--print-config", "--retention-days", "30"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    for line in ('listen: "127.0.0.1:20416"', "retention_days: 30", "max_rows: 10000",
+                 "query_timeout: 10s", "max_body: 16MiB"):
+        assert any(l.startswith(line) for l in p.stdout.splitlines()), (line, p.stdout)
+
+
+@pytest.mark.skipif(not HAVE_ZSTD, reason="the zstd tool is needed to build a batch")
+def test_row_cap(tmp_path):
+    s = Server(tmp_path, "--max-rows", "2")
+    try:
+        now_us = int(time.time() * 1e6)
+        recs = [make_record(f"/{i}", 200, now_us + i) for i in range(3)]
+        assert ingest(s, make_batch(7, recs)) == (200, {"acked": 7, "rows": 3})
+        sql = "SELECT request_resource FROM l7_flow_log ORDER BY request_resource"
+        status, body = query_form(s, sql)
+        assert status == 200, body
+        assert body["values"] == [["/0"], ["/1"]]
+        assert body["truncated"] is True and body["max_rows"] == 2
+        status, body = query_form(s, sql + " LIMIT 2")
+        assert (status, body["values"]) == (200, [["/0"], ["/1"]])
+        assert "truncated" not in body
+        status, body = query_form(s, sql + " LIMIT 1, 5")
+        assert (status, body["values"], body.get("truncated")) == (200, [["/1"], ["/2"]], None)
+        assert s.stop() == 0
+    finally:
+        if s.proc.poll() is None:
+            s.proc.kill()
