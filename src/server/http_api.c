@@ -26,6 +26,9 @@
 #include "common/log.h"
 #include "query/sql.h"
 #include "server/http_api.h"
+
+/* Agents keep one connection each; queries come and go. */
+#define HTTP_MAX_CONNECTIONS 64
 #include "store/store.h"
 #include "wire/wire.h"
 
@@ -997,11 +1000,14 @@ int http_api_start(const struct http_api_cfg *cfg, struct http_api **out)
 	api->cfg.listen = api->listen;
 	errno = 0;
 	/* One polling thread: handlers run one at a time, which the store handle allows
-	 * but does not need. Binding to the parsed address only, never to every interface. */
+	 * but does not need. Binding to the parsed address only, never to every interface.
+	 * Each connection may buffer up to max_body, so the connection count bounds memory:
+	 * HTTP_MAX_CONNECTIONS * max_body at worst. */
 	api->mhd = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_access, api,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin, MHD_OPTION_NOTIFY_COMPLETED,
-		on_completed, api, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60, MHD_OPTION_END);
+		on_completed, api, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_MAX_CONNECTIONS, MHD_OPTION_END);
 	if (!api->mhd) {
 		rc = errno ? -errno : -EADDRNOTAVAIL;
 		ob_err("[server] cannot listen on %s: %s", api->listen, strerror(-rc));
