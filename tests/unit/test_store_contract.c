@@ -71,8 +71,15 @@ static int setup(void **state)
 	assert_non_null(f);
 	f->be = *state;
 	if (!f->be->available()) {
+		/* Outside CI a backend without its server is left out, and says so; in CI
+		 * every backend in the table must run. */
+		const char *name = f->be->name;
+
 		free(f);
-		skip();
+		if (getenv("CI"))
+			fail_msg("backend %s is not available in CI", name);
+		print_message("backend not available here: not run\n");
+		return -1;
 	}
 	strcpy(f->dir, "/tmp/flowscope-store-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
