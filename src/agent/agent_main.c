@@ -25,7 +25,7 @@
 #include "common/jsonw.h"
 #include "common/log.h"
 
-#define FLOWSCOPE_VERSION "0.1.0"
+#include "common/version.h"
 
 struct agent_cfg {
 	bool out_stdout;

@@ -23,7 +23,7 @@
 #include "server/http_api.h"
 #include "store/store.h"
 
-#define FLOWSCOPE_VERSION "0.1.0"
+#include "common/version.h"
 #define RETENTION_EVERY_S 3600
 
 struct server_cfg {
