@@ -49,7 +49,7 @@ WIRE_GEN_C := $(patsubst %.proto,$(OUT)/%.pb-c.c,$(WIRE_PROTOS))
 WIRE_GEN_H := $(WIRE_GEN_C:.c=.h)
 CORE_OBJS := $(patsubst src/%.c,$(OUT)/obj/%.o,$(COMMON_SRCS) $(PROTO_SRCS) $(AGENT_SRCS) \
 	     $(LIB_SRCS)) $(patsubst $(OUT)/%.c,$(OUT)/obj/gen/%.o,$(WIRE_GEN_C))
-LIBS := -lyaml -lprotobuf-c -lzstd -lsqlite3 -lm
+LIBS := -lyaml -lprotobuf-c -lzstd -lsqlite3 -lcurl -lpthread -lm
 CORE_LIB := $(OUT)/libflowscope_core.a
 
 BPF_SRCS := $(wildcard src/bpf/*.bpf.c)
@@ -60,14 +60,20 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 
 SERVER_SRCS := $(wildcard src/server/*.c)
 SERVER_OBJS := $(patsubst src/%.c,$(OUT)/obj/%.o,$(SERVER_SRCS))
-BINS := $(OUT)/flowscope-agent $(if $(SERVER_SRCS),$(OUT)/flowscope-server)
+CLI_SRCS := $(wildcard src/cli/*.c)
+CLI_OBJS := $(patsubst src/%.c,$(OUT)/obj/%.o,$(CLI_SRCS))
+BINS := $(OUT)/flowscope-agent $(if $(SERVER_SRCS),$(OUT)/flowscope-server) \
+	$(if $(CLI_SRCS),$(OUT)/flowscope)
+# Benchmark drivers written in C (bench/*_bench.c), linked against the core library.
+BENCH_SRCS := $(wildcard bench/*_bench.c)
+BENCH_BINS := $(patsubst bench/%.c,$(OUT)/bench/%,$(BENCH_SRCS))
 
 .PHONY: all tests deps test-deps test unit-test sanitize-test fuzz-smoke integration-test \
 	integration-test-san run bench \
 	clean format format-check
 # The programs only: building the tests needs test-only packages (cmocka).
 all: $(BINS)
-tests: $(UNIT_BINS) $(OUT)/tests/syscall_cost
+tests: $(UNIT_BINS) $(OUT)/tests/syscall_cost $(BENCH_BINS)
 
 deps:
 	$(Q)scripts/install-deps.sh
@@ -124,6 +130,17 @@ $(OUT)/flowscope-server: $(SERVER_OBJS) $(CORE_LIB)
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -lmicrohttpd $(LIBS)
 
 $(SERVER_OBJS): $(WIRE_GEN_H)
+
+$(OUT)/flowscope: $(CLI_OBJS) $(CORE_LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LIBS)
+
+$(CLI_OBJS): $(WIRE_GEN_H)
+
+$(OUT)/bench/%: bench/%.c $(CORE_LIB) $(WIRE_GEN_H)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $< $(CORE_LIB) -o $@ $(LDFLAGS) $(LIBS)
 
 $(OUT)/tests/%: tests/unit/%.c $(CORE_LIB)
 	$(call msg,TEST,$@)
@@ -184,4 +201,4 @@ format-check:
 clean:
 	rm -rf build
 
--include $(shell find $(OUT)/obj $(OUT)/tests -name '*.d' 2>/dev/null)
+-include $(shell find $(OUT)/obj $(OUT)/tests $(OUT)/bench -name '*.d' 2>/dev/null)

@@ -16,6 +16,7 @@ build_pkgs=(
 	libzstd-dev                   # wire format compression
 	libprotobuf-c-dev protobuf-c-compiler  # wire format encoding (protoc-c at build time)
 	libmicrohttpd-dev             # flowscope-server's HTTP API
+	libcurl4-openssl-dev          # agent -> server transport, flowscope CLI
 	uthash-dev                    # hash tables (connection table)
 	pkg-config
 	clang-format                  # make format / format-check

@@ -5,10 +5,13 @@
  *
  * The main loop polls the ring buffer, feeds the intake, ticks timeouts a few times a
  * second and flushes output after each round, so a record appears within about one
- * poll interval of its response. SIGINT/SIGTERM end the loop; pending requests are then
- * written out and the process exits 0.
+ * poll interval of its response. Records go to stdout (--stdout) and/or to a
+ * flowscope-server (--server, through the exporter). SIGINT/SIGTERM end the loop;
+ * pending requests are then written out, the exporter is given drain_timeout to deliver
+ * its spool, and the process exits 0.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -17,6 +20,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "agent/exporter.h"
 #include "agent/intake.h"
 #include "agent/probe.h"
 #include "agent/record.h"
@@ -29,6 +38,15 @@
 
 struct agent_cfg {
 	bool out_stdout;
+	char *server;
+	char *agent_id;
+	int64_t batch_records;
+	uint64_t batch_interval_ms;
+	uint64_t spool_size;
+	uint64_t retry_max_backoff_ms;
+	uint64_t send_timeout_ms;
+	uint64_t heartbeat_interval_ms;
+	uint64_t drain_timeout_ms;
 	uint64_t pid;
 	char *comm;
 	int64_t capture_bytes;
@@ -50,6 +68,25 @@ struct agent_cfg {
 static const struct conf_key agent_keys[] = {
 	{ "stdout", CONF_BOOL, K(out_stdout), "false", 0, 0, NULL,
 	  "write every record to stdout as one JSON object per line" },
+	{ "server", CONF_STRING, K(server), NULL, 0, 0, "URL",
+	  "send every record to the flowscope-server at this URL, e.g. http://127.0.0.1:20416" },
+	{ "agent_id", CONF_STRING, K(agent_id), NULL, 0, 0, "NAME",
+	  "this agent's name at the server, unique per host (default: the host name)" },
+	{ "batch_records", CONF_INT, K(batch_records), "1000", 1, WIRE_MAX_RECORDS, "N",
+	  "records per batch sent to the server" },
+	{ "batch_interval", CONF_DURATION_MS, K(batch_interval_ms), "1s", 10, 60000, "DURATION",
+	  "longest a record waits for its batch to fill before it is sent" },
+	{ "spool_size", CONF_SIZE, K(spool_size), "64MiB", 1 << 20, 1ll << 36, "SIZE",
+	  "compressed batches kept while the server is unreachable; beyond it the oldest are "
+	  "dropped and counted" },
+	{ "retry_max_backoff", CONF_DURATION_MS, K(retry_max_backoff_ms), "5s", 100, 600000,
+	  "DURATION", "longest wait between two tries to reach the server" },
+	{ "send_timeout", CONF_DURATION_MS, K(send_timeout_ms), "10s", 100, 600000, "DURATION",
+	  "one send to the server, connecting included, fails after this" },
+	{ "heartbeat_interval", CONF_DURATION_MS, K(heartbeat_interval_ms), "5s", 100, 3600000,
+	  "DURATION", "an idle agent still reports its counters to the server this often" },
+	{ "drain_timeout", CONF_DURATION_MS, K(drain_timeout_ms), "5s", 0, 600000, "DURATION",
+	  "at exit, time given to deliver what is spooled; the rest is counted as lost" },
 	{ "pid", CONF_UINT, K(pid), "0", 0, 4194304, "PID",
 	  "capture only this process (0: every process)" },
 	{ "comm", CONF_STRING, K(comm), NULL, 0, 0, "NAME",
@@ -89,6 +126,7 @@ static const struct conf_spec agent_spec = {
 		   "request/response exchange becomes one flow_log.l7_flow_log record. Needs root\n"
 		   "(or CAP_BPF + CAP_PERFMON) and a kernel with BTF.",
 	.examples = "  flowscope-agent --stdout                    every process, JSON lines\n"
+		    "  flowscope-agent --server http://127.0.0.1:20416   send to flowscope-server\n"
 		    "  flowscope-agent --stdout --comm nginx       only nginx\n"
 		    "  flowscope-agent --stdout --pid 1234 --capture-bytes 4096\n"
 		    "  flowscope-agent --stdout --stats | jq -c '{request_resource, "
@@ -112,6 +150,14 @@ struct agent {
 	struct probe *probe;
 	struct jsonw json;
 	struct output_stats out;
+	struct exporter *exporter;
+	/* The server's own address: its ingest traffic is not recorded (see skip_self). */
+	struct {
+		uint8_t family;
+		uint8_t addr[16];
+		uint16_t port;
+	} self[8];
+	size_t nself;
 	uint64_t realtime_off_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
 	bool output_broken;
 };
@@ -124,10 +170,72 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
+/*
+ * Records of exchanges with our own server (the exporter's POSTs as the server sees them,
+ * and queries to it) are not kept: otherwise every batch sent would make a record to send.
+ */
+static bool is_self(const struct agent *a, const struct l7_record *r)
+{
+	for (size_t i = 0; i < a->nself; i++)
+		if (r->server_port == a->self[i].port && r->family == a->self[i].family &&
+		    !memcmp(r->addr1, a->self[i].addr, r->family == 4 ? 4 : 16))
+			return true;
+	return false;
+}
+
+/* Resolve --server's host and port into a->self. Best effort: a name that does not
+ * resolve now only means its traffic is recorded. */
+static void resolve_self(struct agent *a, const char *url)
+{
+	const char *h = strstr(url, "://");
+	char host[256], port[8] = "80";
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL, *ai;
+	size_t n;
+
+	h = h ? h + 3 : url;
+	if (!strncmp(url, "https://", 8))
+		snprintf(port, sizeof(port), "443");
+	if (*h == '[') { /* [IPv6]:port */
+		n = strcspn(h + 1, "]");
+		snprintf(host, sizeof(host), "%.*s", (int)n, h + 1);
+		h += n + 2;
+	} else {
+		n = strcspn(h, ":/");
+		snprintf(host, sizeof(host), "%.*s", (int)n, h);
+		h += n;
+	}
+	if (*h == ':')
+		snprintf(port, sizeof(port), "%.*s", (int)strcspn(h + 1, "/"), h + 1);
+	if (getaddrinfo(host, port, &hints, &res))
+		return;
+	for (ai = res; ai && a->nself < sizeof(a->self) / sizeof(a->self[0]); ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET) {
+			const struct sockaddr_in *sin = (const void *)ai->ai_addr;
+
+			a->self[a->nself].family = 4;
+			memcpy(a->self[a->nself].addr, &sin->sin_addr, 4);
+			a->self[a->nself++].port = ntohs(sin->sin_port);
+		} else if (ai->ai_family == AF_INET6) {
+			const struct sockaddr_in6 *sin6 = (const void *)ai->ai_addr;
+
+			a->self[a->nself].family = 6;
+			memcpy(a->self[a->nself].addr, &sin6->sin6_addr, 16);
+			a->self[a->nself++].port = ntohs(sin6->sin6_port);
+		}
+	}
+	freeaddrinfo(res);
+}
+
 static void write_record(void *ctx, const struct l7_record *r)
 {
 	struct agent *a = ctx;
 
+	if (a->nself && is_self(a, r)) {
+		a->out.self_skipped++;
+		return;
+	}
+	if (a->exporter)
+		exporter_add(a->exporter, r);
 	if (!a->cfg.out_stdout || a->output_broken)
 		return;
 	if (record_write_json(&a->json, r) ||
@@ -151,16 +259,41 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-static void print_stats(struct agent *a, const char *when)
+static int collect(struct agent *a, struct stat_kv *kv, const struct exporter_stats *final_ex)
+{
+	struct exporter_stats ex;
+	uint64_t kern[FS_CNT_MAX];
+
+	if (a->exporter && !final_ex) {
+		exporter_get_stats(a->exporter, &ex);
+		final_ex = &ex;
+	}
+	return agent_stats_collect(kv, probe_counters(a->probe, kern) ? NULL : kern, a->intake,
+				   &a->out, final_ex);
+}
+
+static void print_stats(struct agent *a, const char *when, const struct exporter_stats *final_ex)
 {
 	struct stat_kv kv[AGENT_STATS_MAX];
-	uint64_t kern[FS_CNT_MAX];
-	int n;
+	int n = collect(a, kv, final_ex);
 
-	n = agent_stats_collect(kv, probe_counters(a->probe, kern) ? NULL : kern, a->intake,
-				&a->out);
 	fprintf(stderr, "flowscope-agent counters (%s):\n", when);
 	agent_stats_print(stderr, kv, n);
+}
+
+/* Every batch carries the agent's counters, so the server can show them (flowscope status). */
+static void collect_counters(void *ctx, struct wire_batch_info *info)
+{
+	struct stat_kv kv[AGENT_STATS_MAX];
+	int n = collect(ctx, kv, NULL);
+
+	info->ncounters = 0;
+	for (int i = 0; i < n && info->ncounters < WIRE_MAX_COUNTERS; i++) {
+		struct wire_counter *c = &info->counters[info->ncounters++];
+
+		snprintf(c->name, sizeof(c->name), "%s", kv[i].name);
+		c->value = kv[i].value;
+	}
 }
 
 static int run(struct agent *a)
@@ -182,9 +315,11 @@ static int run(struct agent *a)
 			intake_tick(a->intake, now + a->realtime_off_ns);
 			last_tick = now;
 		}
+		if (a->exporter)
+			exporter_tick(a->exporter, now);
 		if (a->cfg.stats && a->cfg.stats_interval_ms &&
 		    now - last_stats >= a->cfg.stats_interval_ms * 1000000ull) {
-			print_stats(a, "periodic");
+			print_stats(a, "periodic", NULL);
 			last_stats = now;
 		}
 		if (a->cfg.out_stdout && !a->output_broken)
@@ -238,10 +373,24 @@ int main(int argc, char **argv)
 		exit_code = 2;
 		goto out;
 	}
-	if (!a.cfg.out_stdout) {
+	if (!a.cfg.out_stdout && !a.cfg.server) {
 		fprintf(stderr,
-			"flowscope-agent: no output chosen: use --stdout to write records as JSON "
-			"lines\n(sending to flowscope-server arrives with the server)\n");
+			"flowscope-agent: no output chosen: use --server URL to send records "
+			"to flowscope-server,\nor --stdout to write them as JSON lines\n");
+		exit_code = 2;
+		goto out;
+	}
+	if (a.cfg.server && strncmp(a.cfg.server, "http://", 7) &&
+	    strncmp(a.cfg.server, "https://", 8)) {
+		fprintf(stderr,
+			"flowscope-agent: --server: '%s' is not a URL; use http://HOST:PORT, e.g. "
+			"http://127.0.0.1:20416\n",
+			a.cfg.server);
+		exit_code = 2;
+		goto out;
+	}
+	if (a.cfg.agent_id && (!a.cfg.agent_id[0] || strlen(a.cfg.agent_id) > 63)) {
+		fprintf(stderr, "flowscope-agent: --agent-id: must be 1 to 63 bytes\n");
 		exit_code = 2;
 		goto out;
 	}
@@ -276,6 +425,34 @@ int main(int argc, char **argv)
 	a.probe = probe_open(&popts, on_ring_record, &a);
 	if (!a.probe)
 		goto out;
+	if (a.cfg.server) {
+		char host[HOST_NAME_MAX + 1] = "";
+		struct exporter_cfg ecfg = {
+			.url = a.cfg.server,
+			.agent_id = a.cfg.agent_id,
+			.batch_records = (size_t)a.cfg.batch_records,
+			.batch_interval_ms = a.cfg.batch_interval_ms,
+			.spool_bytes = a.cfg.spool_size,
+			.backoff_max_ms = a.cfg.retry_max_backoff_ms,
+			.send_timeout_ms = a.cfg.send_timeout_ms,
+			.heartbeat_ms = a.cfg.heartbeat_interval_ms,
+			.zstd_level = 3,
+			.collect_counters = collect_counters,
+			.ctx = &a,
+		};
+
+		if (!ecfg.agent_id) {
+			if (gethostname(host, sizeof(host)) || !host[0])
+				snprintf(host, sizeof(host), "localhost");
+			host[63] = '\0';
+			ecfg.agent_id = host;
+		}
+		a.exporter = exporter_create(&ecfg);
+		if (!a.exporter)
+			goto out;
+		resolve_self(&a, a.cfg.server);
+		ob_info("[agent] sending records to %s as agent '%s'", a.cfg.server, ecfg.agent_id);
+	}
 	ob_info("[agent] capturing socket traffic (%lld payload bytes per syscall)",
 		(long long)a.cfg.capture_bytes);
 	if (a.cfg.pid)
@@ -287,10 +464,25 @@ int main(int argc, char **argv)
 		exit_code = 0;
 	if (a.cfg.out_stdout && !a.output_broken)
 		fflush(stdout);
-	if (a.cfg.stats)
-		print_stats(&a, "final");
-	ob_info("[agent] stopped: %llu records written", (unsigned long long)a.out.records_written);
+	{
+		struct exporter_stats ex;
+		struct exporter *e = a.exporter;
+
+		if (e) {
+			a.exporter = NULL;
+			exporter_destroy(e, a.cfg.drain_timeout_ms, &ex);
+		}
+		if (a.cfg.stats)
+			print_stats(&a, "final", e ? &ex : NULL);
+		if (e)
+			ob_info("[agent] stopped: %llu records sent to the server",
+				(unsigned long long)ex.records_exported);
+	}
+	if (a.cfg.out_stdout)
+		ob_info("[agent] stopped: %llu records written",
+			(unsigned long long)a.out.records_written);
 out:
+	exporter_destroy(a.exporter, 0, NULL);
 	probe_close(a.probe);
 	intake_destroy(a.intake);
 	jsonw_free(&a.json);

@@ -11,7 +11,7 @@
 	} while (0)
 
 int agent_stats_collect(struct stat_kv *out, const uint64_t *kern, const struct intake *in,
-			const struct output_stats *os)
+			const struct output_stats *os, const struct exporter_stats *ex)
 {
 	const struct intake_stats *s = &in->st;
 	int i = 0;
@@ -61,6 +61,26 @@ int agent_stats_collect(struct stat_kv *out, const uint64_t *kern, const struct 
 	if (os) {
 		ADD("records_written", os->records_written, "records written to the output");
 		ADD("drop_write_errors", os->write_errors, "records lost: output write failed");
+		ADD("records_self_skipped", os->self_skipped,
+		    "records of traffic with flowscope-server itself, not kept");
+	}
+	if (ex) {
+		ADD("records_exported", ex->records_exported,
+		    "records the server acknowledged as stored");
+		ADD("batches_acked", ex->batches_acked, "batches the server acknowledged");
+		ADD("batches_duplicate", ex->batches_duplicate,
+		    "resent batches the server already had (a lost acknowledgement)");
+		ADD("send_failures", ex->send_failures,
+		    "sends that failed and were retried (server away or busy)");
+		ADD("spool_batches", ex->spool_batches, "batches waiting for the server now");
+		ADD("spool_bytes", ex->spool_bytes, "bytes of those batches");
+		ADD("drop_spool_full", ex->spool_dropped_records,
+		    "records lost: spool full while the server was away (raise spool_size)");
+		ADD("drop_rejected", ex->records_rejected,
+		    "records lost: the server refused their batch (see the agent log)");
+		ADD("drop_exit_unsent", ex->exit_dropped_records,
+		    "records lost: still unsent when the drain time at exit ran out");
+		ADD("drop_encode", ex->encode_failures, "records lost: out of memory packing them");
 	}
 	return i;
 }

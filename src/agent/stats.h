@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The agent's counters as one flat list of (name, value): kernel counters, intake and
- * parser counters, output counters. The same list feeds `--stats` and, later, the
- * exporter, so every counter has exactly one name everywhere.
+ * parser counters, output and exporter counters. The same list feeds `--stats` and the
+ * counters every batch carries to the server, so each counter has one name everywhere.
  */
 #ifndef OB_AGENT_STATS_H
 #define OB_AGENT_STATS_H
@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "agent/exporter.h"
 #include "agent/intake.h"
 #include "bpf/shared/socket_event.h"
 
@@ -22,13 +23,15 @@ struct stat_kv {
 struct output_stats {
 	uint64_t records_written;
 	uint64_t write_errors; /* records lost because stdout failed */
+	uint64_t self_skipped; /* records of traffic with our own server, not kept */
 };
 
 #define AGENT_STATS_MAX 64
 
-/* Fill out[] (AGENT_STATS_MAX entries) and return how many were written. kern may be NULL. */
+/* Fill out[] (AGENT_STATS_MAX entries) and return how many were written. kern, os and ex
+ * may be NULL (no kernel counters, no stdout output, no exporter). */
 int agent_stats_collect(struct stat_kv *out, const uint64_t *kern, const struct intake *in,
-			const struct output_stats *os);
+			const struct output_stats *os, const struct exporter_stats *ex);
 /* Human-readable, one counter per line, aligned. */
 void agent_stats_print(FILE *f, const struct stat_kv *kv, int n);
 

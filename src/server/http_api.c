@@ -24,17 +24,36 @@
 
 #include "common/jsonw.h"
 #include "common/log.h"
+#include "common/version.h"
 #include "query/sql.h"
+#include "server/agents.h"
 #include "server/http_api.h"
-
-/* Agents keep one connection each; queries come and go. */
-#define HTTP_MAX_CONNECTIONS 64
 #include "store/store.h"
 #include "wire/wire.h"
 
-enum ingest_result { ING_OK, ING_BAD, ING_RETRY, ING_TOO_LARGE, ING_DROPPED, ING__MAX };
-static const char *const ingest_result_names[ING__MAX] = { "ok", "bad", "retry", "too_large",
-							   "dropped" };
+/* Agents keep one connection each; queries come and go. */
+#define HTTP_MAX_CONNECTIONS 64
+/* Handler threads: a long query must not hold up agents' ingest, nor one agent another. */
+#define HTTP_THREADS 4
+/* Agents remembered for /v1/agents. */
+#define HTTP_MAX_AGENTS 1024
+
+enum ingest_result {
+	ING_OK,
+	ING_DUPLICATE,
+	ING_BAD,
+	ING_RETRY,
+	ING_TOO_LARGE,
+	ING_DROPPED,
+	ING__MAX
+};
+static const char *const ingest_result_names[ING__MAX] = { "ok",    "duplicate", "bad",
+							   "retry", "too_large", "dropped" };
+
+/* Upper bounds (seconds) of the ingest latency histogram's buckets; +Inf is implied. */
+static const double ingest_lat_bounds[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+					    0.1,   0.25,   0.5,	  1,	2.5 };
+#define ING_LAT_BUCKETS (sizeof(ingest_lat_bounds) / sizeof(ingest_lat_bounds[0]))
 
 enum query_result { QRY_OK, QRY_REFUSED, QRY_ERROR, QRY__MAX };
 static const char *const query_result_names[QRY__MAX] = { "ok", "refused", "error" };
@@ -49,6 +68,11 @@ struct http_api {
 	_Atomic uint64_t query_total[QRY__MAX];
 	_Atomic uint64_t query_us_sum;
 	_Atomic uint64_t too_large; /* 413s on every path, ingest included */
+	/* Time from a complete ingest body to its answer (decode + durable store). */
+	_Atomic uint64_t ingest_lat_count[ING_LAT_BUCKETS + 1]; /* per bucket, not cumulative */
+	_Atomic uint64_t ingest_us_sum;
+	struct agent_registry *agents;
+	uint64_t started_mono_us;
 };
 
 /* Per-request state, kept in MHD's con_cls between calls of the access handler. */
@@ -77,12 +101,17 @@ static uint64_t cnt_get(_Atomic uint64_t *c)
 	return atomic_load_explicit(c, memory_order_relaxed);
 }
 
-static uint64_t mono_us(void)
+static uint64_t clock_us(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static uint64_t mono_us(void)
+{
+	return clock_us(CLOCK_MONOTONIC);
 }
 
 static void ob_put(struct obuf *b, const char *s, size_t n)
@@ -715,55 +744,141 @@ out:
 
 /* ---- /v1/ingest ---- */
 
+static void ingest_latency(struct http_api *api, uint64_t t0)
+{
+	uint64_t us = mono_us() - t0;
+	size_t b = 0;
+
+	while (b < ING_LAT_BUCKETS && (double)us / 1e6 > ingest_lat_bounds[b])
+		b++;
+	cnt_add(&api->ingest_lat_count[b], 1);
+	cnt_add(&api->ingest_us_sum, us);
+}
+
 static enum MHD_Result handle_ingest(struct http_api *api, struct MHD_Connection *conn,
 				     const struct req *r)
 {
-	struct wire_batch_info info;
+	struct wire_batch_info *info;
+	struct store_batch_src src;
 	struct l7_record *recs = NULL;
 	enum store_result sr;
 	enum MHD_Result ret;
 	struct obuf out = { 0 };
 	char err[256] = "";
+	uint64_t t0 = mono_us();
 	size_t n = 0;
 	int rc;
 
 	cnt_add(&api->ingest_bytes, r->len);
-	rc = wire_decode((const uint8_t *)(r->body ? r->body : ""), r->len, WIRE_MAX_DECODED, &info,
+	/* On the heap: the counters make it ~7 KiB, too much for a handler thread's stack. */
+	info = malloc(sizeof(*info));
+	if (!info) {
+		cnt_add(&api->ingest_batches[ING_RETRY], 1);
+		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+	}
+	rc = wire_decode((const uint8_t *)(r->body ? r->body : ""), r->len, WIRE_MAX_DECODED, info,
 			 &recs, &n, err, sizeof(err));
 	if (rc == -EMSGSIZE) {
 		cnt_add(&api->ingest_batches[ING_TOO_LARGE], 1);
 		cnt_add(&api->too_large, 1);
-		return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "%s",
-				  err[0] ? err : "batch too large");
+		ret = send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "%s",
+				 err[0] ? err : "batch too large");
+		goto out;
 	}
 	if (rc == -ENOMEM) {
 		cnt_add(&api->ingest_batches[ING_RETRY], 1);
-		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+		ret = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+		goto out;
 	}
 	if (rc) {
 		cnt_add(&api->ingest_batches[ING_BAD], 1);
-		return send_error(conn, MHD_HTTP_BAD_REQUEST, "%s", err[0] ? err : strerror(-rc));
+		ret = send_error(conn, MHD_HTTP_BAD_REQUEST, "%s", err[0] ? err : strerror(-rc));
+		goto out;
 	}
-	sr = store_write_batch(api->cfg.store, recs, n);
-	free(recs);
+	src = (struct store_batch_src){ .id = info->agent_id, .seq = info->seq };
+	sr = store_write_batch_from(api->cfg.store, &src, recs, n);
 	switch (sr) {
 	case STORE_OK:
-		cnt_add(&api->ingest_batches[ING_OK], 1);
-		cnt_add(&api->ingest_rows, n);
-		ob_printf(&out, "{\"acked\":%llu,\"rows\":%zu}\n", (unsigned long long)info.seq, n);
+	case STORE_DUPLICATE:
+		cnt_add(&api->ingest_batches[sr == STORE_OK ? ING_OK : ING_DUPLICATE], 1);
+		if (sr == STORE_OK)
+			cnt_add(&api->ingest_rows, n);
+		agents_note(api->agents, info, n, sr == STORE_DUPLICATE, clock_us(CLOCK_REALTIME));
+		/* A duplicate was stored before: acknowledging it again is what lets the agent
+		 * move on after a lost acknowledgement. */
+		ob_printf(&out, "{\"acked\":%llu,\"rows\":%zu%s}\n", (unsigned long long)info->seq,
+			  sr == STORE_OK ? n : 0, sr == STORE_OK ? "" : ",\"duplicate\":true");
 		ret = send_obuf(conn, MHD_HTTP_OK, &out);
 		ob_free(&out);
-		return ret;
+		break;
 	case STORE_RETRY:
 		cnt_add(&api->ingest_batches[ING_RETRY], 1);
-		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store busy, retry: %s",
-				  store_errmsg(api->cfg.store));
+		ret = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store busy, retry: %s",
+				 store_errmsg(api->cfg.store));
+		break;
 	default:
 		/* It can never be stored: the agent must drop it, which a 4xx tells it. */
 		cnt_add(&api->ingest_batches[ING_DROPPED], 1);
-		return send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT,
-				  "batch cannot be stored: %s", store_errmsg(api->cfg.store));
+		ret = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT, "batch cannot be stored: %s",
+				 store_errmsg(api->cfg.store));
+		break;
 	}
+out:
+	ingest_latency(api, t0);
+	free(recs);
+	free(info);
+	return ret;
+}
+
+/* ---- /v1/agents, /healthz ---- */
+
+static enum MHD_Result handle_agents(struct http_api *api, struct MHD_Connection *conn)
+{
+	struct jsonw scratch = { 0 };
+	struct agent_info *a = NULL;
+	struct obuf out = { 0 };
+	enum MHD_Result ret;
+	uint64_t now = clock_us(CLOCK_REALTIME);
+	size_t n = 0;
+
+	if (agents_snapshot(api->agents, &a, &n))
+		return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	ob_puts(&out, "{\"agents\":[");
+	for (size_t i = 0; i < n; i++) {
+		ob_puts(&out, i ? ",{\"agent_id\":" : "{\"agent_id\":");
+		ob_jstr(&out, &scratch, a[i].agent_id, strlen(a[i].agent_id));
+		ob_printf(&out,
+			  ",\"last_seq\":%llu,\"last_seen\":%.3f,\"age_s\":%.3f,\"batches\":%llu,"
+			  "\"rows\":%llu,\"duplicates\":%llu,\"counters\":{",
+			  (unsigned long long)a[i].last_seq, (double)a[i].last_seen_us / 1e6,
+			  now > a[i].last_seen_us ? (double)(now - a[i].last_seen_us) / 1e6 : 0.0,
+			  (unsigned long long)a[i].batches, (unsigned long long)a[i].rows,
+			  (unsigned long long)a[i].duplicates);
+		/* Counter names were checked to be [a-z0-9_] when the batch was decoded. */
+		for (size_t c = 0; c < a[i].ncounters; c++)
+			ob_printf(&out, "%s\"%s\":%llu", c ? "," : "", a[i].counters[c].name,
+				  (unsigned long long)a[i].counters[c].value);
+		ob_puts(&out, "}}");
+	}
+	ob_puts(&out, "]}\n");
+	free(a);
+	jsonw_free(&scratch);
+	ret = send_obuf(conn, MHD_HTTP_OK, &out);
+	ob_free(&out);
+	return ret;
+}
+
+static enum MHD_Result handle_healthz(struct http_api *api, struct MHD_Connection *conn)
+{
+	struct obuf out = { 0 };
+	enum MHD_Result ret;
+
+	ob_printf(&out, "{\"status\":\"ok\",\"version\":\"%s\",\"uptime_s\":%llu}\n",
+		  FLOWSCOPE_VERSION,
+		  (unsigned long long)((mono_us() - api->started_mono_us) / 1000000));
+	ret = send_obuf(conn, MHD_HTTP_OK, &out);
+	ob_free(&out);
+	return ret;
 }
 
 /* ---- /metrics ---- */
@@ -791,6 +906,43 @@ static enum MHD_Result handle_metrics(struct http_api *api, struct MHD_Connectio
 		  "# TYPE flowscope_ingest_bytes_total counter\n"
 		  "flowscope_ingest_bytes_total %llu\n",
 		  (unsigned long long)cnt_get(&api->ingest_bytes));
+	ob_puts(&out, "# HELP flowscope_ingest_batch_seconds Time from a received ingest body to "
+		      "its answer (decode and durable store).\n"
+		      "# TYPE flowscope_ingest_batch_seconds histogram\n");
+	{
+		uint64_t cum = 0;
+
+		for (size_t b = 0; b <= ING_LAT_BUCKETS; b++) {
+			cum += cnt_get(&api->ingest_lat_count[b]);
+			if (b < ING_LAT_BUCKETS)
+				ob_printf(&out,
+					  "flowscope_ingest_batch_seconds_bucket{le=\"%g\"} %llu\n",
+					  ingest_lat_bounds[b], (unsigned long long)cum);
+			else
+				ob_printf(
+					&out,
+					"flowscope_ingest_batch_seconds_bucket{le=\"+Inf\"} %llu\n"
+					"flowscope_ingest_batch_seconds_sum %.6f\n"
+					"flowscope_ingest_batch_seconds_count %llu\n",
+					(unsigned long long)cum,
+					(double)cnt_get(&api->ingest_us_sum) / 1e6,
+					(unsigned long long)cum);
+		}
+	}
+	{
+		struct agent_info *a = NULL;
+		size_t na = 0;
+
+		if (!agents_snapshot(api->agents, &a, &na))
+			ob_printf(&out,
+				  "# HELP flowscope_agents Agents this server has heard from since "
+				  "it "
+				  "started.\n"
+				  "# TYPE flowscope_agents gauge\n"
+				  "flowscope_agents %zu\n",
+				  na);
+		free(a);
+	}
 	ob_puts(&out, "# HELP flowscope_query_total Queries by outcome.\n"
 		      "# TYPE flowscope_query_total counter\n");
 	for (i = 0; i < QRY__MAX; i++)
@@ -839,14 +991,18 @@ static enum MHD_Result handle_metrics(struct http_api *api, struct MHD_Connectio
 static enum MHD_Result dispatch(struct http_api *api, struct MHD_Connection *conn, const char *url,
 				const char *method, const struct req *r)
 {
-	static const char ok[] = "{\"status\":\"ok\"}\n";
 	bool is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
 	bool is_post = !strcmp(method, "POST");
 
 	if (!strcmp(url, "/healthz")) {
 		if (!is_get)
 			goto get_only;
-		return send_body(conn, MHD_HTTP_OK, "application/json", ok, sizeof(ok) - 1, NULL);
+		return handle_healthz(api, conn);
+	}
+	if (!strcmp(url, "/v1/agents")) {
+		if (!is_get)
+			goto get_only;
+		return handle_agents(api, conn);
 	}
 	if (!strcmp(url, "/metrics")) {
 		if (!is_get)
@@ -997,20 +1153,28 @@ int http_api_start(const struct http_api_cfg *cfg, struct http_api **out)
 	if (!api->cfg.max_body)
 		api->cfg.max_body = WIRE_MAX_BODY;
 	snprintf(api->listen, sizeof(api->listen), "%s", cfg->listen);
+	api->started_mono_us = mono_us();
+	api->agents = agents_create(HTTP_MAX_AGENTS);
+	if (!api->agents) {
+		free(api);
+		return -ENOMEM;
+	}
 	api->cfg.listen = api->listen;
 	errno = 0;
-	/* One polling thread: handlers run one at a time, which the store handle allows
-	 * but does not need. Binding to the parsed address only, never to every interface.
+	/* A pool of polling threads: the store handle is thread-safe, and a slow query
+	 * must not stall ingest. Binding to the parsed address only, never to every interface.
 	 * Each connection may buffer up to max_body, so the connection count bounds memory:
 	 * HTTP_MAX_CONNECTIONS * max_body at worst. */
 	api->mhd = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_access, api,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin, MHD_OPTION_NOTIFY_COMPLETED,
 		on_completed, api, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_MAX_CONNECTIONS, MHD_OPTION_END);
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_MAX_CONNECTIONS,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HTTP_THREADS, MHD_OPTION_END);
 	if (!api->mhd) {
 		rc = errno ? -errno : -EADDRNOTAVAIL;
 		ob_err("[server] cannot listen on %s: %s", api->listen, strerror(-rc));
+		agents_destroy(api->agents);
 		free(api);
 		return rc;
 	}
@@ -1024,5 +1188,6 @@ void http_api_stop(struct http_api *api)
 		return;
 	if (api->mhd)
 		MHD_stop_daemon(api->mhd);
+	agents_destroy(api->agents);
 	free(api);
 }

@@ -2,9 +2,9 @@
 /*
  * flowscope-server's HTTP API (DESIGN §6) on libmicrohttpd: /healthz, POST /v1/query
  * (the SQL dialect of query/sql.h answered from the store), POST /v1/ingest (agent
- * batches, docs/protocol.md) and /metrics (Prometheus text). One internal polling thread
- * serves every connection, so handlers run one at a time; the counters are atomics anyway
- * because /metrics and the store may be read from other threads later.
+ * batches, docs/protocol.md), GET /v1/agents and /metrics (Prometheus text). A small
+ * pool of threads serves the connections, so handlers run concurrently: counters are
+ * atomics, the agent registry and the store lock what they share.
  */
 #ifndef OB_SERVER_HTTP_API_H
 #define OB_SERVER_HTTP_API_H

@@ -98,7 +98,15 @@ enum store_result store_write_batch(struct store *s, const struct l7_record *rec
 		return STORE_DROP;
 	if (!n)
 		return STORE_OK;
-	return s->ops->write_batch(s, recs, n);
+	return s->ops->write_batch(s, NULL, recs, n);
+}
+
+enum store_result store_write_batch_from(struct store *s, const struct store_batch_src *src,
+					 const struct l7_record *recs, size_t n)
+{
+	if (!s || (n && !recs) || !src || !src->id || strlen(src->id) > STORE_SRC_ID_MAX)
+		return STORE_DROP;
+	return s->ops->write_batch(s, src, recs, n);
 }
 
 int store_query(struct store *s, const char *backend_sql, const struct store_value *params,

@@ -32,8 +32,9 @@ struct store_cfg {
 
 enum store_result {
 	STORE_OK = 0,
-	STORE_RETRY = 1, /* transient (busy, locked, I/O, disk full): same batch again later */
-	STORE_DROP = 2,	 /* can never be stored: count the records as dropped */
+	STORE_RETRY = 1,     /* transient (busy, locked, I/O, disk full): same batch again later */
+	STORE_DROP = 2,	     /* can never be stored: count the records as dropped */
+	STORE_DUPLICATE = 3, /* this source's batch was stored before: acknowledge, write nothing */
 };
 
 enum store_value_type {
@@ -65,13 +66,26 @@ typedef int (*store_columns_fn)(void *ctx, size_t ncols, const char *const *name
  * with that error (store_query returns it). */
 typedef int (*store_row_fn)(void *ctx, const struct store_value *vals, size_t ncols);
 
+/*
+ * Where a batch comes from, for exactly-once ingest over an at-least-once transport: a
+ * source (an agent) numbers its batches with strictly increasing seq and sends them in
+ * order, so a batch whose seq is not above the last one stored for that source is a resend.
+ * The backend records the source's last seq in the batch's own transaction.
+ */
+struct store_batch_src {
+	const char *id; /* at most STORE_SRC_ID_MAX bytes */
+	uint64_t seq;
+};
+#define STORE_SRC_ID_MAX 63
+
 struct store_stats {
-	uint64_t rows_written;	  /* committed rows */
-	uint64_t batches;	  /* committed batches */
-	uint64_t batches_retry;	  /* write_batch calls answered STORE_RETRY */
-	uint64_t batches_dropped; /* write_batch calls answered STORE_DROP */
-	uint64_t rows_dropped;	  /* records in those batches */
-	uint64_t partitions;	  /* partitions now present */
+	uint64_t rows_written;	    /* committed rows */
+	uint64_t batches;	    /* committed batches */
+	uint64_t batches_retry;	    /* write_batch calls answered STORE_RETRY */
+	uint64_t batches_dropped;   /* write_batch calls answered STORE_DROP */
+	uint64_t rows_dropped;	    /* records in those batches */
+	uint64_t batches_duplicate; /* write_batch calls answered STORE_DUPLICATE */
+	uint64_t partitions;	    /* partitions now present */
 	uint64_t partitions_dropped;
 	uint64_t bytes_on_disk; /* database files, WAL included */
 };
@@ -89,7 +103,9 @@ struct store_ops {
 	int (*open)(const struct store_cfg *cfg, struct store **out);
 	void (*close)(struct store *s);
 	int (*ensure_schema)(struct store *s);
-	enum store_result (*write_batch)(struct store *s, const struct l7_record *recs, size_t n);
+	/* src may be NULL: no duplicate detection. */
+	enum store_result (*write_batch)(struct store *s, const struct store_batch_src *src,
+					 const struct l7_record *recs, size_t n);
 	int (*query)(struct store *s, const char *sql, const struct store_value *params,
 		     size_t nparams, const struct store_limits *lim, store_columns_fn on_columns,
 		     store_row_fn on_row, void *ctx);
@@ -121,6 +137,15 @@ int store_ensure_schema(struct store *s);
  * stored (the caller counts the records as dropped). n == 0 is STORE_OK.
  */
 enum store_result store_write_batch(struct store *s, const struct l7_record *recs, size_t n);
+
+/*
+ * The same, for a numbered batch of a source: STORE_DUPLICATE (nothing written) when
+ * src->seq is not above the last seq stored for src->id. The source's last seq is kept
+ * durably with the rows, so this holds across restarts. An empty batch still advances it.
+ * A src->id longer than STORE_SRC_ID_MAX is STORE_DROP.
+ */
+enum store_result store_write_batch_from(struct store *s, const struct store_batch_src *src,
+					 const struct l7_record *recs, size_t n);
 
 /*
  * Run one read-only statement of the backend's SQL with `?` parameters params[0..nparams)

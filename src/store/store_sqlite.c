@@ -37,7 +37,7 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define SCHEMA_VERSION	 1
+#define SCHEMA_VERSION	 2
 #define INSERT_CACHE	 4 /* days with a cached INSERT: today, yesterday, stragglers */
 #define DAY_S		 86400
 #define PROGRESS_OPS	 1000	    /* VM steps between timeout checks */
@@ -768,13 +768,20 @@ static int migrate_v1(struct store_sqlite *q)
 	return SQLITE_OK;
 }
 
+/* Version 2: ingest sources and their last batch seq (exactly-once ingest). */
+static int migrate_v2(struct store_sqlite *q)
+{
+	return exec(q->wdb, SQL_SOURCES_CREATE);
+}
+
 static const struct migration {
 	int version;
 	int (*apply)(struct store_sqlite *q);
 } migrations[] = {
 	{ 1, migrate_v1 },
+	{ 2, migrate_v2 },
 };
-_Static_assert(SCHEMA_VERSION == 1, "add the migration for the new version");
+_Static_assert(SCHEMA_VERSION == 2, "add the migration for the new version");
 
 static int sq_ensure_schema(struct store *s)
 {
@@ -871,7 +878,42 @@ static int bind_value(sqlite3_stmt *st, int idx, const struct store_value *v)
 	}
 }
 
-static enum store_result sq_write_batch(struct store *s, const struct l7_record *recs, size_t n)
+/*
+ * Inside the write transaction: SQLITE_DONE when src->seq is new (and now recorded),
+ * SQLITE_ROW when it is a resend, or an SQLite error.
+ */
+static int source_advance(struct store_sqlite *q, const struct store_batch_src *src)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	/* SQLite integers are signed: seq above INT64_MAX would not compare as sent. */
+	if (src->seq > INT64_MAX)
+		return SQLITE_MISMATCH;
+	rc = sqlite3_prepare_v2(q->wdb, SQL_SOURCE_GET, -1, &st, NULL);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, src->id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && (uint64_t)sqlite3_column_int64(st, 0) >= src->seq) {
+		sqlite3_finalize(st);
+		return SQLITE_ROW;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return rc;
+	rc = sqlite3_prepare_v2(q->wdb, SQL_SOURCE_SET, -1, &st, NULL);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, src->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)src->seq);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static enum store_result sq_write_batch(struct store *s, const struct store_batch_src *src,
+					const struct l7_record *recs, size_t n)
 {
 	struct store_sqlite *q = to_sq(s);
 	struct store_value v[L7C__MAX];
@@ -886,6 +928,17 @@ static enum store_result sq_write_batch(struct store *s, const struct l7_record 
 	rc = exec(q->wdb, SQL_BEGIN);
 	if (rc)
 		goto fail;
+	if (src) {
+		rc = source_advance(q, src);
+		if (rc == SQLITE_ROW) {
+			(void)exec(q->wdb, SQL_ROLLBACK);
+			q->st.batches_duplicate++;
+			res = STORE_DUPLICATE;
+			goto out;
+		}
+		if (rc != SQLITE_DONE)
+			goto rollback;
+	}
 	for (size_t i = 0; i < n; i++) {
 		sqlite3_stmt *st;
 

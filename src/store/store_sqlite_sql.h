@@ -35,6 +35,20 @@
 #define SQL_SCHEMA_VERSION_ADD                                                                     \
 	"INSERT INTO schema_version (version, applied_at) VALUES (?, strftime('%s', 'now'))"
 
+/* Migration 2: the last batch seq stored per ingest source (agent), for duplicate
+ * detection (store.h, struct store_batch_src). */
+#define SQL_SOURCES_CREATE                                                                         \
+	"CREATE TABLE IF NOT EXISTS ingest_sources ("                                              \
+	"source TEXT NOT NULL PRIMARY KEY, "                                                       \
+	"last_seq INTEGER NOT NULL, "                                                              \
+	"updated_at INTEGER NOT NULL)"
+#define SQL_SOURCE_GET "SELECT last_seq FROM ingest_sources WHERE source = ?"
+#define SQL_SOURCE_SET                                                                             \
+	"INSERT INTO ingest_sources (source, last_seq, updated_at) "                               \
+	"VALUES (?, ?, strftime('%s', 'now')) "                                                    \
+	"ON CONFLICT (source) DO UPDATE SET last_seq = excluded.last_seq, "                        \
+	"updated_at = excluded.updated_at"
+
 /* %s: table name. The day suffix is exactly eight digits. */
 #define SQL_LIST_PARTITIONS_FMT                                                                    \
 	"SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB "                       \

@@ -3,6 +3,7 @@
 #include "wire/wire.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,18 @@
 
 typedef Flowscope__Wire__V1__L7Record pb_rec;
 typedef Flowscope__Wire__V1__Batch pb_batch;
+typedef Flowscope__Wire__V1__Counter pb_counter;
+
+static bool counter_name_ok(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++)
+		if (n >= WIRE_COUNTER_NAME_MAX - 1 ||
+		    !((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '_'))
+			return false;
+	return n > 0;
+}
 
 #define BIN(field) ((ProtobufCBinaryData){ .len = (field).len, .data = (uint8_t *)(field).s })
 
@@ -63,60 +76,163 @@ static void to_pb(const struct l7_record *r, pb_rec *p)
 #undef SET
 }
 
-int wire_encode(const struct wire_batch_info *info, const struct l7_record *recs, size_t n,
-		int zstd_level, uint8_t **out, size_t *out_len)
+/* A protobuf varint at p (at most 10 bytes); returns its length. */
+static size_t put_varint(uint8_t *p, uint64_t v)
 {
-	pb_batch b = FLOWSCOPE__WIRE__V1__BATCH__INIT;
-	pb_rec *prs = NULL, **pptrs = NULL;
-	uint8_t *packed = NULL, *z = NULL;
-	size_t plen, zcap, zlen;
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+static int builder_reserve(struct wire_builder *b, size_t more)
+{
+	size_t ncap;
+	uint8_t *np;
+
+	if (b->len + more <= b->cap)
+		return 0;
+	ncap = b->cap ? b->cap : 4096;
+	while (ncap < b->len + more)
+		ncap *= 2;
+	np = realloc(b->buf, ncap);
+	if (!np)
+		return -ENOMEM;
+	b->buf = np;
+	b->cap = ncap;
+	return 0;
+}
+
+/* Batch.l7 is field 4, length-delimited: tag (4 << 3) | 2. */
+#define TAG_BATCH_L7 0x22
+
+int wire_builder_add(struct wire_builder *b, const struct l7_record *r)
+{
+	pb_rec p;
+	size_t plen;
+
+	if (b->n >= WIRE_MAX_RECORDS)
+		return -E2BIG;
+	to_pb(r, &p);
+	plen = flowscope__wire__v1__l7_record__get_packed_size(&p);
+	if (builder_reserve(b, 1 + 10 + plen))
+		return -ENOMEM;
+	b->buf[b->len++] = TAG_BATCH_L7;
+	b->len += put_varint(b->buf + b->len, plen);
+	b->len += flowscope__wire__v1__l7_record__pack(&p, b->buf + b->len);
+	b->n++;
+	return 0;
+}
+
+int wire_builder_finish(struct wire_builder *b, const struct wire_batch_info *info, int zstd_level,
+			uint8_t **out, size_t *out_len)
+{
+	pb_batch h = FLOWSCOPE__WIRE__V1__BATCH__INIT;
+	pb_counter pcs[WIRE_MAX_COUNTERS], *pcptrs[WIRE_MAX_COUNTERS];
+	ZSTD_CCtx *cc = NULL;
+	ZSTD_inBuffer in;
+	ZSTD_outBuffer zo = { 0 };
+	uint8_t *head = NULL;
+	size_t hlen, total, left;
 	int err = -ENOMEM;
 
 	if (strnlen(info->agent_id, sizeof(info->agent_id)) >= sizeof(info->agent_id) ||
-	    n > WIRE_MAX_RECORDS)
+	    info->ncounters > WIRE_MAX_COUNTERS)
 		return -EINVAL;
-	if (n) {
-		prs = calloc(n, sizeof(*prs));
-		pptrs = calloc(n, sizeof(*pptrs));
-		if (!prs || !pptrs)
+	for (size_t i = 0; i < info->ncounters; i++) {
+		if (strnlen(info->counters[i].name, WIRE_COUNTER_NAME_MAX) >=
+			    WIRE_COUNTER_NAME_MAX ||
+		    !counter_name_ok(info->counters[i].name))
+			return -EINVAL;
+		flowscope__wire__v1__counter__init(&pcs[i]);
+		pcs[i].name = (char *)info->counters[i].name;
+		pcs[i].has_value = 1;
+		pcs[i].value = info->counters[i].value;
+		pcptrs[i] = &pcs[i];
+	}
+	/*
+	 * The header (version, agent_id, seq, counters) is packed on its own and followed by
+	 * the records already packed one by one: protobuf parses concatenated fields of one
+	 * message as that message, repeated fields appended.
+	 */
+	h.has_version = 1;
+	h.version = WIRE_VERSION;
+	h.agent_id = (char *)info->agent_id;
+	h.has_seq = 1;
+	h.seq = info->seq;
+	h.n_counters = info->ncounters;
+	h.counters = info->ncounters ? pcptrs : NULL;
+	hlen = flowscope__wire__v1__batch__get_packed_size(&h);
+	head = malloc(hlen ? hlen : 1);
+	cc = ZSTD_createCCtx();
+	if (!head || !cc)
+		goto out;
+	flowscope__wire__v1__batch__pack(&h, head);
+	total = hlen + b->len;
+	zo.size = ZSTD_compressBound(total);
+	zo.dst = malloc(zo.size);
+	if (!zo.dst)
+		goto out;
+	err = -EINVAL;
+	/* The pledged size puts the content size in the frame header: the decoder bounds
+	 * its allocation with it before decompressing. */
+	if (ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, zstd_level)) ||
+	    ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(cc, total)))
+		goto out;
+	in = (ZSTD_inBuffer){ head, hlen, 0 };
+	while (in.pos < in.size)
+		if (ZSTD_isError(ZSTD_compressStream2(cc, &zo, &in, ZSTD_e_continue)))
 			goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		to_pb(&recs[i], &prs[i]);
-		pptrs[i] = &prs[i];
-	}
-	b.has_version = 1;
-	b.version = WIRE_VERSION;
-	b.agent_id = (char *)info->agent_id;
-	b.has_seq = 1;
-	b.seq = info->seq;
-	b.n_l7 = n;
-	b.l7 = pptrs;
-	plen = flowscope__wire__v1__batch__get_packed_size(&b);
-	packed = malloc(plen ? plen : 1);
-	if (!packed)
-		goto out;
-	flowscope__wire__v1__batch__pack(&b, packed);
-	zcap = ZSTD_compressBound(plen);
-	z = malloc(zcap);
-	if (!z)
-		goto out;
-	/* ZSTD_compress writes the content size in the frame header; the decoder needs it
-	 * to bound its allocation before decompressing. */
-	zlen = ZSTD_compress(z, zcap, packed, plen, zstd_level);
-	if (ZSTD_isError(zlen)) {
-		err = -EINVAL;
-		goto out;
-	}
-	*out = z;
-	*out_len = zlen;
-	z = NULL;
+	in = (ZSTD_inBuffer){ b->buf ? b->buf : (const uint8_t *)"", b->len, 0 };
+	do {
+		left = ZSTD_compressStream2(cc, &zo, &in, ZSTD_e_end);
+		if (ZSTD_isError(left))
+			goto out;
+	} while (left);
+	*out = zo.dst;
+	*out_len = zo.pos;
+	zo.dst = NULL;
+	b->len = 0;
+	b->n = 0;
 	err = 0;
 out:
-	free(z);
-	free(packed);
-	free(pptrs);
-	free(prs);
+	free(zo.dst);
+	ZSTD_freeCCtx(cc);
+	free(head);
+	return err;
+}
+
+void wire_builder_reset(struct wire_builder *b)
+{
+	b->len = 0;
+	b->n = 0;
+}
+
+void wire_builder_free(struct wire_builder *b)
+{
+	if (!b)
+		return;
+	free(b->buf);
+	*b = (struct wire_builder){ 0 };
+}
+
+int wire_encode(const struct wire_batch_info *info, const struct l7_record *recs, size_t n,
+		int zstd_level, uint8_t **out, size_t *out_len)
+{
+	struct wire_builder b = { 0 };
+	int err = 0;
+
+	if (n > WIRE_MAX_RECORDS)
+		return -EINVAL;
+	for (size_t i = 0; i < n && !err; i++)
+		err = wire_builder_add(&b, &recs[i]);
+	if (!err)
+		err = wire_builder_finish(&b, info, zstd_level, out, out_len);
+	wire_builder_free(&b);
 	return err;
 }
 
@@ -265,6 +381,20 @@ int wire_decode(const uint8_t *buf, size_t len, size_t max_decoded, struct wire_
 			  WIRE_MAX_RECORDS);
 		goto out;
 	}
+	if (b->n_counters > WIRE_MAX_COUNTERS) {
+		rc = fail(err, errlen, -EMSGSIZE, "%zu counters exceed %u", b->n_counters,
+			  WIRE_MAX_COUNTERS);
+		goto out;
+	}
+	for (size_t i = 0; i < b->n_counters; i++) {
+		if (!b->counters[i]->name || !counter_name_ok(b->counters[i]->name) ||
+		    !b->counters[i]->has_value) {
+			rc = fail(err, errlen, -EPROTO,
+				  "counter %zu: name not [a-z0-9_]{1,%d} or value missing", i,
+				  WIRE_COUNTER_NAME_MAX - 1);
+			goto out;
+		}
+	}
 	if (b->n_l7) {
 		recs = malloc(b->n_l7 * sizeof(*recs));
 		if (!recs) {
@@ -283,6 +413,11 @@ int wire_decode(const uint8_t *buf, size_t len, size_t max_decoded, struct wire_
 	info->version = b->version;
 	strcpy(info->agent_id, b->agent_id);
 	info->seq = b->seq;
+	info->ncounters = b->n_counters;
+	for (size_t i = 0; i < b->n_counters; i++) {
+		strcpy(info->counters[i].name, b->counters[i]->name);
+		info->counters[i].value = b->counters[i]->value;
+	}
 	*recs_out = recs;
 	*n_out = b->n_l7;
 	recs = NULL;

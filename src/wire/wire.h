@@ -19,10 +19,21 @@
 #define WIRE_MAX_DECODED (64u << 20)
 #define WIRE_MAX_RECORDS 100000
 
+/* Counters a batch may carry, and their names: [a-z0-9_], 1..WIRE_COUNTER_NAME_MAX-1. */
+#define WIRE_MAX_COUNTERS     128
+#define WIRE_COUNTER_NAME_MAX 48
+
+struct wire_counter {
+	char name[WIRE_COUNTER_NAME_MAX];
+	uint64_t value;
+};
+
 struct wire_batch_info {
 	uint32_t version;
 	char agent_id[64];
 	uint64_t seq;
+	size_t ncounters;
+	struct wire_counter counters[WIRE_MAX_COUNTERS];
 };
 
 /*
@@ -32,6 +43,30 @@ struct wire_batch_info {
  */
 int wire_encode(const struct wire_batch_info *info, const struct l7_record *recs, size_t n,
 		int zstd_level, uint8_t **out, size_t *out_len);
+
+/*
+ * Building a batch record by record, as records come: each is packed at once, so a batch
+ * waiting to be sent holds its protobuf bytes (a few hundred per record) rather than
+ * struct l7_record copies (~3 KiB each). Zero-initialise; reuse after finish.
+ */
+struct wire_builder {
+	uint8_t *buf;
+	size_t len, cap;
+	size_t n; /* records added */
+};
+
+/* 0, -ENOMEM, or -E2BIG once WIRE_MAX_RECORDS are in. */
+int wire_builder_add(struct wire_builder *b, const struct l7_record *r);
+/* Compress header + records into *out (malloc'd) and empty the builder. 0 or -errno. */
+int wire_builder_finish(struct wire_builder *b, const struct wire_batch_info *info, int zstd_level,
+			uint8_t **out, size_t *out_len);
+/* Bytes the builder holds now (records packed, before compression). */
+static inline size_t wire_builder_bytes(const struct wire_builder *b)
+{
+	return b->len;
+}
+void wire_builder_reset(struct wire_builder *b);
+void wire_builder_free(struct wire_builder *b);
 
 /*
  * Decode a compressed batch of len bytes, decompressing at most max_decoded bytes. On

@@ -26,7 +26,7 @@ SERVER = pathlib.Path(os.environ.get("FLOWSCOPE_SERVER", ROOT / "build" / "flows
 MAX_BODY = 64 * 1024
 
 COUNTS = {"query_ok": 0, "query_refused": 0, "ingest_ok": 0, "ingest_bad": 0,
-          "ingest_too_large": 0, "ingest_rows": 0, "ingest_bytes": 0}
+          "ingest_too_large": 0, "ingest_rows": 0, "ingest_bytes": 0, "ingest_duplicate": 0}
 
 
 class Server:
@@ -97,8 +97,19 @@ def test_startup_message(server):
         server.err.read_text()
 
 
+def healthy(server):
+    status, body = server.json("GET", "/healthz")
+    return status == 200 and body["status"] == "ok"
+
+
 def test_healthz(server):
-    assert server.json("GET", "/healthz") == (200, {"status": "ok"})
+    status, body = server.json("GET", "/healthz")
+    assert status == 200
+    assert sorted(body) == ["status", "uptime_s", "version"]
+    assert body["status"] == "ok"
+    assert body["version"] == subprocess.run([str(SERVER), "--version"], capture_output=True,
+                                             text=True).stdout.split()[-1]
+    assert 0 <= body["uptime_s"] < 600
 
 
 def test_show_tables_form_and_json(server):
@@ -193,11 +204,13 @@ def pb_bytes(field, b):
     return varint(field << 3 | 2) + varint(len(b)) + b
 
 
-def make_batch(seq, records, version=1, agent_id="test-agent"):
+def make_batch(seq, records, version=1, agent_id="test-agent", counters=()):
     """A Batch of src/wire/flowscope_wire.proto, encoded by hand (no protobuf module)."""
     pb = pb_int(1, version) + pb_bytes(2, agent_id) + pb_int(3, seq)
     for r in records:
         pb += pb_bytes(4, r)
+    for name, value in counters:
+        pb += pb_bytes(5, pb_bytes(1, name) + pb_int(2, value))
     return zstd_compress(pb)
 
 
@@ -232,7 +245,7 @@ def test_ingest_malformed(server):
             assert resp == {"error": message}
         else:
             assert resp["error"].startswith("zstd: ")
-        assert server.json("GET", "/healthz") == (200, {"status": "ok"})
+        assert healthy(server)
 
 
 def test_oversize_body(server):
@@ -244,7 +257,7 @@ def test_oversize_body(server):
     status, resp = server.json("POST", "/v1/query", "sql=" + "x" * MAX_BODY,
                                {"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 413
-    assert server.json("GET", "/healthz") == (200, {"status": "ok"})
+    assert healthy(server)
 
 
 def test_ingest_and_query(server):
@@ -266,6 +279,53 @@ def test_ingest_and_query(server):
     status, body = query_form(server, "SELECT Count(row) AS n FROM l7_flow_log")
     COUNTS["query_ok"] += 1
     assert (status, body["values"]) == (200, [[3]])
+
+
+def test_ingest_resend_is_acknowledged_once(server):
+    """A batch resent after a lost acknowledgement (same agent, seq not above the last) is
+    acknowledged again and not stored twice; another agent numbers on its own."""
+    now_us = int(time.time() * 1e6)
+    rec = [make_record("/dup", 200, now_us)]
+    assert ingest(server, make_batch(42, rec)) == (200, {"acked": 42, "rows": 0,
+                                                          "duplicate": True})
+    assert ingest(server, make_batch(41, rec)) == (200, {"acked": 41, "rows": 0,
+                                                          "duplicate": True})
+    COUNTS["ingest_duplicate"] += 2
+    assert ingest(server, make_batch(42, rec, agent_id="other")) == (200, {"acked": 42,
+                                                                           "rows": 1})
+    COUNTS["ingest_ok"] += 1
+    COUNTS["ingest_rows"] += 1
+    status, body = query_form(server, "SELECT Count(row) AS n FROM l7_flow_log")
+    COUNTS["query_ok"] += 1
+    assert (status, body["values"]) == (200, [[4]])
+
+
+def test_agents(server):
+    """Each agent's deliveries and the counters its last batch carried."""
+    before = time.time()
+    assert ingest(server, make_batch(43, [], counters=[("drop_ringbuf_full", 3),
+                                                       ("records_exported", 9)])) == \
+        (200, {"acked": 43, "rows": 0})
+    COUNTS["ingest_ok"] += 1
+    # A counter name outside [a-z0-9_] is refused with the batch.
+    status, resp = ingest(server, make_batch(44, [], counters=[("Bad-Name", 1)]))
+    COUNTS["ingest_bad"] += 1
+    assert (status, resp) == (400, {"error": "counter 0: name not [a-z0-9_]{1,47} or value "
+                                             "missing"})
+    status, body = server.json("GET", "/v1/agents")
+    assert status == 200
+    agents = {a["agent_id"]: a for a in body["agents"]}
+    assert sorted(agents) == ["other", "test-agent"]
+    a = agents["test-agent"]
+    assert (a["last_seq"], a["batches"], a["rows"], a["duplicates"]) == (43, 2, 3, 2)
+    assert a["counters"] == {"drop_ringbuf_full": 3, "records_exported": 9}
+    assert before - 1 <= a["last_seen"] <= time.time() + 1
+    assert 0 <= a["age_s"] < 60
+    o = agents["other"]
+    assert (o["last_seq"], o["batches"], o["rows"], o["duplicates"], o["counters"]) == \
+        (42, 1, 1, 0, {})
+    # Most recently heard first.
+    assert [x["agent_id"] for x in body["agents"]] == ["test-agent", "other"]
 
 
 def test_unknown_path_and_method(server):
@@ -292,6 +352,15 @@ def test_metrics(server):
         'flowscope_ingest_batches_total{result="ok"}': COUNTS["ingest_ok"],
         'flowscope_ingest_batches_total{result="bad"}': COUNTS["ingest_bad"],
         'flowscope_ingest_batches_total{result="retry"}': 0,
+        'flowscope_ingest_batches_total{result="duplicate"}': COUNTS["ingest_duplicate"],
+        'flowscope_ingest_batches_total{result="dropped"}': 0,
+        # Every ingest body that reached the handler is timed, whatever its outcome (the
+        # oversize one was refused before).
+        "flowscope_ingest_batch_seconds_count": COUNTS["ingest_ok"] + COUNTS["ingest_bad"]
+        + COUNTS["ingest_duplicate"],
+        'flowscope_ingest_batch_seconds_bucket{le="+Inf"}': COUNTS["ingest_ok"]
+        + COUNTS["ingest_bad"] + COUNTS["ingest_duplicate"],
+        "flowscope_agents": 2,
         'flowscope_ingest_batches_total{result="too_large"}': COUNTS["ingest_too_large"],
         "flowscope_ingest_rows_total": COUNTS["ingest_rows"],
         "flowscope_ingest_bytes_total": COUNTS["ingest_bytes"],

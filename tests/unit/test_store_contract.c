@@ -947,6 +947,46 @@ static void test_bad_config(void **state)
 	assert_int_equal(store_write_batch(NULL, NULL, 1), STORE_DROP);
 }
 
+/* A resent batch (same source, seq not above the last stored) is acknowledged, not stored,
+ * and that holds across a reopen. */
+static void test_duplicate_batches(void **state)
+{
+	struct fixture *f = *state;
+	struct store_batch_src a5 = { "host-a", 5 }, a4 = { "host-a", 4 }, a6 = { "host-a", 6 },
+			       b1 = { "host-b", 1 }, a7 = { "host-a", 7 };
+	struct store_batch_src too_long = { "0123456789012345678901234567890123456789012345678901"
+					    "234567890123",
+					    1 };
+	struct l7_record r[2];
+	struct store_stats st;
+
+	reopen(f, 0);
+	rec_basic(&r[0], (uint64_t)(DAY0 * DAY_S + 10), 1);
+	rec_basic(&r[1], (uint64_t)(DAY0 * DAY_S + 20), 2);
+	assert_int_equal(store_write_batch_from(f->s, &a5, r, 2), STORE_OK);
+	assert_int_equal(store_write_batch_from(f->s, &a5, r, 2), STORE_DUPLICATE);
+	assert_int_equal(store_write_batch_from(f->s, &a4, r, 2), STORE_DUPLICATE);
+	assert_int_equal(count_all(f->s), 2);
+	/* Another source has its own numbering. */
+	assert_int_equal(store_write_batch_from(f->s, &b1, r, 1), STORE_OK);
+	/* An empty batch (a heartbeat) still moves the source on. */
+	assert_int_equal(store_write_batch_from(f->s, &a6, NULL, 0), STORE_OK);
+	assert_int_equal(store_write_batch_from(f->s, &a6, r, 2), STORE_DUPLICATE);
+	assert_int_equal(count_all(f->s), 3);
+	assert_int_equal(store_write_batch_from(f->s, &too_long, r, 1), STORE_DROP);
+	assert_int_equal(store_stats(f->s, &st), 0);
+	assert_int_equal(st.batches_duplicate, 3);
+
+	reopen(f, 0);
+	assert_int_equal(store_write_batch_from(f->s, &a6, r, 2), STORE_DUPLICATE);
+	assert_int_equal(store_write_batch_from(f->s, &b1, r, 2), STORE_DUPLICATE);
+	assert_int_equal(store_write_batch_from(f->s, &a7, r, 1), STORE_OK);
+	assert_int_equal(count_all(f->s), 4);
+	/* A batch without a source is never a duplicate. */
+	assert_int_equal(store_write_batch(f->s, r, 1), STORE_OK);
+	assert_int_equal(count_all(f->s), 5);
+}
+
 /* ---- runner ------------------------------------------------------------------------------ */
 
 static const struct {
@@ -962,6 +1002,7 @@ static const struct {
 	{ "refuses_writes_and_multiple_statements", test_refuses_writes_and_multiple_statements },
 	{ "row_limit_and_timeout", test_row_limit_and_timeout },
 	{ "percentile", test_percentile },
+	{ "duplicate_batches", test_duplicate_batches },
 	{ "bad_config", test_bad_config },
 };
 

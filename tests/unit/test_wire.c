@@ -19,7 +19,13 @@
 #include "src/wire/flowscope_wire.pb-c.h"
 #include "wire/wire.h"
 
-static const struct wire_batch_info info = { .version = 1, .agent_id = "host-a", .seq = 42 };
+static const struct wire_batch_info info = {
+	.version = 1,
+	.agent_id = "host-a",
+	.seq = 42,
+	.ncounters = 2,
+	.counters = { { "ring_lost", 7 }, { "records_exported", 18446744073709551615ull } },
+};
 
 static void make_records(struct l7_record *r)
 {
@@ -95,6 +101,11 @@ static void test_round_trip(void **unused)
 	assert_int_equal(n, 2);
 	assert_int_equal(got.seq, 42);
 	assert_string_equal(got.agent_id, "host-a");
+	assert_int_equal(got.ncounters, 2);
+	assert_string_equal(got.counters[0].name, "ring_lost");
+	assert_int_equal(got.counters[0].value, 7);
+	assert_string_equal(got.counters[1].name, "records_exported");
+	assert_true(got.counters[1].value == UINT64_MAX);
 	for (int i = 0; i < 2; i++) {
 		char *a = json_of(&in[i]), *b = json_of(&out[i]);
 
@@ -186,6 +197,24 @@ static void test_bad_bodies(void **unused)
 	assert_int_equal(decode(z, zlen, WIRE_MAX_DECODED, err), -EPROTO);
 	assert_string_equal(err, "zstd frame without its content size");
 	free(z);
+
+	/* A counter whose name the server could not print safely. */
+	Flowscope__Wire__V1__Counter c = FLOWSCOPE__WIRE__V1__COUNTER__INIT, *cp = &c;
+	c.name = "bad name\n";
+	c.has_value = 1;
+	b.n_counters = 1;
+	b.counters = &cp;
+	z = pack_batch(&b, &zlen, true);
+	assert_int_equal(decode(z, zlen, WIRE_MAX_DECODED, err), -EPROTO);
+	assert_string_equal(err, "counter 0: name not [a-z0-9_]{1,47} or value missing");
+	free(z);
+	b.n_counters = 0;
+	b.counters = NULL;
+
+	/* The encoder refuses such a name too. */
+	struct wire_batch_info bad = info;
+	strcpy(bad.counters[0].name, "Upper");
+	assert_int_equal(wire_encode(&bad, NULL, 0, 3, &buf, &len), -EINVAL);
 
 	/* A record with an impossible field. */
 	Flowscope__Wire__V1__L7Record r = FLOWSCOPE__WIRE__V1__L7_RECORD__INIT, *rp = &r;
