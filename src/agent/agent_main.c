@@ -76,7 +76,7 @@ static const struct conf_key agent_keys[] = {
 	  "records per batch sent to the server" },
 	{ "batch_interval", CONF_DURATION_MS, K(batch_interval_ms), "1s", 10, 60000, "DURATION",
 	  "longest a record waits for its batch to fill before it is sent" },
-	{ "spool_size", CONF_SIZE, K(spool_size), "64MiB", 1 << 20, 1ll << 36, "SIZE",
+	{ "spool_size", CONF_SIZE, K(spool_size), "64MiB", 65536, 1ll << 36, "SIZE",
 	  "compressed batches kept while the server is unreachable; beyond it the oldest are "
 	  "dropped and counted" },
 	{ "retry_max_backoff", CONF_DURATION_MS, K(retry_max_backoff_ms), "5s", 100, 600000,

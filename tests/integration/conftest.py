@@ -3,6 +3,7 @@
 
 Everything listens on 127.0.0.1 on ports the kernel picks, and is stopped at the end.
 """
+import http.client
 import json
 import os
 import pathlib
@@ -13,12 +14,14 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 # FLOWSCOPE_AGENT selects another build, e.g. the sanitizer one (make integration-test-san).
 AGENT = pathlib.Path(os.environ.get("FLOWSCOPE_AGENT", ROOT / "build" / "flowscope-agent"))
+SERVER = pathlib.Path(os.environ.get("FLOWSCOPE_SERVER", ROOT / "build" / "flowscope-server"))
 
 
 def free_port():
@@ -36,6 +39,54 @@ def wait_port(port, timeout=10.0):
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
+
+
+class Server:
+    """flowscope-server on loopback with its data under tmpdir/data (or data_dir)."""
+
+    def __init__(self, tmpdir, *args, port=None, data_dir=None):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.data_dir = pathlib.Path(data_dir or pathlib.Path(tmpdir) / "data")
+        self.err = pathlib.Path(tmpdir) / f"server-{time.monotonic_ns()}.stderr"
+        self.proc = subprocess.Popen(
+            [str(SERVER), "--listen", f"127.0.0.1:{self.port}",
+             "--data-dir", str(self.data_dir), *args],
+            stdout=subprocess.DEVNULL, stderr=open(self.err, "wb"))
+        try:
+            wait_port(self.port)
+        except RuntimeError:
+            self.proc.kill()
+            raise RuntimeError("server did not start:\n" + self.err.read_text())
+
+    def request(self, method, path, body=None, headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, resp.read(), resp
+        finally:
+            conn.close()
+
+    def json(self, method, path, body=None, headers=None):
+        status, data, _ = self.request(method, path, body, headers)
+        return status, json.loads(data)
+
+    def query(self, sql):
+        """The rows of a query that must succeed."""
+        status, body = self.json("POST", "/v1/query", urllib.parse.urlencode({"sql": sql}),
+                                 {"Content-Type": "application/x-www-form-urlencoded"})
+        assert status == 200, body
+        return body["values"]
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=30)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 class Agent:

@@ -20,45 +20,12 @@ import urllib.parse
 
 import pytest
 
-from conftest import ROOT, free_port, wait_port
+from conftest import ROOT, SERVER, Server, free_port, wait_port
 
-SERVER = pathlib.Path(os.environ.get("FLOWSCOPE_SERVER", ROOT / "build" / "flowscope-server"))
 MAX_BODY = 64 * 1024
 
 COUNTS = {"query_ok": 0, "query_refused": 0, "ingest_ok": 0, "ingest_bad": 0,
           "ingest_too_large": 0, "ingest_rows": 0, "ingest_bytes": 0, "ingest_duplicate": 0}
-
-
-class Server:
-    def __init__(self, tmpdir, *args):
-        self.port = free_port()
-        self.err = pathlib.Path(tmpdir) / "server.stderr"
-        self.proc = subprocess.Popen(
-            [str(SERVER), "--listen", f"127.0.0.1:{self.port}",
-             "--data-dir", str(pathlib.Path(tmpdir) / "data"), *args],
-            stdout=subprocess.DEVNULL, stderr=open(self.err, "wb"))
-        try:
-            wait_port(self.port)
-        except RuntimeError:
-            self.proc.kill()
-            raise RuntimeError("server did not start:\n" + self.err.read_text())
-
-    def request(self, method, path, body=None, headers=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            resp = conn.getresponse()
-            return resp.status, resp.read(), resp
-        finally:
-            conn.close()
-
-    def json(self, method, path, body=None, headers=None):
-        status, data, _ = self.request(method, path, body, headers)
-        return status, json.loads(data)
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -420,3 +387,61 @@ def test_row_cap(tmp_path):
     finally:
         if s.proc.poll() is None:
             s.proc.kill()
+
+
+def test_sigkill_keeps_acknowledged_batches(tmp_path):
+    """Batches go in one after another while the server is SIGKILLed mid-stream: after a
+    restart, every batch it acknowledged is there whole, and no batch is there in part."""
+    import threading
+
+    per_batch, nbatches = 40, 150
+    now_us = int(time.time() * 1e6)
+    bodies = [make_batch(seq, [make_record(f"/k{seq}/{i}", 200, now_us + seq * 1000 + i)
+                               for i in range(per_batch)], agent_id="kill-test")
+              for seq in range(1, nbatches + 1)]
+    s = Server(tmp_path)
+    acked = []
+
+    def send_all():
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+        for seq, body in enumerate(bodies, 1):
+            try:
+                conn.request("POST", "/v1/ingest", body,
+                             {"Content-Type": "application/x-flowscope-batch"})
+                resp = conn.getresponse()
+                reply = json.loads(resp.read())
+            except (OSError, http.client.HTTPException):
+                return
+            assert resp.status == 200, reply
+            assert reply == {"acked": seq, "rows": per_batch}
+            acked.append(seq)
+
+    t = threading.Thread(target=send_all)
+    t.start()
+    while len(acked) < 20:  # well into the stream, with batches still to come
+        assert t.is_alive(), "sender stopped early"
+        time.sleep(0.001)
+    s.proc.kill()
+    s.proc.wait()
+    t.join(timeout=60)
+    assert 20 <= len(acked) < nbatches, "the kill did not land mid-stream"
+
+    s2 = Server(tmp_path, port=s.port)
+    try:
+        per_seq = {}
+        for (resource,) in s2.query("SELECT request_resource FROM l7_flow_log"):
+            seq = int(resource.split("/")[1][1:])
+            per_seq[seq] = per_seq.get(seq, 0) + 1
+        for seq in acked:
+            assert per_seq.get(seq) == per_batch, f"acknowledged batch {seq} lost"
+        # Atomic: the one batch in flight at the kill is there whole or not at all.
+        assert all(n == per_batch for n in per_seq.values()), per_seq
+        assert set(per_seq) - set(acked) <= {len(acked) + 1}
+        # Resending everything after the restart stores only what was missing.
+        for seq, body in enumerate(bodies, 1):
+            status, reply = ingest(s2, body)
+            assert status == 200
+            assert reply.get("duplicate", False) == (seq in per_seq)
+        assert s2.query("SELECT Count(row) FROM l7_flow_log") == [[per_batch * nbatches]]
+    finally:
+        s2.kill()
