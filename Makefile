@@ -1,7 +1,7 @@
 # flowscope: one non-recursive Makefile.
 #   make                  build everything into build/
 #   make test             install test deps, build, run unit + sanitizer + fuzz smoke + integration
-#   make run              install deps, build, start capturing (agent --stdout)
+#   make run              install deps, build, flowscope up (server + agent, data in ./flowscope-data)
 #   make SANITIZE=address,undefined   build with sanitizers into build/san/
 #   make V=1              show commands
 .DELETE_ON_ERROR:
@@ -156,10 +156,10 @@ $(OUT) $(OUT)/bpf:
 	$(Q)mkdir -p $@
 
 # ---- running -----------------------------------------------------------------------
+# flowscope up: server + agent on this host, data in ./flowscope-data (Ctrl-C stops both).
 run: deps
 	$(Q)$(MAKE) --no-print-directory all
-	@echo "flowscope: capturing HTTP on this host; one JSON record per line (Ctrl-C stops)"
-	$(Q)exec $(OUT)/flowscope-agent --stdout $(ARGS)
+	$(Q)exec $(OUT)/flowscope up --data ./flowscope-data $(ARGS)
 
 unit-test: $(UNIT_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
@@ -178,7 +178,7 @@ integration-test-san:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined CC=clang \
 		$(patsubst $(OUT)/%,build/san/%,$(BINS))
 	$(Q)FLOWSCOPE_AGENT=build/san/flowscope-agent FLOWSCOPE_SERVER=build/san/flowscope-server \
-		ASAN_OPTIONS=detect_leaks=1 tests/integration/run.sh
+		FLOWSCOPE_CLI=build/san/flowscope ASAN_OPTIONS=detect_leaks=1 tests/integration/run.sh
 
 test: test-deps
 	$(Q)$(MAKE) --no-print-directory format-check
