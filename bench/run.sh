@@ -1,5 +1,26 @@
 #!/usr/bin/env bash
 # Benchmarks: see docs/benchmarks.md for the method and the latest figures.
+#   bench/run.sh [ARGS]             agent overhead (ARGS go to it), then server ingest/query
+#   bench/run.sh overhead [ARGS]    agent overhead only (bench/overhead.py)
+#   bench/run.sh server [ARGS]      server ingest and query only (bench/server_bench.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec /usr/bin/python3 bench/overhead.py "$@"
+what=all
+case "${1:-}" in
+overhead | server | all) what=$1; shift ;;
+esac
+case "$what" in
+overhead) exec /usr/bin/python3 bench/overhead.py "$@" ;;
+server) exec /usr/bin/python3 bench/server_bench.py "$@" ;;
+esac
+for a in "$@"; do
+	if [ "$a" = -h ] || [ "$a" = --help ]; then
+		/usr/bin/python3 bench/overhead.py --help
+		echo
+		exec /usr/bin/python3 bench/server_bench.py --help
+	fi
+done
+rc=0
+/usr/bin/python3 bench/overhead.py "$@" || rc=$?
+/usr/bin/python3 bench/server_bench.py || rc=$?
+exit "$rc"
