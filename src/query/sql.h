@@ -80,6 +80,10 @@ struct query_plan {
 	const struct schema_table *table; /* SELECT: the table queried */
 	uint64_t max_rows;		  /* the cap that applied */
 	bool truncatable;		  /* LIMIT max_rows + 1 was applied, see query_limits */
+	/* SELECT: the WHERE clause's top-level AND terms keep the time column within
+	 * [time_lo, time_hi) (seconds), so the store may skip partitions outside it. */
+	bool has_time_range;
+	int64_t time_lo, time_hi;
 };
 
 /*

@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -73,6 +74,12 @@ struct http_api {
 	_Atomic uint64_t ingest_us_sum;
 	struct agent_registry *agents;
 	uint64_t started_mono_us;
+	/*
+	 * One ingest body decoded at a time: a decoded batch takes up to WIRE_MAX_RECORDS
+	 * records of ~3 KiB, and the store serialises writes anyway, so this bounds ingest
+	 * memory to one batch without costing throughput.
+	 */
+	pthread_mutex_t ingest_lock;
 };
 
 /* Per-request state, kept in MHD's con_cls between calls of the access handler. */
@@ -707,6 +714,9 @@ static enum MHD_Result handle_query(struct http_api *api, struct MHD_Connection 
 		 */
 		sl.max_rows = plan.max_rows;
 		sl.timeout_ms = api->cfg.query_timeout_ms;
+		sl.has_time_range = plan.has_time_range;
+		sl.time_lo = plan.time_lo;
+		sl.time_hi = plan.time_hi;
 		rc = store_query(api->cfg.store, plan.sql, params, plan.nparams, &sl, NULL,
 				 q_on_row, &qc);
 		if (rc == -ENOMEM || out.oom)
@@ -776,6 +786,7 @@ static enum MHD_Result handle_ingest(struct http_api *api, struct MHD_Connection
 		cnt_add(&api->ingest_batches[ING_RETRY], 1);
 		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
 	}
+	pthread_mutex_lock(&api->ingest_lock);
 	rc = wire_decode((const uint8_t *)(r->body ? r->body : ""), r->len, WIRE_MAX_DECODED, info,
 			 &recs, &n, err, sizeof(err));
 	if (rc == -EMSGSIZE) {
@@ -824,8 +835,9 @@ static enum MHD_Result handle_ingest(struct http_api *api, struct MHD_Connection
 		break;
 	}
 out:
-	ingest_latency(api, t0);
 	free(recs);
+	pthread_mutex_unlock(&api->ingest_lock);
+	ingest_latency(api, t0);
 	free(info);
 	return ret;
 }
@@ -1154,6 +1166,7 @@ int http_api_start(const struct http_api_cfg *cfg, struct http_api **out)
 		api->cfg.max_body = WIRE_MAX_BODY;
 	snprintf(api->listen, sizeof(api->listen), "%s", cfg->listen);
 	api->started_mono_us = mono_us();
+	pthread_mutex_init(&api->ingest_lock, NULL);
 	api->agents = agents_create(HTTP_MAX_AGENTS);
 	if (!api->agents) {
 		free(api);
@@ -1164,7 +1177,7 @@ int http_api_start(const struct http_api_cfg *cfg, struct http_api **out)
 	/* A pool of polling threads: the store handle is thread-safe, and a slow query
 	 * must not stall ingest. Binding to the parsed address only, never to every interface.
 	 * Each connection may buffer up to max_body, so the connection count bounds memory:
-	 * HTTP_MAX_CONNECTIONS * max_body at worst. */
+	 * HTTP_MAX_CONNECTIONS * max_body at worst, plus one decoded batch (ingest_lock). */
 	api->mhd = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_access, api,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin, MHD_OPTION_NOTIFY_COMPLETED,
@@ -1189,5 +1202,6 @@ void http_api_stop(struct http_api *api)
 	if (api->mhd)
 		MHD_stop_daemon(api->mhd);
 	agents_destroy(api->agents);
+	pthread_mutex_destroy(&api->ingest_lock);
 	free(api);
 }

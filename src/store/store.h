@@ -58,6 +58,13 @@ struct store_value {
 struct store_limits {
 	uint64_t max_rows;
 	uint64_t timeout_ms;
+	/*
+	 * The statement reads only rows whose time column is in [time_lo, time_hi) (Unix
+	 * seconds): a backend may then leave out partitions outside that range. Only for
+	 * statements whose single FROM names the table's view (what src/query writes).
+	 */
+	bool has_time_range;
+	int64_t time_lo, time_hi;
 };
 
 /* Called once, before any row (also when there are none). names[] valid during the call. */

@@ -77,7 +77,7 @@
 /* Lookup columns indexed in every partition (besides the time column). */
 #define SQL_INDEX_COLUMNS                                                                          \
 	{                                                                                          \
-		"trace_id", "req_tcp_seq", "x_request_id_0"                                        \
+		"start_time", "trace_id", "req_tcp_seq", "x_request_id_0"                          \
 	}
 
 #endif

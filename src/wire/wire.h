@@ -17,7 +17,7 @@
 /* Limits a server enforces by default: compressed body and decompressed batch. */
 #define WIRE_MAX_BODY	 (16u << 20)
 #define WIRE_MAX_DECODED (64u << 20)
-#define WIRE_MAX_RECORDS 100000
+#define WIRE_MAX_RECORDS 16384
 
 /* Counters a batch may carry, and their names: [a-z0-9_], 1..WIRE_COUNTER_NAME_MAX-1. */
 #define WIRE_MAX_COUNTERS     128

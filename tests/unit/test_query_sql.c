@@ -273,6 +273,66 @@ static void columns_text(const struct query_plan *p, char *buf, size_t size)
 		n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? "|" : "", p->columns[i]);
 }
 
+/*
+ * A span list (ORDER BY start_time, a LIMIT, no aggregate) keeps the time index out of
+ * the plan (+"time") and bounds start_time by the range's end, so the store walks its
+ * start_time index and stops after LIMIT rows. The time range goes to the store too.
+ */
+static void test_span_list_and_time_range(void **state)
+{
+	struct query_plan plan;
+	char err[256], buf[512];
+
+	(void)state;
+	assert_int_equal(query_translate("SELECT request_resource FROM l7_flow_log WHERE time >= "
+					 "1700000000 AND time < 1700000900 AND response_code = 200 "
+					 "ORDER BY start_time DESC LIMIT 100",
+					 NULL, &plan, err, sizeof(err)),
+			 0);
+	assert_string_equal(plan.sql,
+			    "SELECT \"request_resource\" FROM \"l7_flow_log\" WHERE (((+\"time\" "
+			    ">= ?) AND (+\"time\" < ?)) AND (\"response_code\" = ?)) AND "
+			    "(\"start_time\" < ?) ORDER BY \"start_time\" DESC LIMIT ?");
+	params_text(&plan, buf, sizeof(buf));
+	assert_string_equal(buf, "i:1700000000,i:1700000900,i:200,i:1700000900000000,i:100");
+	assert_true(plan.has_time_range);
+	assert_true(plan.time_lo == 1700000000 && plan.time_hi == 1700000900);
+	query_plan_free(&plan);
+
+	/* An aggregate is no span list: the time index stays usable; the range still goes. */
+	assert_int_equal(query_translate("SELECT Count(row) FROM l7_flow_log WHERE 1700000000 <= "
+					 "time AND time <= 1700000099",
+					 NULL, &plan, err, sizeof(err)),
+			 0);
+	assert_null(strstr(plan.sql, "+\"time\""));
+	assert_true(plan.has_time_range);
+	assert_true(plan.time_lo == 1700000000 && plan.time_hi == 1700000100);
+	query_plan_free(&plan);
+
+	/* BETWEEN and =; the tightest bounds win. */
+	assert_int_equal(
+		query_translate("SELECT time FROM l7_flow_log WHERE time BETWEEN 10 AND 20 "
+				"AND time > 12 AND time = 15",
+				NULL, &plan, err, sizeof(err)),
+		0);
+	assert_true(plan.has_time_range);
+	assert_true(plan.time_lo == 15 && plan.time_hi == 16);
+	query_plan_free(&plan);
+
+	/* Under OR, or on another column, there is no range. */
+	assert_int_equal(query_translate("SELECT time FROM l7_flow_log WHERE time > 10 OR "
+					 "response_code = 1",
+					 NULL, &plan, err, sizeof(err)),
+			 0);
+	assert_false(plan.has_time_range);
+	query_plan_free(&plan);
+	assert_int_equal(query_translate("SELECT time FROM l7_flow_log WHERE start_time > 10", NULL,
+					 &plan, err, sizeof(err)),
+			 0);
+	assert_false(plan.has_time_range);
+	query_plan_free(&plan);
+}
+
 static void test_accepted(void **state)
 {
 	(void)state;
@@ -555,10 +615,15 @@ static void test_all_bytes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_accepted),    cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_select_star), cmocka_unit_test(test_show),
-		cmocka_unit_test(test_limits),	    cmocka_unit_test(test_nul_and_null),
-		cmocka_unit_test(test_huge_inputs), cmocka_unit_test(test_all_bytes),
+		cmocka_unit_test(test_accepted),
+		cmocka_unit_test(test_span_list_and_time_range),
+		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_select_star),
+		cmocka_unit_test(test_show),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_nul_and_null),
+		cmocka_unit_test(test_huge_inputs),
+		cmocka_unit_test(test_all_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
