@@ -1850,6 +1850,39 @@ lower:
 	return true;
 }
 
+/*
+ * After WHERE: for each top-level AND term `col = 'text'` (either side) on a sparse column
+ * (schema.h) with a non-empty text, add `AND (length("col") > 0)`. It changes nothing (the
+ * term implies it) but matches the store's partial index on that column's non-empty
+ * values, which SQLite uses only when the query carries the index's own condition.
+ */
+static void emit_sparse_guards(struct parser *p, int n)
+{
+	const struct node *x = &p->nodes[n], *c, *v;
+
+	if (x->kind != N_BIN)
+		return;
+	if (x->op == OP_AND) {
+		emit_sparse_guards(p, x->a);
+		emit_sparse_guards(p, x->b);
+		return;
+	}
+	if (x->op != OP_EQ)
+		return;
+	c = &p->nodes[x->a];
+	v = &p->nodes[x->b];
+	if (c->kind != N_COL) {
+		c = &p->nodes[x->b];
+		v = &p->nodes[x->a];
+	}
+	if (c->kind != N_COL || v->kind != N_TEXT || !v->slen ||
+	    !(p->table->columns[c->ref].flags & SCHEMA_F_SPARSE))
+		return;
+	sb_puts(&p->sql, " AND (length(");
+	sb_ident(&p->sql, p->table->columns[c->ref].name);
+	sb_puts(&p->sql, ") > 0)");
+}
+
 static int emit_select(struct parser *p, const struct query_limits *lim, struct query_plan *out)
 {
 	struct strbuf *b = &p->sql;
@@ -1913,6 +1946,7 @@ static int emit_select(struct parser *p, const struct query_limits *lim, struct 
 		if (emit(p, p->where))
 			return p->rc;
 		p->time_noindex = false;
+		emit_sparse_guards(p, p->where);
 		if (time_range(p, p->where, &lo, &hi)) {
 			out->has_time_range = true;
 			out->time_lo = lo;

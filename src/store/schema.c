@@ -8,6 +8,11 @@
 	{                                                                                          \
 		n, SCHEMA_TEXT, SCHEMA_TAG, h                                                      \
 	}
+/* A sparse text tag: see SCHEMA_F_SPARSE. */
+#define TS(n, h)                                                                                   \
+	{                                                                                          \
+		n, SCHEMA_TEXT, SCHEMA_TAG, h, SCHEMA_F_SPARSE                                     \
+	}
 #define I(n, h)                                                                                    \
 	{                                                                                          \
 		n, SCHEMA_INT, SCHEMA_TAG, h                                                       \
@@ -51,9 +56,9 @@ static const struct schema_column l7_columns[] = {
 	M("response_length", "response bytes on the wire"),
 	I("req_tcp_seq", "TCP sequence of the request's first byte"),
 	I("resp_tcp_seq", "TCP sequence of the response's first byte"),
-	T("x_request_id_0", "X-Request-ID of the request"),
+	TS("x_request_id_0", "X-Request-ID of the request"),
 	T("x_request_id_1", "X-Request-ID of the response"),
-	T("trace_id", "W3C trace id"),
+	TS("trace_id", "W3C trace id"),
 	T("span_id", "W3C span id"),
 };
 

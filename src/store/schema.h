@@ -22,11 +22,20 @@ enum schema_kind {
 	SCHEMA_METRIC = 2,
 };
 
+/*
+ * A sparse column is empty ('') on most rows and looked up by a non-empty value (trace
+ * ids, request ids): a store indexes only its non-empty values, so rows without one cost
+ * nothing at ingest, and the query layer adds `col != ''` to an equality lookup so that
+ * such an index serves it.
+ */
+#define SCHEMA_F_SPARSE (1u << 0)
+
 struct schema_column {
 	const char *name;
 	enum schema_type type;
 	enum schema_kind kind;
 	const char *help;
+	unsigned int flags; /* SCHEMA_F_* */
 };
 
 struct schema_table {

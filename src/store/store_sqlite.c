@@ -377,9 +377,22 @@ static int partition_indexes(struct store_sqlite *q, const char *part)
 
 	rc = execf(q->wdb, SQL_CREATE_INDEX_FMT, part, q->table->time_column, part,
 		   q->table->time_column);
-	for (size_t i = 0; i < ARRAY_SIZE(cols) && !rc; i++)
-		if (schema_find_column(q->table, cols[i]))
+	for (size_t i = 0; i < ARRAY_SIZE(cols) && !rc; i++) {
+		const struct schema_column *c = schema_find_column(q->table, cols[i]);
+
+		if (!c)
+			continue;
+		if (c->flags & SCHEMA_F_SPARSE) {
+			/* Random keys cost one dirty index page per row at ingest: only rows that
+			 * have a value pay it. */
+			rc = execf(q->wdb, SQL_DROP_INDEX_FMT, part, cols[i]);
+			if (!rc)
+				rc = execf(q->wdb, SQL_CREATE_SPARSE_INDEX_FMT, part, cols[i], part,
+					   cols[i], cols[i]);
+		} else {
 			rc = execf(q->wdb, SQL_CREATE_INDEX_FMT, part, cols[i], part, cols[i]);
+		}
+	}
 	return rc;
 }
 
@@ -679,6 +692,10 @@ static int open_write(struct store_sqlite *q)
 		goto out;
 	}
 	rc = exec(q->wdb, SQL_PRAGMA_SYNC);
+	if (!rc)
+		rc = exec(q->wdb, SQL_PRAGMA_WRITE_CACHE);
+	if (!rc)
+		rc = exec(q->wdb, SQL_PRAGMA_CHECKPOINT);
 	if (rc)
 		goto out;
 	if (!existed)

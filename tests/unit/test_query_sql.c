@@ -319,6 +319,19 @@ static void test_span_list_and_time_range(void **state)
 	assert_true(plan.time_lo == 15 && plan.time_hi == 16);
 	query_plan_free(&plan);
 
+	/* A sparse column's lookup carries the condition of its partial index. */
+	assert_int_equal(query_translate("SELECT time FROM l7_flow_log WHERE 'abc' = trace_id AND "
+					 "x_request_id_0 = 'r1' AND request_domain = 'd' AND "
+					 "trace_id != 'x' AND span_id = ''",
+					 NULL, &plan, err, sizeof(err)),
+			 0);
+	assert_string_equal(
+		plan.sql, "SELECT \"time\" FROM \"l7_flow_log\" WHERE (((((? = \"trace_id\") AND "
+			  "(\"x_request_id_0\" = ?)) AND (\"request_domain\" = ?)) AND "
+			  "(\"trace_id\" != ?)) AND (\"span_id\" = ?)) AND (length(\"trace_id\") > "
+			  "0) AND (length(\"x_request_id_0\") > 0) LIMIT ?");
+	query_plan_free(&plan);
+
 	/* Under OR, or on another column, there is no range. */
 	assert_int_equal(query_translate("SELECT time FROM l7_flow_log WHERE time > 10 OR "
 					 "response_code = 1",
