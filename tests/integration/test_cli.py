@@ -25,13 +25,12 @@ import time
 import pytest
 
 from conftest import ROOT, free_port, wait_port
+from wirebatch import make_batch, pb_bytes, pb_int
 
 # FLOWSCOPE_CLI / FLOWSCOPE_SERVER select other builds (e.g. the sanitizer ones).
 CLI = pathlib.Path(os.environ.get("FLOWSCOPE_CLI", ROOT / "build" / "flowscope")).resolve()
 SERVER = pathlib.Path(os.environ.get("FLOWSCOPE_SERVER",
                                      ROOT / "build" / "flowscope-server")).resolve()
-
-assert shutil.which("zstd"), "the zstd tool is missing: run scripts/install-deps.sh --test"
 
 
 def cli_env(**extra):
@@ -51,37 +50,7 @@ def cli(*args, stdin=None, env=None, timeout=60):
                           env=env or cli_env(), timeout=timeout)
 
 
-# ---- batches, encoded by hand as test_server.py does (src/wire/flowscope_wire.proto) ----
-
-def zstd_compress(data):
-    # The zstd tool writes the content size into the frame header, which the server
-    # requires, when its input is a file.
-    with tempfile.TemporaryDirectory() as d:
-        src = pathlib.Path(d) / "batch.pb"
-        src.write_bytes(data)
-        subprocess.run(["zstd", "-q", "-f", str(src), "-o", str(src) + ".zst"], check=True)
-        return pathlib.Path(str(src) + ".zst").read_bytes()
-
-
-def varint(v):
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if not v:
-            out.append(b)
-            return bytes(out)
-        out.append(b | 0x80)
-
-
-def pb_int(field, v):
-    return varint(field << 3) + varint(v)
-
-
-def pb_bytes(field, b):
-    b = b.encode() if isinstance(b, str) else b
-    return varint(field << 3 | 2) + varint(len(b)) + b
-
+# ---- batches (tests/integration/wirebatch.py) ----
 
 def record(resource, method, start_us, code=None, duration=None):
     """An s-p HTTP record; without a code it is a request that got no response."""
@@ -97,12 +66,7 @@ def record(resource, method, start_us, code=None, duration=None):
 
 
 def batch(seq, records, agent_id="cli-test", counters=()):
-    pb = pb_int(1, 1) + pb_bytes(2, agent_id) + pb_int(3, seq)
-    for r in records:
-        pb += pb_bytes(4, r)
-    for name, value in counters:
-        pb += pb_bytes(5, pb_bytes(1, name) + pb_int(2, value))
-    return zstd_compress(pb)
+    return make_batch(seq, records, agent_id=agent_id, counters=counters)
 
 
 def post(port, path, body, headers):

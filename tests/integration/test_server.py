@@ -21,6 +21,7 @@ import urllib.parse
 import pytest
 
 from conftest import ROOT, SERVER, Server, free_port, wait_port
+from wirebatch import make_batch, pb_bytes, pb_int
 
 MAX_BODY = 64 * 1024
 
@@ -139,48 +140,6 @@ def test_bad_query_bodies(server, body, ctype, message):
     assert (status, resp) == (400, {"error": message})
 
 
-def zstd_compress(data):
-    # The zstd tool records the content size in the frame header (the decoder needs it)
-    # when it knows the input size, i.e. when the input is a file, not a pipe.
-    with tempfile.TemporaryDirectory() as d:
-        src = pathlib.Path(d) / "batch.pb"
-        src.write_bytes(data)
-        subprocess.run(["zstd", "-q", "-f", str(src), "-o", str(src) + ".zst"], check=True)
-        return pathlib.Path(str(src) + ".zst").read_bytes()
-
-
-def varint(v):
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def pb_int(field, v):
-    return varint(field << 3) + varint(v)
-
-
-def pb_bytes(field, b):
-    if isinstance(b, str):
-        b = b.encode()
-    return varint(field << 3 | 2) + varint(len(b)) + b
-
-
-def make_batch(seq, records, version=1, agent_id="test-agent", counters=()):
-    """A Batch of src/wire/flowscope_wire.proto, encoded by hand (no protobuf module)."""
-    pb = pb_int(1, version) + pb_bytes(2, agent_id) + pb_int(3, seq)
-    for r in records:
-        pb += pb_bytes(4, r)
-    for name, value in counters:
-        pb += pb_bytes(5, pb_bytes(1, name) + pb_int(2, value))
-    return zstd_compress(pb)
-
-
 def make_record(resource, code, start_us):
     return (pb_int(1, start_us) + pb_int(2, start_us + 1500) + pb_int(3, 2) + pb_int(4, 1)
             + pb_int(5, 0) + pb_int(6, 4) + pb_int(7, 6) + pb_int(8, 20)
@@ -189,11 +148,6 @@ def make_record(resource, code, start_us):
             + pb_int(16, 40000) + pb_int(17, 8080) + pb_int(18, 1234)
             + pb_bytes(21, "nginx") + pb_bytes(22, "1.1") + pb_bytes(23, "GET")
             + pb_bytes(24, "example.test") + pb_bytes(25, resource))
-
-
-# scripts/install-deps.sh --test installs the zstd tool; without it these tests fail
-# (they are not skipped) so a machine missing it is noticed.
-assert shutil.which("zstd"), "the zstd tool is missing: run scripts/install-deps.sh --test"
 
 
 def test_ingest_malformed(server):
