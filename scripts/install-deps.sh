@@ -17,7 +17,8 @@ build_pkgs=(
 	libprotobuf-c-dev protobuf-c-compiler  # wire format encoding (protoc-c at build time)
 	libmicrohttpd-dev             # flowscope-server's HTTP API
 	libcurl4-openssl-dev          # agent -> server transport, flowscope CLI
-	uthash-dev                    # hash tables (connection table)
+	uthash-dev                    # hash tables (connection and flow tables)
+	libpcap-dev                   # capture files (--read-pcap), capture filter compiler
 	pkg-config
 	clang-format                  # make format / format-check
 )
@@ -25,6 +26,8 @@ test_pkgs=(
 	libcmocka-dev                 # unit tests
 	nginx-light curl jq           # integration: real server and client
 	zstd                          # integration: compresses hand-made ingest batches
+	tshark tcpdump                # integration: the independent oracle for packet tests; bench
+	iptables                      # integration: packet loss on a veth (statistic match)
 	python3 python3-pytest        # integration test driver
 	iproute2 procps psmisc
 	wrk linux-perf                # benchmarks

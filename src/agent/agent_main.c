@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -25,7 +26,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "agent/capture.h"
 #include "agent/exporter.h"
+#include "agent/l4_record.h"
 #include "agent/intake.h"
 #include "agent/probe.h"
 #include "agent/record.h"
@@ -61,6 +64,15 @@ struct agent_cfg {
 	bool stats;
 	uint64_t stats_interval_ms;
 	char *log_level;
+	bool ebpf;
+	char *interfaces;
+	char *read_pcap;
+	char *packet_filter;
+	uint64_t snaplen;
+	uint64_t capture_ring_size;
+	int64_t max_flows;
+	uint64_t flow_report_interval_ms;
+	bool packet_l7;
 };
 
 #define K(name) offsetof(struct agent_cfg, name)
@@ -116,6 +128,26 @@ static const struct conf_key agent_keys[] = {
 	  "with --stats: also print counters this often (0: only at exit)" },
 	{ "log_level", CONF_STRING, K(log_level), "info", 0, 0, "LEVEL",
 	  "error, warn, info or debug" },
+	{ "ebpf", CONF_BOOL, K(ebpf), "true", 0, 0, NULL,
+	  "capture syscalls through eBPF (--ebpf=false: packets only)" },
+	{ "interface", CONF_LIST, K(interfaces), NULL, 0, 0, "NAME",
+	  "also capture packets on this interface; give it again for more, or a pattern "
+	  "such as 'veth*' (lo only when named)" },
+	{ "read_pcap", CONF_STRING, K(read_pcap), NULL, 0, 0, "FILE",
+	  "run the packet path over a capture file (pcap or pcapng) instead, then exit" },
+	{ "packet_filter", CONF_STRING, K(packet_filter), NULL, 0, 0, "FILTER",
+	  "tcpdump filter expression: only matching packets are captured" },
+	{ "snaplen", CONF_SIZE, K(snaplen), "65535", 64, 262144, "SIZE",
+	  "bytes kept of each packet" },
+	{ "capture_ring_size", CONF_SIZE, K(capture_ring_size), "32MiB", 1 << 20, 1ll << 32, "SIZE",
+	  "kernel ring per interface; packets beyond it are counted as lost" },
+	{ "max_flows", CONF_INT, K(max_flows), "65536", 16, 16777216, "N",
+	  "TCP/UDP flows tracked at once per interface; the least recently active ends "
+	  "beyond it" },
+	{ "flow_report_interval", CONF_DURATION_MS, K(flow_report_interval_ms), "60s", 1000,
+	  3600000, "DURATION", "a long flow gets an l4_flow_log row this often" },
+	{ "packet_l7", CONF_BOOL, K(packet_l7), "true", 0, 0, NULL,
+	  "parse request logs from packet payload too" },
 	{ 0 },
 };
 
@@ -124,13 +156,23 @@ static const struct conf_spec agent_spec = {
 	.summary = "Capture every HTTP/1.x request and response of every process on this host,\n"
 		   "with no change to the applications, through eBPF syscall tracepoints. Each\n"
 		   "request/response exchange becomes one flow_log.l7_flow_log record. Needs root\n"
-		   "(or CAP_BPF + CAP_PERFMON) and a kernel with BTF.",
+		   "(or CAP_BPF + CAP_PERFMON) and a kernel with BTF.\n"
+		   "\n"
+		   "With --interface it also captures packets (AF_PACKET): every TCP/UDP flow\n"
+		   "becomes flow_log.l4_flow_log rows (bytes, RTT, retransmissions, zero windows,\n"
+		   "close type), and requests on the wire become l7_flow_log records too.\n"
+		   "--read-pcap runs the same packet path over a capture file and exits: 0 when\n"
+		   "it was read whole, 1 when it could not be opened, 3 when it was cut short\n"
+		   "or corrupt (what came before is still reported).",
 	.examples = "  flowscope-agent --stdout                    every process, JSON lines\n"
 		    "  flowscope-agent --server http://127.0.0.1:20416   send to flowscope-server\n"
 		    "  flowscope-agent --stdout --comm nginx       only nginx\n"
 		    "  flowscope-agent --stdout --pid 1234 --capture-bytes 4096\n"
 		    "  flowscope-agent --stdout --stats | jq -c '{request_resource, "
-		    "response_code}'\n",
+		    "response_code}'\n"
+		    "  flowscope-agent --stdout --interface eth0   syscalls and eth0's packets\n"
+		    "  flowscope-agent --stdout --ebpf=false --interface 'veth*'\n"
+		    "  flowscope-agent --stdout --read-pcap trace.pcapng\n",
 	.default_path = "/etc/flowscope/agent.yaml",
 	.keys = agent_keys,
 	.version = FLOWSCOPE_VERSION,
@@ -151,6 +193,11 @@ struct agent {
 	struct jsonw json;
 	struct output_stats out;
 	struct exporter *exporter;
+	struct capture *capture;
+	/* Records come from the eBPF loop and the capture thread: one writer at a time. */
+	pthread_mutex_t out_lock;
+	struct capture_stats pcap_stats; /* --read-pcap: counters once the file is done */
+	bool have_pcap_stats;
 	/* The server's own address: its ingest traffic is not recorded (see skip_self). */
 	struct {
 		uint8_t family;
@@ -226,10 +273,42 @@ static void resolve_self(struct agent *a, const char *url)
 	freeaddrinfo(res);
 }
 
+static void write_record_locked(struct agent *a, const struct l7_record *r);
+
 static void write_record(void *ctx, const struct l7_record *r)
 {
 	struct agent *a = ctx;
 
+	pthread_mutex_lock(&a->out_lock);
+	write_record_locked(a, r);
+	pthread_mutex_unlock(&a->out_lock);
+}
+
+/* Flow rows: stdout only for now (the server stores request logs; docs/network.md). */
+static void write_l4(void *ctx, const struct l4_record *r)
+{
+	struct agent *a = ctx;
+
+	if (!a->cfg.out_stdout)
+		return;
+	pthread_mutex_lock(&a->out_lock);
+	if (!a->output_broken) {
+		if (l4_record_write_json(&a->json, r) ||
+		    fwrite(a->json.buf, 1, a->json.len, stdout) != a->json.len) {
+			a->out.write_errors++;
+			if (ferror(stdout) && errno == EPIPE) {
+				a->output_broken = true;
+				stop_requested = 1;
+			}
+		} else {
+			a->out.records_written++;
+		}
+	}
+	pthread_mutex_unlock(&a->out_lock);
+}
+
+static void write_record_locked(struct agent *a, const struct l7_record *r)
+{
 	if (a->nself && is_self(a, r)) {
 		a->out.self_skipped++;
 		return;
@@ -268,8 +347,17 @@ static int collect(struct agent *a, struct stat_kv *kv, const struct exporter_st
 		exporter_get_stats(a->exporter, &ex);
 		final_ex = &ex;
 	}
-	return agent_stats_collect(kv, probe_counters(a->probe, kern) ? NULL : kern, a->intake,
-				   &a->out, final_ex);
+	struct capture_stats pk;
+	const struct capture_stats *pkp = NULL;
+
+	if (a->capture) {
+		capture_get_stats(a->capture, &pk);
+		pkp = &pk;
+	} else if (a->have_pcap_stats) {
+		pkp = &a->pcap_stats;
+	}
+	return agent_stats_collect(kv, a->probe && !probe_counters(a->probe, kern) ? kern : NULL,
+				   a->intake, pkp, &a->out, final_ex);
 }
 
 static void print_stats(struct agent *a, const char *when, const struct exporter_stats *final_ex)
@@ -303,32 +391,152 @@ static int run(struct agent *a)
 	int err;
 
 	while (!stop_requested) {
-		err = probe_poll(a->probe, (int)a->cfg.poll_interval_ms);
-		if (err < 0) {
-			ob_err("[agent] reading the ring buffer failed: %s", strerror(-err));
-			return err;
+		if (a->probe) {
+			err = probe_poll(a->probe, (int)a->cfg.poll_interval_ms);
+			if (err < 0) {
+				ob_err("[agent] reading the ring buffer failed: %s",
+				       strerror(-err));
+				return err;
+			}
+		} else {
+			/* Packets only: the capture thread works; this loop keeps time. */
+			usleep((useconds_t)a->cfg.poll_interval_ms * 1000);
 		}
 		now = clock_ns(CLOCK_MONOTONIC);
-		if (now - last_tick >= tick_ns) {
+		if (a->probe && now - last_tick >= tick_ns) {
 			/* Re-derive the clock offset: NTP may step the wall clock. */
 			a->realtime_off_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
 			intake_tick(a->intake, now + a->realtime_off_ns);
 			last_tick = now;
 		}
-		if (a->exporter)
+		if (a->exporter) {
+			pthread_mutex_lock(&a->out_lock);
 			exporter_tick(a->exporter, now);
+			pthread_mutex_unlock(&a->out_lock);
+		}
 		if (a->cfg.stats && a->cfg.stats_interval_ms &&
 		    now - last_stats >= a->cfg.stats_interval_ms * 1000000ull) {
 			print_stats(a, "periodic", NULL);
 			last_stats = now;
 		}
-		if (a->cfg.out_stdout && !a->output_broken)
+		if (a->cfg.out_stdout && !a->output_broken) {
+			pthread_mutex_lock(&a->out_lock);
 			fflush(stdout);
+			pthread_mutex_unlock(&a->out_lock);
+		}
 	}
 	/* Drain what the kernel queued before the signal, then finish pending requests. */
-	probe_poll(a->probe, 0);
-	intake_flush_all(a->intake, clock_ns(CLOCK_REALTIME));
+	if (a->probe) {
+		probe_poll(a->probe, 0);
+		intake_flush_all(a->intake, clock_ns(CLOCK_REALTIME));
+	}
+	if (a->capture) {
+		capture_stop(a->capture, &a->pcap_stats);
+		a->capture = NULL;
+		a->have_pcap_stats = true;
+	}
 	return 0;
+}
+
+/* Path settings shared by live capture and --read-pcap. */
+static void packet_cfg(const struct agent *a, const struct intake_cfg *icfg, struct pktpath_cfg *pc)
+{
+	*pc = (struct pktpath_cfg){
+		.flow = {
+			.max_flows = (uint32_t)a->cfg.max_flows,
+			.report_interval_ns = a->cfg.flow_report_interval_ms * 1000000ull,
+		},
+		.l7 = *icfg,
+		.l7_enabled = a->cfg.packet_l7,
+	};
+}
+
+/* --read-pcap: the packet path over a file, on this thread; the exit status says how the
+ * file was (see --help). */
+static int run_file(struct agent *a, const struct intake_cfg *icfg)
+{
+	struct capture_sinks sinks = { .l4 = write_l4, .l7 = write_record, .ctx = a };
+	struct pktpath_cfg pc;
+	enum capture_file_result res;
+	char err[512] = "";
+
+	packet_cfg(a, icfg, &pc);
+	res = capture_read_file(a->cfg.read_pcap, &pc, &sinks, &stop_requested, &a->pcap_stats, err,
+				sizeof(err));
+	a->have_pcap_stats = res != CAPTURE_FILE_UNREADABLE;
+	switch (res) {
+	case CAPTURE_FILE_OK:
+	case CAPTURE_FILE_STOPPED:
+		ob_info("[agent] %s: %llu frames, %llu flows", a->cfg.read_pcap,
+			(unsigned long long)a->pcap_stats.src.frames,
+			(unsigned long long)a->pcap_stats.path.flow.flows_created);
+		return 0;
+	case CAPTURE_FILE_DAMAGED:
+		ob_err("[agent] %s is damaged after %llu frames: %s (what came before is "
+		       "reported)",
+		       a->cfg.read_pcap, (unsigned long long)a->pcap_stats.src.frames, err);
+		return 3;
+	case CAPTURE_FILE_UNREADABLE: ob_err("[agent] cannot read the capture: %s", err); return 1;
+	default: ob_err("[agent] out of memory"); return 1;
+	}
+}
+
+/*
+ * The kernel filter for live capture: the user's, minus our own traffic with the server
+ * (it would otherwise be measured, and parsed, for every batch sent).
+ */
+static char *capture_filter(const struct agent *a)
+{
+	char *f = NULL, *next;
+	char ip[INET6_ADDRSTRLEN];
+
+	if (a->cfg.packet_filter && *a->cfg.packet_filter &&
+	    asprintf(&f, "(%s)", a->cfg.packet_filter) < 0)
+		return NULL;
+	for (size_t i = 0; i < a->nself; i++) {
+		inet_ntop(a->self[i].family == 4 ? AF_INET : AF_INET6, a->self[i].addr, ip,
+			  sizeof(ip));
+		if (asprintf(&next, "%s%snot (host %s and tcp port %u)", f ? f : "",
+			     f ? " and " : "", ip, a->self[i].port) < 0) {
+			free(f);
+			return NULL;
+		}
+		free(f);
+		f = next;
+	}
+	return f;
+}
+
+/* Split --interface's list and start the capture thread. */
+static int start_capture(struct agent *a, const struct intake_cfg *icfg)
+{
+	struct capture_sinks sinks = { .l4 = write_l4, .l7 = write_record, .ctx = a };
+	char *list = strdup(a->cfg.interfaces), *tok, *save = NULL, *names[64];
+	char *filter = capture_filter(a);
+	struct pkt_live_opts lo = {
+		.snaplen = (uint32_t)a->cfg.snaplen,
+		.ring_bytes = a->cfg.capture_ring_size,
+		.filter = filter,
+	};
+	struct pktpath_cfg pc;
+	char err[512] = "";
+	size_t n = 0;
+
+	if (!list)
+		return -ENOMEM;
+	for (tok = strtok_r(list, ",", &save); tok && n < 64; tok = strtok_r(NULL, ",", &save))
+		if (*tok)
+			names[n++] = tok;
+	packet_cfg(a, icfg, &pc);
+	a->capture = n ? capture_start_live(names, n, &lo, &pc, &sinks, err, sizeof(err)) : NULL;
+	if (!a->capture)
+		ob_err("[agent] packet capture: %s", n ? err : "--interface names no interface");
+	else
+		ob_info("[agent] capturing packets on %s%s%s", capture_ifaces(a->capture),
+			filter ? " with filter " : "", filter ? filter : "");
+	free(filter);
+	free(list);
+	return a->capture ? 0 : -EINVAL;
 }
 
 int main(int argc, char **argv)
@@ -395,6 +603,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	pthread_mutex_init(&a.out_lock, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -408,23 +617,19 @@ int main(int argc, char **argv)
 		.request_timeout_ns = a.cfg.request_timeout_ms * 1000000ull,
 		.mem_budget = a.cfg.memory_budget,
 	};
-	a.intake = intake_create(&icfg, write_record, &a);
-	if (!a.intake) {
-		ob_err("[agent] out of memory");
+	if (a.cfg.read_pcap && a.cfg.interfaces) {
+		fprintf(stderr, "flowscope-agent: --read-pcap and --interface exclude each other: "
+				"read a file or capture live\n");
+		exit_code = 2;
+		goto out;
+	}
+	if (!a.cfg.ebpf && !a.cfg.interfaces && !a.cfg.read_pcap) {
+		fprintf(stderr, "flowscope-agent: nothing to capture: --ebpf=false needs "
+				"--interface NAME (or --read-pcap FILE)\n");
+		exit_code = 2;
 		goto out;
 	}
 	a.realtime_off_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
-	popts = (struct probe_opts){
-		.self_tgid = getpid(),
-		.filter_tgid = a.cfg.pid,
-		.filter_comm = a.cfg.comm,
-		.cap_bytes = a.cfg.capture_bytes,
-		.ringbuf_bytes = a.cfg.ringbuf_size,
-		.wakeup_bytes = a.cfg.wakeup_bytes,
-	};
-	a.probe = probe_open(&popts, on_ring_record, &a);
-	if (!a.probe)
-		goto out;
 	if (a.cfg.server) {
 		char host[HOST_NAME_MAX + 1] = "";
 		struct exporter_cfg ecfg = {
@@ -453,8 +658,33 @@ int main(int argc, char **argv)
 		resolve_self(&a, a.cfg.server);
 		ob_info("[agent] sending records to %s as agent '%s'", a.cfg.server, ecfg.agent_id);
 	}
-	ob_info("[agent] capturing socket traffic (%lld payload bytes per syscall)",
-		(long long)a.cfg.capture_bytes);
+	if (a.cfg.read_pcap) {
+		exit_code = run_file(&a, &icfg);
+		goto finish;
+	}
+	if (a.cfg.ebpf) {
+		a.intake = intake_create(&icfg, write_record, &a);
+		if (!a.intake) {
+			ob_err("[agent] out of memory");
+			goto out;
+		}
+		popts = (struct probe_opts){
+			.self_tgid = getpid(),
+			.filter_tgid = a.cfg.pid,
+			.filter_comm = a.cfg.comm,
+			.cap_bytes = a.cfg.capture_bytes,
+			.ringbuf_bytes = a.cfg.ringbuf_size,
+			.wakeup_bytes = a.cfg.wakeup_bytes,
+		};
+		a.probe = probe_open(&popts, on_ring_record, &a);
+		if (!a.probe)
+			goto out;
+	}
+	if (a.cfg.interfaces && start_capture(&a, &icfg) < 0)
+		goto out;
+	if (a.cfg.ebpf)
+		ob_info("[agent] capturing socket traffic (%lld payload bytes per syscall)",
+			(long long)a.cfg.capture_bytes);
 	if (a.cfg.pid)
 		ob_info("[agent] filter: pid %llu", (unsigned long long)a.cfg.pid);
 	if (a.cfg.comm)
@@ -462,6 +692,7 @@ int main(int argc, char **argv)
 
 	if (run(&a) == 0)
 		exit_code = 0;
+finish:
 	if (a.cfg.out_stdout && !a.output_broken)
 		fflush(stdout);
 	{
@@ -482,6 +713,7 @@ int main(int argc, char **argv)
 		ob_info("[agent] stopped: %llu records written",
 			(unsigned long long)a.out.records_written);
 out:
+	capture_stop(a.capture, NULL);
 	exporter_destroy(a.exporter, 0, NULL);
 	probe_close(a.probe);
 	intake_destroy(a.intake);

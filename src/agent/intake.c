@@ -362,6 +362,16 @@ static void on_proc_exit(struct intake *in, const struct fs_event *ev, uint64_t 
 	}
 }
 
+static void event_done(struct intake *in)
+{
+	in->cur_ev = NULL;
+	in->cur_conn = NULL;
+	in->st.conns_active = in->conns.count;
+	if (in->st.conns_active > in->st.conns_peak)
+		in->st.conns_peak = in->st.conns_active;
+	in->st.conns_evicted_full = in->conns.evicted_full;
+}
+
 int intake_event(struct intake *in, const void *data, size_t size, uint64_t off_ns)
 {
 	const struct fs_event *ev = data;
@@ -389,13 +399,25 @@ int intake_event(struct intake *in, const void *data, size_t size, uint64_t off_
 		in->cur_ev = NULL;
 		return -EINVAL;
 	}
-	in->cur_ev = NULL;
-	in->cur_conn = NULL;
-	in->st.conns_active = in->conns.count;
-	if (in->st.conns_active > in->st.conns_peak)
-		in->st.conns_peak = in->st.conns_active;
-	in->st.conns_evicted_full = in->conns.evicted_full;
+	event_done(in);
 	return 0;
+}
+
+void intake_data(struct intake *in, const struct fs_event *ev, const uint8_t *payload)
+{
+	in->cur_ev = ev;
+	on_data(in, ev, payload, 0);
+	event_done(in);
+}
+
+void intake_close(struct intake *in, uint64_t socket_id, uint64_t now_ns)
+{
+	struct conn *c = conn_lookup(&in->conns, socket_id);
+
+	in->st.events_close++;
+	if (c)
+		conn_remove(&in->conns, c, now_ns);
+	event_done(in);
 }
 
 void intake_tick(struct intake *in, uint64_t now_ns)

@@ -28,6 +28,10 @@ struct intake_cfg {
 	uint64_t conn_idle_ns;	     /* a connection silent this long is flushed and forgotten */
 	uint64_t request_timeout_ns; /* a request unanswered this long becomes a timeout record */
 	uint64_t mem_budget;	     /* bytes for leftovers, parser states and pending requests */
+	/* Fed by the packet path: records get signal_source 0 and no process; the sink
+	 * decides their observation point (session.c marks them c-p/s-p by who sent the
+	 * request, which the sink maps). */
+	bool packet;
 };
 
 /* Counters; every drop has its own. */
@@ -89,6 +93,16 @@ void intake_destroy(struct intake *in);
  * record (counted).
  */
 int intake_event(struct intake *in, const void *data, size_t size, uint64_t realtime_off_ns);
+
+/*
+ * A data event whose payload is not in the same buffer: the packet path's reassembled
+ * stream (src/agent/pktpath.c) uses this with a header it fills itself. ev->cap_len
+ * bytes at payload; timestamps already since the epoch. ev->type must be FS_EV_DATA.
+ */
+void intake_data(struct intake *in, const struct fs_event *ev, const uint8_t *payload);
+
+/* The connection socket_id ended: finish and forget it. */
+void intake_close(struct intake *in, uint64_t socket_id, uint64_t now_ns);
 
 /* Periodic work: request timeouts and idle connections. now_ns is since the epoch. */
 void intake_tick(struct intake *in, uint64_t now_ns);

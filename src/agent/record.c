@@ -20,6 +20,7 @@ void rec_copy(char *dst, uint16_t *dst_len, size_t cap, const char *src, uint32_
 void record_reset(struct l7_record *r)
 {
 	memset(r, 0, offsetof(struct l7_record, version));
+	r->signal_source = REC_SIGNAL_EBPF; /* the packet path says otherwise */
 	r->version.len = r->method.len = r->domain.len = r->resource.len = 0;
 	r->endpoint.len = r->exception.len = r->x_request_id_0.len = 0;
 	r->x_request_id_1.len = r->trace_id.len = r->span_id.len = 0;
@@ -66,7 +67,13 @@ void record_set_response(struct l7_record *r, const struct proto_msg *m)
 
 const char *record_obs_name(uint8_t obs)
 {
-	return obs == REC_OBS_CLIENT_PROCESS ? "c-p" : "s-p";
+	static const char *const names[] = {
+		[REC_OBS_CLIENT_PROCESS] = "c-p", [REC_OBS_SERVER_PROCESS] = "s-p",
+		[REC_OBS_CLIENT_NODE] = "c-nd",	  [REC_OBS_SERVER_NODE] = "s-nd",
+		[REC_OBS_LOCAL] = "local",	  [REC_OBS_REST] = "rest",
+	};
+
+	return obs <= REC_OBS_MAX ? names[obs] : "";
 }
 
 static void put_addr(struct jsonw *w, int side, uint8_t family, const uint8_t *a)
@@ -125,7 +132,7 @@ int record_write_json(struct jsonw *w, const struct l7_record *r)
 	jsonw_u64(w, "client_port", r->client_port);
 	jsonw_u64(w, "server_port", r->server_port);
 	jsonw_u64(w, "protocol", r->l4_proto);
-	jsonw_u64(w, "signal_source", REC_SIGNAL_EBPF);
+	jsonw_u64(w, "signal_source", r->signal_source);
 	jsonw_cstr(w, "observation_point", record_obs_name(r->obs));
 	jsonw_u64(w, "process_id_0", client ? r->pid : 0);
 	jsonw_u64(w, "process_id_1", client ? 0 : r->pid);

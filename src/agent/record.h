@@ -20,13 +20,21 @@ enum rec_type {
 	REC_TYPE_SESSION = 2,
 };
 
-/* observation_point values this agent produces from eBPF. */
+/* observation_point values this agent produces: from eBPF (c-p, s-p) and from packets
+ * (by where the capture point sits relative to the client and the server; see
+ * docs/network.md). The numbers are the wire format's: add, never renumber. */
 enum rec_obs_point {
 	REC_OBS_CLIENT_PROCESS = 0, /* "c-p" */
 	REC_OBS_SERVER_PROCESS = 1, /* "s-p" */
+	REC_OBS_CLIENT_NODE = 2,    /* "c-nd": on the client host's own interface */
+	REC_OBS_SERVER_NODE = 3,    /* "s-nd": on the server host's own interface */
+	REC_OBS_LOCAL = 4,	    /* "local": client and server both on this host */
+	REC_OBS_REST = 5,	    /* "rest": neither end known to be here (replay, transit) */
+	REC_OBS_MAX = REC_OBS_REST,
 };
 
-#define REC_SIGNAL_EBPF 3
+#define REC_SIGNAL_PACKET 0
+#define REC_SIGNAL_EBPF	  3
 
 #define REC_DEF_STR(name, size)                                                                    \
 	struct {                                                                                   \
@@ -37,11 +45,12 @@ enum rec_obs_point {
 struct l7_record {
 	uint64_t start_ns; /* since the epoch */
 	uint64_t end_ns;
-	uint8_t type;	  /* enum rec_type */
-	uint8_t obs;	  /* enum rec_obs_point */
-	uint8_t status;	  /* response_status, enum proto_status */
-	uint8_t family;	  /* 4 or 6 */
-	uint8_t l4_proto; /* 6 or 17 */
+	uint8_t type;	       /* enum rec_type */
+	uint8_t obs;	       /* enum rec_obs_point */
+	uint8_t signal_source; /* REC_SIGNAL_*: who saw the exchange */
+	uint8_t status;	       /* response_status, enum proto_status */
+	uint8_t family;	       /* 4 or 6 */
+	uint8_t l4_proto;      /* 6 or 17 */
 	uint16_t l7_proto;
 	int32_t code; /* -1: none */
 	bool has_request;
@@ -85,7 +94,7 @@ void rec_copy(char *dst, uint16_t *dst_len, size_t cap, const char *src, uint32_
 void record_set_request(struct l7_record *r, const struct proto_msg *m);
 void record_set_response(struct l7_record *r, const struct proto_msg *m);
 
-/* "c-p" / "s-p". */
+/* "c-p", "s-p", "c-nd", ...; "" for an unknown value. */
 const char *record_obs_name(uint8_t obs);
 
 /* Render as one JSON object (with "table":"l7_flow_log") followed by a newline. */

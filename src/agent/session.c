@@ -24,6 +24,8 @@ static void record_init(struct intake *in, struct conn *c, struct l7_record *r,
 	r->l4_proto = c->l4_proto;
 	r->l7_proto = c->proto;
 	r->obs = local_is_client ? REC_OBS_CLIENT_PROCESS : REC_OBS_SERVER_PROCESS;
+	if (in->cfg.packet)
+		r->signal_source = REC_SIGNAL_PACKET;
 	if (local_is_client) {
 		memcpy(r->addr0, c->saddr, 16);
 		memcpy(r->addr1, c->daddr, 16);

@@ -10,10 +10,52 @@
 			out[i++] = (struct stat_kv){ (n), (v), (h) };                              \
 	} while (0)
 
-int agent_stats_collect(struct stat_kv *out, const uint64_t *kern, const struct intake *in,
-			const struct output_stats *os, const struct exporter_stats *ex)
+/* The packet path's counters, all named pkt_*. */
+static int collect_packet(struct stat_kv *out, int i, const struct capture_stats *pk)
 {
-	const struct intake_stats *s = &in->st;
+	const struct pkt_decode_stats *d = &pk->path.decode;
+	const struct flow_stats *f = &pk->path.flow;
+	const struct intake_stats *l = &pk->path.l7;
+
+	ADD("pkt_frames", pk->src.frames, "frames captured (or read from the file)");
+	ADD("pkt_bytes", pk->src.bytes, "wire bytes of those frames");
+	ADD("drop_pkt_kernel", pk->src.drops,
+	    "frames lost: capture ring full (raise capture_ring_size)");
+	ADD("pkt_ok", d->ok, "IP packets decoded");
+	ADD("pkt_non_ip", d->skipped_non_ip, "frames that were not IP (ARP, LLDP, ...)");
+	ADD("pkt_truncated", d->truncated, "frames cut inside a header by the capture");
+	ADD("pkt_malformed", d->malformed, "frames with inconsistent headers");
+	ADD("pkt_bad_linktype", d->bad_linktype, "frames of a link type not decoded");
+	ADD("pkt_tunneled", d->tunnels, "packets decapsulated from a tunnel");
+	ADD("pkt_frag_held", d->held, "IP fragments taken in by reassembly");
+	ADD("pkt_frag_reassembled", d->frag_reassembled, "packets rebuilt from IP fragments");
+	ADD("drop_pkt_frag", d->frag_dropped_timeout + d->frag_dropped_full + d->frag_bad,
+	    "fragmented packets given up (timeout, table full, overlap)");
+	ADD("pkt_not_tcp_udp", f->packets_ignored, "IP packets neither TCP nor UDP");
+	ADD("flows_created", f->flows_created, "TCP/UDP flows seen");
+	ADD("flows_closed", f->flows_closed, "flows ended (final l4_flow_log row)");
+	ADD("flows_evicted_full", f->flows_evicted_full,
+	    "flows ended early: flow table full (raise max_flows)");
+	ADD("flows_active", f->flows_active, "flows tracked now");
+	ADD("flow_rows", f->reports, "l4_flow_log rows made");
+	ADD("pkt_l7_bytes", f->l7_bytes, "payload bytes handed to the L7 parsers");
+	ADD("pkt_reasm_gaps", f->reasm_gaps, "holes in TCP streams skipped (loss, capture drops)");
+	ADD("drop_pkt_reasm", f->reasm_drop_full + f->reasm_drop_nomem,
+	    "out-of-order segments not held: reassembly bound reached");
+	ADD("pkt_l7_records", l->records[0] + l->records[1] + l->records[2],
+	    "l7_flow_log records made from packets");
+	ADD("pkt_l7_parse_failures", l->parse_errors + pk->path.parsers.parse_errors,
+	    "packet payload that looked like a protocol but did not parse");
+	ADD("drop_pkt_l7_mem", l->drop_mem_budget,
+	    "packet payload dropped: L7 memory budget exhausted");
+	return i;
+}
+
+int agent_stats_collect(struct stat_kv *out, const uint64_t *kern, const struct intake *in,
+			const struct capture_stats *pk, const struct output_stats *os,
+			const struct exporter_stats *ex)
+{
+	const struct intake_stats *s = in ? &in->st : NULL;
 	int i = 0;
 
 	if (kern) {
@@ -32,6 +74,10 @@ int agent_stats_collect(struct stat_kv *out, const uint64_t *kern, const struct 
 		ADD("drop_iov_limit", kern[FS_CNT_IOV_LIMIT],
 		    "iovec/mmsg entries past the per-call limit");
 	}
+	if (pk)
+		i = collect_packet(out, i, pk);
+	if (!s)
+		goto outputs;
 	ADD("events_data", s->events_data, "data events processed");
 	ADD("events_close", s->events_close, "close events processed");
 	ADD("events_exit", s->events_exit, "process exit events processed");
@@ -58,6 +104,7 @@ int agent_stats_collect(struct stat_kv *out, const uint64_t *kern, const struct 
 	ADD("conns_active", s->conns_active, "connections tracked now");
 	ADD("conns_peak", s->conns_peak, "most connections tracked at once");
 	ADD("mem_used_bytes", s->mem_used, "bytes of the memory budget in use");
+outputs:
 	if (os) {
 		ADD("records_written", os->records_written, "records written to the output");
 		ADD("drop_write_errors", os->write_errors, "records lost: output write failed");

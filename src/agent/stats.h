@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "agent/capture.h"
 #include "agent/exporter.h"
 #include "agent/intake.h"
 #include "bpf/shared/socket_event.h"
@@ -26,12 +27,15 @@ struct output_stats {
 	uint64_t self_skipped; /* records of traffic with our own server, not kept */
 };
 
-#define AGENT_STATS_MAX 64
+/* At most WIRE_MAX_COUNTERS (every counter travels in each batch). */
+#define AGENT_STATS_MAX 128
 
-/* Fill out[] (AGENT_STATS_MAX entries) and return how many were written. kern, os and ex
- * may be NULL (no kernel counters, no stdout output, no exporter). */
+/* Fill out[] (AGENT_STATS_MAX entries) and return how many were written. kern, in, pk, os
+ * and ex may be NULL (no kernel counters, no eBPF intake, no packet capture, no stdout
+ * output, no exporter). */
 int agent_stats_collect(struct stat_kv *out, const uint64_t *kern, const struct intake *in,
-			const struct output_stats *os, const struct exporter_stats *ex);
+			const struct capture_stats *pk, const struct output_stats *os,
+			const struct exporter_stats *ex);
 /* Human-readable, one counter per line, aligned. */
 void agent_stats_print(FILE *f, const struct stat_kv *kv, int n);
 

@@ -73,6 +73,7 @@ static const struct type_info types[] = {
 	[CONF_INT] = { "N", "integer", "a whole number with an optional leading '-', e.g. -5" },
 	[CONF_UINT] = { "N", "number", "a non-negative whole number, e.g. 4096" },
 	[CONF_STRING] = { "VALUE", "string", "any text" },
+	[CONF_LIST] = { "LIST", "list", "comma-separated values" },
 	[CONF_DURATION_MS] = { "DURATION", "duration",
 			       "a whole number with an optional ms, s, m or h suffix "
 			       "(no suffix means seconds), e.g. 250ms or 10s" },
@@ -325,6 +326,7 @@ static int parse_value(const struct origin *o, const struct conf_key *k, const c
 			rc = -ERANGE;
 		break;
 	case CONF_STRING:
+	case CONF_LIST:
 		out->s = strdup(text);
 		if (!out->s) {
 			report(o, k, "out of memory");
@@ -352,6 +354,7 @@ static void store(void *cfg, const struct conf_key *k, union conf_val *v)
 	case CONF_BOOL: *(bool *)f = v->b; break;
 	case CONF_INT: *(int64_t *)f = v->i; break;
 	case CONF_STRING:
+	case CONF_LIST:
 		free(*(char **)f);
 		*(char **)f = v->s;
 		break;
@@ -368,6 +371,38 @@ static int apply_text(const struct origin *o, void *cfg, const struct conf_key *
 	if (rc == 0)
 		store(cfg, k, &v);
 	return rc;
+}
+
+/*
+ * A list flag given again adds to the list (--interface eth0 --interface eth1); the
+ * first one replaces what the file said, as any flag does. Records k in seen[] and says
+ * whether it was there already.
+ */
+static bool list_seen(const struct conf_key **seen, size_t *n, const struct conf_key *k)
+{
+	if (k->type != CONF_LIST)
+		return false;
+	for (size_t i = 0; i < *n; i++)
+		if (seen[i] == k)
+			return true;
+	if (*n < 16)
+		seen[(*n)++] = k;
+	return false;
+}
+
+static int append_list(const struct origin *o, void *cfg, const struct conf_key *k,
+		       const char *text)
+{
+	char **f = field(cfg, k);
+	char *joined;
+
+	if (asprintf(&joined, "%s%s%s", *f ? *f : "", *f && **f ? "," : "", text) < 0) {
+		report(o, k, "out of memory");
+		return -ENOMEM;
+	}
+	free(*f);
+	*f = joined;
+	return 0;
 }
 
 /* ---- the key table ------------------------------------------------------------------ */
@@ -637,7 +672,8 @@ static int decode_option(const struct conf_spec *spec, const char *prog, int arg
 static int walk_argv(const struct conf_spec *spec, void *cfg, const char *prog, int argc,
 		     char **argv, bool apply, const char **config, bool *print)
 {
-	const struct conf_key *prev_bare = NULL;
+	const struct conf_key *prev_bare = NULL, *lists[16];
+	size_t nlists = 0;
 	struct arg a;
 	int rc;
 
@@ -673,7 +709,9 @@ static int walk_argv(const struct conf_spec *spec, void *cfg, const char *prog, 
 						    .flag = a.name,
 						    .flag_len = a.name_len };
 
-				rc = apply_text(&o, cfg, a.key, a.value);
+				rc = list_seen(lists, &nlists, a.key)
+					     ? append_list(&o, cfg, a.key, a.value)
+					     : apply_text(&o, cfg, a.key, a.value);
 				if (rc)
 					return rc;
 			}
@@ -765,7 +803,7 @@ static int file_value(struct yfile *y, const struct conf_key *k, const yaml_even
 		return -EINVAL;
 	}
 	if (is_null(ev)) {
-		if (k->type != CONF_STRING) {
+		if (k->type != CONF_STRING && k->type != CONF_LIST) {
 			report(&o, k, "missing value (expected %s)", types[k->type].accepted);
 			return -EINVAL;
 		}
@@ -942,7 +980,8 @@ static void clear_fields(const struct conf_spec *spec, void *cfg)
 		switch (k->type) {
 		case CONF_BOOL: *(bool *)f = false; break;
 		case CONF_INT: *(int64_t *)f = 0; break;
-		case CONF_STRING: *(char **)f = NULL; break;
+		case CONF_STRING:
+		case CONF_LIST: *(char **)f = NULL; break;
 		case CONF_UINT:
 		case CONF_SIZE:
 		case CONF_DURATION_MS: *(uint64_t *)f = 0; break;
@@ -1080,6 +1119,7 @@ static size_t put_value(FILE *out, const struct conf_key *k, const void *cfg)
 		break;
 	case CONF_INT: format_num(buf, sizeof(buf), k->type, *(const int64_t *)f, 0); break;
 	case CONF_STRING:
+	case CONF_LIST:
 		s = *(char *const *)f;
 		if (!s) {
 			snprintf(buf, sizeof(buf), "null");
@@ -1161,7 +1201,7 @@ int conf_usage(const struct conf_spec *spec, FILE *out)
 	for (k = spec->keys; k && k->name; k++) {
 		const char *def = k->def;
 
-		if (!def && k->type != CONF_STRING)
+		if (!def && k->type != CONF_STRING && k->type != CONF_LIST)
 			def = k->type == CONF_BOOL ? "false" : "0";
 		else if (def && !def[0])
 			def = "\"\"";
@@ -1206,7 +1246,7 @@ void conf_free(const struct conf_spec *spec, void *cfg)
 	if (!spec || !cfg)
 		return;
 	for (const struct conf_key *k = spec->keys; k && k->name; k++) {
-		if (k->type == CONF_STRING) {
+		if (k->type == CONF_STRING || k->type == CONF_LIST) {
 			char **f = field(cfg, k);
 
 			free(*f);

@@ -30,6 +30,7 @@ enum conf_type {
 	CONF_INT,	  /* int64_t: "42", "-5" */
 	CONF_UINT,	  /* uint64_t: "42"; no suffixes (use SIZE or DURATION_MS for those) */
 	CONF_STRING,	  /* char *, owned by the config struct; NULL = not set */
+	CONF_LIST,	  /* char *, comma-separated; a flag given again adds to the list */
 	CONF_DURATION_MS, /* uint64_t milliseconds: "250ms", "10s", "2m", "1h"; bare = seconds */
 	CONF_SIZE,	  /* uint64_t bytes: "1024", k/K/KiB, m/M/MiB, g/G/GiB, t/T/TiB (x1024) */
 };

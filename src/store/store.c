@@ -213,7 +213,7 @@ void store_l7_row(const struct l7_record *r, struct store_value v[L7C__MAX],
 	v_int(&v[L7C_CLIENT_PORT], r->client_port);
 	v_int(&v[L7C_SERVER_PORT], r->server_port);
 	v_int(&v[L7C_PROTOCOL], r->l4_proto);
-	v_int(&v[L7C_SIGNAL_SOURCE], REC_SIGNAL_EBPF);
+	v_int(&v[L7C_SIGNAL_SOURCE], r->signal_source);
 	v_cstr(&v[L7C_OBSERVATION_POINT], record_obs_name(r->obs));
 	v_int(&v[L7C_PROCESS_ID_0], client ? r->pid : 0);
 	v_int(&v[L7C_PROCESS_ID_1], client ? 0 : r->pid);

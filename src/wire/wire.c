@@ -42,6 +42,8 @@ static void to_pb(const struct l7_record *r, pb_rec *p)
 	SET(end_time_us, r->end_ns / 1000);
 	SET(type, r->type);
 	SET(observation_point, r->obs);
+	if (r->signal_source != REC_SIGNAL_EBPF) /* absent means eBPF (wire version 1) */
+		SET(signal_source, r->signal_source);
 	SET(response_status, r->status);
 	SET(family, r->family);
 	SET(l4_protocol, r->l4_proto);
@@ -265,8 +267,11 @@ static const char *from_pb(const pb_rec *p, struct l7_record *r)
 	record_reset(r);
 	if (!p->has_type || p->type > REC_TYPE_SESSION)
 		return "type missing or not 0..2";
-	if (!p->has_observation_point || p->observation_point > REC_OBS_SERVER_PROCESS)
-		return "observation_point missing or not 0..1";
+	if (!p->has_observation_point || p->observation_point > REC_OBS_MAX)
+		return "observation_point missing or out of range";
+	if (p->has_signal_source && p->signal_source != REC_SIGNAL_PACKET &&
+	    p->signal_source != REC_SIGNAL_EBPF)
+		return "signal_source not 0 or 3";
 	if (!p->has_family || (p->family != 4 && p->family != 6))
 		return "family missing or not 4 or 6";
 	alen = p->family == 4 ? 4 : 16;
@@ -287,6 +292,7 @@ static const char *from_pb(const pb_rec *p, struct l7_record *r)
 		return "time out of range";
 	r->type = p->type;
 	r->obs = p->observation_point;
+	r->signal_source = p->has_signal_source ? p->signal_source : REC_SIGNAL_EBPF;
 	r->family = p->family;
 	r->status = p->has_response_status ? p->response_status : PROTO_STATUS_UNKNOWN;
 	r->l4_proto = p->has_l4_protocol ? p->l4_protocol : 0;

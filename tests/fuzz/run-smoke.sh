@@ -15,7 +15,7 @@ CLANG=${CLANG:-clang}
 RUNS=${FUZZ_RUNS:-2000000}
 TIME=${FUZZ_TIME:-20}
 # src/common links against what the Makefile links the unit tests with.
-LIBS=${FUZZ_LIBS:--lyaml -lprotobuf-c -lzstd -lsqlite3 -lcurl -lpthread -lm}
+LIBS=${FUZZ_LIBS:--lyaml -lprotobuf-c -lzstd -lsqlite3 -lcurl -lpcap -lpthread -lm}
 OUT=build/fuzz
 
 shopt -s nullglob

@@ -92,14 +92,15 @@ class Server:
 class Agent:
     """flowscope-agent --stdout, records collected to a file, counters parsed at exit."""
 
-    def __init__(self, tmpdir, *args):
+    def __init__(self, tmpdir, *args, ready="capturing socket traffic", netns=None):
         self.out = pathlib.Path(tmpdir) / f"agent-{time.monotonic_ns()}.jsonl"
         self.err = self.out.with_suffix(".stderr")
+        prefix = ["ip", "netns", "exec", netns] if netns else []
         self.proc = subprocess.Popen(
-            [str(AGENT), "--stdout", "--stats", *args],
+            [*prefix, str(AGENT), "--stdout", "--stats", *args],
             stdout=open(self.out, "wb"), stderr=open(self.err, "wb"))
         deadline = time.monotonic() + 30
-        while "capturing socket traffic" not in self.err.read_text():
+        while ready not in self.err.read_text():
             if self.proc.poll() is not None:
                 raise RuntimeError("agent exited early:\n" + self.err.read_text())
             if time.monotonic() > deadline:
@@ -141,8 +142,8 @@ def tmpdir_path():
 def agent_factory(tmpdir_path):
     started = []
 
-    def start(*args):
-        a = Agent(tmpdir_path, *args)
+    def start(*args, **kw):
+        a = Agent(tmpdir_path, *args, **kw)
         started.append(a)
         return a
 

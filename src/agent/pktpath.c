@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The packet path: see pktpath.h. */
+#include "agent/pktpath.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/record.h"
+#include "bpf/shared/socket_event.h"
+
+#define NS_PER_S	1000000000ull
+#define MAX_LOCAL_ADDRS 256
+
+struct pktpath {
+	struct pkt_decoder *dec;
+	struct flow_table *flows;
+	struct intake *l7;
+	pktpath_l4_fn l4_sink;
+	record_sink_fn l7_sink;
+	void *ctx;
+	uint64_t now_ns;  /* newest capture time seen */
+	uint64_t tick_ns; /* capture time of the last tick */
+	size_t nlocal;
+	uint8_t local_family[MAX_LOCAL_ADDRS];
+	uint8_t local[MAX_LOCAL_ADDRS][16];
+	bool have_local;
+	struct l7_record rec; /* scratch: a record with its observation point set */
+	/* The protocol of the flow whose L7 side just closed: its final row may come after. */
+	uint64_t closed_flow;
+	uint16_t closed_proto;
+};
+
+static bool is_local(const struct pktpath *p, uint8_t family, const uint8_t *a)
+{
+	size_t n = family == 4 ? 4 : 16;
+
+	for (size_t i = 0; i < p->nlocal; i++)
+		if (p->local_family[i] == family && !memcmp(p->local[i], a, n))
+			return true;
+	return false;
+}
+
+static uint8_t obs_for(const struct pktpath *p, uint8_t family, const uint8_t *client,
+		       const uint8_t *server)
+{
+	bool c, s;
+
+	if (!p->have_local)
+		return REC_OBS_REST;
+	c = is_local(p, family, client);
+	s = is_local(p, family, server);
+	if (c && s)
+		return REC_OBS_LOCAL;
+	if (c)
+		return REC_OBS_CLIENT_NODE;
+	return s ? REC_OBS_SERVER_NODE : REC_OBS_REST;
+}
+
+/* Flow rows: add where they were seen and what the parsers made of the flow. */
+static void on_l4(void *ctx, const struct l4_flow_rec *r)
+{
+	struct pktpath *p = ctx;
+	struct l4_record rec = { .f = *r, .obs = obs_for(p, r->family, r->addr0, r->addr1) };
+
+	if (p->l7) {
+		struct conn *c = conn_lookup(&p->l7->conns, r->flow_id);
+
+		if (c)
+			rec.l7_proto = c->proto;
+		else if (r->flow_id == p->closed_flow)
+			rec.l7_proto = p->closed_proto;
+	}
+	if (p->l4_sink)
+		p->l4_sink(p->ctx, &rec);
+}
+
+/*
+ * Request logs: session pairing marked the record c-p when the request went from the
+ * flow's client side, s-p otherwise (the intake sees the client as "local"), and placed
+ * the client in addr0 either way; the capture position decides the observation point.
+ */
+static void on_l7(void *ctx, const struct l7_record *r)
+{
+	struct pktpath *p = ctx;
+
+	if (!p->l7_sink)
+		return;
+	memcpy(&p->rec, r, sizeof(*r));
+	p->rec.obs = obs_for(p, r->family, r->addr0, r->addr1);
+	p->rec.signal_source = REC_SIGNAL_PACKET;
+	p->rec.pid = 0;
+	p->rec.comm[0] = 0;
+	p->l7_sink(p->ctx, &p->rec);
+}
+
+/* Reassembled payload as if the client's process had sent it (dir 0) or received it:
+ * the intake's connection model with the flow id as the socket id. */
+static void on_l7_data(void *ctx, const struct flow_view *f, uint8_t dir, uint64_t ts_ns,
+		       uint32_t seq, const uint8_t *data, uint32_t len, uint32_t gap)
+{
+	struct pktpath *p = ctx;
+	struct fs_event ev = {
+		.ts_enter_ns = ts_ns,
+		.ts_exit_ns = ts_ns,
+		.socket_id = f->flow_id,
+		.syscall_len = (uint64_t)len + gap,
+		.type = FS_EV_DATA,
+		.tcp_seq = seq,
+		.cap_len = len,
+		.sport = f->client_port,
+		.dport = f->server_port,
+		.family = f->family,
+		.l4_proto = f->l4_proto,
+		.direction = dir ? FS_DIR_INGRESS : FS_DIR_EGRESS,
+		.role = FS_ROLE_CLIENT,
+	};
+
+	memcpy(ev.saddr, f->addr0, 16);
+	memcpy(ev.daddr, f->addr1, 16);
+	intake_data(p->l7, &ev, data);
+}
+
+static void on_l7_closed(void *ctx, const struct flow_view *f, uint64_t ts_ns)
+{
+	struct pktpath *p = ctx;
+	struct conn *c = conn_lookup(&p->l7->conns, f->flow_id);
+
+	p->closed_flow = f->flow_id;
+	p->closed_proto = c ? c->proto : 0;
+	intake_close(p->l7, f->flow_id, ts_ns);
+}
+
+static const struct flow_l7_ops l7_ops = {
+	.data = on_l7_data,
+	.closed = on_l7_closed,
+};
+
+struct pktpath *pktpath_create(const struct pktpath_cfg *cfg, pktpath_l4_fn l4, record_sink_fn l7,
+			       void *ctx)
+{
+	struct pktpath *p = calloc(1, sizeof(*p));
+	struct flow_cfg fcfg = cfg->flow;
+
+	if (!p)
+		return NULL;
+	p->l4_sink = l4;
+	p->l7_sink = l7;
+	p->ctx = ctx;
+	p->dec = pkt_decoder_create(&cfg->decode);
+	if (!p->dec)
+		goto fail;
+	if (cfg->l7_enabled) {
+		struct intake_cfg icfg = cfg->l7;
+
+		icfg.packet = true;
+		p->l7 = intake_create(&icfg, on_l7, p);
+		if (!p->l7)
+			goto fail;
+	}
+	fcfg.l7 = cfg->l7_enabled;
+	p->flows = flow_table_create(&fcfg, on_l4, p, cfg->l7_enabled ? &l7_ops : NULL, p);
+	if (!p->flows)
+		goto fail;
+	return p;
+fail:
+	pktpath_destroy(p);
+	return NULL;
+}
+
+void pktpath_destroy(struct pktpath *p)
+{
+	if (!p)
+		return;
+	flow_table_destroy(p->flows);
+	intake_destroy(p->l7);
+	pkt_decoder_destroy(p->dec);
+	free(p);
+}
+
+int pktpath_set_local_addrs(struct pktpath *p, const uint8_t (*addrs)[16], const uint8_t *families,
+			    size_t n)
+{
+	if (n > MAX_LOCAL_ADDRS)
+		n = MAX_LOCAL_ADDRS; /* beyond it, the rest count as remote: documented */
+	memcpy(p->local, addrs, n * 16);
+	memcpy(p->local_family, families, n);
+	p->nlocal = n;
+	p->have_local = true;
+	return 0;
+}
+
+/* Once per second of capture time: timeouts of fragments, flows and requests. */
+static void advance(struct pktpath *p, uint64_t now_ns)
+{
+	if (now_ns > p->now_ns)
+		p->now_ns = now_ns;
+	if (p->now_ns / NS_PER_S == p->tick_ns / NS_PER_S)
+		return;
+	p->tick_ns = p->now_ns;
+	pkt_decoder_expire(p->dec, p->now_ns);
+	flow_table_tick(p->flows, p->now_ns);
+	if (p->l7)
+		intake_tick(p->l7, p->now_ns);
+}
+
+void pktpath_frame(void *ctx, int linktype, const uint8_t *data, uint32_t cap_len,
+		   uint32_t wire_len, uint64_t ts_ns)
+{
+	struct pktpath *p = ctx;
+	struct pkt pk;
+
+	advance(p, ts_ns);
+	if (pkt_decode(p->dec, linktype, data, cap_len, wire_len, ts_ns, &pk) == PKT_OK)
+		flow_table_packet(p->flows, &pk);
+}
+
+void pktpath_tick(struct pktpath *p, uint64_t now_ns)
+{
+	advance(p, now_ns);
+}
+
+void pktpath_flush(struct pktpath *p, uint64_t now_ns)
+{
+	if (now_ns < p->now_ns)
+		now_ns = p->now_ns;
+	flow_table_flush(p->flows, now_ns);
+	if (p->l7)
+		intake_flush_all(p->l7, now_ns);
+}
+
+void pktpath_stats(const struct pktpath *p, struct pktpath_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->decode = *pkt_decoder_stats(p->dec);
+	out->flow = *flow_table_stats(p->flows);
+	if (p->l7) {
+		out->l7 = p->l7->st;
+		out->parsers = p->l7->pst;
+	}
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The packet path for one capture point (an interface or a capture file): frames are
+ * decoded (pkt.h), grouped into flows and measured (flow.h), and TCP/UDP payload goes, in
+ * stream order, through the same L7 parsers and session pairing as the eBPF path
+ * (intake.h), so a request seen on the wire makes the same l7_flow_log record as one seen
+ * in a syscall, with signal_source 0, req_tcp_seq/resp_tcp_seq from the TCP headers (equal
+ * to the eBPF records' of the same exchange) and an observation point from where the
+ * capture sits: c-nd / s-nd when the client / server address is one of this host's,
+ * local when both are, rest otherwise (and always for capture files).
+ *
+ * One path per capture point: the same flow seen on two interfaces is two flows, as in
+ * DeepFlow, so its packets are never counted twice. Time is capture time throughout.
+ */
+#ifndef OB_AGENT_PKTPATH_H
+#define OB_AGENT_PKTPATH_H
+
+#include <stdint.h>
+
+#include "agent/flow.h"
+#include "agent/intake.h"
+#include "agent/l4_record.h"
+#include "agent/pkt.h"
+
+struct pktpath_cfg {
+	struct pkt_decoder_cfg decode;
+	struct flow_cfg flow;
+	struct intake_cfg l7; /* .packet is forced on */
+	bool l7_enabled;      /* parse payload (the flow table then hands it over) */
+};
+
+/* An L4 row with its observation point and the L7 protocol seen on the flow. */
+typedef void (*pktpath_l4_fn)(void *ctx, const struct l4_record *r);
+
+struct pktpath_stats {
+	struct pkt_decode_stats decode;
+	struct flow_stats flow;
+	struct intake_stats l7;
+	struct proto_stats parsers;
+};
+
+struct pktpath;
+
+/* NULL when out of memory. */
+struct pktpath *pktpath_create(const struct pktpath_cfg *cfg, pktpath_l4_fn l4, record_sink_fn l7,
+			       void *ctx);
+void pktpath_destroy(struct pktpath *p); /* NULL-safe; reports nothing */
+
+/*
+ * This host's addresses (16 bytes each, IPv4 in the first 4), for observation points.
+ * Without them (capture files) every record is "rest". Copied.
+ */
+int pktpath_set_local_addrs(struct pktpath *p, const uint8_t (*addrs)[16], const uint8_t *families,
+			    size_t n);
+
+/* One captured frame (the pkt_frame_fn of pkt_source.h, with the path as ctx). */
+void pktpath_frame(void *p, int linktype, const uint8_t *data, uint32_t cap_len, uint32_t wire_len,
+		   uint64_t ts_ns);
+
+/* Live capture: let time pass without packets (timeouts, forced reports). */
+void pktpath_tick(struct pktpath *p, uint64_t now_ns);
+
+/* End: report every flow and pending request. */
+void pktpath_flush(struct pktpath *p, uint64_t now_ns);
+
+void pktpath_stats(const struct pktpath *p, struct pktpath_stats *out);
+
+#endif
