@@ -3,15 +3,17 @@
 #   bench/run.sh [ARGS]             agent overhead (ARGS go to it), then server ingest/query
 #   bench/run.sh overhead [ARGS]    agent overhead only (bench/overhead.py)
 #   bench/run.sh server [ARGS]      server ingest and query only (bench/server_bench.py)
+#   bench/run.sh replay [ARGS]      packet replay vs tcpdump and tshark (bench/replay.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=all
 case "${1:-}" in
-overhead | server | all) what=$1; shift ;;
+overhead | server | replay | all) what=$1; shift ;;
 esac
 case "$what" in
 overhead) exec /usr/bin/python3 bench/overhead.py "$@" ;;
 server) exec /usr/bin/python3 bench/server_bench.py "$@" ;;
+replay) exec /usr/bin/python3 bench/replay.py "$@" ;;
 esac
 for a in "$@"; do
 	if [ "$a" = -h ] || [ "$a" = --help ]; then
@@ -23,4 +25,5 @@ done
 rc=0
 /usr/bin/python3 bench/overhead.py "$@" || rc=$?
 /usr/bin/python3 bench/server_bench.py || rc=$?
+/usr/bin/python3 bench/replay.py || rc=$?
 exit "$rc"

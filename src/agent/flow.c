@@ -14,12 +14,14 @@
  * - A SYN with a new ISN ends the old flow (13) once the old one got a SYN-ACK or is
  *   established/closing; before any SYN-ACK, any further SYN from the client is a SYN
  *   repeat (retrans_syn, as DeepFlow's Opening state) and its ISN replaces the first one.
- * - Rows are prompt: a RST ends the flow at that packet; both FINs, each acknowledged by
- *   the peer, end it at that ACK (without the last ACK: closing timeout, still close 1).
- *   Packets after that start a new (mid-stream) flow.
+ * - A RST decides the close type at that packet; both FINs, each acknowledged by the
+ *   peer, decide it at that ACK (without the last ACK: closing timeout, still close 1).
+ *   The flow then lingers (tcp_linger_ns, 2 s) so the copies of a RST and late segments
+ *   count in it rather than start a new flow; a new SYN ends the linger at once.
  * - A client RST before any SYN-ACK is 18 (client_establish_rst); a server RST while the
  *   server is suspected of queue lack (it repeated its SYN-ACK after the client's ACK) is
- *   19, as the server never accepted the connection.
+ *   17 (server_queue_lack): the server never accepted the connection. Such a flow waits
+ *   the closing timeout, as the client's retransmissions back off to tens of seconds.
  * - Forced reports fall on multiples of report_interval_ns (so all flows' rows share time
  *   buckets); a period without packets gives no row (its row would be all zeros). The
  *   final row's time_ns is the flow's last packet time, but never before the previous
@@ -70,6 +72,7 @@ enum tcp_state {
 	TS_SYNACK,	/* SYN-ACK seen, the client has not acknowledged it */
 	TS_ESTABLISHED, /* also: flows first seen mid-stream */
 	TS_CLOSING,	/* a FIN seen */
+	TS_CLOSED,	/* ended (RST, or both FINs acknowledged): lingers for stragglers */
 };
 
 enum seq_class {
@@ -157,8 +160,9 @@ struct flow {
 	bool reported;
 	bool payload_seen; /* payload or FIN: a SYN now means a new connection */
 	bool syn_seen, synack_seen, hs_ack_seen;
-	bool client_acked; /* the client sent an ACK after the SYN-ACK */
-	bool queue_lack;   /* SYN-ACK repeated after the client's ACK, server silent since */
+	bool client_acked;    /* the client sent an ACK after the SYN-ACK */
+	bool queue_lack;      /* SYN-ACK repeated after the client's ACK, server silent since */
+	uint16_t closed_type; /* TS_CLOSED: how it ended */
 	bool srt_pending, art_pending, cit_armed;
 	bool tun_set, tun_from_client;
 	uint8_t state; /* enum tcp_state */
@@ -714,9 +718,12 @@ static uint64_t state_timeout(const struct flow_table *t, const struct flow *f)
 	case TS_SYN_SENT:
 	case TS_SYNACK: return t->cfg.tcp_opening_timeout_ns;
 	case TS_CLOSING: return t->cfg.tcp_closing_timeout_ns;
+	case TS_CLOSED: return t->cfg.tcp_linger_ns;
 	default:
-		/* A suspected queue lack is a handshake the server has not finished. */
-		return f->queue_lack ? t->cfg.tcp_opening_timeout_ns
+		/* A suspected queue lack is a handshake in trouble: the client keeps
+		 * retransmitting (backing off to tens of seconds) until someone resets, so it
+		 * gets the closing timeout, not the 5 s of a plain opening. */
+		return f->queue_lack ? t->cfg.tcp_closing_timeout_ns
 				     : t->cfg.tcp_established_timeout_ns;
 	}
 }
@@ -727,6 +734,7 @@ static uint16_t timeout_close_type(const struct flow *f)
 	if (f->key.l4_proto != 6)
 		return FLOW_CLOSE_TIMEOUT;
 	switch (f->state) {
+	case TS_CLOSED: return f->closed_type;
 	case TS_SYN_SENT: return FLOW_CLOSE_CLIENT_SYN_REPEAT;
 	case TS_SYNACK: return FLOW_CLOSE_SERVER_SYNACK_REPEAT;
 	case TS_CLOSING:
@@ -747,10 +755,15 @@ static uint16_t rst_close_type(const struct flow *f, int s)
 	case TS_SYNACK:
 		return s ? FLOW_CLOSE_SERVER_ESTABLISH_RST : FLOW_CLOSE_CLIENT_ESTABLISH_RST;
 	case TS_CLOSING: return s ? FLOW_CLOSE_SERVER_RST : FLOW_CLOSE_FIN_CLIENT_RST;
+	case TS_CLOSED:
+		/* Stragglers do not change how it ended, but a client's RST after the FINs. */
+		return f->closed_type == FLOW_CLOSE_FIN && !s ? FLOW_CLOSE_FIN_CLIENT_RST
+							      : f->closed_type;
 	default:
+		/* A server that never accepted the connection resets it in the end: that is
+		 * the queue lack itself. */
 		if (f->queue_lack)
-			return s ? FLOW_CLOSE_SERVER_ESTABLISH_RST
-				 : FLOW_CLOSE_CLIENT_ESTABLISH_RST;
+			return s ? FLOW_CLOSE_SERVER_QUEUE_LACK : FLOW_CLOSE_CLIENT_ESTABLISH_RST;
 		return s ? FLOW_CLOSE_SERVER_RST : FLOW_CLOSE_CLIENT_RST;
 	}
 }
@@ -1032,6 +1045,8 @@ static void tcp_ack_fin(struct flow *f, const struct pkt *p, int s, uint32_t len
 	}
 	if (s == 1)
 		f->queue_lack = false; /* the server moved on: it did accept the connection */
+	if (f->state == TS_CLOSED)
+		return; /* a straggler: counted, the end is decided */
 	switch (f->state) {
 	case TS_NONE: f->state = TS_ESTABLISHED; break;
 	case TS_SYN_SENT:
@@ -1137,10 +1152,15 @@ static bool tcp_packet(struct flow_table *t, struct flow *f, const struct pkt *p
 	if (fl & PKT_TCP_FIN)
 		f->per.fin++;
 	if (rst) {
+		/* The end is decided now, but the flow lingers: the other copies of a RST and
+		 * late segments belong to it, not to a new flow. */
 		f->per.rst++;
-		flow_end(t, f, rst_close_type(f, s), now);
-		return false;
+		f->closed_type = rst_close_type(f, s);
+		f->state = TS_CLOSED;
+		return true;
 	}
+	if (f->state == TS_CLOSED && (syn || (fl & PKT_TCP_FIN)))
+		return true; /* a late SYN-ACK or FIN copy: counted above, nothing to change */
 	if (is_syn)
 		tcp_syn(f, p, s);
 	else if (is_synack)
@@ -1150,10 +1170,11 @@ static bool tcp_packet(struct flow_table *t, struct flow *f, const struct pkt *p
 	tcp_perf(f, p, s, dseq, len, syn);
 	if (t->l7 && p->payload_len && p->payload)
 		l7_tcp(t, f, s, dseq, p);
-	if (f->side[0].fin_acked && f->side[1].fin_acked) {
-		flow_end(t, f, FLOW_CLOSE_FIN, now);
-		return false;
+	if (f->state != TS_CLOSED && f->side[0].fin_acked && f->side[1].fin_acked) {
+		f->closed_type = FLOW_CLOSE_FIN;
+		f->state = TS_CLOSED;
 	}
+	(void)now;
 	return true;
 }
 
@@ -1183,8 +1204,12 @@ void flow_table_packet(struct flow_table *t, const struct pkt *p)
 		f = NULL;
 	if (f && p->l4_proto == 6 &&
 	    (p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK | PKT_TCP_RST)) == PKT_TCP_SYN &&
-	    is_new_connection(f, p, (src_is_a == f->a_is_client) ? 0 : 1)) {
-		flow_end(t, f, FLOW_CLOSE_CLIENT_PORT_REUSE, now);
+	    (f->state == TS_CLOSED ||
+	     is_new_connection(f, p, (src_is_a == f->a_is_client) ? 0 : 1))) {
+		/* A connection that ended keeps its close type; a live one was replaced. */
+		flow_end(t, f,
+			 f->state == TS_CLOSED ? f->closed_type : FLOW_CLOSE_CLIENT_PORT_REUSE,
+			 now);
 		f = NULL;
 	}
 	if (!f) {
@@ -1260,6 +1285,8 @@ struct flow_table *flow_table_create(const struct flow_cfg *cfg, flow_report_fn 
 		t->cfg.tcp_closing_timeout_ns = 35 * NS_PER_SEC;
 	if (!t->cfg.tcp_opening_timeout_ns)
 		t->cfg.tcp_opening_timeout_ns = 5 * NS_PER_SEC;
+	if (!t->cfg.tcp_linger_ns)
+		t->cfg.tcp_linger_ns = 2 * NS_PER_SEC;
 	if (!t->cfg.udp_timeout_ns)
 		t->cfg.udp_timeout_ns = 30 * NS_PER_SEC;
 	if (!t->cfg.reasm_bytes)

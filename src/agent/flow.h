@@ -120,9 +120,12 @@ struct flow_cfg {
 	uint64_t tcp_established_timeout_ns; /* default 300 s */
 	uint64_t tcp_closing_timeout_ns;     /* FIN/RST seen, waiting for the rest (default 35 s) */
 	uint64_t tcp_opening_timeout_ns;     /* handshake incomplete (default 5 s) */
-	uint64_t udp_timeout_ns;	     /* default 30 s */
-	uint32_t reasm_bytes;		     /* out-of-order bytes held per direction (64 KiB) */
-	bool l7;			     /* hand payload to the L7 callbacks */
+	/* After a RST, or both FINs acknowledged, the flow waits this long for stragglers (a
+	 * repeated RST, the last ACK) before its final row (default 2 s). */
+	uint64_t tcp_linger_ns;
+	uint64_t udp_timeout_ns; /* default 30 s */
+	uint32_t reasm_bytes;	 /* out-of-order bytes held per direction (64 KiB) */
+	bool l7;		 /* hand payload to the L7 callbacks */
 };
 
 struct flow_stats {
@@ -156,8 +159,8 @@ void flow_table_packet(struct flow_table *t, const struct pkt *p);
  * second of capture time; packets also advance time. */
 void flow_table_tick(struct flow_table *t, uint64_t now_ns);
 
-/* End of capture / shutdown: report every flow (open TCP flows with close_type 3 after
- * their own timeout rules would apply: see docs/network.md) and forget them. */
+/* End of capture / shutdown: report every flow, each with the close type its state's
+ * timeout would give (docs/network.md), and forget them. */
 void flow_table_flush(struct flow_table *t, uint64_t now_ns);
 
 const struct flow_stats *flow_table_stats(const struct flow_table *t);

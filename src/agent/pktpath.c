@@ -115,9 +115,13 @@ static void on_l7_data(void *ctx, const struct flow_view *f, uint8_t dir, uint64
 		.role = FS_ROLE_CLIENT,
 	};
 
+	static const uint8_t none[1];
+
 	memcpy(ev.saddr, f->addr0, 16);
 	memcpy(ev.daddr, f->addr1, 16);
-	intake_data(p->l7, &ev, data);
+	/* A hole reported alone comes with no bytes (data NULL): the intake copies len bytes
+	 * from it, and memcpy wants a valid pointer even for zero. */
+	intake_data(p->l7, &ev, data ? data : none);
 }
 
 static void on_l7_closed(void *ctx, const struct flow_view *f, uint64_t ts_ns)

@@ -310,6 +310,48 @@ static void test_last_flag_wins(void **state)
 	conf_free(&spec, &c);
 }
 
+/* A list option given again adds to the list; the first flag replaces the file's value. */
+static void test_list_flags_append(void **state)
+{
+	static const struct conf_key lkeys[] = {
+		{ KEY("interface", CONF_LIST, interface, char *), .arg = "NAME",
+		  .help = "capture interfaces" },
+		{ 0 },
+	};
+	static const struct conf_spec lspec = { .prog = "flowscope-agent", .keys = lkeys };
+	struct tconf c;
+	char *path = NULL;
+	FILE *f;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(run_spec(&lspec, &c, "--interface", "eth0", "--interface=veth*",
+				  "--interface", "lo", NULL),
+			 CONF_RUN);
+	assert_string_equal(c.interface, "eth0,veth*,lo");
+	conf_free(&lspec, &c);
+
+	path = strdup("/tmp/flowscope-conf-list-XXXXXX");
+	assert_non_null(path);
+	assert_true(mkstemp(path) >= 0);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("interface: from_file\n", f);
+	fclose(f);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(run_spec(&lspec, &c, "--config", path, NULL), CONF_RUN);
+	assert_string_equal(c.interface, "from_file");
+	conf_free(&lspec, &c);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(run_spec(&lspec, &c, "--config", path, "--interface", "a", "--interface",
+				  "b", NULL),
+			 CONF_RUN);
+	assert_string_equal(c.interface, "a,b");
+	conf_free(&lspec, &c);
+	unlink(path);
+	free(path);
+}
+
 static void test_unknown_flag(void **state)
 {
 	struct tconf c;
@@ -1090,6 +1132,7 @@ int main(void)
 		cmocka_unit_test(test_flags_equals_form),
 		cmocka_unit_test(test_bool_flags),
 		cmocka_unit_test(test_last_flag_wins),
+		cmocka_unit_test(test_list_flags_append),
 		cmocka_unit_test(test_unknown_flag),
 		cmocka_unit_test(test_positional_and_missing_values),
 		cmocka_unit_test(test_out_of_range),

@@ -243,7 +243,10 @@ static void test_normal_connection(void **state)
 	assert_int_equal(c->rows.n, 0);
 	tcp(c, T0 + US(40200), 0, F_ACK, C_ISN + 152, S_ISN + 222, 0);
 
-	/* Reported at the last ACK, without a tick. */
+	/* Decided at the last ACK; reported once the linger for stragglers is over. */
+	flow_table_tick(c->t, T0 + US(40200) + SEC(1));
+	assert_int_equal(c->rows.n, 0);
+	flow_table_tick(c->t, T0 + US(40200) + SEC(3));
 	assert_int_equal(c->rows.n, 1);
 	r = row(c, 0);
 	assert_int_equal(r->flow_id, 1);
@@ -368,6 +371,7 @@ static void test_syn_rst(void **state)
 	(void)state;
 	tcp(c, T0, 0, F_SYN, C_ISN, 0, 0);
 	tcp(c, T0 + US(300), 1, F_RST | F_ACK, 0, C_ISN + 1, 0);
+	flow_table_tick(c->t, T0 + SEC(3));
 	assert_int_equal(c->rows.n, 1);
 	r = row(c, 0);
 	assert_int_equal(r->close_type, FLOW_CLOSE_SERVER_RESET);
@@ -386,10 +390,14 @@ static void established_rst(int dir, uint16_t want)
 	tcp(c, T0 + MS(5), 0, F_PSH | F_ACK, C_ISN + 1, S_ISN + 1, 10);
 	tcp(c, T0 + MS(6), dir, F_RST | F_ACK, dir ? S_ISN + 1 : C_ISN + 11,
 	    dir ? C_ISN + 11 : S_ISN + 1, 0);
+	/* A second copy of the RST lingers into the same flow. */
+	tcp(c, T0 + MS(7), dir, F_RST | F_ACK, dir ? S_ISN + 1 : C_ISN + 11,
+	    dir ? C_ISN + 11 : S_ISN + 1, 0);
+	flow_table_tick(c->t, T0 + SEC(3));
 	assert_int_equal(c->rows.n, 1);
 	assert_int_equal(row(c, 0)->close_type, want);
-	assert_int_equal(row(c, 0)->rst_count, 1);
-	assert_int_equal(row(c, 0)->time_ns, T0 + MS(6));
+	assert_int_equal(row(c, 0)->rst_count, 2);
+	assert_int_equal(row(c, 0)->time_ns, T0 + MS(7));
 	ctx_free(c);
 }
 
@@ -411,6 +419,7 @@ static void test_handshake_rst(void **state)
 		tcp(c, T0, 0, F_SYN, C_ISN, 0, 0);
 		tcp(c, T0 + MS(1), 1, F_SYN | F_ACK, S_ISN, C_ISN + 1, 0);
 		tcp(c, T0 + MS(2), dir, F_RST, dir ? S_ISN + 1 : C_ISN + 1, 0, 0);
+		flow_table_flush(c->t, T0 + MS(2));
 		assert_int_equal(c->rows.n, 1);
 		assert_int_equal(row(c, 0)->close_type, dir ? FLOW_CLOSE_SERVER_ESTABLISH_RST
 							    : FLOW_CLOSE_CLIENT_ESTABLISH_RST);
@@ -427,6 +436,7 @@ static void test_fin_client_rst(void **state)
 	handshake(c, T0);
 	tcp(c, T0 + MS(5), 1, F_FIN | F_ACK, S_ISN + 1, C_ISN + 1, 0);
 	tcp(c, T0 + MS(6), 0, F_RST, C_ISN + 1, 0, 0);
+	flow_table_tick(c->t, T0 + SEC(3));
 	assert_int_equal(c->rows.n, 1);
 	assert_int_equal(row(c, 0)->close_type, FLOW_CLOSE_FIN_CLIENT_RST);
 	assert_int_equal(row(c, 0)->fin_count, 1);
@@ -506,8 +516,10 @@ static void test_queue_lack(void **state)
 	tcp(c, T0 + SEC(1), 1, F_SYN | F_ACK, S_ISN, C_ISN + 1, 0);
 	tcp(c, T0 + SEC(1) + MS(1), 0, F_PSH | F_ACK, C_ISN + 1, S_ISN + 1, 10);
 	tcp(c, T0 + SEC(3), 1, F_SYN | F_ACK, S_ISN, C_ISN + 1, 0);
-	/* Opening timeout, not the established one. */
-	flow_table_tick(c->t, T0 + SEC(8));
+	/* The closing timeout (35 s), not the established one. */
+	flow_table_tick(c->t, T0 + SEC(30));
+	assert_int_equal(c->rows.n, 0);
+	flow_table_tick(c->t, T0 + SEC(39));
 	assert_int_equal(c->rows.n, 1);
 	assert_int_equal(row(c, 0)->close_type, FLOW_CLOSE_SERVER_QUEUE_LACK);
 	assert_int_equal(row(c, 0)->retrans_synack, 2);
@@ -633,6 +645,7 @@ static void test_zero_window(void **state)
 	/* Neither a SYN nor a RST counts. */
 	tcp(c, T0 + MS(7), 0, F_SYN, C_ISN, 0, 0);
 	tcp(c, T0 + MS(8), 0, F_RST, C_ISN + 1, 0, 0);
+	flow_table_flush(c->t, T0 + MS(8));
 	r = row(c, 0);
 	assert_int_equal(r->zero_win_rx, 1);
 	assert_int_equal(r->zero_win_tx, 0);
@@ -726,6 +739,8 @@ static void long_flow(struct ctx *c, bool ticks)
 	tcp(c, ts, 0, F_FIN | F_ACK, cs, ss, 0);
 	tcp(c, ts + MS(1), 1, F_FIN | F_ACK, ss, cs + 1, 0);
 	tcp(c, ts + MS(2), 0, F_ACK, cs + 1, ss + 1, 0);
+	/* Past the linger after the close: the final row. */
+	flow_table_tick(c->t, ts + SEC(5));
 }
 
 static void test_forced_reports(void **state)
@@ -1031,6 +1046,7 @@ static void test_l7_handoff(void **state)
 	assert_int_equal(c->l7.closed[1], 0);
 	/* End: the held 50 bytes come out after a 100-byte gap, then closed() once. */
 	tcp(c, T0 + MS(8), 0, F_RST, C_ISN + 451, 0, 0);
+	flow_table_tick(c->t, T0 + SEC(3));
 	assert_int_equal(c->l7.len[1][0], 350);
 	assert_int_equal(c->l7.gaps[1][0], 1);
 	assert_int_equal(c->l7.gap_bytes[1][0], 100);
