@@ -40,8 +40,11 @@ static double cpu_s(void)
 int main(int argc, char **argv)
 {
 	struct pktpath_cfg cfg = {
-		.l7 = { .max_conns = 65536, .max_pending = 64, .conn_idle_ns = 120000000000ull,
-			.request_timeout_ns = 30000000000ull, .mem_budget = 64ull << 20 },
+		.l7 = { .max_conns = 65536,
+			.max_pending = 64,
+			.conn_idle_ns = 120000000000ull,
+			.request_timeout_ns = 30000000000ull,
+			.mem_budget = 64ull << 20 },
 		.l7_enabled = true,
 	};
 	struct capture_sinks sinks = { .l4 = count_l4, .l7 = count_l7 };

@@ -284,15 +284,26 @@ static void write_record(void *ctx, const struct l7_record *r)
 	pthread_mutex_unlock(&a->out_lock);
 }
 
-/* Flow rows: stdout only for now (the server stores request logs; docs/network.md). */
+/* Flow rows: to the server (--server) and/or stdout, like request records. */
 static void write_l4(void *ctx, const struct l4_record *r)
 {
 	struct agent *a = ctx;
+	const struct l4_flow_rec *f = &r->f;
 
-	if (!a->cfg.out_stdout)
-		return;
 	pthread_mutex_lock(&a->out_lock);
-	if (!a->output_broken) {
+	/* The flows of our own exchanges with the server are skipped like their requests
+	 * (is_self): every batch sent would otherwise make a flow row to send. */
+	for (size_t i = 0; i < a->nself; i++) {
+		if (f->server_port == a->self[i].port && f->family == a->self[i].family &&
+		    !memcmp(f->addr1, a->self[i].addr, f->family == 4 ? 4 : 16)) {
+			a->out.self_skipped++;
+			pthread_mutex_unlock(&a->out_lock);
+			return;
+		}
+	}
+	if (a->exporter)
+		exporter_add_l4(a->exporter, r);
+	if (a->cfg.out_stdout && !a->output_broken) {
 		if (l4_record_write_json(&a->json, r) ||
 		    fwrite(a->json.buf, 1, a->json.len, stdout) != a->json.len) {
 			a->out.write_errors++;

@@ -193,11 +193,13 @@ fail:
 	ob_warn("[exporter] could not build a batch of %zu records: %s", nrec, strerror(-err));
 }
 
-void exporter_add(struct exporter *e, const struct l7_record *r)
+/* After a record was packed (err 0) or not: the batch timing and size rules, which count
+ * records of every kind alike. */
+static void added(struct exporter *e, int err)
 {
 	uint64_t now = mono_ns();
 
-	if (wire_builder_add(&e->wb, r)) {
+	if (err) {
 		pthread_mutex_lock(&e->lock);
 		e->st.encode_failures++;
 		pthread_mutex_unlock(&e->lock);
@@ -207,6 +209,16 @@ void exporter_add(struct exporter *e, const struct l7_record *r)
 		e->batch_open_ns = now;
 	if (e->wb.n >= e->cfg.batch_records)
 		close_batch(e, now);
+}
+
+void exporter_add(struct exporter *e, const struct l7_record *r)
+{
+	added(e, wire_builder_add(&e->wb, r));
+}
+
+void exporter_add_l4(struct exporter *e, const struct l4_record *r)
+{
+	added(e, wire_builder_add_l4(&e->wb, r));
 }
 
 void exporter_tick(struct exporter *e, uint64_t now_ns)

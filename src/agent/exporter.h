@@ -2,7 +2,8 @@
 /*
  * The agent's link to flowscope-server (docs/protocol.md, "Transport").
  *
- * The capture thread adds finished records; they are packed at once into the batch being
+ * The capture thread adds finished records (l7_flow_log requests and l4_flow_log flow
+ * rows, into the same batches, counted alike); they are packed at once into the batch being
  * built, which is closed after batch_records records or batch_interval, compressed and
  * queued in the spool. One sender thread POSTs the spool's oldest batch over a kept-alive
  * HTTP/1.1 connection and removes it only once the server acknowledged it (the server
@@ -20,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/l4_record.h"
 #include "agent/record.h"
 #include "wire/wire.h"
 
@@ -41,6 +43,7 @@ struct exporter_cfg {
 	void *ctx;
 };
 
+/* Record counts cover both kinds (l7 and l4) together. */
 struct exporter_stats {
 	uint64_t records_exported;  /* acknowledged by the server */
 	uint64_t batches_acked;	    /* heartbeats included */
@@ -63,6 +66,8 @@ struct exporter *exporter_create(const struct exporter_cfg *cfg);
 
 /* Capture thread: add a finished record (copied). */
 void exporter_add(struct exporter *e, const struct l7_record *r);
+/* Capture thread: add a flow row (copied), to the same batch. */
+void exporter_add_l4(struct exporter *e, const struct l4_record *r);
 
 /* Capture thread, a few times a second: close a batch whose interval passed, send a
  * heartbeat when due. now_ns is CLOCK_MONOTONIC. */

@@ -32,6 +32,10 @@ void record_set_request(struct l7_record *r, const struct proto_msg *m)
 	r->start_ns = m->start_ts;
 	if (!r->end_ns || r->end_ns < m->end_ts)
 		r->end_ns = m->end_ts;
+	/* Reassembled from packets, a message's first byte may have been captured after a
+	 * later one (out of order): a record never ends before it starts. */
+	if (r->end_ns < r->start_ns)
+		r->end_ns = r->start_ns;
 	r->request_length = m->length;
 	r->req_tcp_seq = m->tcp_seq;
 	REC_SET(r->version, m->version);
@@ -51,7 +55,7 @@ void record_set_response(struct l7_record *r, const struct proto_msg *m)
 		r->start_ns = m->start_ts;
 		REC_SET(r->version, m->version);
 	}
-	r->end_ns = m->end_ts;
+	r->end_ns = m->end_ts > r->start_ns ? m->end_ts : r->start_ns;
 	r->response_length = m->length;
 	r->resp_tcp_seq = m->tcp_seq;
 	r->code = m->code;

@@ -770,7 +770,8 @@ static enum MHD_Result handle_ingest(struct http_api *api, struct MHD_Connection
 {
 	struct wire_batch_info *info;
 	struct store_batch_src src;
-	struct l7_record *recs = NULL;
+	struct wire_decoded recs = { 0 };
+	struct store_batch rows;
 	enum store_result sr;
 	enum MHD_Result ret;
 	struct obuf out = { 0 };
@@ -788,7 +789,7 @@ static enum MHD_Result handle_ingest(struct http_api *api, struct MHD_Connection
 	}
 	pthread_mutex_lock(&api->ingest_lock);
 	rc = wire_decode((const uint8_t *)(r->body ? r->body : ""), r->len, WIRE_MAX_DECODED, info,
-			 &recs, &n, err, sizeof(err));
+			 &recs, err, sizeof(err));
 	if (rc == -EMSGSIZE) {
 		cnt_add(&api->ingest_batches[ING_TOO_LARGE], 1);
 		cnt_add(&api->too_large, 1);
@@ -807,7 +808,10 @@ static enum MHD_Result handle_ingest(struct http_api *api, struct MHD_Connection
 		goto out;
 	}
 	src = (struct store_batch_src){ .id = info->agent_id, .seq = info->seq };
-	sr = store_write_batch_from(api->cfg.store, &src, recs, n);
+	rows = (struct store_batch){ .l7 = recs.l7, .n7 = recs.n7, .l4 = recs.l4, .n4 = recs.n4 };
+	/* "rows" counts both kinds: l7_flow_log and l4_flow_log rows of the batch. */
+	n = recs.n7 + recs.n4;
+	sr = store_write_rows(api->cfg.store, &src, &rows);
 	switch (sr) {
 	case STORE_OK:
 	case STORE_DUPLICATE:
@@ -835,7 +839,7 @@ static enum MHD_Result handle_ingest(struct http_api *api, struct MHD_Connection
 		break;
 	}
 out:
-	free(recs);
+	wire_decoded_free(&recs);
 	pthread_mutex_unlock(&api->ingest_lock);
 	ingest_latency(api, t0);
 	free(info);
@@ -909,7 +913,8 @@ static enum MHD_Result handle_metrics(struct http_api *api, struct MHD_Connectio
 			  ingest_result_names[i],
 			  (unsigned long long)cnt_get(&api->ingest_batches[i]));
 	ob_printf(&out,
-		  "# HELP flowscope_ingest_rows_total Records stored from ingest batches.\n"
+		  "# HELP flowscope_ingest_rows_total Records stored from ingest batches "
+		  "(l7_flow_log and l4_flow_log).\n"
 		  "# TYPE flowscope_ingest_rows_total counter\n"
 		  "flowscope_ingest_rows_total %llu\n",
 		  (unsigned long long)cnt_get(&api->ingest_rows));
@@ -974,15 +979,17 @@ static enum MHD_Result handle_metrics(struct http_api *api, struct MHD_Connectio
 		  (unsigned long long)cnt_get(&api->too_large));
 	if (store_stats(api->cfg.store, &st) == 0) {
 		ob_printf(&out,
-			  "# HELP flowscope_store_rows_written_total Rows committed to the store.\n"
+			  "# HELP flowscope_store_rows_written_total Rows committed to the store, "
+			  "every table.\n"
 			  "# TYPE flowscope_store_rows_written_total counter\n"
 			  "flowscope_store_rows_written_total %llu\n",
 			  (unsigned long long)st.rows_written);
-		ob_printf(&out,
-			  "# HELP flowscope_store_partitions Time partitions present.\n"
-			  "# TYPE flowscope_store_partitions gauge\n"
-			  "flowscope_store_partitions %llu\n",
-			  (unsigned long long)st.partitions);
+		ob_printf(
+			&out,
+			"# HELP flowscope_store_partitions Time partitions present, every table.\n"
+			"# TYPE flowscope_store_partitions gauge\n"
+			"flowscope_store_partitions %llu\n",
+			(unsigned long long)st.partitions);
 		ob_printf(&out,
 			  "# HELP flowscope_store_bytes Database files on disk, WAL included.\n"
 			  "# TYPE flowscope_store_bytes gauge\n"

@@ -58,9 +58,10 @@ static const struct conf_key server_keys[] = {
 
 static const struct conf_spec server_spec = {
 	.prog = "flowscope-server",
-	.summary = "Store the l7_flow_log records flowscope agents send (POST /v1/ingest) and\n"
-		   "answer SQL queries over them (POST /v1/query). Also serves /healthz and\n"
-		   "Prometheus /metrics. Listens on loopback only unless told otherwise.",
+	.summary = "Store the l7_flow_log and l4_flow_log rows flowscope agents send\n"
+		   "(POST /v1/ingest) and answer SQL queries over them (POST /v1/query). Also\n"
+		   "serves /healthz and Prometheus /metrics. Listens on loopback only unless\n"
+		   "told otherwise.",
 	.examples = "  flowscope-server                                  127.0.0.1:20416, "
 		    "./flowscope-data\n"
 		    "  flowscope-server --data-dir /var/lib/flowscope --retention-days 30\n"

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Table descriptions: see schema.h. The column list matches record_write_json(). */
+/*
+ * Table descriptions: see schema.h. The column lists match record_write_json() and
+ * l4_record_write_json() (src/agent), key for key ("table" aside).
+ */
 #include "store/schema.h"
 
 #include <string.h>
@@ -21,10 +24,15 @@
 	{                                                                                          \
 		n, SCHEMA_INT, SCHEMA_METRIC, h                                                    \
 	}
+/* An ordered integer tag: see SCHEMA_F_ORDERED. */
+#define IO(n, h)                                                                                   \
+	{                                                                                          \
+		n, SCHEMA_INT, SCHEMA_TAG, h, SCHEMA_F_ORDERED                                     \
+	}
 
 static const struct schema_column l7_columns[] = {
 	I("time", "end of the exchange, Unix seconds"),
-	I("start_time", "first byte of the request, µs since the epoch"),
+	IO("start_time", "first byte of the request, µs since the epoch"),
 	I("end_time", "last byte of the response, µs since the epoch"),
 	M("response_duration", "µs from start_time to end_time; NULL without both halves"),
 	T("ip4_0", "client IPv4 address"),
@@ -70,7 +78,84 @@ static const struct schema_table l7_flow_log = {
 	.time_column = "time",
 };
 
-const struct schema_table *const schema_tables[] = { &l7_flow_log, NULL };
+/* Counters and latencies are metrics (aggregate them); the rest are tags. Latencies are
+ * 0 when not measured, as in DeepFlow. */
+static const struct schema_column l4_columns[] = {
+	I("time", "end of the period this row covers, Unix seconds"),
+	I("start_time", "first packet of the flow, µs since the epoch"),
+	I("end_time", "last packet of the flow so far, µs since the epoch"),
+	M("duration", "µs from start_time to end_time"),
+	I("flow_id", "the flow, unique per agent run: its rows share it"),
+	I("close_type",
+	  "how the flow ended: 1 finish, 3 timeout, 5 forced report (still open), ..."),
+	T("close_type_name", "finish, timeout, forced_report, server_rst, ..."),
+	I("is_new_flow", "1 on the first row of a flow"),
+	I("signal_source", "0 packet"),
+	T("observation_point", "c-nd, s-nd, local, rest"),
+	T("ip4_0", "client IPv4 address"),
+	T("ip4_1", "server IPv4 address"),
+	T("ip6_0", "client IPv6 address"),
+	T("ip6_1", "server IPv6 address"),
+	I("client_port", "client port"),
+	I("server_port", "server port"),
+	I("protocol", "IP protocol number (6 TCP, 17 UDP)"),
+	T("l7_protocol", "what the L7 parsers recognised on the flow: HTTP, ...; '' nothing"),
+	T("mac_0", "client MAC address"),
+	T("mac_1", "server MAC address"),
+	I("vlan", "802.1Q VLAN id; 0 untagged"),
+	I("tunnel_tier", "tunnel layers around the packets; 0 none"),
+	I("tunnel_type", "outermost tunnel: 1 VXLAN, 2 IPIP, 3 GRE, 4 Geneve, 5 ERSPAN, 6 TEB"),
+	T("tunnel_type_name", "VXLAN, IPIP, GRE, GENEVE, ERSPAN, TEB; '' none"),
+	I("tunnel_id", "VNI, GRE key or ERSPAN session id"),
+	T("tunnel_ip_0", "outer source address of the client side's tunnel; '' none"),
+	T("tunnel_ip_1", "outer destination address; '' none"),
+	I("tcp_flags_bit_0", "OR of the TCP flags the client sent in the period"),
+	I("tcp_flags_bit_1", "OR of the TCP flags the server sent in the period"),
+	I("syn_seq", "client's initial sequence number; 0 not seen"),
+	I("syn_ack_seq", "server's initial sequence number; 0 not seen"),
+	M("packet_tx", "packets the client sent"),
+	M("packet_rx", "packets the server sent"),
+	M("byte_tx", "frame bytes the client sent"),
+	M("byte_rx", "frame bytes the server sent"),
+	M("l3_byte_tx", "IP bytes the client sent"),
+	M("l3_byte_rx", "IP bytes the server sent"),
+	M("l4_byte_tx", "L4 payload bytes the client sent"),
+	M("l4_byte_rx", "L4 payload bytes the server sent"),
+	M("rtt", "handshake round trip, µs"),
+	M("rtt_client", "client side of the handshake (SYN-ACK to ACK), µs"),
+	M("rtt_server", "server side of the handshake (SYN to SYN-ACK), µs"),
+	M("srt_sum", "system response time (ACK delay), sum in µs"),
+	M("srt_count", "system response times measured"),
+	M("srt_max", "largest system response time, µs"),
+	M("art_sum", "application response time, sum in µs"),
+	M("art_count", "application response times measured"),
+	M("art_max", "largest application response time, µs"),
+	M("cit_sum", "client idle time between requests, sum in µs"),
+	M("cit_count", "client idle times measured"),
+	M("cit_max", "largest client idle time, µs"),
+	M("retrans_tx", "client retransmissions"),
+	M("retrans_rx", "server retransmissions"),
+	M("ooo_tx", "client segments out of order"),
+	M("ooo_rx", "server segments out of order"),
+	M("zero_win_tx", "zero windows the client advertised"),
+	M("zero_win_rx", "zero windows the server advertised"),
+	M("syn_count", "SYNs"),
+	M("synack_count", "SYN-ACKs"),
+	M("retrans_syn", "repeated SYNs"),
+	M("retrans_synack", "repeated SYN-ACKs"),
+	M("fin_count", "FINs"),
+	M("rst_count", "RSTs"),
+};
+
+static const struct schema_table l4_flow_log = {
+	.db = "flow_log",
+	.name = "l4_flow_log",
+	.columns = l4_columns,
+	.ncolumns = sizeof(l4_columns) / sizeof(l4_columns[0]),
+	.time_column = "time",
+};
+
+const struct schema_table *const schema_tables[] = { &l7_flow_log, &l4_flow_log, NULL };
 
 const struct schema_table *schema_find_table(const char *db, const char *name)
 {

@@ -29,6 +29,14 @@ enum schema_kind {
  * such an index serves it.
  */
 #define SCHEMA_F_SPARSE (1u << 0)
+/*
+ * An ordered column: the store keeps an index on it that `ORDER BY col LIMIT n` can walk
+ * instead of sorting every row, and its values (µs since the epoch) are below the time
+ * column's (s) + 1 s, so a bound on time bounds it too. The query layer turns a span list
+ * ordered by such a column into that index walk (src/query/sql.c, top_n_ordered); on
+ * any other column the walk would be over no index, so it does not.
+ */
+#define SCHEMA_F_ORDERED (1u << 1)
 
 struct schema_column {
 	const char *name;

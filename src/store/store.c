@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The backend-neutral half of the store: dispatch through struct store_ops, and the one
- * mapping from struct l7_record to l7_flow_log column values. That mapping follows
- * record_write_json() (src/agent/record.c) field by field, so that a row read back from
- * any backend equals the agent's --stdout JSON for the same record.
+ * mapping from struct l7_record to l7_flow_log column values and from struct l4_record to
+ * l4_flow_log column values. They follow record_write_json() (src/agent/record.c) and
+ * l4_record_write_json() (src/agent/l4_record.c) field by field, so that a row read back
+ * from any backend equals the agent's --stdout JSON for the same record.
  */
 #include "store/store.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "agent/l4_record.h"
 #include "agent/record.h"
 
 const char *const store_l7_col_names[L7C__MAX] = {
@@ -53,6 +56,78 @@ const char *const store_l7_col_names[L7C__MAX] = {
 	[L7C_SPAN_ID] = "span_id",
 };
 
+const char *const store_l4_col_names[L4C__MAX] = {
+	[L4C_TIME] = "time",
+	[L4C_START_TIME] = "start_time",
+	[L4C_END_TIME] = "end_time",
+	[L4C_DURATION] = "duration",
+	[L4C_FLOW_ID] = "flow_id",
+	[L4C_CLOSE_TYPE] = "close_type",
+	[L4C_CLOSE_TYPE_NAME] = "close_type_name",
+	[L4C_IS_NEW_FLOW] = "is_new_flow",
+	[L4C_SIGNAL_SOURCE] = "signal_source",
+	[L4C_OBSERVATION_POINT] = "observation_point",
+	[L4C_IP4_0] = "ip4_0",
+	[L4C_IP4_1] = "ip4_1",
+	[L4C_IP6_0] = "ip6_0",
+	[L4C_IP6_1] = "ip6_1",
+	[L4C_CLIENT_PORT] = "client_port",
+	[L4C_SERVER_PORT] = "server_port",
+	[L4C_PROTOCOL] = "protocol",
+	[L4C_L7_PROTOCOL] = "l7_protocol",
+	[L4C_MAC_0] = "mac_0",
+	[L4C_MAC_1] = "mac_1",
+	[L4C_VLAN] = "vlan",
+	[L4C_TUNNEL_TIER] = "tunnel_tier",
+	[L4C_TUNNEL_TYPE] = "tunnel_type",
+	[L4C_TUNNEL_TYPE_NAME] = "tunnel_type_name",
+	[L4C_TUNNEL_ID] = "tunnel_id",
+	[L4C_TUNNEL_IP_0] = "tunnel_ip_0",
+	[L4C_TUNNEL_IP_1] = "tunnel_ip_1",
+	[L4C_TCP_FLAGS_BIT_0] = "tcp_flags_bit_0",
+	[L4C_TCP_FLAGS_BIT_1] = "tcp_flags_bit_1",
+	[L4C_SYN_SEQ] = "syn_seq",
+	[L4C_SYN_ACK_SEQ] = "syn_ack_seq",
+	[L4C_PACKET_TX] = "packet_tx",
+	[L4C_PACKET_RX] = "packet_rx",
+	[L4C_BYTE_TX] = "byte_tx",
+	[L4C_BYTE_RX] = "byte_rx",
+	[L4C_L3_BYTE_TX] = "l3_byte_tx",
+	[L4C_L3_BYTE_RX] = "l3_byte_rx",
+	[L4C_L4_BYTE_TX] = "l4_byte_tx",
+	[L4C_L4_BYTE_RX] = "l4_byte_rx",
+	[L4C_RTT] = "rtt",
+	[L4C_RTT_CLIENT] = "rtt_client",
+	[L4C_RTT_SERVER] = "rtt_server",
+	[L4C_SRT_SUM] = "srt_sum",
+	[L4C_SRT_COUNT] = "srt_count",
+	[L4C_SRT_MAX] = "srt_max",
+	[L4C_ART_SUM] = "art_sum",
+	[L4C_ART_COUNT] = "art_count",
+	[L4C_ART_MAX] = "art_max",
+	[L4C_CIT_SUM] = "cit_sum",
+	[L4C_CIT_COUNT] = "cit_count",
+	[L4C_CIT_MAX] = "cit_max",
+	[L4C_RETRANS_TX] = "retrans_tx",
+	[L4C_RETRANS_RX] = "retrans_rx",
+	[L4C_OOO_TX] = "ooo_tx",
+	[L4C_OOO_RX] = "ooo_rx",
+	[L4C_ZERO_WIN_TX] = "zero_win_tx",
+	[L4C_ZERO_WIN_RX] = "zero_win_rx",
+	[L4C_SYN_COUNT] = "syn_count",
+	[L4C_SYNACK_COUNT] = "synack_count",
+	[L4C_RETRANS_SYN] = "retrans_syn",
+	[L4C_RETRANS_SYNACK] = "retrans_synack",
+	[L4C_FIN_COUNT] = "fin_count",
+	[L4C_RST_COUNT] = "rst_count",
+};
+
+const struct store_row_map store_row_maps[] = {
+	{ "l7_flow_log", store_l7_col_names, L7C__MAX },
+	{ "l4_flow_log", store_l4_col_names, L4C__MAX },
+	{ NULL, NULL, 0 },
+};
+
 int store_open(const struct store_ops *ops, const struct store_cfg *cfg, struct store **out)
 {
 	struct store *s = NULL;
@@ -92,21 +167,34 @@ int store_ensure_schema(struct store *s)
 	return s->ops->ensure_schema ? s->ops->ensure_schema(s) : 0;
 }
 
+enum store_result store_write_rows(struct store *s, const struct store_batch_src *src,
+				   const struct store_batch *b)
+{
+	if (!s || !b || (b->n7 && !b->l7) || (b->n4 && !b->l4))
+		return STORE_DROP;
+	if (src && (!src->id || strlen(src->id) > STORE_SRC_ID_MAX))
+		return STORE_DROP;
+	/* Without a source there is no seq to advance: nothing to do. */
+	if (!src && !b->n7 && !b->n4)
+		return STORE_OK;
+	return s->ops->write_batch(s, src, b);
+}
+
 enum store_result store_write_batch(struct store *s, const struct l7_record *recs, size_t n)
 {
-	if (!s || (n && !recs))
-		return STORE_DROP;
-	if (!n)
-		return STORE_OK;
-	return s->ops->write_batch(s, NULL, recs, n);
+	struct store_batch b = { .l7 = recs, .n7 = n };
+
+	return store_write_rows(s, NULL, &b);
 }
 
 enum store_result store_write_batch_from(struct store *s, const struct store_batch_src *src,
 					 const struct l7_record *recs, size_t n)
 {
-	if (!s || (n && !recs) || !src || !src->id || strlen(src->id) > STORE_SRC_ID_MAX)
+	struct store_batch b = { .l7 = recs, .n7 = n };
+
+	if (!src)
 		return STORE_DROP;
-	return s->ops->write_batch(s, src, recs, n);
+	return store_write_rows(s, src, &b);
 }
 
 int store_query(struct store *s, const char *backend_sql, const struct store_value *params,
@@ -251,4 +339,90 @@ void store_l7_row(const struct l7_record *r, struct store_value v[L7C__MAX],
 	V_STR(&v[L7C_X_REQUEST_ID_1], r->x_request_id_1);
 	V_STR(&v[L7C_TRACE_ID], r->trace_id);
 	V_STR(&v[L7C_SPAN_ID], r->span_id);
+}
+
+/*
+ * l4_record_write_json() writes every key on every row (ip4_N or ip6_N by family, as for
+ * l7); what it prints for the tunnel of a row outside a tunnel is 0 and "".
+ */
+void store_l4_row(const struct l4_record *rec, struct store_value v[L4C__MAX],
+		  struct store_l4_buf *buf)
+{
+	const struct l4_flow_rec *r = &rec->f;
+	const struct pkt_tunnel *t = &r->tunnel;
+
+	memset(v, 0, sizeof(*v) * L4C__MAX);
+	v_int(&v[L4C_TIME], r->time_ns / 1000000000ull);
+	v_int(&v[L4C_START_TIME], r->start_ns / 1000);
+	v_int(&v[L4C_END_TIME], r->end_ns / 1000);
+	v_int(&v[L4C_DURATION], r->end_ns > r->start_ns ? (r->end_ns - r->start_ns) / 1000 : 0);
+	v_int(&v[L4C_FLOW_ID], r->flow_id);
+	v_int(&v[L4C_CLOSE_TYPE], r->close_type);
+	v_cstr(&v[L4C_CLOSE_TYPE_NAME], flow_close_type_name(r->close_type));
+	v_int(&v[L4C_IS_NEW_FLOW], r->is_new_flow);
+	v_int(&v[L4C_SIGNAL_SOURCE], REC_SIGNAL_PACKET);
+	v_cstr(&v[L4C_OBSERVATION_POINT], record_obs_name(rec->obs));
+	put_addr(&v[L4C_IP4_0], &v[L4C_IP6_0], r->family, r->addr0, buf->ip[0], sizeof(buf->ip[0]));
+	put_addr(&v[L4C_IP4_1], &v[L4C_IP6_1], r->family, r->addr1, buf->ip[1], sizeof(buf->ip[1]));
+	v_int(&v[L4C_CLIENT_PORT], r->client_port);
+	v_int(&v[L4C_SERVER_PORT], r->server_port);
+	v_int(&v[L4C_PROTOCOL], r->l4_proto);
+	v_cstr(&v[L4C_L7_PROTOCOL], proto_name(rec->l7_proto));
+	for (int i = 0; i < 2; i++) {
+		const uint8_t *m = i ? r->mac1 : r->mac0;
+
+		snprintf(buf->mac[i], sizeof(buf->mac[i]), "%02x:%02x:%02x:%02x:%02x:%02x", m[0],
+			 m[1], m[2], m[3], m[4], m[5]);
+		v_cstr(&v[i ? L4C_MAC_1 : L4C_MAC_0], buf->mac[i]);
+	}
+	v_int(&v[L4C_VLAN], r->vlan);
+	v_int(&v[L4C_TUNNEL_TIER], r->tunnel_tier);
+	v_int(&v[L4C_TUNNEL_TYPE], r->tunnel_tier ? t->type : 0);
+	v_cstr(&v[L4C_TUNNEL_TYPE_NAME], r->tunnel_tier ? pkt_tunnel_name(t->type) : "");
+	v_int(&v[L4C_TUNNEL_ID], r->tunnel_tier ? t->id : 0);
+	for (int i = 0; i < 2; i++) {
+		char *b = buf->tunnel_ip[i];
+
+		b[0] = 0;
+		if (r->tunnel_tier && !inet_ntop(t->family == 4 ? AF_INET : AF_INET6,
+						 i ? t->dst : t->src, b, sizeof(buf->tunnel_ip[i])))
+			b[0] = 0;
+		v_cstr(&v[i ? L4C_TUNNEL_IP_1 : L4C_TUNNEL_IP_0], b);
+	}
+	v_int(&v[L4C_TCP_FLAGS_BIT_0], r->tcp_flags_bit_0);
+	v_int(&v[L4C_TCP_FLAGS_BIT_1], r->tcp_flags_bit_1);
+	v_int(&v[L4C_SYN_SEQ], r->syn_seq);
+	v_int(&v[L4C_SYN_ACK_SEQ], r->syn_ack_seq);
+	v_int(&v[L4C_PACKET_TX], r->packet_tx);
+	v_int(&v[L4C_PACKET_RX], r->packet_rx);
+	v_int(&v[L4C_BYTE_TX], r->byte_tx);
+	v_int(&v[L4C_BYTE_RX], r->byte_rx);
+	v_int(&v[L4C_L3_BYTE_TX], r->l3_byte_tx);
+	v_int(&v[L4C_L3_BYTE_RX], r->l3_byte_rx);
+	v_int(&v[L4C_L4_BYTE_TX], r->l4_byte_tx);
+	v_int(&v[L4C_L4_BYTE_RX], r->l4_byte_rx);
+	v_int(&v[L4C_RTT], r->rtt);
+	v_int(&v[L4C_RTT_CLIENT], r->rtt_client);
+	v_int(&v[L4C_RTT_SERVER], r->rtt_server);
+	v_int(&v[L4C_SRT_SUM], r->srt_sum);
+	v_int(&v[L4C_SRT_COUNT], r->srt_count);
+	v_int(&v[L4C_SRT_MAX], r->srt_max);
+	v_int(&v[L4C_ART_SUM], r->art_sum);
+	v_int(&v[L4C_ART_COUNT], r->art_count);
+	v_int(&v[L4C_ART_MAX], r->art_max);
+	v_int(&v[L4C_CIT_SUM], r->cit_sum);
+	v_int(&v[L4C_CIT_COUNT], r->cit_count);
+	v_int(&v[L4C_CIT_MAX], r->cit_max);
+	v_int(&v[L4C_RETRANS_TX], r->retrans_tx);
+	v_int(&v[L4C_RETRANS_RX], r->retrans_rx);
+	v_int(&v[L4C_OOO_TX], r->ooo_tx);
+	v_int(&v[L4C_OOO_RX], r->ooo_rx);
+	v_int(&v[L4C_ZERO_WIN_TX], r->zero_win_tx);
+	v_int(&v[L4C_ZERO_WIN_RX], r->zero_win_rx);
+	v_int(&v[L4C_SYN_COUNT], r->syn_count);
+	v_int(&v[L4C_SYNACK_COUNT], r->synack_count);
+	v_int(&v[L4C_RETRANS_SYN], r->retrans_syn);
+	v_int(&v[L4C_RETRANS_SYNACK], r->retrans_synack);
+	v_int(&v[L4C_FIN_COUNT], r->fin_count);
+	v_int(&v[L4C_RST_COUNT], r->rst_count);
 }

@@ -2,9 +2,10 @@
 /*
  * The storage-backend interface: a vtable (struct store_ops) per backend and a handle
  * (struct store) that every backend embeds as its first member. The server writes
- * batches of l7_flow_log records and the query layer runs backend SQL text over a table or
- * view named after the schema (schema.h), streaming rows through callbacks so that no
- * result set is ever held whole in memory.
+ * batches of l7_flow_log and l4_flow_log records (both kinds of one batch in one
+ * transaction) and the query layer runs backend SQL text over a table or view named after
+ * the schema (schema.h), streaming rows through callbacks so that no result set is ever
+ * held whole in memory.
  *
  * Conventions: int functions return 0 or -errno, store_write_batch() returns the
  * three-way enum store_result, store_close() accepts NULL. One handle may be used from
@@ -19,6 +20,7 @@
 #include <stdint.h>
 
 struct l7_record;
+struct l4_record;
 
 struct store_cfg {
 	const char *dir;	  /* data directory, created if missing */
@@ -85,20 +87,28 @@ struct store_batch_src {
 };
 #define STORE_SRC_ID_MAX 63
 
+/* The rows of one batch, by table: stored together or not at all. */
+struct store_batch {
+	const struct l7_record *l7; /* l7_flow_log */
+	size_t n7;
+	const struct l4_record *l4; /* l4_flow_log */
+	size_t n4;
+};
+
 struct store_stats {
-	uint64_t rows_written;	    /* committed rows */
+	uint64_t rows_written;	    /* committed rows, every table */
 	uint64_t batches;	    /* committed batches */
 	uint64_t batches_retry;	    /* write_batch calls answered STORE_RETRY */
 	uint64_t batches_dropped;   /* write_batch calls answered STORE_DROP */
-	uint64_t rows_dropped;	    /* records in those batches */
+	uint64_t rows_dropped;	    /* records in those batches, every table */
 	uint64_t batches_duplicate; /* write_batch calls answered STORE_DUPLICATE */
-	uint64_t partitions;	    /* partitions now present */
+	uint64_t partitions;	    /* partitions now present, every table */
 	uint64_t partitions_dropped;
 	uint64_t bytes_on_disk; /* database files, WAL included */
 };
 
 /* Capability bits (store_caps). */
-#define STORE_CAP_SQL	     (1u << 0) /* store_query accepts SQL text over l7_flow_log */
+#define STORE_CAP_SQL	     (1u << 0) /* store_query accepts SQL text over the schema's tables */
 #define STORE_CAP_PERCENTILE (1u << 1) /* percentile(x, p) aggregate, p in [0, 1] */
 #define STORE_CAP_PARTITIONS (1u << 2) /* store_drop_expired drops whole time partitions */
 
@@ -110,9 +120,9 @@ struct store_ops {
 	int (*open)(const struct store_cfg *cfg, struct store **out);
 	void (*close)(struct store *s);
 	int (*ensure_schema)(struct store *s);
-	/* src may be NULL: no duplicate detection. */
+	/* src may be NULL: no duplicate detection. Every row of b, or none. */
 	enum store_result (*write_batch)(struct store *s, const struct store_batch_src *src,
-					 const struct l7_record *recs, size_t n);
+					 const struct store_batch *b);
 	int (*query)(struct store *s, const char *sql, const struct store_value *params,
 		     size_t nparams, const struct store_limits *lim, store_columns_fn on_columns,
 		     store_row_fn on_row, void *ctx);
@@ -139,7 +149,16 @@ void store_close(struct store *s);
 int store_ensure_schema(struct store *s);
 
 /*
- * Store n records in one transaction: all or none. STORE_RETRY for transient failures
+ * Store the rows of b (l7 and l4) in one transaction: all or none, and, with src, the
+ * source's seq with them, so that a resend is STORE_DUPLICATE for every table at once (see
+ * store_write_batch_from). src may be NULL: no duplicate detection. An empty batch with a
+ * src still advances the source's seq.
+ */
+enum store_result store_write_rows(struct store *s, const struct store_batch_src *src,
+				   const struct store_batch *b);
+
+/*
+ * Store n l7 records in one transaction: all or none. STORE_RETRY for transient failures
  * (the caller retries the same batch with backoff), STORE_DROP for data that can never be
  * stored (the caller counts the records as dropped). n == 0 is STORE_OK.
  */
@@ -235,5 +254,100 @@ struct store_addr_buf {
 
 void store_l7_row(const struct l7_record *r, struct store_value v[L7C__MAX],
 		  struct store_addr_buf *buf);
+
+/*
+ * The l4_flow_log row of a record, the same way: it follows l4_record_write_json()
+ * (src/agent/l4_record.c) key by key, "table" aside. Text values point into buf or at
+ * static names.
+ */
+enum store_l4_col {
+	L4C_TIME,
+	L4C_START_TIME,
+	L4C_END_TIME,
+	L4C_DURATION,
+	L4C_FLOW_ID,
+	L4C_CLOSE_TYPE,
+	L4C_CLOSE_TYPE_NAME,
+	L4C_IS_NEW_FLOW,
+	L4C_SIGNAL_SOURCE,
+	L4C_OBSERVATION_POINT,
+	L4C_IP4_0,
+	L4C_IP4_1,
+	L4C_IP6_0,
+	L4C_IP6_1,
+	L4C_CLIENT_PORT,
+	L4C_SERVER_PORT,
+	L4C_PROTOCOL,
+	L4C_L7_PROTOCOL,
+	L4C_MAC_0,
+	L4C_MAC_1,
+	L4C_VLAN,
+	L4C_TUNNEL_TIER,
+	L4C_TUNNEL_TYPE,
+	L4C_TUNNEL_TYPE_NAME,
+	L4C_TUNNEL_ID,
+	L4C_TUNNEL_IP_0,
+	L4C_TUNNEL_IP_1,
+	L4C_TCP_FLAGS_BIT_0,
+	L4C_TCP_FLAGS_BIT_1,
+	L4C_SYN_SEQ,
+	L4C_SYN_ACK_SEQ,
+	L4C_PACKET_TX,
+	L4C_PACKET_RX,
+	L4C_BYTE_TX,
+	L4C_BYTE_RX,
+	L4C_L3_BYTE_TX,
+	L4C_L3_BYTE_RX,
+	L4C_L4_BYTE_TX,
+	L4C_L4_BYTE_RX,
+	L4C_RTT,
+	L4C_RTT_CLIENT,
+	L4C_RTT_SERVER,
+	L4C_SRT_SUM,
+	L4C_SRT_COUNT,
+	L4C_SRT_MAX,
+	L4C_ART_SUM,
+	L4C_ART_COUNT,
+	L4C_ART_MAX,
+	L4C_CIT_SUM,
+	L4C_CIT_COUNT,
+	L4C_CIT_MAX,
+	L4C_RETRANS_TX,
+	L4C_RETRANS_RX,
+	L4C_OOO_TX,
+	L4C_OOO_RX,
+	L4C_ZERO_WIN_TX,
+	L4C_ZERO_WIN_RX,
+	L4C_SYN_COUNT,
+	L4C_SYNACK_COUNT,
+	L4C_RETRANS_SYN,
+	L4C_RETRANS_SYNACK,
+	L4C_FIN_COUNT,
+	L4C_RST_COUNT,
+	L4C__MAX,
+};
+
+/* Column names, in enum order; each is a column of the l4_flow_log schema table. */
+extern const char *const store_l4_col_names[L4C__MAX];
+
+struct store_l4_buf {
+	char ip[2][48];
+	char mac[2][18];
+	char tunnel_ip[2][48];
+};
+
+void store_l4_row(const struct l4_record *r, struct store_value v[L4C__MAX],
+		  struct store_l4_buf *buf);
+
+/*
+ * Which schema table each mapping fills, for backends that build their INSERTs from it:
+ * a table of { table name, column names in value order, count }, NULL-terminated.
+ */
+struct store_row_map {
+	const char *table;
+	const char *const *cols;
+	size_t ncols;
+};
+extern const struct store_row_map store_row_maps[];
 
 #endif

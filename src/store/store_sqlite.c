@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The SQLite store backend: one database file in cfg->dir, WAL mode with synchronous=FULL
- * (a batch answered STORE_OK has been fsynced), one transaction per batch, one table per
- * UTC day behind a UNION ALL view named l7_flow_log (store_sqlite_sql.h has the naming
- * rule and all SQL text), retention by dropping whole day tables.
+ * (a batch answered STORE_OK has been fsynced), one transaction per batch whatever tables
+ * its rows go to, and for every schema table (schema.h) one table per UTC day behind a
+ * UNION ALL view named after it (store_sqlite_sql.h has the naming rule and all SQL text),
+ * retention by dropping whole day tables.
  *
  * Two connections: a read-write one for schema changes and inserts, and a read-only one
  * for store_query, which also carries an authorizer that allows only SELECT, reads and
@@ -30,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/l4_record.h"
 #include "agent/record.h"
 #include "store/schema.h"
 #include "store/store.h"
@@ -37,7 +39,8 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define SCHEMA_VERSION	 2
+#define SCHEMA_VERSION	 3
+#define MAX_TABLES	 8
 #define INSERT_CACHE	 4 /* days with a cached INSERT: today, yesterday, stragglers */
 #define DAY_S		 86400
 #define PROGRESS_OPS	 1000	    /* VM steps between timeout checks */
@@ -51,23 +54,33 @@ struct insert_slot {
 	uint64_t used; /* LRU clock */
 };
 
+/* One schema table as stored here: its day partitions, their cached INSERTs, and the SQL
+ * fragments built once from the schema and the table's row mapping (store.h). */
+struct sq_table {
+	const struct schema_table *t;
+	const struct store_row_map *map; /* NULL: nothing writes this table */
+	int64_t *days;			 /* sorted partition days (days since the epoch, UTC) */
+	size_t ndays, days_cap;
+	struct insert_slot ins[INSERT_CACHE];
+	char *insert_cols;   /* "\"time\", ..." in the row mapping's order */
+	char *insert_params; /* "?, ?, ..." */
+	char *view_cols;     /* schema order */
+	bool parts_changed;  /* partitions created in the open write transaction */
+};
+
 struct store_sqlite {
 	struct store base;
-	const struct schema_table *table;
 	char *dir;
 	char *path;
 	uint32_t retention_days;
 	uint32_t busy_ms;
 
-	pthread_mutex_t wlock; /* wdb, partitions, insert cache, counters */
+	pthread_mutex_t wlock; /* wdb, tables' partitions and insert caches, counters */
 	sqlite3 *wdb;
-	int64_t *days; /* sorted partition days (days since the epoch, UTC) */
-	size_t ndays, days_cap;
-	struct insert_slot ins[INSERT_CACHE];
+	struct sq_table tabs[MAX_TABLES]; /* schema_tables order */
+	size_t ntabs;
+	struct sq_table *l7, *l4; /* where the two kinds of records go */
 	uint64_t ins_clock;
-	char *insert_cols;   /* "\"time\", ..." in enum store_l7_col order */
-	char *insert_params; /* "?, ?, ..." */
-	char *view_cols;     /* schema order */
 	struct store_stats st;
 
 	pthread_mutex_t qlock; /* rdb */
@@ -218,24 +231,24 @@ static int64_t floor_div(int64_t a, int64_t b)
 	return a / b - (a % b < 0);
 }
 
-static void partition_name(const struct store_sqlite *q, int64_t day, char *buf, size_t cap)
+static void partition_name(const struct sq_table *tb, int64_t day, char *buf, size_t cap)
 {
 	time_t t = (time_t)(day * DAY_S);
 	struct tm tm;
 
 	gmtime_r(&t, &tm);
-	snprintf(buf, cap, SQL_PARTITION_NAME_FMT, q->table->name, tm.tm_year + 1900, tm.tm_mon + 1,
+	snprintf(buf, cap, SQL_PARTITION_NAME_FMT, tb->t->name, tm.tm_year + 1900, tm.tm_mon + 1,
 		 tm.tm_mday);
 }
 
 /* The day of a partition name "<table>_YYYYMMDD", or -1. */
-static int64_t partition_day(const struct store_sqlite *q, const char *name)
+static int64_t partition_day(const struct sq_table *tb, const char *name)
 {
-	size_t tl = strlen(q->table->name);
+	size_t tl = strlen(tb->t->name);
 	struct tm tm = { 0 };
 	int y, m, d;
 
-	if (strncmp(name, q->table->name, tl) || name[tl] != '_' || strlen(name + tl + 1) != 8)
+	if (strncmp(name, tb->t->name, tl) || name[tl] != '_' || strlen(name + tl + 1) != 8)
 		return -1;
 	if (sscanf(name + tl + 1, "%4d%2d%2d", &y, &m, &d) != 3)
 		return -1;
@@ -245,26 +258,42 @@ static int64_t partition_day(const struct store_sqlite *q, const char *name)
 	return floor_div((int64_t)timegm(&tm), DAY_S);
 }
 
-static void insert_cache_flush(struct store_sqlite *q)
+static void insert_cache_flush(struct sq_table *tb)
 {
 	for (size_t i = 0; i < INSERT_CACHE; i++) {
-		sqlite3_finalize(q->ins[i].st);
-		q->ins[i].st = NULL;
-		q->ins[i].used = 0;
+		sqlite3_finalize(tb->ins[i].st);
+		tb->ins[i].st = NULL;
+		tb->ins[i].used = 0;
 	}
 }
 
-/* Reload the partition list from the database: at open, and after a rollback that may
- * have undone partitions created in the failed transaction. */
-static int partitions_load(struct store_sqlite *q)
+static int days_grow(struct sq_table *tb)
+{
+	size_t cap = tb->days_cap ? tb->days_cap * 2 : 16;
+	int64_t *d;
+
+	if (tb->ndays < tb->days_cap)
+		return SQLITE_OK;
+	d = realloc(tb->days, cap * sizeof(*d));
+	if (!d)
+		return SQLITE_NOMEM;
+	tb->days = d;
+	tb->days_cap = cap;
+	return SQLITE_OK;
+}
+
+/* Reload a table's partition list from the database: at open, and after a rollback that
+ * may have undone partitions created in the failed transaction. */
+static int partitions_load(struct store_sqlite *q, struct sq_table *tb)
 {
 	sqlite3_stmt *st = NULL;
 	char *sql;
 	int rc;
 
-	insert_cache_flush(q);
-	q->ndays = 0;
-	sql = sqlite3_mprintf(SQL_LIST_PARTITIONS_FMT, q->table->name);
+	insert_cache_flush(tb);
+	tb->ndays = 0;
+	tb->parts_changed = false;
+	sql = sqlite3_mprintf(SQL_LIST_PARTITIONS_FMT, tb->t->name);
 	if (!sql)
 		return SQLITE_NOMEM;
 	rc = sqlite3_prepare_v2(q->wdb, sql, -1, &st, NULL);
@@ -272,22 +301,14 @@ static int partitions_load(struct store_sqlite *q)
 	if (rc)
 		return rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t day = partition_day(q, (const char *)sqlite3_column_text(st, 0));
+		int64_t day = partition_day(tb, (const char *)sqlite3_column_text(st, 0));
 
 		if (day < 0)
 			continue;
-		if (q->ndays == q->days_cap) {
-			size_t cap = q->days_cap ? q->days_cap * 2 : 16;
-			int64_t *d = realloc(q->days, cap * sizeof(*d));
-
-			if (!d) {
-				rc = SQLITE_NOMEM;
-				goto out;
-			}
-			q->days = d;
-			q->days_cap = cap;
-		}
-		q->days[q->ndays++] = day; /* ORDER BY name is day order */
+		rc = days_grow(tb);
+		if (rc)
+			goto out;
+		tb->days[tb->ndays++] = day; /* ORDER BY name is day order */
 	}
 	rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 out:
@@ -295,16 +316,34 @@ out:
 	return rc;
 }
 
-static bool partition_known(const struct store_sqlite *q, int64_t day)
+static int partitions_load_all(struct store_sqlite *q)
 {
-	size_t lo = 0, hi = q->ndays;
+	int rc = SQLITE_OK;
+
+	for (size_t i = 0; i < q->ntabs && !rc; i++)
+		rc = partitions_load(q, &q->tabs[i]);
+	return rc;
+}
+
+static uint64_t partitions_total(const struct store_sqlite *q)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < q->ntabs; i++)
+		n += q->tabs[i].ndays;
+	return n;
+}
+
+static bool partition_known(const struct sq_table *tb, int64_t day)
+{
+	size_t lo = 0, hi = tb->ndays;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (q->days[mid] == day)
+		if (tb->days[mid] == day)
 			return true;
-		if (q->days[mid] < day)
+		if (tb->days[mid] < day)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -312,30 +351,24 @@ static bool partition_known(const struct store_sqlite *q, int64_t day)
 	return false;
 }
 
-static int partition_remember(struct store_sqlite *q, int64_t day)
+static int partition_remember(struct sq_table *tb, int64_t day)
 {
 	size_t i;
 
-	if (q->ndays == q->days_cap) {
-		size_t cap = q->days_cap ? q->days_cap * 2 : 16;
-		int64_t *d = realloc(q->days, cap * sizeof(*d));
-
-		if (!d)
-			return SQLITE_NOMEM;
-		q->days = d;
-		q->days_cap = cap;
-	}
-	for (i = q->ndays; i > 0 && q->days[i - 1] > day; i--)
-		q->days[i] = q->days[i - 1];
-	q->days[i] = day;
-	q->ndays++;
+	if (days_grow(tb))
+		return SQLITE_NOMEM;
+	for (i = tb->ndays; i > 0 && tb->days[i - 1] > day; i--)
+		tb->days[i] = tb->days[i - 1];
+	tb->days[i] = day;
+	tb->ndays++;
 	return SQLITE_OK;
 }
 
 /* Add the schema's columns that an older partition lacks: schema.c only ever grows. */
-static int partition_add_columns(struct store_sqlite *q, const char *part)
+static int partition_add_columns(struct store_sqlite *q, const struct sq_table *tb,
+				 const char *part)
 {
-	const struct schema_table *t = q->table;
+	const struct schema_table *t = tb->t;
 	bool *have = calloc(t->ncolumns, sizeof(*have));
 	sqlite3_stmt *st = NULL;
 	char *sql = NULL;
@@ -370,41 +403,82 @@ out:
 	return rc;
 }
 
-static int partition_indexes(struct store_sqlite *q, const char *part)
+struct sq_index {
+	const char *table;
+	const char *cols[SQL_INDEX_MAX_COLUMNS];
+};
+
+static const struct sq_index sq_indexes[] = SQL_INDEXES;
+
+/* A composite index: "<part>_<c1>_<c2>..." on (c1, c2, ...). */
+static int composite_index(struct store_sqlite *q, const char *part, const struct sq_index *ix)
 {
-	static const char *const cols[] = SQL_INDEX_COLUMNS;
+	sqlite3_str *name = sqlite3_str_new(q->wdb), *s = sqlite3_str_new(q->wdb);
+	char *n, *sql;
 	int rc;
 
-	rc = execf(q->wdb, SQL_CREATE_INDEX_FMT, part, q->table->time_column, part,
-		   q->table->time_column);
-	for (size_t i = 0; i < ARRAY_SIZE(cols) && !rc; i++) {
-		const struct schema_column *c = schema_find_column(q->table, cols[i]);
+	for (size_t c = 0; c < SQL_INDEX_MAX_COLUMNS && ix->cols[c]; c++)
+		sqlite3_str_appendf(name, "_%s", ix->cols[c]);
+	n = sqlite3_str_finish(name);
+	if (!n) {
+		sqlite3_free(sqlite3_str_finish(s));
+		return SQLITE_NOMEM;
+	}
+	sqlite3_str_appendf(s, SQL_CREATE_INDEX_HEAD_FMT, part, n, part);
+	for (size_t c = 0; c < SQL_INDEX_MAX_COLUMNS && ix->cols[c]; c++)
+		sqlite3_str_appendf(s, "%s\"%s\"", c ? ", " : "", ix->cols[c]);
+	sqlite3_str_appendall(s, ")");
+	sqlite3_free(n);
+	sql = sqlite3_str_finish(s);
+	if (!sql)
+		return SQLITE_NOMEM;
+	rc = exec(q->wdb, sql);
+	sqlite3_free(sql);
+	return rc;
+}
 
+static int partition_indexes(struct store_sqlite *q, const struct sq_table *tb, const char *part)
+{
+	int rc;
+
+	rc = execf(q->wdb, SQL_CREATE_INDEX_FMT, part, tb->t->time_column, part,
+		   tb->t->time_column);
+	for (size_t i = 0; i < ARRAY_SIZE(sq_indexes) && !rc; i++) {
+		const struct sq_index *ix = &sq_indexes[i];
+		const struct schema_column *c;
+
+		if (strcmp(ix->table, tb->t->name))
+			continue;
+		if (ix->cols[1]) {
+			rc = composite_index(q, part, ix);
+			continue;
+		}
+		c = schema_find_column(tb->t, ix->cols[0]);
 		if (!c)
 			continue;
 		if (c->flags & SCHEMA_F_SPARSE) {
 			/* Random keys cost one dirty index page per row at ingest: only rows that
 			 * have a value pay it. */
-			rc = execf(q->wdb, SQL_DROP_INDEX_FMT, part, cols[i]);
+			rc = execf(q->wdb, SQL_DROP_INDEX_FMT, part, c->name);
 			if (!rc)
-				rc = execf(q->wdb, SQL_CREATE_SPARSE_INDEX_FMT, part, cols[i], part,
-					   cols[i], cols[i]);
+				rc = execf(q->wdb, SQL_CREATE_SPARSE_INDEX_FMT, part, c->name, part,
+					   c->name, c->name);
 		} else {
-			rc = execf(q->wdb, SQL_CREATE_INDEX_FMT, part, cols[i], part, cols[i]);
+			rc = execf(q->wdb, SQL_CREATE_INDEX_FMT, part, c->name, part, c->name);
 		}
 	}
 	return rc;
 }
 
 /* Inside the caller's transaction. */
-static int partition_create(struct store_sqlite *q, int64_t day)
+static int partition_create(struct store_sqlite *q, struct sq_table *tb, int64_t day)
 {
-	const struct schema_table *t = q->table;
+	const struct schema_table *t = tb->t;
 	sqlite3_str *s = sqlite3_str_new(q->wdb);
 	char part[128], *sql;
 	int rc;
 
-	partition_name(q, day, part, sizeof(part));
+	partition_name(tb, day, part, sizeof(part));
 	sqlite3_str_appendf(s, SQL_CREATE_PARTITION_HEAD_FMT, part);
 	for (size_t i = 0; i < t->ncolumns; i++) {
 		if (i)
@@ -419,34 +493,34 @@ static int partition_create(struct store_sqlite *q, int64_t day)
 	rc = exec(q->wdb, sql);
 	sqlite3_free(sql);
 	if (!rc)
-		rc = partition_indexes(q, part);
+		rc = partition_indexes(q, tb, part);
 	if (!rc)
-		rc = partition_remember(q, day);
+		rc = partition_remember(tb, day);
 	return rc;
 }
 
-/* Inside the caller's transaction, after the partition set changed. */
-static int view_rebuild(struct store_sqlite *q)
+/* Inside the caller's transaction, after the table's partition set changed. */
+static int view_rebuild(struct store_sqlite *q, const struct sq_table *tb)
 {
-	const struct schema_table *t = q->table;
+	const struct schema_table *t = tb->t;
 	sqlite3_str *s;
 	char part[128], *sql;
 	int rc;
 
-	if (q->ndays > SQLITE_MAX_UNION)
+	if (tb->ndays > SQLITE_MAX_UNION)
 		return SQLITE_TOOBIG;
 	rc = execf(q->wdb, SQL_DROP_VIEW_FMT, t->name);
 	if (rc)
 		return rc;
 	s = sqlite3_str_new(q->wdb);
 	sqlite3_str_appendf(s, SQL_CREATE_VIEW_HEAD_FMT, t->name);
-	for (size_t i = 0; i < q->ndays; i++) {
-		partition_name(q, q->days[i], part, sizeof(part));
+	for (size_t i = 0; i < tb->ndays; i++) {
+		partition_name(tb, tb->days[i], part, sizeof(part));
 		if (i)
 			sqlite3_str_appendall(s, SQL_VIEW_UNION);
-		sqlite3_str_appendf(s, SQL_VIEW_PART_FMT, q->view_cols, part);
+		sqlite3_str_appendf(s, SQL_VIEW_PART_FMT, tb->view_cols, part);
 	}
-	if (!q->ndays) {
+	if (!tb->ndays) {
 		sqlite3_str_appendall(s, "SELECT ");
 		for (size_t i = 0; i < t->ncolumns; i++) {
 			if (i)
@@ -464,33 +538,33 @@ static int view_rebuild(struct store_sqlite *q)
 	return rc;
 }
 
-/* The cached INSERT for a day, creating the partition first if needed. */
-static int insert_stmt(struct store_sqlite *q, int64_t day, bool *view_dirty, sqlite3_stmt **out)
+/* The cached INSERT for a day of a table, creating the partition first if needed. */
+static int insert_stmt(struct store_sqlite *q, struct sq_table *tb, int64_t day, sqlite3_stmt **out)
 {
-	struct insert_slot *slot = &q->ins[0];
+	struct insert_slot *slot = &tb->ins[0];
 	char part[128], *sql;
 	int rc;
 
 	for (size_t i = 0; i < INSERT_CACHE; i++) {
-		if (q->ins[i].st && q->ins[i].day == day) {
-			q->ins[i].used = ++q->ins_clock;
-			*out = q->ins[i].st;
+		if (tb->ins[i].st && tb->ins[i].day == day) {
+			tb->ins[i].used = ++q->ins_clock;
+			*out = tb->ins[i].st;
 			return SQLITE_OK;
 		}
-		if (q->ins[i].used < slot->used)
-			slot = &q->ins[i];
+		if (tb->ins[i].used < slot->used)
+			slot = &tb->ins[i];
 	}
-	if (!partition_known(q, day)) {
-		rc = partition_create(q, day);
+	if (!partition_known(tb, day)) {
+		rc = partition_create(q, tb, day);
 		if (rc)
 			return rc;
-		*view_dirty = true;
+		tb->parts_changed = true;
 	}
 	sqlite3_finalize(slot->st);
 	slot->st = NULL;
 	slot->used = 0;
-	partition_name(q, day, part, sizeof(part));
-	sql = sqlite3_mprintf(SQL_INSERT_FMT, part, q->insert_cols, q->insert_params);
+	partition_name(tb, day, part, sizeof(part));
+	sql = sqlite3_mprintf(SQL_INSERT_FMT, part, tb->insert_cols, tb->insert_params);
 	if (!sql)
 		return SQLITE_NOMEM;
 	rc = sqlite3_prepare_v3(q->wdb, sql, -1, SQLITE_PREPARE_PERSISTENT, &slot->st, NULL);
@@ -733,28 +807,49 @@ out:
 
 /* Column lists and the INSERT's placeholders, built once from the schema and the record
  * mapping; a mapped column missing from the schema is a programming error (-EINVAL). */
-static int build_column_lists(struct store_sqlite *q)
+/*
+ * A table's column lists and its INSERT's placeholders, built once from the schema and
+ * the table's row mapping. A mapped column missing from the schema, or a sparse or
+ * ordered column (schema.h) without its own index, is a programming error (-EINVAL).
+ */
+static int table_setup(struct store_sqlite *q, struct sq_table *tb, const struct schema_table *t)
 {
-	const struct schema_table *t = q->table;
 	sqlite3_str *ic = sqlite3_str_new(NULL), *ip = sqlite3_str_new(NULL);
 	sqlite3_str *vc = sqlite3_str_new(NULL);
+	const char *why = NULL;
 	int err = 0;
 
-	for (size_t i = 0; i < L7C__MAX; i++) {
-		if (!schema_find_column(t, store_l7_col_names[i]))
-			err = -EINVAL;
-		sqlite3_str_appendf(ic, "%s\"%s\"", i ? ", " : "", store_l7_col_names[i]);
+	tb->t = t;
+	for (size_t i = 0; store_row_maps[i].table; i++)
+		if (!strcmp(store_row_maps[i].table, t->name))
+			tb->map = &store_row_maps[i];
+	for (size_t i = 0; tb->map && i < tb->map->ncols; i++) {
+		if (!schema_find_column(t, tb->map->cols[i]))
+			why = "record column missing from the schema";
+		sqlite3_str_appendf(ic, "%s\"%s\"", i ? ", " : "", tb->map->cols[i]);
 		sqlite3_str_appendf(ip, "%s?", i ? ", " : "");
 	}
-	for (size_t i = 0; i < t->ncolumns; i++)
+	for (size_t i = 0; i < t->ncolumns; i++) {
+		bool indexed = false;
+
 		sqlite3_str_appendf(vc, "%s\"%s\"", i ? ", " : "", t->columns[i].name);
-	q->insert_cols = sqlite3_str_finish(ic);
-	q->insert_params = sqlite3_str_finish(ip);
-	q->view_cols = sqlite3_str_finish(vc);
-	if (!q->insert_cols || !q->insert_params || !q->view_cols)
+		for (size_t x = 0; x < ARRAY_SIZE(sq_indexes); x++)
+			indexed |= !strcmp(sq_indexes[x].table, t->name) &&
+				   !sq_indexes[x].cols[1] &&
+				   !strcmp(sq_indexes[x].cols[0], t->columns[i].name);
+		if ((t->columns[i].flags & (SCHEMA_F_SPARSE | SCHEMA_F_ORDERED)) && !indexed)
+			why = "sparse or ordered column without its index";
+	}
+	tb->insert_cols = sqlite3_str_finish(ic);
+	tb->insert_params = sqlite3_str_finish(ip);
+	tb->view_cols = sqlite3_str_finish(vc);
+	/* An empty sqlite3_str finishes as NULL: only a table with a mapping has an INSERT. */
+	if ((tb->map && (!tb->insert_cols || !tb->insert_params)) || !tb->view_cols)
 		err = -ENOMEM;
-	if (err == -EINVAL)
-		set_err(q, NULL, "record column missing from the schema");
+	if (why && !err) {
+		set_err(q, NULL, why);
+		err = -EINVAL;
+	}
 	return err;
 }
 
@@ -764,13 +859,16 @@ static void sq_close(struct store *s)
 
 	if (!q)
 		return;
-	insert_cache_flush(q);
+	for (size_t i = 0; i < q->ntabs; i++)
+		insert_cache_flush(&q->tabs[i]);
 	sqlite3_close_v2(q->rdb);
 	sqlite3_close_v2(q->wdb);
-	sqlite3_free(q->insert_cols);
-	sqlite3_free(q->insert_params);
-	sqlite3_free(q->view_cols);
-	free(q->days);
+	for (size_t i = 0; i < q->ntabs; i++) {
+		sqlite3_free(q->tabs[i].insert_cols);
+		sqlite3_free(q->tabs[i].insert_params);
+		sqlite3_free(q->tabs[i].view_cols);
+		free(q->tabs[i].days);
+	}
 	free(q->path);
 	free(q->dir);
 	pthread_mutex_destroy(&q->wlock);
@@ -782,7 +880,7 @@ static void sq_close(struct store *s)
 static int sq_open(const struct store_cfg *cfg, struct store **out)
 {
 	struct store_sqlite *q;
-	int err;
+	int err = 0;
 
 	*out = NULL;
 	if (!cfg->dir || !*cfg->dir || cfg->retention_days > STORE_MAX_RETENTION_DAYS)
@@ -794,18 +892,34 @@ static int sq_open(const struct store_cfg *cfg, struct store **out)
 	pthread_mutex_init(&q->qlock, NULL);
 	pthread_mutex_init(&q->elock, NULL);
 	q->base.ops = &store_sqlite_ops;
-	q->table = schema_find_table(NULL, "l7_flow_log");
 	q->retention_days = cfg->retention_days ? cfg->retention_days : STORE_DEF_RETENTION_DAYS;
 	q->busy_ms = cfg->busy_timeout_ms ? cfg->busy_timeout_ms : STORE_DEF_BUSY_MS;
 	q->dir = strdup(cfg->dir);
-	if (!q->table || !q->dir || asprintf(&q->path, "%s/%s", cfg->dir, SQLITE_DB_FILE) < 0) {
+	if (!q->dir || asprintf(&q->path, "%s/%s", cfg->dir, SQLITE_DB_FILE) < 0) {
 		q->path = NULL;
 		err = -ENOMEM;
 		goto err;
 	}
-	err = build_column_lists(q);
+	for (size_t i = 0; schema_tables[i] && !err; i++) {
+		if (q->ntabs == MAX_TABLES) {
+			err = -E2BIG;
+			break;
+		}
+		err = table_setup(q, &q->tabs[q->ntabs], schema_tables[i]);
+		q->ntabs++;
+	}
 	if (err)
 		goto err;
+	for (size_t i = 0; i < q->ntabs; i++) {
+		if (!strcmp(q->tabs[i].t->name, "l7_flow_log"))
+			q->l7 = &q->tabs[i];
+		else if (!strcmp(q->tabs[i].t->name, "l4_flow_log"))
+			q->l4 = &q->tabs[i];
+	}
+	if (!q->l7 || !q->l7->map || !q->l4 || !q->l4->map) {
+		err = -EINVAL;
+		goto err;
+	}
 	err = mkdir_p(q->dir);
 	if (err)
 		goto err;
@@ -842,14 +956,28 @@ static int migrate_v2(struct store_sqlite *q)
 	return exec(q->wdb, SQL_SOURCES_CREATE);
 }
 
+/*
+ * Version 3: flow_log.l4_flow_log. Like every table's, its partitions come on demand and
+ * its view is built on every open (sq_ensure_schema, right after the migrations, in the
+ * same transaction), so a version 2 database gains an empty l4_flow_log here. The version
+ * row is what matters: a flowscope that knows only version 2 refuses this database rather
+ * than serving it without its l4 rows and never expiring their partitions.
+ */
+static int migrate_v3(struct store_sqlite *q)
+{
+	(void)q;
+	return SQLITE_OK;
+}
+
 static const struct migration {
 	int version;
 	int (*apply)(struct store_sqlite *q);
 } migrations[] = {
 	{ 1, migrate_v1 },
 	{ 2, migrate_v2 },
+	{ 3, migrate_v3 },
 };
-_Static_assert(SCHEMA_VERSION == 2, "add the migration for the new version");
+_Static_assert(SCHEMA_VERSION == 3, "add the migration for the new version");
 
 static int sq_ensure_schema(struct store *s)
 {
@@ -899,17 +1027,22 @@ static int sq_ensure_schema(struct store *s)
 		if (rc != SQLITE_DONE)
 			goto rollback;
 	}
-	/* Idempotent on every open: partitions grow new schema columns, keep their indexes,
-	 * and the view matches the partitions on disk. */
-	rc = partitions_load(q);
-	for (size_t i = 0; i < q->ndays && !rc; i++) {
-		partition_name(q, q->days[i], part, sizeof(part));
-		rc = partition_add_columns(q, part);
+	/* Idempotent on every open, for every table: partitions grow new schema columns, keep
+	 * their indexes, and each view matches its partitions on disk (a table new to this
+	 * database gets its empty view here). */
+	rc = partitions_load_all(q);
+	for (size_t t = 0; t < q->ntabs && !rc; t++) {
+		struct sq_table *tb = &q->tabs[t];
+
+		for (size_t i = 0; i < tb->ndays && !rc; i++) {
+			partition_name(tb, tb->days[i], part, sizeof(part));
+			rc = partition_add_columns(q, tb, part);
+			if (!rc)
+				rc = partition_indexes(q, tb, part);
+		}
 		if (!rc)
-			rc = partition_indexes(q, part);
+			rc = view_rebuild(q, tb);
 	}
-	if (!rc)
-		rc = view_rebuild(q);
 	if (rc)
 		goto rollback;
 	rc = exec(q->wdb, SQL_COMMIT);
@@ -925,9 +1058,9 @@ rollback:
 		set_err(q, NULL, "database schema is newer than this program");
 	}
 	(void)exec(q->wdb, SQL_ROLLBACK);
-	(void)partitions_load(q);
+	(void)partitions_load_all(q);
 out:
-	q->st.partitions = q->ndays;
+	q->st.partitions = partitions_total(q);
 	pthread_mutex_unlock(&q->wlock);
 	return err;
 }
@@ -980,19 +1113,39 @@ static int source_advance(struct store_sqlite *q, const struct store_batch_src *
 	return rc;
 }
 
-static enum store_result sq_write_batch(struct store *s, const struct store_batch_src *src,
-					const struct l7_record *recs, size_t n)
+/* One row of a table, inside the write transaction: SQLITE_DONE or an error. v is in the
+ * order of the table's row mapping; time_s (the time column) picks the partition. */
+static int insert_row(struct store_sqlite *q, struct sq_table *tb, const struct store_value *v,
+		      int64_t time_s)
 {
-	struct store_sqlite *q = to_sq(s);
-	struct store_value v[L7C__MAX];
-	struct store_addr_buf ab;
-	size_t nparts;
-	bool view_dirty = false;
-	enum store_result res = STORE_OK;
+	sqlite3_stmt *st;
 	int rc;
 
+	rc = insert_stmt(q, tb, floor_div(time_s, DAY_S), &st);
+	if (rc)
+		return rc;
+	for (size_t c = 0; c < tb->map->ncols && !rc; c++)
+		rc = bind_value(st, (int)c + 1, &v[c]);
+	if (!rc)
+		rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc;
+}
+
+static enum store_result sq_write_batch(struct store *s, const struct store_batch_src *src,
+					const struct store_batch *b)
+{
+	struct store_sqlite *q = to_sq(s);
+	struct store_value v7[L7C__MAX], v4[L4C__MAX];
+	struct store_addr_buf ab;
+	struct store_l4_buf lb;
+	enum store_result res = STORE_OK;
+	size_t n = b->n7 + b->n4;
+	int rc = SQLITE_DONE;
+
 	pthread_mutex_lock(&q->wlock);
-	nparts = q->ndays;
+	for (size_t t = 0; t < q->ntabs; t++)
+		q->tabs[t].parts_changed = false;
 	rc = exec(q->wdb, SQL_BEGIN);
 	if (rc)
 		goto fail;
@@ -1007,22 +1160,24 @@ static enum store_result sq_write_batch(struct store *s, const struct store_batc
 		if (rc != SQLITE_DONE)
 			goto rollback;
 	}
-	for (size_t i = 0; i < n; i++) {
-		sqlite3_stmt *st;
-
-		store_l7_row(&recs[i], v, &ab);
-		rc = insert_stmt(q, floor_div(v[L7C_TIME].i, DAY_S), &view_dirty, &st);
-		if (rc)
-			goto rollback;
-		for (int c = 0; c < L7C__MAX && !rc; c++)
-			rc = bind_value(st, c + 1, &v[c]);
-		if (!rc)
-			rc = sqlite3_step(st);
-		sqlite3_reset(st);
+	/* Both kinds in this one transaction, with the source's seq: a batch is stored whole
+	 * or not at all, and its resend is a duplicate for every table at once. */
+	for (size_t i = 0; i < b->n7; i++) {
+		store_l7_row(&b->l7[i], v7, &ab);
+		rc = insert_row(q, q->l7, v7, v7[L7C_TIME].i);
 		if (rc != SQLITE_DONE)
 			goto rollback;
 	}
-	rc = view_dirty ? view_rebuild(q) : SQLITE_OK;
+	for (size_t i = 0; i < b->n4; i++) {
+		store_l4_row(&b->l4[i], v4, &lb);
+		rc = insert_row(q, q->l4, v4, v4[L4C_TIME].i);
+		if (rc != SQLITE_DONE)
+			goto rollback;
+	}
+	rc = SQLITE_OK;
+	for (size_t t = 0; t < q->ntabs && !rc; t++)
+		if (q->tabs[t].parts_changed)
+			rc = view_rebuild(q, &q->tabs[t]);
 	if (rc)
 		goto rollback;
 	rc = exec(q->wdb, SQL_COMMIT);
@@ -1035,8 +1190,9 @@ rollback:
 	set_err(q, q->wdb, "write");
 	(void)exec(q->wdb, SQL_ROLLBACK);
 	/* The rollback undid any partition this batch created. */
-	if (q->ndays != nparts)
-		(void)partitions_load(q);
+	for (size_t t = 0; t < q->ntabs; t++)
+		if (q->tabs[t].parts_changed)
+			(void)partitions_load(q, &q->tabs[t]);
 	goto count;
 fail:
 	set_err(q, q->wdb, "write");
@@ -1049,56 +1205,68 @@ count:
 		q->st.rows_dropped += n;
 	}
 out:
-	q->st.partitions = q->ndays;
+	q->st.partitions = partitions_total(q);
 	pthread_mutex_unlock(&q->wlock);
 	return res;
 }
 
+/* Retention, for every table at once in one transaction. */
 static int sq_drop_expired(struct store *s, int64_t now_s)
 {
 	struct store_sqlite *q = to_sq(s);
 	/* A day goes once all of it is older than the retention: d + 1 <= today - R. */
 	int64_t last_drop = floor_div(now_s, DAY_S) - q->retention_days - 1;
+	size_t ndrop[MAX_TABLES] = { 0 }, total = 0;
 	char part[128];
-	size_t ndrop = 0;
-	int rc;
+	int rc = SQLITE_OK;
 
 	pthread_mutex_lock(&q->wlock);
-	while (ndrop < q->ndays && q->days[ndrop] <= last_drop)
-		ndrop++;
-	if (!ndrop) {
-		rc = SQLITE_OK;
-		goto out;
+	for (size_t t = 0; t < q->ntabs; t++) {
+		struct sq_table *tb = &q->tabs[t];
+
+		while (ndrop[t] < tb->ndays && tb->days[ndrop[t]] <= last_drop)
+			ndrop[t]++;
+		total += ndrop[t];
+		/* Finalized first: cached INSERTs into a dropped table would only fail later. */
+		if (ndrop[t])
+			insert_cache_flush(tb);
 	}
-	/* Finalized first: cached INSERTs into a dropped table would only fail later. */
-	insert_cache_flush(q);
+	if (!total)
+		goto out;
 	rc = exec(q->wdb, SQL_BEGIN);
 	if (rc)
 		goto out;
-	for (size_t i = 0; i < ndrop && !rc; i++) {
-		partition_name(q, q->days[i], part, sizeof(part));
-		rc = execf(q->wdb, SQL_DROP_PARTITION_FMT, part);
-	}
-	if (!rc) {
-		memmove(q->days, q->days + ndrop, (q->ndays - ndrop) * sizeof(*q->days));
-		q->ndays -= ndrop;
-		rc = view_rebuild(q);
+	for (size_t t = 0; t < q->ntabs && !rc; t++) {
+		struct sq_table *tb = &q->tabs[t];
+
+		if (!ndrop[t])
+			continue;
+		for (size_t i = 0; i < ndrop[t] && !rc; i++) {
+			partition_name(tb, tb->days[i], part, sizeof(part));
+			rc = execf(q->wdb, SQL_DROP_PARTITION_FMT, part);
+		}
+		if (!rc) {
+			memmove(tb->days, tb->days + ndrop[t],
+				(tb->ndays - ndrop[t]) * sizeof(*tb->days));
+			tb->ndays -= ndrop[t];
+			rc = view_rebuild(q, tb);
+		}
 	}
 	if (!rc)
 		rc = exec(q->wdb, SQL_COMMIT);
 	if (rc) {
 		set_err(q, q->wdb, "drop expired");
 		(void)exec(q->wdb, SQL_ROLLBACK);
-		(void)partitions_load(q);
+		(void)partitions_load_all(q);
 		goto out;
 	}
-	q->st.partitions_dropped += ndrop;
+	q->st.partitions_dropped += total;
 	/* Give the dropped tables' pages back to the file system (auto_vacuum databases). */
 	(void)exec(q->wdb, SQL_INCREMENTAL_VACUUM);
 out:
-	q->st.partitions = q->ndays;
+	q->st.partitions = partitions_total(q);
 	pthread_mutex_unlock(&q->wlock);
-	return rc ? sq_errno(rc) : (int)ndrop;
+	return rc ? sq_errno(rc) : (int)total;
 }
 
 static int sq_stats(struct store *s, struct store_stats *out)
@@ -1107,7 +1275,7 @@ static int sq_stats(struct store *s, struct store_stats *out)
 
 	pthread_mutex_lock(&q->wlock);
 	*out = q->st;
-	out->partitions = q->ndays;
+	out->partitions = partitions_total(q);
 	pthread_mutex_unlock(&q->wlock);
 	out->bytes_on_disk =
 		file_size(q->path, "") + file_size(q->path, "-wal") + file_size(q->path, "-shm");
@@ -1170,33 +1338,53 @@ static void column_value(sqlite3_stmt *st, int i, struct store_value *v)
  * The FROM is found by text: src/query writes it once and binds every literal, so no
  * user text can contain it. NULL (use sql as it is) when it is not there; *oom on failure.
  */
+/*
+ * Partition pruning: sql with its `FROM "<view>"` replaced by only the day partitions of
+ * that view's table that overlap [lo, hi): one table under the view's name, a UNION ALL of
+ * a few, or no rows. Without this, each partition's branch of the view is searched, which
+ * matters once the plan walks an index other than time's (see the span-list rewrite in
+ * src/query). The FROM is found by text: src/query writes it once and binds every
+ * literal, so no user text can contain it. NULL (use sql as it is) when no view's FROM is
+ * there exactly once, or several views' are; *oom on failure.
+ */
 static char *scope_to_partitions(struct store_sqlite *q, const char *sql, int64_t lo, int64_t hi,
 				 bool *oom)
 {
-	const struct schema_table *t = q->table;
+	const struct sq_table *tb = NULL;
 	char from[160], part[128], *out;
-	const char *at, *end;
+	const char *at = NULL, *end;
 	int64_t *days = NULL;
-	size_t n = 0;
+	size_t n = 0, ndays;
 	sqlite3_str *s;
 
 	*oom = false;
-	snprintf(from, sizeof(from), " FROM \"%s\"", t->name);
-	at = strstr(sql, from);
-	if (!at || strstr(at + 1, from))
+	for (size_t t = 0; t < q->ntabs; t++) {
+		const char *hit;
+
+		snprintf(from, sizeof(from), " FROM \"%s\"", q->tabs[t].t->name);
+		hit = strstr(sql, from);
+		if (!hit)
+			continue;
+		end = hit + strlen(from);
+		if (tb || strstr(hit + 1, from) || (*end && *end != ' '))
+			return NULL;
+		tb = &q->tabs[t];
+		at = hit;
+	}
+	if (!tb)
 		return NULL;
+	snprintf(from, sizeof(from), " FROM \"%s\"", tb->t->name);
 	end = at + strlen(from);
-	if (*end && *end != ' ')
-		return NULL;
 	pthread_mutex_lock(&q->wlock);
-	if (q->ndays) {
-		days = malloc(q->ndays * sizeof(*days));
-		for (size_t i = 0; days && i < q->ndays; i++)
-			if (q->days[i] * DAY_S < hi && (q->days[i] + 1) * DAY_S > lo)
-				days[n++] = q->days[i];
+	ndays = tb->ndays;
+	if (ndays) {
+		days = malloc(ndays * sizeof(*days));
+		for (size_t i = 0; days && i < ndays; i++)
+			if (tb->days[i] * DAY_S < hi && (tb->days[i] + 1) * DAY_S > lo)
+				days[n++] = tb->days[i];
 	}
 	pthread_mutex_unlock(&q->wlock);
-	if (q->ndays && !days) {
+	if (ndays && !days) {
 		*oom = true;
 		return NULL;
 	}
@@ -1204,21 +1392,21 @@ static char *scope_to_partitions(struct store_sqlite *q, const char *sql, int64_
 	sqlite3_str_append(s, sql, (int)(at - sql));
 	sqlite3_str_appendall(s, " FROM ");
 	if (n == 1) {
-		partition_name(q, days[0], part, sizeof(part));
-		sqlite3_str_appendf(s, "\"%s\" AS \"%s\"", part, t->name);
+		partition_name(tb, days[0], part, sizeof(part));
+		sqlite3_str_appendf(s, "\"%s\" AS \"%s\"", part, tb->t->name);
 	} else if (n == 0) {
 		/* Nothing in range: the view's columns, and no rows. */
-		sqlite3_str_appendf(s, "(SELECT * FROM \"%s\" WHERE 0) AS \"%s\"", t->name,
-				    t->name);
+		sqlite3_str_appendf(s, "(SELECT * FROM \"%s\" WHERE 0) AS \"%s\"", tb->t->name,
+				    tb->t->name);
 	} else {
 		sqlite3_str_appendall(s, "(");
 		for (size_t i = 0; i < n; i++) {
-			partition_name(q, days[i], part, sizeof(part));
+			partition_name(tb, days[i], part, sizeof(part));
 			if (i)
 				sqlite3_str_appendall(s, SQL_VIEW_UNION);
-			sqlite3_str_appendf(s, SQL_VIEW_PART_FMT, q->view_cols, part);
+			sqlite3_str_appendf(s, SQL_VIEW_PART_FMT, tb->view_cols, part);
 		}
-		sqlite3_str_appendf(s, ") AS \"%s\"", t->name);
+		sqlite3_str_appendf(s, ") AS \"%s\"", tb->t->name);
 	}
 	sqlite3_str_appendall(s, end);
 	free(days);

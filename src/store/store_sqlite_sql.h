@@ -2,11 +2,12 @@
 /*
  * All SQL text of the SQLite backend (store_sqlite.c), in one place.
  *
- * Naming rule: a schema table T (schema.h, today only l7_flow_log) is stored as one
+ * Naming rule: every schema table T (schema.h: l7_flow_log, l4_flow_log) is stored as one
  * regular table per UTC day, T_YYYYMMDD, chosen by the row's time column, with indexes
- * T_YYYYMMDD_<column>. A regular view named T UNION ALLs every partition with the columns
- * in schema order; it is rebuilt in the same transaction that adds or drops a partition,
- * so readers see either the old or the new set, never a view naming a missing table.
+ * T_YYYYMMDD_<column>[_<column>...]. A regular view named T UNION ALLs every partition of T
+ * with the columns in schema order; it is rebuilt in the same transaction that adds or
+ * drops a partition of T, so readers see either the old or the new set, never a view
+ * naming a missing table.
  * schema_version holds one row per applied migration. Identifiers are ours (digits and
  * schema.c names) and are still double-quoted; values are always bound, never formatted.
  */
@@ -67,6 +68,8 @@
 #define SQL_COLUMN_DEF_FMT	      "\"%s\" %s"
 /* %s partition, %s column (twice): one index per lookup column. */
 #define SQL_CREATE_INDEX_FMT "CREATE INDEX IF NOT EXISTS \"%s_%s\" ON \"%s\" (\"%s\")"
+/* A composite index: the head, then "\"col\"" per column, comma-separated, then ")". */
+#define SQL_CREATE_INDEX_HEAD_FMT "CREATE INDEX IF NOT EXISTS \"%s%s\" ON \"%s\" ("
 /* %s partition, %s column (four times): a sparse column (schema.h) indexed where not
  * empty; the full index of schema version 2 and before goes. src/query adds the same
  * `length(col) > 0` term to equality lookups, which is what lets SQLite use the index. */
@@ -87,10 +90,19 @@
 
 #define SQL_INSERT_FMT "INSERT INTO \"%s\" (%s) VALUES (%s)"
 
-/* Lookup columns indexed in every partition (besides the time column). */
-#define SQL_INDEX_COLUMNS                                                                          \
+/*
+ * Lookup indexes of every partition, besides the time column's: the table, then the
+ * indexed columns (several make a composite index). A single sparse column (schema.h) is
+ * indexed only where not empty. Every SCHEMA_F_SPARSE and SCHEMA_F_ORDERED column must have
+ * its own single-column entry here: the query layer relies on it (checked at open).
+ */
+#define SQL_INDEXES                                                                                \
 	{                                                                                          \
-		"start_time", "trace_id", "req_tcp_seq", "x_request_id_0"                          \
+		{ "l7_flow_log", { "start_time" } }, { "l7_flow_log", { "trace_id" } },            \
+			{ "l7_flow_log", { "req_tcp_seq" } },                                      \
+			{ "l7_flow_log", { "x_request_id_0" } },                                   \
+			{ "l4_flow_log", { "ip4_1", "server_port" } },                             \
 	}
+#define SQL_INDEX_MAX_COLUMNS 3
 
 #endif

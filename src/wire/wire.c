@@ -14,6 +14,7 @@
 #include "src/wire/flowscope_wire.pb-c.h"
 
 typedef Flowscope__Wire__V1__L7Record pb_rec;
+typedef Flowscope__Wire__V1__L4Record pb_l4;
 typedef Flowscope__Wire__V1__Batch pb_batch;
 typedef Flowscope__Wire__V1__Counter pb_counter;
 
@@ -78,6 +79,101 @@ static void to_pb(const struct l7_record *r, pb_rec *p)
 #undef SET
 }
 
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/*
+ * An l4 row: numeric fields only when not 0 (the decoder reads absent as 0), which keeps
+ * the many counters of a quiet flow off the wire; tunnel fields only inside a tunnel.
+ */
+static void to_pb_l4(const struct l4_record *rec, pb_l4 *p)
+{
+	const struct l4_flow_rec *r = &rec->f;
+	const struct pkt_tunnel *t = &r->tunnel;
+	size_t alen = r->family == 4 ? 4 : 16, tlen = t->family == 4 ? 4 : 16;
+
+	flowscope__wire__v1__l4_record__init(p);
+#define SET(f, v)                                                                                  \
+	do {                                                                                       \
+		p->has_##f = 1;                                                                    \
+		p->f = (v);                                                                        \
+	} while (0)
+#define NZ(f, v)                                                                                   \
+	do {                                                                                       \
+		if (v)                                                                             \
+			SET(f, v);                                                                 \
+	} while (0)
+	SET(time_ns, r->time_ns);
+	SET(observation_point, rec->obs);
+	SET(family, r->family);
+	SET(addr_0, ((ProtobufCBinaryData){ alen, (uint8_t *)r->addr0 }));
+	SET(addr_1, ((ProtobufCBinaryData){ alen, (uint8_t *)r->addr1 }));
+	NZ(flow_id, r->flow_id);
+	NZ(start_time_ns, r->start_ns);
+	NZ(end_time_ns, r->end_ns);
+	NZ(close_type, r->close_type);
+	NZ(is_new_flow, r->is_new_flow);
+	NZ(l4_protocol, r->l4_proto);
+	NZ(l7_protocol, rec->l7_proto);
+	NZ(client_port, r->client_port);
+	NZ(server_port, r->server_port);
+	if (!all_zero(r->mac0, 6))
+		SET(mac_0, ((ProtobufCBinaryData){ 6, (uint8_t *)r->mac0 }));
+	if (!all_zero(r->mac1, 6))
+		SET(mac_1, ((ProtobufCBinaryData){ 6, (uint8_t *)r->mac1 }));
+	NZ(vlan, r->vlan);
+	if (r->tunnel_tier) {
+		SET(tunnel_tier, r->tunnel_tier);
+		SET(tunnel_type, t->type);
+		NZ(tunnel_id, t->id);
+		SET(tunnel_ip_0, ((ProtobufCBinaryData){ tlen, (uint8_t *)t->src }));
+		SET(tunnel_ip_1, ((ProtobufCBinaryData){ tlen, (uint8_t *)t->dst }));
+	}
+	NZ(tcp_flags_bit_0, r->tcp_flags_bit_0);
+	NZ(tcp_flags_bit_1, r->tcp_flags_bit_1);
+	NZ(syn_seq, r->syn_seq);
+	NZ(syn_ack_seq, r->syn_ack_seq);
+	NZ(packet_tx, r->packet_tx);
+	NZ(packet_rx, r->packet_rx);
+	NZ(byte_tx, r->byte_tx);
+	NZ(byte_rx, r->byte_rx);
+	NZ(l3_byte_tx, r->l3_byte_tx);
+	NZ(l3_byte_rx, r->l3_byte_rx);
+	NZ(l4_byte_tx, r->l4_byte_tx);
+	NZ(l4_byte_rx, r->l4_byte_rx);
+	NZ(rtt, r->rtt);
+	NZ(rtt_client, r->rtt_client);
+	NZ(rtt_server, r->rtt_server);
+	NZ(srt_sum, r->srt_sum);
+	NZ(srt_count, r->srt_count);
+	NZ(srt_max, r->srt_max);
+	NZ(art_sum, r->art_sum);
+	NZ(art_count, r->art_count);
+	NZ(art_max, r->art_max);
+	NZ(cit_sum, r->cit_sum);
+	NZ(cit_count, r->cit_count);
+	NZ(cit_max, r->cit_max);
+	NZ(retrans_tx, r->retrans_tx);
+	NZ(retrans_rx, r->retrans_rx);
+	NZ(ooo_tx, r->ooo_tx);
+	NZ(ooo_rx, r->ooo_rx);
+	NZ(zero_win_tx, r->zero_win_tx);
+	NZ(zero_win_rx, r->zero_win_rx);
+	NZ(syn_count, r->syn_count);
+	NZ(synack_count, r->synack_count);
+	NZ(retrans_syn, r->retrans_syn);
+	NZ(retrans_synack, r->retrans_synack);
+	NZ(fin_count, r->fin_count);
+	NZ(rst_count, r->rst_count);
+#undef NZ
+#undef SET
+}
+
 /* A protobuf varint at p (at most 10 bytes); returns its length. */
 static size_t put_varint(uint8_t *p, uint64_t v)
 {
@@ -109,25 +205,42 @@ static int builder_reserve(struct wire_builder *b, size_t more)
 	return 0;
 }
 
-/* Batch.l7 is field 4, length-delimited: tag (4 << 3) | 2. */
+/* Batch.l7 is field 4 and Batch.l4 field 6, length-delimited: tag (N << 3) | 2. */
 #define TAG_BATCH_L7 0x22
+#define TAG_BATCH_L4 0x32
+
+/* Append one packed record as the Batch field of that tag. */
+static int builder_put(struct wire_builder *b, uint8_t tag, const ProtobufCMessage *m)
+{
+	size_t plen = protobuf_c_message_get_packed_size(m);
+
+	if (builder_reserve(b, 1 + 10 + plen))
+		return -ENOMEM;
+	b->buf[b->len++] = tag;
+	b->len += put_varint(b->buf + b->len, plen);
+	b->len += protobuf_c_message_pack(m, b->buf + b->len);
+	b->n++;
+	return 0;
+}
 
 int wire_builder_add(struct wire_builder *b, const struct l7_record *r)
 {
 	pb_rec p;
-	size_t plen;
 
 	if (b->n >= WIRE_MAX_RECORDS)
 		return -E2BIG;
 	to_pb(r, &p);
-	plen = flowscope__wire__v1__l7_record__get_packed_size(&p);
-	if (builder_reserve(b, 1 + 10 + plen))
-		return -ENOMEM;
-	b->buf[b->len++] = TAG_BATCH_L7;
-	b->len += put_varint(b->buf + b->len, plen);
-	b->len += flowscope__wire__v1__l7_record__pack(&p, b->buf + b->len);
-	b->n++;
-	return 0;
+	return builder_put(b, TAG_BATCH_L7, &p.base);
+}
+
+int wire_builder_add_l4(struct wire_builder *b, const struct l4_record *r)
+{
+	pb_l4 p;
+
+	if (b->n >= WIRE_MAX_RECORDS)
+		return -E2BIG;
+	to_pb_l4(r, &p);
+	return builder_put(b, TAG_BATCH_L4, &p.base);
 }
 
 int wire_builder_finish(struct wire_builder *b, const struct wire_batch_info *info, int zstd_level,
@@ -334,18 +447,145 @@ static const char *from_pb(const pb_rec *p, struct l7_record *r)
 	return NULL;
 }
 
+/* A uint64 the store could not keep: its integers are signed 64-bit. */
+#define TOO_BIG(f) (p->has_##f && p->f > INT64_MAX)
+#define U0(f)	   (p->has_##f ? p->f : 0)
+
+/* One l4 row from the wire; returns NULL or what is wrong with it. */
+static const char *from_pb_l4(const pb_l4 *p, struct l4_record *rec)
+{
+	struct l4_flow_rec *r = &rec->f;
+	size_t alen, tlen;
+
+	memset(rec, 0, sizeof(*rec));
+	if (!p->has_time_ns)
+		return "time_ns missing";
+	if (!p->has_observation_point || p->observation_point > REC_OBS_MAX)
+		return "observation_point missing or out of range";
+	if (!p->has_family || (p->family != 4 && p->family != 6))
+		return "family missing or not 4 or 6";
+	alen = p->family == 4 ? 4 : 16;
+	if (!p->has_addr_0 || !p->has_addr_1 || p->addr_0.len != alen || p->addr_1.len != alen)
+		return "addresses missing or of the wrong length for the family";
+	if (U0(client_port) > 65535 || U0(server_port) > 65535)
+		return "port out of range";
+	if (U0(l4_protocol) > 255 || U0(l7_protocol) >= PROTO_ID_MAX)
+		return "protocol out of range";
+	if (U0(close_type) >= 64)
+		return "close_type out of range (0..63)";
+	if ((p->has_mac_0 && p->mac_0.len != 6) || (p->has_mac_1 && p->mac_1.len != 6))
+		return "mac not 6 bytes";
+	if (U0(vlan) > 4095)
+		return "vlan out of range (0..4095)";
+	if (U0(tcp_flags_bit_0) > 255 || U0(tcp_flags_bit_1) > 255)
+		return "tcp_flags_bit out of range (0..255)";
+	if (U0(tunnel_tier) > 255)
+		return "tunnel_tier out of range (0..255)";
+	if (!U0(tunnel_tier) &&
+	    (p->has_tunnel_type || p->has_tunnel_id || p->has_tunnel_ip_0 || p->has_tunnel_ip_1))
+		return "tunnel fields without tunnel_tier";
+	tlen = p->has_tunnel_ip_0 ? p->tunnel_ip_0.len : 0;
+	/* PKT_TUN_TEB is the last enum pkt_tunnel_type. */
+	if (U0(tunnel_tier) &&
+	    (!p->has_tunnel_type || p->tunnel_type < PKT_TUN_VXLAN || p->tunnel_type > PKT_TUN_TEB))
+		return "tunnel_type missing or not 1..6";
+	if (U0(tunnel_tier) && (!p->has_tunnel_ip_0 || !p->has_tunnel_ip_1 ||
+				(tlen != 4 && tlen != 16) || p->tunnel_ip_1.len != tlen))
+		return "tunnel addresses missing, or not both 4 or both 16 bytes";
+	if (TOO_BIG(flow_id) || TOO_BIG(packet_tx) || TOO_BIG(packet_rx) || TOO_BIG(byte_tx) ||
+	    TOO_BIG(byte_rx) || TOO_BIG(l3_byte_tx) || TOO_BIG(l3_byte_rx) || TOO_BIG(l4_byte_tx) ||
+	    TOO_BIG(l4_byte_rx) || TOO_BIG(srt_sum) || TOO_BIG(srt_count) || TOO_BIG(art_sum) ||
+	    TOO_BIG(art_count) || TOO_BIG(cit_sum) || TOO_BIG(cit_count))
+		return "a 64-bit counter above 2^63-1";
+	rec->obs = p->observation_point;
+	rec->l7_proto = U0(l7_protocol);
+	r->flow_id = U0(flow_id);
+	r->time_ns = p->time_ns;
+	r->start_ns = U0(start_time_ns);
+	r->end_ns = U0(end_time_ns);
+	r->close_type = U0(close_type);
+	r->is_new_flow = U0(is_new_flow);
+	r->family = p->family;
+	r->l4_proto = U0(l4_protocol);
+	memcpy(r->addr0, p->addr_0.data, alen);
+	memcpy(r->addr1, p->addr_1.data, alen);
+	r->client_port = U0(client_port);
+	r->server_port = U0(server_port);
+	if (p->has_mac_0)
+		memcpy(r->mac0, p->mac_0.data, 6);
+	if (p->has_mac_1)
+		memcpy(r->mac1, p->mac_1.data, 6);
+	r->vlan = U0(vlan);
+	r->tunnel_tier = U0(tunnel_tier);
+	if (r->tunnel_tier) {
+		r->tunnel.type = p->tunnel_type;
+		r->tunnel.family = tlen == 4 ? 4 : 6;
+		r->tunnel.id = U0(tunnel_id);
+		memcpy(r->tunnel.src, p->tunnel_ip_0.data, tlen);
+		memcpy(r->tunnel.dst, p->tunnel_ip_1.data, tlen);
+	}
+	r->tcp_flags_bit_0 = U0(tcp_flags_bit_0);
+	r->tcp_flags_bit_1 = U0(tcp_flags_bit_1);
+	r->syn_seq = U0(syn_seq);
+	r->syn_ack_seq = U0(syn_ack_seq);
+	r->packet_tx = U0(packet_tx);
+	r->packet_rx = U0(packet_rx);
+	r->byte_tx = U0(byte_tx);
+	r->byte_rx = U0(byte_rx);
+	r->l3_byte_tx = U0(l3_byte_tx);
+	r->l3_byte_rx = U0(l3_byte_rx);
+	r->l4_byte_tx = U0(l4_byte_tx);
+	r->l4_byte_rx = U0(l4_byte_rx);
+	r->rtt = U0(rtt);
+	r->rtt_client = U0(rtt_client);
+	r->rtt_server = U0(rtt_server);
+	r->srt_sum = U0(srt_sum);
+	r->srt_count = U0(srt_count);
+	r->srt_max = U0(srt_max);
+	r->art_sum = U0(art_sum);
+	r->art_count = U0(art_count);
+	r->art_max = U0(art_max);
+	r->cit_sum = U0(cit_sum);
+	r->cit_count = U0(cit_count);
+	r->cit_max = U0(cit_max);
+	r->retrans_tx = U0(retrans_tx);
+	r->retrans_rx = U0(retrans_rx);
+	r->ooo_tx = U0(ooo_tx);
+	r->ooo_rx = U0(ooo_rx);
+	r->zero_win_tx = U0(zero_win_tx);
+	r->zero_win_rx = U0(zero_win_rx);
+	r->syn_count = U0(syn_count);
+	r->synack_count = U0(synack_count);
+	r->retrans_syn = U0(retrans_syn);
+	r->retrans_synack = U0(retrans_synack);
+	r->fin_count = U0(fin_count);
+	r->rst_count = U0(rst_count);
+	return NULL;
+}
+
+#undef U0
+#undef TOO_BIG
+
+void wire_decoded_free(struct wire_decoded *d)
+{
+	if (!d)
+		return;
+	free(d->l7);
+	free(d->l4);
+	*d = (struct wire_decoded){ 0 };
+}
+
 int wire_decode(const uint8_t *buf, size_t len, size_t max_decoded, struct wire_batch_info *info,
-		struct l7_record **recs_out, size_t *n_out, char *err, size_t errlen)
+		struct wire_decoded *out, char *err, size_t errlen)
 {
 	unsigned long long size;
-	struct l7_record *recs = NULL;
+	struct wire_decoded d = { 0 };
 	pb_batch *b = NULL;
 	uint8_t *raw = NULL;
 	size_t got;
 	int rc;
 
-	*recs_out = NULL;
-	*n_out = 0;
+	*out = (struct wire_decoded){ 0 };
 	if (len > WIRE_MAX_BODY)
 		return fail(err, errlen, -EMSGSIZE, "body of %zu bytes exceeds %u", len,
 			    WIRE_MAX_BODY);
@@ -382,8 +622,9 @@ int wire_decode(const uint8_t *buf, size_t len, size_t max_decoded, struct wire_
 		rc = fail(err, errlen, -EPROTO, "agent_id or seq missing, or agent_id too long");
 		goto out;
 	}
-	if (b->n_l7 > WIRE_MAX_RECORDS) {
-		rc = fail(err, errlen, -EMSGSIZE, "%zu records exceed %u", b->n_l7,
+	/* Both kinds count against one bound: it is what sizes a batch in memory. */
+	if (b->n_l7 > WIRE_MAX_RECORDS || b->n_l4 > WIRE_MAX_RECORDS - b->n_l7) {
+		rc = fail(err, errlen, -EMSGSIZE, "%zu records exceed %u", b->n_l7 + b->n_l4,
 			  WIRE_MAX_RECORDS);
 		goto out;
 	}
@@ -401,21 +642,32 @@ int wire_decode(const uint8_t *buf, size_t len, size_t max_decoded, struct wire_
 			goto out;
 		}
 	}
-	if (b->n_l7) {
-		recs = malloc(b->n_l7 * sizeof(*recs));
-		if (!recs) {
-			rc = -ENOMEM;
-			goto out;
-		}
+	if (b->n_l7)
+		d.l7 = malloc(b->n_l7 * sizeof(*d.l7));
+	if (b->n_l4)
+		d.l4 = malloc(b->n_l4 * sizeof(*d.l4));
+	if ((b->n_l7 && !d.l7) || (b->n_l4 && !d.l4)) {
+		rc = -ENOMEM;
+		goto out;
 	}
 	for (size_t i = 0; i < b->n_l7; i++) {
-		const char *why = from_pb(b->l7[i], &recs[i]);
+		const char *why = from_pb(b->l7[i], &d.l7[i]);
 
 		if (why) {
 			rc = fail(err, errlen, -EPROTO, "record %zu: %s", i, why);
 			goto out;
 		}
 	}
+	for (size_t i = 0; i < b->n_l4; i++) {
+		const char *why = from_pb_l4(b->l4[i], &d.l4[i]);
+
+		if (why) {
+			rc = fail(err, errlen, -EPROTO, "l4 record %zu: %s", i, why);
+			goto out;
+		}
+	}
+	d.n7 = b->n_l7;
+	d.n4 = b->n_l4;
 	info->version = b->version;
 	strcpy(info->agent_id, b->agent_id);
 	info->seq = b->seq;
@@ -424,12 +676,11 @@ int wire_decode(const uint8_t *buf, size_t len, size_t max_decoded, struct wire_
 		strcpy(info->counters[i].name, b->counters[i]->name);
 		info->counters[i].value = b->counters[i]->value;
 	}
-	*recs_out = recs;
-	*n_out = b->n_l7;
-	recs = NULL;
+	*out = d;
+	d = (struct wire_decoded){ 0 };
 	rc = 0;
 out:
-	free(recs);
+	wire_decoded_free(&d);
 	if (b)
 		flowscope__wire__v1__batch__free_unpacked(b, NULL);
 	free(raw);

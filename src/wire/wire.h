@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The agent -> server batch codec (docs/protocol.md): l7_flow_log records to a
- * zstd-compressed protobuf Batch and back. Decoding is for untrusted input: sizes are
+ * The agent -> server batch codec (docs/protocol.md): l7_flow_log and l4_flow_log records
+ * to a zstd-compressed protobuf Batch and back. Decoding is for untrusted input: sizes are
  * bounded before anything is allocated, every field is range-checked, and a failure says
  * what was wrong. No I/O here: the transport is the caller's.
  */
@@ -11,12 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/l4_record.h"
 #include "agent/record.h"
 
 #define WIRE_VERSION 1
 /* Limits a server enforces by default: compressed body and decompressed batch. */
 #define WIRE_MAX_BODY	 (16u << 20)
 #define WIRE_MAX_DECODED (64u << 20)
+/* Records of both kinds together (l7 + l4) in one batch. */
 #define WIRE_MAX_RECORDS 16384
 
 /* Counters a batch may carry, and their names: [a-z0-9_], 1..WIRE_COUNTER_NAME_MAX-1. */
@@ -37,7 +39,8 @@ struct wire_batch_info {
 };
 
 /*
- * Encode n records as one compressed batch. On success *out is a malloc'd buffer of
+ * Encode n l7 records as one compressed batch (a batch with l4 rows too is built with
+ * struct wire_builder). On success *out is a malloc'd buffer of
  * *out_len bytes owned by the caller. Returns 0, -EINVAL (agent_id too long, n too
  * large) or -ENOMEM.
  */
@@ -52,11 +55,13 @@ int wire_encode(const struct wire_batch_info *info, const struct l7_record *recs
 struct wire_builder {
 	uint8_t *buf;
 	size_t len, cap;
-	size_t n; /* records added */
+	size_t n; /* records added, l7 and l4 */
 };
 
-/* 0, -ENOMEM, or -E2BIG once WIRE_MAX_RECORDS are in. */
+/* 0, -ENOMEM, or -E2BIG once WIRE_MAX_RECORDS (l7 and l4 together) are in. */
 int wire_builder_add(struct wire_builder *b, const struct l7_record *r);
+/* An l4_flow_log row: the same, in the same batch. */
+int wire_builder_add_l4(struct wire_builder *b, const struct l4_record *r);
 /* Compress header + records into *out (malloc'd) and empty the builder. 0 or -errno. */
 int wire_builder_finish(struct wire_builder *b, const struct wire_batch_info *info, int zstd_level,
 			uint8_t **out, size_t *out_len);
@@ -68,14 +73,24 @@ static inline size_t wire_builder_bytes(const struct wire_builder *b)
 void wire_builder_reset(struct wire_builder *b);
 void wire_builder_free(struct wire_builder *b);
 
+/* The records of a decoded batch: malloc'd arrays, NULL when their count is 0. */
+struct wire_decoded {
+	struct l7_record *l7;
+	size_t n7;
+	struct l4_record *l4;
+	size_t n4;
+};
+
 /*
  * Decode a compressed batch of len bytes, decompressing at most max_decoded bytes. On
- * success *recs is a malloc'd array of *n records (caller frees; NULL when n is 0) and
- * info is filled. Returns 0, -EMSGSIZE (too large), -EPROTO (not a batch: bad
+ * success *out holds the records (release with wire_decoded_free) and info is filled; on
+ * failure *out is empty. Returns 0, -EMSGSIZE (too large), -EPROTO (not a batch: bad
  * compression, bad protobuf, a field out of range; err says which), -EPROTONOSUPPORT
  * (another version) or -ENOMEM.
  */
 int wire_decode(const uint8_t *buf, size_t len, size_t max_decoded, struct wire_batch_info *info,
-		struct l7_record **recs, size_t *n, char *err, size_t errlen);
+		struct wire_decoded *out, char *err, size_t errlen);
+/* Free the arrays and empty *d. NULL-safe. */
+void wire_decoded_free(struct wire_decoded *d);
 
 #endif

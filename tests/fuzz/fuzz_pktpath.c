@@ -61,8 +61,11 @@ static size_t tcp_frame(uint8_t *f, const uint8_t *in, size_t n)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct pktpath_cfg cfg = {
-		.l7 = { .max_conns = 64, .max_pending = 8, .conn_idle_ns = 5000000000ull,
-			.request_timeout_ns = 2000000000ull, .mem_budget = 1 << 20 },
+		.l7 = { .max_conns = 64,
+			.max_pending = 8,
+			.conn_idle_ns = 5000000000ull,
+			.request_timeout_ns = 2000000000ull,
+			.mem_budget = 1 << 20 },
 		.flow = { .max_flows = 16, .reasm_bytes = 4096 },
 		.l7_enabled = true,
 	};

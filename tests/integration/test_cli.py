@@ -263,7 +263,7 @@ def test_query_words_stdin_and_env(loaded):
     assert p.returncode == 0 and split_footer(p.stdout) == want, p
     p = cli("query", "--server", loaded.url, "--db", "flow_log", "SHOW TABLES")
     assert split_footer(p.stdout) == ("name         db\n-----------  --------\n"
-                                      "l7_flow_log  flow_log\n", 1), p
+                                      "l7_flow_log  flow_log\nl4_flow_log  flow_log\n", 2), p
 
 
 @pytest.mark.parametrize("sql,message", [

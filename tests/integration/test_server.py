@@ -81,7 +81,8 @@ def test_healthz(server):
 
 
 def test_show_tables_form_and_json(server):
-    expected = {"columns": ["name", "db"], "values": [["l7_flow_log", "flow_log"]]}
+    expected = {"columns": ["name", "db"],
+                "values": [["l7_flow_log", "flow_log"], ["l4_flow_log", "flow_log"]]}
     for status, body in (query_form(server, "SHOW TABLES"),
                          query_form(server, "SHOW TABLES", db="flow_log"),
                          query_json(server, {"db": "flow_log", "sql": "SHOW TABLES"}),
@@ -98,7 +99,7 @@ def test_json_escapes(server):
         server, '{"db":"flow_log","sql":"SHOW\\u0020TABLES -- \\ud83d\\ude00\\n"}')
     COUNTS["query_ok"] += 1
     assert status == 200, body
-    assert body["values"] == [["l7_flow_log", "flow_log"]]
+    assert body["values"] == [["l7_flow_log", "flow_log"], ["l4_flow_log", "flow_log"]]
 
 
 def test_select_on_empty_store(server):

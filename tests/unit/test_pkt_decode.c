@@ -832,7 +832,9 @@ static void test_ip4_fragments_out_of_order(void **state)
 	assert_int_equal(p.ttl, 64);
 	assert_ip4(p.src, IP_A);
 	assert_ip4(p.dst, IP_B);
-	assert_int_equal(p.ip_len, 20 + 3008);
+	/* A flow counts what the fragments cost: every IP header and every frame. */
+	assert_int_equal(p.ip_len, 3 * 20 + 3008);
+	assert_int_equal(p.wire_len, 3 * (14 + 20) + 3008);
 	assert_int_equal(p.sport, 4000);
 	assert_int_equal(p.dport, 5000);
 	assert_int_equal(p.payload_len, 3000);
@@ -889,7 +891,9 @@ static void test_ip6_fragments(void **state)
 	assert_int_equal(p.family, 6);
 	assert_int_equal(p.l4_proto, 17);
 	assert_memory_equal(p.src, IP6_A, 16);
-	assert_int_equal(p.ip_len, 40 + 8 + n);
+	/* Each fragment: IPv6 header, the 8-byte extension header in front of the Fragment
+	 * header, and the Fragment header. */
+	assert_int_equal(p.ip_len, 2 * (40 + 8 + 8) + n);
 	assert_int_equal(p.sport, 4000);
 	assert_int_equal(p.dport, 5000);
 	assert_int_equal(p.payload_len, 2500);

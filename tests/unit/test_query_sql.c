@@ -40,6 +40,19 @@ struct bad_case {
 #define CAP "i:10001" /* QUERY_DEFAULT_MAX_ROWS + 1 */
 
 static const struct ok_case ok_cases[] = {
+	/* l4_flow_log, by either name, through the same schema-driven translation. */
+	{ "SELECT server_port, Sum(byte_tx) FROM l4_flow_log GROUP BY server_port", NULL,
+	  "SELECT \"server_port\", SUM(\"byte_tx\") FROM \"l4_flow_log\" GROUP BY "
+	  "\"server_port\" " LIM,
+	  CAP, "server_port|Sum(byte_tx)" },
+	{ "SELECT ip4_1, server_port, Count(row) AS flows, Avg(rtt) FROM flow_log.l4_flow_log "
+	  "WHERE close_type_name != 'forced_report' AND time >= 1652942600 "
+	  "GROUP BY ip4_1, server_port ORDER BY flows DESC LIMIT 3",
+	  "flow_log",
+	  "SELECT \"ip4_1\", \"server_port\", COUNT(*) AS \"_c3\", AVG(\"rtt\") FROM "
+	  "\"l4_flow_log\" WHERE ((\"close_type_name\" != ?) AND (\"time\" >= ?)) GROUP BY "
+	  "\"ip4_1\", \"server_port\" ORDER BY \"_c3\" DESC " LIM,
+	  "s:forced_report,i:1652942600,i:3", "ip4_1|server_port|flows|Avg(rtt)" },
 	{ "SELECT Count(row) FROM l7_flow_log", NULL, "SELECT COUNT(*) FROM \"l7_flow_log\" " LIM,
 	  CAP, "Count(row)" },
 	{ "select count(*) from flow_log.l7_flow_log;", "flow_log",
@@ -188,7 +201,7 @@ static const struct bad_case bad_cases[] = {
 	{ "SELECT Time FROM l7_flow_log", NULL, "unknown column 'Time' in l7_flow_log" },
 	{ "SELECT time FROM l7_flow_log WHERE \"x\" = 1", NULL,
 	  "unknown column 'x' in l7_flow_log" },
-	{ "SELECT * FROM x", NULL, "unknown table 'x' (tables: l7_flow_log)" },
+	{ "SELECT * FROM x", NULL, "unknown table 'x' (tables: l7_flow_log, l4_flow_log)" },
 	{ "SELECT * FROM other.l7_flow_log", "flow_log",
 	  "database 'other' does not match the request's db 'flow_log'" },
 	{ "SELECT * FROM l7_flow_log", "metrics",
@@ -243,7 +256,13 @@ static const struct bad_case bad_cases[] = {
 	  "integer literal '99999999999999999999' out of range" },
 	{ "SELECT time AS a, type AS a FROM l7_flow_log", NULL, "duplicate alias 'a'" },
 	{ "SHOW INDEXES", NULL, "expected DATABASES, TABLES, TAGS or METRICS near 'INDEXES'" },
-	{ "SHOW TAGS FROM nope", NULL, "unknown table 'nope' (tables: l7_flow_log)" },
+	{ "SHOW TAGS FROM nope", NULL, "unknown table 'nope' (tables: l7_flow_log, l4_flow_log)" },
+	{ "SELECT time FROM flow_log.l5_flow_log", NULL,
+	  "unknown table 'l5_flow_log' (tables: l7_flow_log, l4_flow_log)" },
+	/* l4_flow_log has its own columns, and not l7's. */
+	{ "SELECT request_resource FROM l4_flow_log", NULL,
+	  "unknown column 'request_resource' in l4_flow_log" },
+	{ "SELECT byte_tx FROM l7_flow_log", NULL, "unknown column 'byte_tx' in l7_flow_log" },
 };
 
 static void params_text(const struct query_plan *p, char *buf, size_t size)
@@ -346,6 +365,43 @@ static void test_span_list_and_time_range(void **state)
 	query_plan_free(&plan);
 }
 
+/*
+ * l4_flow_log: its start_time has no index to walk, so a list ordered by it keeps the
+ * time index usable (no +"time", no start_time bound); the time range still goes to the
+ * store; no sparse guard (it has no sparse column).
+ */
+static void test_l4_no_span_rewrite(void **state)
+{
+	struct query_plan plan;
+	char err[256], buf[512];
+
+	(void)state;
+	assert_int_equal(
+		query_translate("SELECT flow_id, close_type_name FROM flow_log.l4_flow_log "
+				"WHERE time >= 1652942600 AND time < 1652942700 AND "
+				"mac_0 = 'ee:ff:ff:ff:ff:ff' ORDER BY start_time DESC "
+				"LIMIT 100",
+				"flow_log", &plan, err, sizeof(err)),
+		0);
+	assert_string_equal(plan.sql, "SELECT \"flow_id\", \"close_type_name\" FROM "
+				      "\"l4_flow_log\" WHERE (((\"time\" >= ?) AND (\"time\" < ?)) "
+				      "AND (\"mac_0\" = ?)) ORDER BY \"start_time\" DESC LIMIT ?");
+	params_text(&plan, buf, sizeof(buf));
+	assert_string_equal(buf, "i:1652942600,i:1652942700,s:ee:ff:ff:ff:ff:ff,i:100");
+	assert_true(plan.has_time_range);
+	assert_true(plan.time_lo == 1652942600 && plan.time_hi == 1652942700);
+	assert_ptr_equal(plan.table, schema_find_table("flow_log", "l4_flow_log"));
+	query_plan_free(&plan);
+
+	/* The same list over l7_flow_log is rewritten (test_span_list_and_time_range). */
+	assert_int_equal(query_translate("SELECT endpoint FROM l7_flow_log WHERE time >= 1 "
+					 "ORDER BY start_time LIMIT 5",
+					 NULL, &plan, err, sizeof(err)),
+			 0);
+	assert_non_null(strstr(plan.sql, "+\"time\""));
+	query_plan_free(&plan);
+}
+
 static void test_accepted(void **state)
 {
 	(void)state;
@@ -438,9 +494,11 @@ static void test_show(void **state)
 	assert_int_equal(plan.ncolumns, 2);
 	assert_string_equal(plan.columns[0], "name");
 	assert_string_equal(plan.columns[1], "db");
-	assert_int_equal(plan.nrows, 1);
+	assert_int_equal(plan.nrows, 2);
 	assert_string_equal(plan.rows[0], "l7_flow_log");
 	assert_string_equal(plan.rows[1], "flow_log");
+	assert_string_equal(plan.rows[2], "l4_flow_log");
+	assert_string_equal(plan.rows[3], "flow_log");
 	query_plan_free(&plan);
 
 	assert_int_equal(query_translate("SHOW DATABASES;", NULL, &plan, err, sizeof(err)), 0);
@@ -470,6 +528,30 @@ static void test_show(void **state)
 	assert_int_equal(plan.nrows, metrics);
 	assert_string_equal(plan.rows[0], "response_duration");
 	assert_string_equal(plan.rows[1], "int");
+	query_plan_free(&plan);
+
+	/* l4_flow_log: counters and latencies are metrics, the rest tags. */
+	t = schema_find_table("flow_log", "l4_flow_log");
+	assert_non_null(t);
+	tags = metrics = 0;
+	for (size_t i = 0; i < t->ncolumns; i++)
+		*(t->columns[i].kind == SCHEMA_TAG ? &tags : &metrics) += 1;
+	assert_int_equal(tags, 30);
+	assert_int_equal(metrics, 33);
+	assert_int_equal(query_translate("SHOW TAGS FROM flow_log.l4_flow_log", "flow_log", &plan,
+					 err, sizeof(err)),
+			 0);
+	assert_int_equal(plan.nrows, tags);
+	assert_string_equal(plan.rows[0], "time");
+	assert_string_equal(plan.rows[3 * 5], "close_type_name");
+	assert_string_equal(plan.rows[3 * 5 + 1], "text");
+	query_plan_free(&plan);
+	assert_int_equal(
+		query_translate("SHOW METRICS FROM l4_flow_log", NULL, &plan, err, sizeof(err)), 0);
+	assert_int_equal(plan.nrows, metrics);
+	assert_string_equal(plan.rows[0], "duration");
+	assert_string_equal(plan.rows[3], "packet_tx");
+	assert_string_equal(plan.rows[3 * (metrics - 1)], "rst_count");
 	query_plan_free(&plan);
 }
 
@@ -630,6 +712,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_accepted),
 		cmocka_unit_test(test_span_list_and_time_range),
+		cmocka_unit_test(test_l4_no_span_rewrite),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_select_star),
 		cmocka_unit_test(test_show),
