@@ -73,6 +73,8 @@ struct agent_cfg {
 	int64_t max_flows;
 	uint64_t flow_report_interval_ms;
 	bool packet_l7;
+	bool network_metrics;
+	int64_t metrics_max_rows;
 };
 
 #define K(name) offsetof(struct agent_cfg, name)
@@ -148,6 +150,11 @@ static const struct conf_key agent_keys[] = {
 	  3600000, "DURATION", "a long flow gets an l4_flow_log row this often" },
 	{ "packet_l7", CONF_BOOL, K(packet_l7), "true", 0, 0, NULL,
 	  "parse request logs from packet payload too" },
+	{ "network_metrics", CONF_BOOL, K(network_metrics), "true", 0, 0, NULL,
+	  "make flow_metrics.network / network_map rows (1 s and 1 m) from packets" },
+	{ "metrics_max_rows", CONF_INT, K(metrics_max_rows), "65536", 1024, 16777216, "N",
+	  "metric rows (time buckets) held at once per interface, ~0.5 KiB each; beyond it "
+	  "flow seconds are dropped from metrics and counted" },
 	{ 0 },
 };
 
@@ -318,6 +325,29 @@ static void write_l4(void *ctx, const struct l4_record *r)
 	pthread_mutex_unlock(&a->out_lock);
 }
 
+/* flow_metrics rows: stdout only for now (docs/network.md). */
+static void write_metric(void *ctx, const struct net_row *r)
+{
+	struct agent *a = ctx;
+
+	if (!a->cfg.out_stdout)
+		return;
+	pthread_mutex_lock(&a->out_lock);
+	if (!a->output_broken) {
+		if (net_row_write_json(&a->json, r) ||
+		    fwrite(a->json.buf, 1, a->json.len, stdout) != a->json.len) {
+			a->out.write_errors++;
+			if (ferror(stdout) && errno == EPIPE) {
+				a->output_broken = true;
+				stop_requested = 1;
+			}
+		} else {
+			a->out.records_written++;
+		}
+	}
+	pthread_mutex_unlock(&a->out_lock);
+}
+
 static void write_record_locked(struct agent *a, const struct l7_record *r)
 {
 	if (a->nself && is_self(a, r)) {
@@ -459,6 +489,7 @@ static void packet_cfg(const struct agent *a, const struct intake_cfg *icfg, str
 		},
 		.l7 = *icfg,
 		.l7_enabled = a->cfg.packet_l7,
+		.metrics_max_rows = (uint32_t)a->cfg.metrics_max_rows,
 	};
 }
 
@@ -466,7 +497,12 @@ static void packet_cfg(const struct agent *a, const struct intake_cfg *icfg, str
  * file was (see --help). */
 static int run_file(struct agent *a, const struct intake_cfg *icfg)
 {
-	struct capture_sinks sinks = { .l4 = write_l4, .l7 = write_record, .ctx = a };
+	struct capture_sinks sinks = {
+		.l4 = write_l4,
+		.l7 = write_record,
+		.metrics = a->cfg.network_metrics ? write_metric : NULL,
+		.ctx = a,
+	};
 	struct pktpath_cfg pc;
 	enum capture_file_result res;
 	char err[512] = "";
@@ -521,7 +557,12 @@ static char *capture_filter(const struct agent *a)
 /* Split --interface's list and start the capture thread. */
 static int start_capture(struct agent *a, const struct intake_cfg *icfg)
 {
-	struct capture_sinks sinks = { .l4 = write_l4, .l7 = write_record, .ctx = a };
+	struct capture_sinks sinks = {
+		.l4 = write_l4,
+		.l7 = write_record,
+		.metrics = a->cfg.network_metrics ? write_metric : NULL,
+		.ctx = a,
+	};
 	char *list = strdup(a->cfg.interfaces), *tok, *save = NULL, *names[64];
 	char *filter = capture_filter(a);
 	struct pkt_live_opts lo = {

@@ -62,7 +62,9 @@ enum capture_file_result capture_read_file(const char *path, const struct pktpat
 	if (!src)
 		return CAPTURE_FILE_UNREADABLE;
 	p = pktpath_create(cfg, sinks->l4, sinks->l7, sinks->ctx);
-	if (!p) {
+	if (!p || (sinks->metrics &&
+		   pktpath_set_metrics(p, sinks->metrics, sinks->ctx, cfg->metrics_max_rows))) {
+		pktpath_destroy(p);
 		pkt_source_close(src);
 		return CAPTURE_FILE_NOMEM;
 	}
@@ -248,6 +250,12 @@ struct capture *capture_start_live(char *const *patterns, size_t npatterns,
 		if (!ci->src)
 			goto fail;
 		ci->path = pktpath_create(cfg, sinks->l4, sinks->l7, sinks->ctx);
+		if (ci->path && sinks->metrics &&
+		    pktpath_set_metrics(ci->path, sinks->metrics, sinks->ctx,
+					cfg->metrics_max_rows)) {
+			pktpath_destroy(ci->path);
+			ci->path = NULL;
+		}
 		if (!ci->path) {
 			pkt_source_close(ci->src);
 			snprintf(err, errlen, "out of memory");

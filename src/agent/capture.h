@@ -21,6 +21,7 @@
 struct capture_sinks {
 	pktpath_l4_fn l4;
 	record_sink_fn l7;
+	net_row_fn metrics; /* NULL: no flow_metrics rows */
 	void *ctx;
 };
 

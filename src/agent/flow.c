@@ -153,16 +153,21 @@ struct flow {
 	uint64_t start_ns, end_ns;
 	uint64_t timeout_at;	 /* end_ns + the state's timeout */
 	uint64_t next_report_ns; /* next forced report boundary */
+	uint64_t next_sec_ns;	 /* end of the second `per` holds packets of; UINT64_MAX: none */
 	uint64_t last_row_ns;	 /* time_ns of the last row */
 
 	bool a_is_client; /* key endpoint a is side 0 */
 	bool client_known;
 	bool reported;
+	bool metered;	   /* the meter has seen this flow */
+	bool rtt_metered;  /* the handshake RTTs went to the meter (they count once) */
 	bool payload_seen; /* payload or FIN: a SYN now means a new connection */
 	bool syn_seen, synack_seen, hs_ack_seen;
 	bool client_acked;    /* the client sent an ACK after the SYN-ACK */
 	bool queue_lack;      /* SYN-ACK repeated after the client's ACK, server silent since */
 	uint16_t closed_type; /* TS_CLOSED: how it ended */
+	bool l7_closed;	      /* the L7 side was told the flow ended */
+	uint16_t l7_proto;    /* what the L7 side recognised, from closed() */
 	bool srt_pending, art_pending, cit_armed;
 	bool tun_set, tun_from_client;
 	uint8_t state; /* enum tcp_state */
@@ -176,7 +181,8 @@ struct flow {
 	uint8_t tunnel_tier;
 	struct pkt_tunnel tunnel;
 
-	struct period per;
+	struct period per;   /* the current second */
+	struct period acc;   /* the current row's period, but for the current second */
 	struct side side[2]; /* 0 client, 1 server */
 };
 
@@ -184,6 +190,8 @@ struct flow_table {
 	struct flow_cfg cfg;
 	flow_report_fn report;
 	void *report_ctx;
+	flow_report_fn meter; /* per second and flow; NULL: none */
+	void *meter_ctx;
 	const struct flow_l7_ops *l7; /* NULL when L7 hand-off is off */
 	void *l7_ctx;
 
@@ -346,7 +354,7 @@ static void wheel_del(struct flow *f)
 
 static uint64_t flow_deadline(const struct flow *f)
 {
-	return min_u64(f->timeout_at, f->next_report_ns);
+	return min_u64(min_u64(f->timeout_at, f->next_report_ns), f->next_sec_ns);
 }
 
 static void wheel_add(struct flow_table *t, struct flow *f)
@@ -632,14 +640,16 @@ static void l7_close(struct flow_table *t, struct flow *f, uint64_t ts)
 		sync_reasm_stats(t);
 	}
 	make_view(f, &v);
-	t->l7->closed(t->l7_ctx, &v, ts);
+	f->l7_proto = t->l7->closed(t->l7_ctx, &v, ts);
+	f->l7_closed = true;
 }
 
 /* ---- rows ---- */
 
-static void emit_row(struct flow_table *t, struct flow *f, uint16_t close_type, uint64_t time_ns)
+/* A row of a flow from the counters of pe. */
+static void fill_rec(const struct flow *f, const struct period *pe, uint16_t close_type,
+		     uint64_t time_ns, struct l4_flow_rec *out)
 {
-	const struct period *pe = &f->per;
 	struct l4_flow_rec r;
 
 	memset(&r, 0, sizeof(r));
@@ -648,7 +658,6 @@ static void emit_row(struct flow_table *t, struct flow *f, uint16_t close_type, 
 	r.start_ns = f->start_ns;
 	r.end_ns = f->end_ns;
 	r.close_type = close_type;
-	r.is_new_flow = !f->reported;
 	r.family = f->key.family;
 	r.l4_proto = f->key.l4_proto;
 	memcpy(r.addr0, f->side[0].addr, 16);
@@ -664,6 +673,7 @@ static void emit_row(struct flow_table *t, struct flow *f, uint16_t close_type, 
 	r.tcp_flags_bit_1 = pe->c[1].flags;
 	r.syn_seq = f->side[0].isn_known ? f->side[0].isn : 0;
 	r.syn_ack_seq = f->side[1].isn_known ? f->side[1].isn : 0;
+	r.l7_proto = f->l7_proto;
 
 	r.packet_tx = pe->c[0].packets;
 	r.packet_rx = pe->c[1].packets;
@@ -699,13 +709,87 @@ static void emit_row(struct flow_table *t, struct flow *f, uint16_t close_type, 
 	r.retrans_synack = pe->retrans_synack;
 	r.fin_count = pe->fin;
 	r.rst_count = pe->rst;
+	*out = r;
+}
 
+static void pstat_merge(struct pstat *d, const struct pstat *s)
+{
+	d->sum += s->sum;
+	d->count += s->count;
+	if (s->max > d->max)
+		d->max = s->max;
+}
+
+static void period_merge(struct period *d, const struct period *s)
+{
+	for (int i = 0; i < 2; i++) {
+		struct side_cnt *a = &d->c[i];
+		const struct side_cnt *b = &s->c[i];
+
+		a->packets += b->packets;
+		a->bytes += b->bytes;
+		a->l3 += b->l3;
+		a->l4 += b->l4;
+		a->retrans += b->retrans;
+		a->ooo += b->ooo;
+		a->zero_win += b->zero_win;
+		a->flags |= b->flags;
+	}
+	pstat_merge(&d->srt, &s->srt);
+	pstat_merge(&d->art, &s->art);
+	pstat_merge(&d->cit, &s->cit);
+	d->syn += s->syn;
+	d->synack += s->synack;
+	d->retrans_syn += s->retrans_syn;
+	d->retrans_synack += s->retrans_synack;
+	d->fin += s->fin;
+	d->rst += s->rst;
+}
+
+/*
+ * The second in `per` is over (or the flow ends: close_type != 0): hand it to the meter
+ * and fold it into the row's period. The meter sees each flow's seconds with activity,
+ * its first second as new (is_new_flow) and its end (close_type) once; the handshake RTTs
+ * once, in the second they became known, so that sums over seconds stay averages of flows.
+ */
+static void meter_second(struct flow_table *t, struct flow *f, uint16_t close_type,
+			 uint64_t time_ns)
+{
+	const struct side_cnt *c = f->per.c;
+
+	if (t->meter && (c[0].packets || c[1].packets || close_type)) {
+		struct l4_flow_rec r;
+
+		fill_rec(f, &f->per, close_type, time_ns, &r);
+		r.is_new_flow = !f->metered;
+		if (!f->rtt_metered && (f->hs_ack_seen || close_type) &&
+		    (f->rtt || f->rtt_client || f->rtt_server))
+			f->rtt_metered = true; /* final once the handshake is done, or at the end */
+		else
+			r.rtt = r.rtt_client = r.rtt_server = 0;
+		f->metered = true;
+		t->meter(t->meter_ctx, &r);
+	}
+	period_merge(&f->acc, &f->per);
+	memset(&f->per, 0, sizeof(f->per));
+	f->next_sec_ns = UINT64_MAX;
+}
+
+static void emit_row(struct flow_table *t, struct flow *f, uint16_t close_type, uint64_t time_ns)
+{
+	struct l4_flow_rec r;
+
+	/* The last second first: its counters belong to this row too. */
+	meter_second(t, f, close_type == FLOW_CLOSE_FORCED_REPORT ? 0 : close_type,
+		     close_type == FLOW_CLOSE_FORCED_REPORT ? time_ns - 1 : time_ns);
+	fill_rec(f, &f->acc, close_type, time_ns, &r);
+	r.is_new_flow = !f->reported;
 	if (t->report)
 		t->report(t->report_ctx, &r);
 	t->st.reports++;
 	f->reported = true;
 	f->last_row_ns = time_ns;
-	memset(&f->per, 0, sizeof(f->per));
+	memset(&f->acc, 0, sizeof(f->acc));
 }
 
 /* ---- flow life ---- */
@@ -771,7 +855,7 @@ static uint16_t rst_close_type(const struct flow *f, int s)
 /* Final row, L7 close, and the flow is gone. ts: when it ended (for the L7 side). */
 static void flow_end(struct flow_table *t, struct flow *f, uint16_t close_type, uint64_t ts)
 {
-	if (t->l7)
+	if (t->l7 && !f->l7_closed)
 		l7_close(t, f, ts);
 	emit_row(t, f, close_type, max_u64(f->end_ns, f->last_row_ns));
 	hash_del(f);
@@ -797,12 +881,19 @@ static uint64_t boundary_after(const struct flow_table *t, uint64_t ts)
 static bool flow_catch_up(struct flow_table *t, struct flow *f, uint64_t now)
 {
 	for (;;) {
+		/* A second with packets ended: the meter's share (before any row at the same
+		 * boundary, which then includes it). */
+		if (f->next_sec_ns <= now && f->next_sec_ns <= f->timeout_at) {
+			meter_second(t, f, 0, f->next_sec_ns - 1);
+			continue;
+		}
 		/* UINT64_MAX: no boundary left to reach (times at the end of the range). */
 		if (f->next_report_ns <= now && f->next_report_ns <= f->timeout_at &&
 		    f->next_report_ns != UINT64_MAX) {
-			const struct side_cnt *c = f->per.c;
+			const struct side_cnt *c = f->acc.c;
 
-			if (c[0].packets || c[1].packets)
+			if (c[0].packets || c[1].packets || f->per.c[0].packets ||
+			    f->per.c[1].packets)
 				emit_row(t, f, FLOW_CLOSE_FORCED_REPORT, f->next_report_ns);
 			/* Every boundary up to here now closes an empty period: skip them. */
 			f->next_report_ns = boundary_after(t, min_u64(now, f->timeout_at));
@@ -895,6 +986,7 @@ static struct flow *flow_create(struct flow_table *t, const struct flow_key *k, 
 	f->side[0].wscale = f->side[1].wscale = -1;
 	f->start_ns = f->end_ns = now;
 	f->next_report_ns = boundary_after(t, now);
+	f->next_sec_ns = UINT64_MAX;
 	f->timeout_at = UINT64_MAX;
 	hash_add(t, f, h);
 	lru_add_tail(t, f);
@@ -908,12 +1000,14 @@ static struct flow *flow_create(struct flow_table *t, const struct flow_key *k, 
 static void swap_sides(struct flow *f)
 {
 	struct side s = f->side[0];
-	struct side_cnt c = f->per.c[0];
+	struct side_cnt c = f->per.c[0], ac = f->acc.c[0];
 
 	f->side[0] = f->side[1];
 	f->side[1] = s;
 	f->per.c[0] = f->per.c[1];
 	f->per.c[1] = c;
+	f->acc.c[0] = f->acc.c[1];
+	f->acc.c[1] = ac;
 	/* L7 streams go with their sides (struct side): directions stay consistent from
 	 * now on; what was handed over before stays as it was. */
 	if (f->tunnel_tier) {
@@ -1157,6 +1251,9 @@ static bool tcp_packet(struct flow_table *t, struct flow *f, const struct pkt *p
 		f->per.rst++;
 		f->closed_type = rst_close_type(f, s);
 		f->state = TS_CLOSED;
+		/* The L7 side is done now: lingering must not hold its memory. */
+		if (t->l7 && !f->l7_closed)
+			l7_close(t, f, now);
 		return true;
 	}
 	if (f->state == TS_CLOSED && (syn || (fl & PKT_TCP_FIN)))
@@ -1168,13 +1265,14 @@ static bool tcp_packet(struct flow_table *t, struct flow *f, const struct pkt *p
 	else
 		tcp_ack_fin(f, p, s, len);
 	tcp_perf(f, p, s, dseq, len, syn);
-	if (t->l7 && p->payload_len && p->payload)
+	if (t->l7 && !f->l7_closed && p->payload_len && p->payload)
 		l7_tcp(t, f, s, dseq, p);
 	if (f->state != TS_CLOSED && f->side[0].fin_acked && f->side[1].fin_acked) {
 		f->closed_type = FLOW_CLOSE_FIN;
 		f->state = TS_CLOSED;
+		if (t->l7 && !f->l7_closed)
+			l7_close(t, f, now);
 	}
-	(void)now;
 	return true;
 }
 
@@ -1231,6 +1329,9 @@ void flow_table_packet(struct flow_table *t, const struct pkt *p)
 			l7_udp(t, f, s, p);
 	}
 	f->timeout_at = add_sat(now, state_timeout(t, f));
+	/* Seconds are only cut for a meter: without one, rows alone need no per-second work. */
+	if (t->meter && f->next_sec_ns == UINT64_MAX)
+		f->next_sec_ns = (now / NS_PER_SEC + 1) * NS_PER_SEC;
 	lru_touch(t, f);
 	/* Filed deadlines may be early (they are checked again), never late. */
 	if (!f->tw_pprev || flow_deadline(f) < f->tw_deadline) {
@@ -1258,6 +1359,12 @@ void flow_table_flush(struct flow_table *t, uint64_t now_ns)
 	while ((f = t->lru_head))
 		if (flow_catch_up(t, f, now))
 			flow_end(t, f, timeout_close_type(f), now);
+}
+
+void flow_table_set_meter(struct flow_table *t, flow_report_fn meter, void *ctx)
+{
+	t->meter = meter;
+	t->meter_ctx = ctx;
 }
 
 const struct flow_stats *flow_table_stats(const struct flow_table *t)

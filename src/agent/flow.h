@@ -65,6 +65,7 @@ struct l4_flow_rec {
 	struct pkt_tunnel tunnel; /* outer src is the client side's tunnel endpoint */
 	uint8_t tcp_flags_bit_0, tcp_flags_bit_1; /* OR of the flags each side sent (period) */
 	uint32_t syn_seq, syn_ack_seq;		  /* ISNs; 0 when not seen */
+	uint16_t l7_proto; /* what the L7 side said it recognised, once it closed; else 0 */
 
 	uint64_t packet_tx, packet_rx;
 	uint64_t byte_tx, byte_rx;	 /* frame bytes on the wire */
@@ -108,8 +109,12 @@ struct flow_l7_ops {
 	 */
 	void (*data)(void *ctx, const struct flow_view *f, uint8_t dir, uint64_t ts_ns,
 		     uint32_t seq, const uint8_t *data, uint32_t len, uint32_t gap);
-	/* The flow ended (close, timeout, eviction, flush); no more data for it. */
-	void (*closed)(void *ctx, const struct flow_view *f, uint64_t ts_ns);
+	/*
+	 * The flow ended (RST or FINs seen, timeout, eviction, flush); no more data for it.
+	 * Returns what the L7 side recognised on it (enum proto_id, 0: nothing), which the
+	 * flow's rows carry as l7_proto.
+	 */
+	uint16_t (*closed)(void *ctx, const struct flow_view *f, uint64_t ts_ns);
 };
 
 typedef void (*flow_report_fn)(void *ctx, const struct l4_flow_rec *r);
@@ -151,6 +156,15 @@ struct flow_table *flow_table_create(const struct flow_cfg *cfg, flow_report_fn 
 				     void *report_ctx, const struct flow_l7_ops *l7, void *l7_ctx);
 /* Reports nothing: call flow_table_flush() first to keep the rows. NULL-safe. */
 void flow_table_destroy(struct flow_table *t);
+
+/*
+ * Per-second deltas for metrics (flow_metrics.network): for every flow and every second
+ * in which it had packets, a record (time_ns in that second) with that second's counters;
+ * is_new_flow on a flow's first; close_type set (and time_ns the end) when the flow ends,
+ * also in a second without packets; the handshake RTTs once per flow, in the record where
+ * they became final (0 elsewhere). Summed, a flow's records give its rows' totals.
+ */
+void flow_table_set_meter(struct flow_table *t, flow_report_fn meter, void *ctx);
 
 /* One decoded packet (PKT_OK). Packets that are neither TCP nor UDP are counted, ignored. */
 void flow_table_packet(struct flow_table *t, const struct pkt *p);

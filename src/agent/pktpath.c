@@ -2,6 +2,7 @@
 /* The packet path: see pktpath.h. */
 #include "agent/pktpath.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@ struct pktpath {
 	struct pkt_decoder *dec;
 	struct flow_table *flows;
 	struct intake *l7;
+	struct net_meter *meter; /* NULL: no metrics */
 	pktpath_l4_fn l4_sink;
 	record_sink_fn l7_sink;
 	void *ctx;
@@ -25,9 +27,6 @@ struct pktpath {
 	uint8_t local[MAX_LOCAL_ADDRS][16];
 	bool have_local;
 	struct l7_record rec; /* scratch: a record with its observation point set */
-	/* The protocol of the flow whose L7 side just closed: its final row may come after. */
-	uint64_t closed_flow;
-	uint16_t closed_proto;
 };
 
 static bool is_local(const struct pktpath *p, uint8_t family, const uint8_t *a)
@@ -62,13 +61,12 @@ static void on_l4(void *ctx, const struct l4_flow_rec *r)
 	struct pktpath *p = ctx;
 	struct l4_record rec = { .f = *r, .obs = obs_for(p, r->family, r->addr0, r->addr1) };
 
-	if (p->l7) {
+	rec.l7_proto = r->l7_proto;
+	if (p->l7 && !rec.l7_proto) {
 		struct conn *c = conn_lookup(&p->l7->conns, r->flow_id);
 
 		if (c)
 			rec.l7_proto = c->proto;
-		else if (r->flow_id == p->closed_flow)
-			rec.l7_proto = p->closed_proto;
 	}
 	if (p->l4_sink)
 		p->l4_sink(p->ctx, &rec);
@@ -124,14 +122,32 @@ static void on_l7_data(void *ctx, const struct flow_view *f, uint8_t dir, uint64
 	intake_data(p->l7, &ev, data ? data : none);
 }
 
-static void on_l7_closed(void *ctx, const struct flow_view *f, uint64_t ts_ns)
+static uint16_t on_l7_closed(void *ctx, const struct flow_view *f, uint64_t ts_ns)
 {
 	struct pktpath *p = ctx;
 	struct conn *c = conn_lookup(&p->l7->conns, f->flow_id);
+	uint16_t proto = c ? c->proto : PROTO_UNKNOWN;
 
-	p->closed_flow = f->flow_id;
-	p->closed_proto = c ? c->proto : 0;
 	intake_close(p->l7, f->flow_id, ts_ns);
+	return proto;
+}
+
+/* A flow's second, for the metrics: where it was seen decides the map row's point. */
+static void on_flow_second(void *ctx, const struct l4_flow_rec *r)
+{
+	struct pktpath *p = ctx;
+
+	net_meter_add(p->meter, r, obs_for(p, r->family, r->addr0, r->addr1));
+}
+
+int pktpath_set_metrics(struct pktpath *p, net_row_fn emit, void *ctx, uint32_t max_rows)
+{
+	net_meter_destroy(p->meter);
+	p->meter = net_meter_create(max_rows, emit, ctx);
+	if (!p->meter)
+		return -ENOMEM;
+	flow_table_set_meter(p->flows, on_flow_second, p);
+	return 0;
 }
 
 static const struct flow_l7_ops l7_ops = {
@@ -176,6 +192,7 @@ void pktpath_destroy(struct pktpath *p)
 	if (!p)
 		return;
 	flow_table_destroy(p->flows);
+	net_meter_destroy(p->meter);
 	intake_destroy(p->l7);
 	pkt_decoder_destroy(p->dec);
 	free(p);
@@ -203,6 +220,9 @@ static void advance(struct pktpath *p, uint64_t now_ns)
 	p->tick_ns = p->now_ns;
 	pkt_decoder_expire(p->dec, p->now_ns);
 	flow_table_tick(p->flows, p->now_ns);
+	/* Every flow has handed over its seconds before now: those buckets are complete. */
+	if (p->meter)
+		net_meter_flush_before(p->meter, (int64_t)(p->now_ns / NS_PER_S));
 	if (p->l7)
 		intake_tick(p->l7, p->now_ns);
 }
@@ -228,6 +248,8 @@ void pktpath_flush(struct pktpath *p, uint64_t now_ns)
 	if (now_ns < p->now_ns)
 		now_ns = p->now_ns;
 	flow_table_flush(p->flows, now_ns);
+	if (p->meter)
+		net_meter_flush(p->meter);
 	if (p->l7)
 		intake_flush_all(p->l7, now_ns);
 }
@@ -241,4 +263,6 @@ void pktpath_stats(const struct pktpath *p, struct pktpath_stats *out)
 		out->l7 = p->l7->st;
 		out->parsers = p->l7->pst;
 	}
+	if (p->meter)
+		out->metrics = *net_meter_stats(p->meter);
 }

@@ -20,13 +20,15 @@
 #include "agent/flow.h"
 #include "agent/intake.h"
 #include "agent/l4_record.h"
+#include "agent/net_meter.h"
 #include "agent/pkt.h"
 
 struct pktpath_cfg {
 	struct pkt_decoder_cfg decode;
 	struct flow_cfg flow;
-	struct intake_cfg l7; /* .packet is forced on */
-	bool l7_enabled;      /* parse payload (the flow table then hands it over) */
+	struct intake_cfg l7;	   /* .packet is forced on */
+	bool l7_enabled;	   /* parse payload (the flow table then hands it over) */
+	uint32_t metrics_max_rows; /* flow_metrics buckets held at once (0: 65536) */
 };
 
 /* An L4 row with its observation point and the L7 protocol seen on the flow. */
@@ -37,6 +39,7 @@ struct pktpath_stats {
 	struct flow_stats flow;
 	struct intake_stats l7;
 	struct proto_stats parsers;
+	struct net_meter_stats metrics;
 };
 
 struct pktpath;
@@ -52,6 +55,13 @@ void pktpath_destroy(struct pktpath *p); /* NULL-safe; reports nothing */
  */
 int pktpath_set_local_addrs(struct pktpath *p, const uint8_t (*addrs)[16], const uint8_t *families,
 			    size_t n);
+
+/*
+ * Also make flow_metrics.network / network_map rows (1 s and 1 m) from the flows, at most
+ * max_rows buckets at once (0: 65536), emitted through emit as their time completes.
+ * 0 or -ENOMEM.
+ */
+int pktpath_set_metrics(struct pktpath *p, net_row_fn emit, void *ctx, uint32_t max_rows);
 
 /* One captured frame (the pkt_frame_fn of pkt_source.h, with the path as ctx). */
 void pktpath_frame(void *p, int linktype, const uint8_t *data, uint32_t cap_len, uint32_t wire_len,

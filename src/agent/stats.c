@@ -48,6 +48,9 @@ static int collect_packet(struct stat_kv *out, int i, const struct capture_stats
 	    "packet payload that looked like a protocol but did not parse");
 	ADD("drop_pkt_l7_mem", l->drop_mem_budget,
 	    "packet payload dropped: L7 memory budget exhausted");
+	ADD("metric_rows", pk->path.metrics.rows, "flow_metrics.network* rows made");
+	ADD("drop_metric_full", pk->path.metrics.drop_full,
+	    "flow seconds not counted in metrics: too many buckets at once");
 	return i;
 }
 

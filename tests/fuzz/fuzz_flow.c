@@ -82,7 +82,7 @@ static void on_data(void *ctx, const struct flow_view *f, uint8_t dir, uint64_t 
 	c->l7_bytes += len;
 }
 
-static void on_closed(void *ctx, const struct flow_view *f, uint64_t ts_ns)
+static uint16_t on_closed(void *ctx, const struct flow_view *f, uint64_t ts_ns)
 {
 	struct check *c = ctx;
 
@@ -90,6 +90,7 @@ static void on_closed(void *ctx, const struct flow_view *f, uint64_t ts_ns)
 	if (!f->flow_id || f->flow_id > c->nids || c->closed[f->flow_id])
 		fail();
 	c->closed[f->flow_id] = 1;
+	return 0;
 }
 
 static const struct flow_l7_ops ops = { .data = on_data, .closed = on_closed };

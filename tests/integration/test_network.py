@@ -344,3 +344,67 @@ def test_damaged_captures(tmp_path):
         assert stats["pkt_frames"] == (stats["pkt_ok"] + stats["pkt_non_ip"] +
                                        stats["pkt_truncated"] + stats["pkt_malformed"] +
                                        stats["pkt_bad_linktype"] + stats["pkt_frag_held"])
+
+
+def read_all(path):
+    p = subprocess.run([str(AGENT), "--stdout", "--read-pcap", str(path)], capture_output=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    rows = [json.loads(line) for line in p.stdout.decode().splitlines()]
+    by = collections.defaultdict(list)
+    for r in rows:
+        by[r["table"]].append(r)
+    return by
+
+
+ANOMALY = {"client_rst": "client_rst_flow", "server_rst": "server_rst_flow",
+           "client_syn_repeat": "server_syn_miss", "server_synack_repeat": "client_ack_miss",
+           "server_reset": "server_reset", "server_queue_lack": "server_queue_lack",
+           "client_establish_rst": "client_establish_other_rst",
+           "server_establish_rst": "server_establish_other_rst", "timeout": "tcp_timeout",
+           "client_half_close": "client_half_close_flow",
+           "server_half_close": "server_half_close_flow"}
+COUNTERS = ["packet_tx", "packet_rx", "byte_tx", "byte_rx", "l4_byte_tx", "l4_byte_rx",
+            "retrans_tx", "retrans_rx", "zero_win_tx", "zero_win_rx", "syn_count",
+            "synack_count", "retrans_syn", "retrans_synack", "srt_sum", "srt_count", "art_sum",
+            "art_count", "cit_sum", "cit_count"]
+
+
+@pytest.mark.parametrize("name", sorted(CLOSE_TYPES) + ["ip-fragment.pcap", "udp_normal.pcap"])
+def test_network_metrics_add_up(name):
+    """flow_metrics.network / network_map at 1 s and 1 m hold exactly what the flows do:
+    every counter summed over a table equals the sum over the l4_flow_log rows (per side
+    for network, whose server-side rows count what the server sent as tx); one new and one
+    closed flow per flow; one RTT sample per flow that has one; each anomaly counter equals
+    the flows that ended that way, and the roll-ups add up."""
+    need_pcaps()
+    by = read_all(PCAPS / name)
+    l4 = by["l4_flow_log"]
+    finals = [r for r in l4 if r["close_type_name"] != "forced_report"]
+    want = {c: sum(r[c] for r in l4) for c in COUNTERS}
+    flows_with_rtt = {r["flow_id"] for r in l4 if r["rtt"]}
+    for table in ("network_map.1s", "network_map.1m"):
+        rows = by[table]
+        assert rows, table
+        for c in COUNTERS:
+            assert sum(r[c] for r in rows) == want[c], (table, c)
+        assert sum(r["new_flow"] for r in rows) == len({r["flow_id"] for r in l4})
+        assert sum(r["closed_flow"] for r in rows) == len(finals)
+        assert sum(r["rtt_count"] for r in rows) == len(flows_with_rtt)
+        assert sum(r["rtt_sum"] for r in rows) == sum(
+            next(x["rtt"] for x in l4 if x["flow_id"] == f and x["rtt"]) for f in flows_with_rtt)
+        for close, col in ANOMALY.items():
+            expect = sum(1 for r in finals if r["close_type_name"] == close and r["protocol"] == 6)
+            assert sum(r[col] for r in rows) == expect, (table, col)
+        for r in rows:
+            assert r["tcp_establish_fail"] == r["client_establish_fail"] + r["server_establish_fail"]
+        if table.endswith("1m"):
+            assert all(r["time"] % 60 == 0 for r in rows)
+    for table in ("network.1s", "network.1m"):
+        rows = by[table]
+        client = [r for r in rows if r["role"] == 0]
+        server = [r for r in rows if r["role"] == 1]
+        assert sum(r["packet_tx"] for r in client) == want["packet_tx"]
+        assert sum(r["packet_tx"] for r in server) == want["packet_rx"]
+        assert sum(r["byte_rx"] for r in server) == want["byte_tx"]
+        assert sum(r["new_flow"] for r in client) == sum(r["new_flow"] for r in server)

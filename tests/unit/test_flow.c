@@ -108,16 +108,17 @@ static void l7_data(void *c, const struct flow_view *f, uint8_t dir, uint64_t ts
 	s->next_seq[id][dir] = seq + len + gap;
 }
 
-static void l7_closed(void *c, const struct flow_view *f, uint64_t ts_ns)
+static uint16_t l7_closed(void *c, const struct flow_view *f, uint64_t ts_ns)
 {
 	struct l7_sink *s = c;
 
 	(void)ts_ns;
 	if (f->flow_id >= L7_FLOWS) {
 		s->bad++;
-		return;
+		return 0;
 	}
 	s->closed[f->flow_id]++;
+	return 20; /* rows carry it: checked in test_l7_handoff */
 }
 
 static const struct flow_l7_ops l7_ops = { .data = l7_data, .closed = l7_closed };
@@ -1074,6 +1075,9 @@ static void test_l7_handoff(void **state)
 	assert_int_equal(c->l7.len[2][0], 10);
 	check_stream(c, 2, 0, C_ISN + 1, 10);
 	assert_int_equal(c->l7.bad, 0);
+	/* Every final row carries what the L7 side said it recognised. */
+	for (int i = 0; i < c->rows.n; i++)
+		assert_int_equal(row(c, i)->l7_proto, 20);
 	ctx_free(c);
 }
 
