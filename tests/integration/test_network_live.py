@@ -225,3 +225,31 @@ def test_vxlan_decapsulated(netpair, agent_factory):
     assert [(r["request_resource"], r["response_code"]) for r in recs] == [("/ok", 200)]
     # The outer UDP flow carrying the tunnel is not reported as a flow of its own.
     assert not l4_rows(agent, server_port=4789)
+
+
+def test_loopback_capture_leaves_out_own_export(nginx, agent_factory, tmpdir_path):
+    """Capturing lo with --server: nginx's flows are measured and stored at the server,
+    while the agent's own batches to the server (on the same lo) are left out by the
+    kernel filter: no flow row, no request log, on stdout or in the store."""
+    from conftest import Server
+    srv = Server(tmpdir_path)
+    try:
+        agent = agent_factory("--interface", "lo", "--ebpf=false", "--server", srv.url,
+                              "--batch-interval", "100ms", ready="capturing packets")
+        for i in range(3):
+            sh("curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{nginx['port']}/ok?lo={i}")
+        time.sleep(3.5)  # past the 2 s linger after each close, and a few batches sent
+        agent.stop()
+        own = [r for r in agent.records if r.get("server_port") == srv.port]
+        assert own == []
+        mine = l4_rows(agent, server_port=nginx["port"])
+        assert len(flows(mine)) == 3
+        assert {r["observation_point"] for r in mine} == {"local"}
+        assert srv.query(f"SELECT count(1) AS n FROM l4_flow_log WHERE server_port = "
+                         f"{nginx['port']} AND close_type = 1") == [[3]]
+        assert srv.query(f"SELECT count(1) AS n FROM l4_flow_log WHERE server_port = "
+                         f"{srv.port}") == [[0]]
+        assert srv.query(f"SELECT count(1) AS n FROM l7_flow_log WHERE signal_source = 0 "
+                         f"AND server_port = {nginx['port']}") == [[3]]
+    finally:
+        srv.stop()
