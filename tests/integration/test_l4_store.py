@@ -53,14 +53,19 @@ def server(tmpdir_path):
 
 
 def stdout_rows(path):
-    """What the agent prints for a capture: (l4 rows, l7 rows), "table" taken out."""
+    """What the agent prints for a capture: (l4 rows, l7 rows), "table" taken out. The
+    flow_metrics rows it also prints are not stored by the server yet: left aside."""
     p = subprocess.run([str(AGENT), "--stdout", "--read-pcap", str(path)],
                        capture_output=True, timeout=120)
     assert p.returncode == 0, p.stderr.decode(errors="replace")
     rows = [json.loads(line) for line in p.stdout.decode().splitlines()]
     out = {"l4_flow_log": [], "l7_flow_log": []}
     for r in rows:
-        out[r.pop("table")].append(r)
+        table = r.pop("table")
+        if table in out:
+            out[table].append(r)
+        else:
+            assert table.startswith(("network.", "network_map.")), table
     return out["l4_flow_log"], out["l7_flow_log"]
 
 
