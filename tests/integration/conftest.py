@@ -19,6 +19,15 @@ import urllib.parse
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+# The reference captures (../shared/pcaps beside the repository; see its README).
+PCAPS = pathlib.Path(os.environ.get("FLOWSCOPE_PCAPS", ROOT.parent / "shared" / "pcaps"))
+
+
+def need_pcaps():
+    """Tests on the reference captures fail, never skip, when they are missing."""
+    if not PCAPS.is_dir():
+        pytest.fail(f"reference captures missing: {PCAPS} (they sit beside the repository "
+                    f"as ../shared/pcaps; set FLOWSCOPE_PCAPS=DIR to use another copy)")
 # FLOWSCOPE_AGENT selects another build, e.g. the sanitizer one (make integration-test-san).
 AGENT = pathlib.Path(os.environ.get("FLOWSCOPE_AGENT", ROOT / "build" / "flowscope-agent"))
 SERVER = pathlib.Path(os.environ.get("FLOWSCOPE_SERVER", ROOT / "build" / "flowscope-server"))

@@ -6,12 +6,10 @@ for the same file (l4_flow_log and l7_flow_log alike), and the server's counters
 count both kinds. Hand-encoded batches then check the ingest of l4 rows on its own:
 duplicates, atomicity with l7 rows, refusals with their reason.
 
-The captures are the reference captures in ../shared/pcaps (see its README). In CI
-(CI=true) a missing capture directory fails the test; elsewhere it is reported as skipped
-with the reason, never passed silently."""
+The captures are the reference captures in ../shared/pcaps (see its README).
+A missing capture directory fails the test with the reason (FLOWSCOPE_PCAPS names
+another copy); nothing is skipped."""
 import json
-import os
-import pathlib
 import re
 import subprocess
 import time
@@ -19,10 +17,9 @@ import urllib.parse
 
 import pytest
 
-from conftest import AGENT, ROOT, Server
+from conftest import AGENT, PCAPS, Server, need_pcaps
 from wirebatch import pb_bytes, pb_int, zstd_compress
 
-PCAPS = pathlib.Path(os.environ.get("FLOWSCOPE_PCAPS", ROOT.parent / "shared" / "pcaps"))
 
 # http.pcap: one HTTP flow and its request; server-queue-lack.pcap: a failed handshake;
 # ipip.pcap: flows inside an IPIP tunnel; amqp1.pcap: IPv6 flows.
@@ -35,14 +32,6 @@ COVERS = {
     "_common/ipip.pcap": lambda l4, l7: any(r["tunnel_tier"] and r["tunnel_ip_0"] for r in l4),
     "amqp/amqp1.pcap": lambda l4, l7: any("ip6_0" in r for r in l4),
 }
-
-
-def need_pcaps():
-    if PCAPS.is_dir():
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"reference captures missing: {PCAPS} (CI must have them)")
-    pytest.skip(f"reference captures not found at {PCAPS}: skipped outside CI")
 
 
 @pytest.fixture

@@ -2,29 +2,17 @@
 """The packet path: capture files through --read-pcap, checked against tshark's dissection
 of the same file (tshark runs here as the independent oracle), and damaged captures.
 
-The captures are the reference TCP captures in ../shared/pcaps (see its README). In CI
-(CI=true) a missing capture directory fails the test; elsewhere it is reported as skipped
-with the reason, never passed silently."""
+The captures are the reference TCP captures in ../shared/pcaps (see its README).
+A missing capture directory fails the test with the reason (FLOWSCOPE_PCAPS names
+another copy); nothing is skipped."""
 import collections
 import json
-import os
-import pathlib
 import random
 import subprocess
 
 import pytest
 
-from conftest import AGENT, ROOT
-
-PCAPS = pathlib.Path(os.environ.get("FLOWSCOPE_PCAPS", ROOT.parent / "shared" / "pcaps"))
-
-
-def need_pcaps():
-    if PCAPS.is_dir():
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"reference captures missing: {PCAPS} (CI must have them)")
-    pytest.skip(f"reference captures not found at {PCAPS}: skipped outside CI")
+from conftest import AGENT, PCAPS, need_pcaps
 
 
 def read_pcap(path, *args, expect_rc=0):

@@ -2,7 +2,6 @@
 """The packet path live: two network namespaces joined by a veth pair (made here, removed
 after), nginx in one, curl in the other, and the agent capturing on the client's end of
 the veth (AF_PACKET) while its eBPF programs see both processes."""
-import json
 import pathlib
 import shutil
 import signal
