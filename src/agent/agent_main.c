@@ -75,6 +75,7 @@ struct agent_cfg {
 	bool packet_l7;
 	bool network_metrics;
 	int64_t metrics_max_rows;
+	bool keep_sensitive_values;
 };
 
 #define K(name) offsetof(struct agent_cfg, name)
@@ -155,6 +156,9 @@ static const struct conf_key agent_keys[] = {
 	{ "metrics_max_rows", CONF_INT, K(metrics_max_rows), "65536", 1024, 16777216, "N",
 	  "metric rows (time buckets) held at once per interface, ~0.5 KiB each; beyond it "
 	  "flow seconds are dropped from metrics and counted" },
+	{ "keep_sensitive_values", CONF_BOOL, K(keep_sensitive_values), "false", 0, 0, NULL,
+	  "keep SQL literals, Redis values and credentials in request logs (by default they "
+	  "are replaced by '?' or left out)" },
 	{ 0 },
 };
 
@@ -668,6 +672,7 @@ int main(int argc, char **argv)
 		.conn_idle_ns = a.cfg.conn_idle_timeout_ms * 1000000ull,
 		.request_timeout_ns = a.cfg.request_timeout_ms * 1000000ull,
 		.mem_budget = a.cfg.memory_budget,
+		.proto_opts = a.cfg.keep_sensitive_values ? PROTO_OPT_KEEP_VALUES : 0,
 	};
 	if (a.cfg.read_pcap && a.cfg.interfaces) {
 		fprintf(stderr, "flowscope-agent: --read-pcap and --interface exclude each other: "

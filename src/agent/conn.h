@@ -46,7 +46,8 @@ struct conn {
 	uint8_t daddr[16];
 	uint16_t sport;
 	uint16_t dport;
-	uint64_t last_ns; /* last activity, ns since the epoch */
+	struct proto_ctx pctx; /* what the parser is told besides the bytes */
+	uint64_t last_ns;      /* last activity, ns since the epoch */
 
 	enum proto_id proto; /* PROTO_UNKNOWN until detected */
 	const struct proto_ops *ops;

@@ -3,6 +3,7 @@
 #include "agent/intake.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -243,7 +244,7 @@ static void feed(struct intake *in, struct conn *c, const struct fs_event *ev,
 		.ts_end = ev->ts_exit_ns + off_ns,
 		.tcp_seq = ev->tcp_seq,
 	};
-	struct proto_input pi = { .dir = dir, .gap = gap };
+	struct proto_input pi = { .dir = dir, .gap = gap, .ctx = &c->pctx };
 	int rc;
 
 	if (d->left && d->left->len) {
@@ -273,7 +274,9 @@ static void feed(struct intake *in, struct conn *c, const struct fs_event *ev,
 		leftover_free(in, d);
 		return;
 	}
-	if ((size_t)rc >= pi.len || gap) {
+	/* A datagram is a message of its own: what its parser left is not continued by the
+	 * next one. */
+	if ((size_t)rc >= pi.len || gap || c->l4_proto == IPPROTO_UDP) {
 		/* All consumed (or a gap follows, after which leftovers cannot continue). Free
 		 * the buffer: most connections need one only briefly, for a split header. */
 		leftover_free(in, d);
@@ -283,15 +286,22 @@ static void feed(struct intake *in, struct conn *c, const struct fs_event *ev,
 		drop_partial(in, c, dir);
 }
 
-static const struct proto_ops *detect(const uint8_t *p, size_t n, uint8_t dir)
+/* The first parser sure of the bytes, else the first that finds them plausible. */
+static const struct proto_ops *detect(const uint8_t *p, size_t n, uint8_t dir,
+				      const struct proto_ctx *ctx)
 {
+	const struct proto_ops *maybe = NULL;
+
 	for (size_t i = 0; proto_detect_order[i]; i++) {
 		const struct proto_ops *ops = proto_detect_order[i];
+		enum proto_detect d = ops->detect(p, n, dir, ctx);
 
-		if (ops->detect(p, n, dir) != PROTO_DETECT_NO)
+		if (d == PROTO_DETECT_YES)
 			return ops;
+		if (d == PROTO_DETECT_MAYBE && !maybe)
+			maybe = ops;
 	}
-	return NULL;
+	return maybe;
 }
 
 static void on_data(struct intake *in, const struct fs_event *ev, const uint8_t *payload,
@@ -317,6 +327,15 @@ static void on_data(struct intake *in, const struct fs_event *ev, const uint8_t 
 		memcpy(c->daddr, ev->daddr, 16);
 		c->sport = ev->sport;
 		c->dport = ev->dport;
+		c->pctx.l4_proto = ev->l4_proto;
+		c->pctx.opts = in->cfg.proto_opts;
+		if (ev->role == FS_ROLE_CLIENT) {
+			c->pctx.role = PROTO_ROLE_CLIENT;
+			c->pctx.server_port = ev->dport;
+		} else if (ev->role == FS_ROLE_SERVER) {
+			c->pctx.role = PROTO_ROLE_SERVER;
+			c->pctx.server_port = ev->sport;
+		}
 		pid_ref_add(in, c->pid, 1);
 	} else {
 		conn_touch(&in->conns, c, now);
@@ -324,7 +343,7 @@ static void on_data(struct intake *in, const struct fs_event *ev, const uint8_t 
 	in->cur_conn = c;
 	if (!c->ops) {
 		const struct proto_ops *ops =
-			ev->cap_len ? detect(payload, ev->cap_len, ev->direction) : NULL;
+			ev->cap_len ? detect(payload, ev->cap_len, ev->direction, &c->pctx) : NULL;
 
 		if (!ops) {
 			in->st.unclassified++;

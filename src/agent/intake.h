@@ -32,6 +32,8 @@ struct intake_cfg {
 	 * decides their observation point (session.c marks them c-p/s-p by who sent the
 	 * request, which the sink maps). */
 	bool packet;
+	uint32_t
+		proto_opts; /* PROTO_OPT_*: what parsers may keep (values are dropped by default) */
 };
 
 /* Counters; every drop has its own. */

@@ -22,7 +22,7 @@ void record_reset(struct l7_record *r)
 	memset(r, 0, offsetof(struct l7_record, version));
 	r->signal_source = REC_SIGNAL_EBPF; /* the packet path says otherwise */
 	r->version.len = r->method.len = r->domain.len = r->resource.len = 0;
-	r->endpoint.len = r->exception.len = r->x_request_id_0.len = 0;
+	r->endpoint.len = r->exception.len = r->result.len = r->x_request_id_0.len = 0;
 	r->x_request_id_1.len = r->trace_id.len = r->span_id.len = 0;
 }
 
@@ -44,6 +44,10 @@ void record_set_request(struct l7_record *r, const struct proto_msg *m)
 	REC_SET(r->resource, m->resource);
 	REC_SET(r->endpoint, m->endpoint);
 	REC_SET(r->x_request_id_0, m->x_request_id);
+	if (m->has_request_id) {
+		r->has_request_id = true;
+		r->request_id = m->request_id;
+	}
 	REC_SET(r->trace_id, m->trace_id);
 	REC_SET(r->span_id, m->span_id);
 }
@@ -61,6 +65,15 @@ void record_set_response(struct l7_record *r, const struct proto_msg *m)
 	r->code = m->code;
 	r->status = m->status;
 	REC_SET(r->exception, m->exception);
+	REC_SET(r->result, m->result);
+	if (m->has_affected_rows) {
+		r->has_affected_rows = true;
+		r->affected_rows = m->affected_rows;
+	}
+	if (m->has_request_id && !r->has_request_id) {
+		r->has_request_id = true;
+		r->request_id = m->request_id;
+	}
 	REC_SET(r->x_request_id_1, m->x_request_id);
 	/* A response may carry the trace context when the request did not. */
 	if (!r->trace_id.len)
@@ -158,6 +171,15 @@ int record_write_json(struct jsonw *w, const struct l7_record *r)
 		jsonw_null(w, "response_code");
 	jsonw_u64(w, "response_status", r->status);
 	PUT_STR(w, "response_exception", r->exception);
+	PUT_STR(w, "response_result", r->result);
+	if (r->has_request_id)
+		jsonw_u64(w, "request_id", r->request_id);
+	else
+		jsonw_null(w, "request_id");
+	if (r->has_affected_rows)
+		jsonw_u64(w, "sql_affected_rows", r->affected_rows);
+	else
+		jsonw_null(w, "sql_affected_rows");
 	if (r->has_request)
 		jsonw_u64(w, "request_length", r->request_length);
 	else

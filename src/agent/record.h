@@ -59,8 +59,12 @@ struct l7_record {
 	uint64_t response_length;
 	uint32_t req_tcp_seq;
 	uint32_t resp_tcp_seq;
-	uint8_t addr0[16]; /* client side */
-	uint8_t addr1[16]; /* server side */
+	bool has_request_id;
+	bool has_affected_rows;
+	uint32_t request_id;	/* request_id: the protocol's own id of the exchange */
+	uint64_t affected_rows; /* sql_affected_rows */
+	uint8_t addr0[16];	/* client side */
+	uint8_t addr1[16];	/* server side */
 	uint16_t client_port;
 	uint16_t server_port;
 	/* The local process: on side 0 for c-p, side 1 for s-p. */
@@ -74,6 +78,7 @@ struct l7_record {
 	REC_DEF_STR(resource, 1024);
 	REC_DEF_STR(endpoint, 1024);
 	REC_DEF_STR(exception, 256);
+	REC_DEF_STR(result, 512); /* response_result */
 	REC_DEF_STR(x_request_id_0, 128);
 	REC_DEF_STR(x_request_id_1, 128);
 	REC_DEF_STR(trace_id, 64);

@@ -148,10 +148,31 @@ static void on_response(struct intake *in, struct conn *c, const struct proto_ms
 	emit(in, &lone, REC_TYPE_RESPONSE);
 }
 
+/* A message that takes part in no exchange (PROTO_MSG_F_NO_RESPONSE / _UNSOLICITED): it
+ * leaves alone at once, and the requests waiting by order are left for their responses. */
+static void emit_alone(struct intake *in, struct conn *c, const struct proto_msg *m)
+{
+	struct l7_record r;
+
+	record_init(in, c, &r, m);
+	if (m->kind == PROTO_MSG_REQUEST) {
+		record_set_request(&r, m);
+		r.status = PROTO_STATUS_OK;
+		r.req_tid = in->cur_ev ? in->cur_ev->tid : 0;
+		emit(in, &r, REC_TYPE_REQUEST);
+	} else {
+		record_set_response(&r, m);
+		r.resp_tid = in->cur_ev ? in->cur_ev->tid : 0;
+		emit(in, &r, REC_TYPE_RESPONSE);
+	}
+}
+
 void session_on_msg(struct intake *in, struct conn *c, const struct proto_msg *m)
 {
 	in->st.messages++;
-	if (m->kind == PROTO_MSG_REQUEST)
+	if (m->flags & (PROTO_MSG_F_NO_RESPONSE | PROTO_MSG_F_UNSOLICITED))
+		emit_alone(in, c, m);
+	else if (m->kind == PROTO_MSG_REQUEST)
 		on_request(in, c, m);
 	else
 		on_response(in, c, m);

@@ -1492,12 +1492,14 @@ static void http1_on_close(void *state, uint64_t ts, proto_emit_fn emit, void *c
 	c->opaque = 0;
 }
 
-static enum proto_detect http1_detect(const uint8_t *data, size_t len, enum proto_dir dir)
+static enum proto_detect http1_detect(const uint8_t *data, size_t len, enum proto_dir dir,
+				      const struct proto_ctx *ctx)
 {
 	struct h1_line sl;
 	enum sl_result res;
 
 	(void)dir;
+	(void)ctx;
 	if (!data || !len)
 		return PROTO_DETECT_NO;
 	res = check_start_line(data, len < H1_DETECT_SCAN ? len : H1_DETECT_SCAN, K_ANY, &sl);

@@ -22,6 +22,19 @@ enum proto_id {
 	PROTO_OTHER = 1,
 	PROTO_HTTP1 = 20,
 	PROTO_HTTP2 = 21,
+	PROTO_DUBBO = 40,
+	PROTO_GRPC = 41,
+	PROTO_MYSQL = 60,
+	PROTO_POSTGRESQL = 61,
+	PROTO_REDIS = 80,
+	PROTO_MONGODB = 81,
+	PROTO_MEMCACHED = 82,
+	PROTO_KAFKA = 100,
+	PROTO_MQTT = 101,
+	PROTO_AMQP = 102,
+	PROTO_NATS = 104,
+	PROTO_DNS = 120,
+	PROTO_TLS = 121,
 	PROTO_ID_MAX = 256,
 };
 
@@ -29,6 +42,28 @@ enum proto_id {
 enum proto_dir {
 	PROTO_DIR_EGRESS = 0,
 	PROTO_DIR_INGRESS = 1,
+};
+
+/* Which end of the connection the observed side is (the process whose syscalls are seen;
+ * for packets, the flow's client). Parsers use it to tell requests from responses where
+ * the bytes alone are ambiguous, and fall back to the bytes when it is unknown. */
+enum proto_role {
+	PROTO_ROLE_UNKNOWN = 0,
+	PROTO_ROLE_CLIENT = 1, /* egress bytes are requests */
+	PROTO_ROLE_SERVER = 2, /* egress bytes are responses */
+};
+
+/* Options (proto_ctx.opts). By default values that may be secrets or personal data are
+ * not stored: SQL literals become '?', Redis values and AUTH arguments are dropped. */
+#define PROTO_OPT_KEEP_VALUES (1u << 0) /* keep SQL literals, Redis values, auth values */
+
+/* What is known of a connection besides its bytes. Ports are hints: detection must work
+ * on unusual ports, but a parser may accept weaker evidence on its well-known port. */
+struct proto_ctx {
+	uint8_t l4_proto;     /* 6 TCP, 17 UDP: on UDP every input is exactly one datagram */
+	uint8_t role;	      /* enum proto_role */
+	uint16_t server_port; /* 0 when unknown */
+	uint32_t opts;	      /* PROTO_OPT_* */
 };
 
 enum proto_msg_kind {
@@ -93,11 +128,19 @@ struct proto_input {
 	/* Index in data where the newest event's bytes begin (== segs[nsegs-1].off). A message
 	 * boundary is most likely there, which matters when resynchronising. */
 	size_t event_start;
+	const struct proto_ctx *ctx; /* NULL: nothing known (unknown role, no options) */
 };
 
 #define PROTO_MSG_F_TRUNCATED	(1u << 0) /* header block incomplete (capture limit or gap) */
 #define PROTO_MSG_F_CONN_CLOSE	(1u << 1) /* "Connection: close" */
 #define PROTO_MSG_F_LEN_GUESSED (1u << 2) /* length not framed; ended at a boundary or close */
+/* A request that gets no response by design (MQTT QoS 0 PUBLISH, Kafka acks=0, NATS PUB,
+ * Memcached noreply): it leaves at once as a lone request with status ok, instead of
+ * waiting for a response that would be paired with it by order. */
+#define PROTO_MSG_F_NO_RESPONSE (1u << 3)
+/* A message from the server that answers no request (Redis pub/sub push, MQTT PUBLISH to
+ * a subscriber, NATS MSG): it leaves at once as a lone response and takes no request. */
+#define PROTO_MSG_F_UNSOLICITED (1u << 4)
 
 /* One complete message. Strings not present have len 0. */
 struct proto_msg {
@@ -118,6 +161,13 @@ struct proto_msg {
 	int32_t code;		    /* response_code, -1 when none */
 	uint8_t status;		    /* enum proto_status, for responses */
 	struct proto_str exception; /* response_exception: reason phrase when status != ok */
+	struct proto_str result;    /* response_result: DNS answers, a Redis reply, ... */
+	bool has_affected_rows;	    /* sql_affected_rows is set (SQL responses) */
+	uint64_t affected_rows;
+	/* request_id as users see it (DNS transaction id, HTTP/2 stream id, Kafka correlation
+	 * id, Dubbo request id, MySQL statement id); independent of pairing */
+	bool has_request_id;
+	uint32_t request_id;
 	/* correlation */
 	struct proto_str x_request_id; /* X-Request-ID of this message */
 	struct proto_str trace_id;     /* from W3C traceparent */
@@ -140,7 +190,8 @@ struct proto_ops {
 	enum proto_id id;
 	size_t state_size; /* per connection (both directions); zero-filled by the caller */
 	/* Is this the start of a message of this protocol? Pure and cheap. */
-	enum proto_detect (*detect)(const uint8_t *data, size_t len, enum proto_dir dir);
+	enum proto_detect (*detect)(const uint8_t *data, size_t len, enum proto_dir dir,
+				    const struct proto_ctx *ctx); /* ctx may be NULL */
 	/*
 	 * Feed bytes. Returns the number consumed from the front of in->data (the caller
 	 * keeps the rest and presents it again, followed by new bytes), or PROTO_ERROR, after

@@ -18,8 +18,11 @@ _Static_assert(ARRAY_SIZE(proto_table) == PROTO_ID_MAX, "one slot per protocol i
 
 /* DeepFlow's display names, so queries and dashboards carry over. */
 static const char *const proto_names[PROTO_ID_MAX] = {
-	[PROTO_HTTP1] = "HTTP",
-	[PROTO_HTTP2] = "HTTP2",
+	[PROTO_HTTP1] = "HTTP",	 [PROTO_HTTP2] = "HTTP2",     [PROTO_DUBBO] = "Dubbo",
+	[PROTO_GRPC] = "gRPC",	 [PROTO_MYSQL] = "MySQL",     [PROTO_POSTGRESQL] = "PostgreSQL",
+	[PROTO_REDIS] = "Redis", [PROTO_MONGODB] = "MongoDB", [PROTO_MEMCACHED] = "Memcached",
+	[PROTO_KAFKA] = "Kafka", [PROTO_MQTT] = "MQTT",	      [PROTO_AMQP] = "AMQP",
+	[PROTO_NATS] = "NATS",	 [PROTO_DNS] = "DNS",	      [PROTO_TLS] = "TLS",
 };
 _Static_assert(ARRAY_SIZE(proto_names) == PROTO_ID_MAX, "one name slot per protocol id");
 

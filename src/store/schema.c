@@ -68,6 +68,9 @@ static const struct schema_column l7_columns[] = {
 	T("x_request_id_1", "X-Request-ID of the response"),
 	TS("trace_id", "W3C trace id"),
 	T("span_id", "W3C span id"),
+	T("response_result", "what the response said: DNS answers, a Redis reply, ..."),
+	I("request_id", "the protocol's id of the exchange (DNS id, stream id, ...)"),
+	M("sql_affected_rows", "rows a SQL statement changed or returned"),
 };
 
 static const struct schema_table l7_flow_log = {

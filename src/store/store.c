@@ -54,6 +54,9 @@ const char *const store_l7_col_names[L7C__MAX] = {
 	[L7C_X_REQUEST_ID_1] = "x_request_id_1",
 	[L7C_TRACE_ID] = "trace_id",
 	[L7C_SPAN_ID] = "span_id",
+	[L7C_RESPONSE_RESULT] = "response_result",
+	[L7C_REQUEST_ID] = "request_id",
+	[L7C_SQL_AFFECTED_ROWS] = "sql_affected_rows",
 };
 
 const char *const store_l4_col_names[L4C__MAX] = {
@@ -339,6 +342,15 @@ void store_l7_row(const struct l7_record *r, struct store_value v[L7C__MAX],
 	V_STR(&v[L7C_X_REQUEST_ID_1], r->x_request_id_1);
 	V_STR(&v[L7C_TRACE_ID], r->trace_id);
 	V_STR(&v[L7C_SPAN_ID], r->span_id);
+	V_STR(&v[L7C_RESPONSE_RESULT], r->result);
+	if (r->has_request_id)
+		v_int(&v[L7C_REQUEST_ID], r->request_id);
+	else
+		v_null(&v[L7C_REQUEST_ID]);
+	if (r->has_affected_rows)
+		v_int(&v[L7C_SQL_AFFECTED_ROWS], (int64_t)r->affected_rows);
+	else
+		v_null(&v[L7C_SQL_AFFECTED_ROWS]);
 }
 
 /*

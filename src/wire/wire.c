@@ -72,6 +72,12 @@ static void to_pb(const struct l7_record *r, pb_rec *p)
 	SET(request_resource, BIN(r->resource));
 	SET(endpoint, BIN(r->endpoint));
 	SET(response_exception, BIN(r->exception));
+	if (r->result.len)
+		SET(response_result, BIN(r->result));
+	if (r->has_request_id)
+		SET(request_id, r->request_id);
+	if (r->has_affected_rows)
+		SET(sql_affected_rows, r->affected_rows);
 	SET(x_request_id_0, BIN(r->x_request_id_0));
 	SET(x_request_id_1, BIN(r->x_request_id_1));
 	SET(trace_id, BIN(r->trace_id));
@@ -400,6 +406,8 @@ static const char *from_pb(const pb_rec *p, struct l7_record *r)
 		return "protocol out of range";
 	if (p->has_start_time_us && p->has_end_time_us && p->end_time_us < p->start_time_us)
 		return "end_time before start_time";
+	if (p->has_sql_affected_rows && p->sql_affected_rows > INT64_MAX)
+		return "sql_affected_rows out of range";
 	if ((p->has_start_time_us && p->start_time_us > UINT64_MAX / 1000) ||
 	    (p->has_end_time_us && p->end_time_us > UINT64_MAX / 1000))
 		return "time out of range";
@@ -440,6 +448,11 @@ static const char *from_pb(const pb_rec *p, struct l7_record *r)
 	COPY(r->resource, request_resource);
 	COPY(r->endpoint, endpoint);
 	COPY(r->exception, response_exception);
+	COPY(r->result, response_result);
+	r->has_request_id = p->has_request_id;
+	r->request_id = p->has_request_id ? p->request_id : 0;
+	r->has_affected_rows = p->has_sql_affected_rows;
+	r->affected_rows = p->has_sql_affected_rows ? p->sql_affected_rows : 0;
 	COPY(r->x_request_id_0, x_request_id_0);
 	COPY(r->x_request_id_1, x_request_id_1);
 	COPY(r->trace_id, trace_id);

@@ -198,7 +198,7 @@ static void event(struct fz *f, enum proto_dir dir, const uint8_t *p, size_t n, 
 	size_t old = s->len;
 	int r;
 
-	proto_http1_ops.detect(p, n, dir);
+	proto_http1_ops.detect(p, n, dir, NULL);
 	if (s->len + n > s->cap) {
 		s->cap = s->len + n;
 		s->buf = realloc(s->buf, s->cap ? s->cap : 1);

@@ -6,7 +6,8 @@
 # tests/fuzz/corpus/<name>/, and fail on any crash, sanitizer report or leak. New corpus
 # entries go to a temporary directory, so the seeds in the tree stay as committed.
 #
-#   FUZZ_RUNS=200000 FUZZ_TIME=20 CLANG=clang tests/fuzz/run-smoke.sh
+#   FUZZ_RUNS=200000 FUZZ_TIME=20 FUZZ_PROTO_TIME=30 CLANG=clang tests/fuzz/run-smoke.sh
+#   tests/fuzz/run-smoke.sh fuzz_proto_dns     only the targets named
 set -u
 
 cd "$(dirname "$0")/../.." || exit 1
@@ -14,6 +15,9 @@ cd "$(dirname "$0")/../.." || exit 1
 CLANG=${CLANG:-clang}
 RUNS=${FUZZ_RUNS:-2000000}
 TIME=${FUZZ_TIME:-20}
+# Protocol parsers (fuzz_proto_*) take hostile input straight off the network: each runs
+# for this long whatever its speed (no run cap).
+PROTO_TIME=${FUZZ_PROTO_TIME:-30}
 # src/common links against what the Makefile links the unit tests with.
 LIBS=${FUZZ_LIBS:--lyaml -lprotobuf-c -lzstd -lsqlite3 -lcurl -lpcap -lpthread -lm}
 OUT=build/fuzz
@@ -28,6 +32,10 @@ if ! ls build/src/wire/*.pb-c.c >/dev/null 2>&1; then
 	exit 1
 fi
 targets=(tests/fuzz/fuzz_*.c)
+if [ $# -gt 0 ]; then
+	targets=()
+	for n in "$@"; do targets+=("tests/fuzz/${n%.c}.c"); done
+fi
 mkdir -p "$OUT"
 
 if [ ${#targets[@]} -eq 0 ]; then
@@ -54,8 +62,10 @@ for t in "${targets[@]}"; do
 		fail=1
 		continue
 	fi
+	runs=$RUNS time=$TIME
+	case $name in fuzz_proto_*) runs=-1 time=$PROTO_TIME ;; esac
 	work=$(mktemp -d)
-	if "$bin" -runs="$RUNS" -max_total_time="$TIME" -artifact_prefix="$OUT/$name-" \
+	if "$bin" -runs="$runs" -max_total_time="$time" -artifact_prefix="$OUT/$name-" \
 		"$work" "$corpus" >"$log" 2>&1; then
 		done_line=$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$log" | tail -n 1)
 		echo "PASS  $name: ${done_line:-finished}, $(find "$corpus" -type f | wc -l) seeds"

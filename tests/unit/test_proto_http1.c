@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "proto/proto.h"
+#include "proto_harness.h"
 
 #define BASE_SEQ_EG 1000u
 #define BASE_SEQ_IN 7000000u
@@ -1757,11 +1758,40 @@ static void test_detect(void **unused)
 	(void)unused;
 	for (i = 0; i < NEV(cases); i++) {
 		enum proto_detect got = proto_http1_ops.detect((const uint8_t *)cases[i].s,
-							       strlen(cases[i].s), EGRESS);
+							       strlen(cases[i].s), EGRESS, NULL);
 
 		if (got != cases[i].want)
 			fail_msg("detect(\"%s\") = %d, want %d", cases[i].s, got, cases[i].want);
 	}
+}
+
+/* The shared parser harness (tests/unit/proto_harness.h) on HTTP: a pipelined pair of
+ * exchanges gives the same messages however the bytes are cut. */
+static void test_harness_splits(void **unused)
+{
+	static const char req[] = "GET /a?x=1 HTTP/1.1\r\nHost: h\r\n\r\n"
+				  "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc";
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+				   "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n";
+	const struct ph_event evs[] = { PH_EV(PROTO_DIR_EGRESS, req),
+					PH_EV(PROTO_DIR_INGRESS, resp) };
+	const struct proto_ctx ctx = { .l4_proto = 6, .role = PROTO_ROLE_CLIENT };
+	struct ph_conv c;
+
+	(void)unused;
+	ph_run(&c, &proto_http1_ops, &ctx, evs, 2, PH_WHOLE, true);
+	assert_int_equal(c.nmsgs, 4);
+	assert_string_equal(c.msgs[0].method, "GET");
+	assert_string_equal(c.msgs[0].resource, "/a?x=1");
+	assert_int_equal(c.msgs[0].m.tcp_seq, PH_SEQ_EGRESS);
+	assert_string_equal(c.msgs[1].method, "POST");
+	assert_int_equal(c.msgs[1].m.tcp_seq, PH_SEQ_EGRESS + 32);
+	assert_int_equal(c.msgs[2].m.code, 200);
+	assert_int_equal(c.msgs[2].m.start_ts, PH_TS_START(1));
+	assert_int_equal(c.msgs[3].m.code, 500);
+	assert_string_equal(c.msgs[3].exception, "Oops");
+	ph_free(&c);
+	ph_check_splits(&proto_http1_ops, &ctx, evs, 2, true);
 }
 
 static void test_registry(void **unused)
@@ -1775,8 +1805,10 @@ static void test_registry(void **unused)
 	assert_string_equal(proto_name(PROTO_HTTP2), "HTTP2");
 	assert_string_equal(proto_name(PROTO_UNKNOWN), "");
 	assert_string_equal(proto_name((enum proto_id)4000), "");
+	/* Every parser in the detection order is the registered one for its id. */
+	for (size_t i = 0; proto_detect_order[i]; i++)
+		assert_ptr_equal(proto_by_id(proto_detect_order[i]->id), proto_detect_order[i]);
 	assert_ptr_equal(proto_detect_order[0], &proto_http1_ops);
-	assert_null(proto_detect_order[1]);
 	assert_string_equal(proto_http1_ops.name, "HTTP");
 	assert_int_equal(proto_http1_ops.id, PROTO_HTTP1);
 	assert_true(proto_http1_ops.state_size > 0);
@@ -1921,6 +1953,7 @@ int main(void)
 		cmocka_unit_test(test_timestamps_from_segments),
 		cmocka_unit_test(test_long_values_capped),
 		cmocka_unit_test(test_detect),
+		cmocka_unit_test(test_harness_splits),
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_input_locate),
 		cmocka_unit_test(test_reset_resynchronises),

@@ -337,6 +337,11 @@ static void make_r1(struct l7_record *r)
 	SETS(r->x_request_id_1, "resp-1");
 	SETS(r->trace_id, "0af7651916cd43dd8448eb211c80319c");
 	SETS(r->span_id, "b7ad6b7169203331");
+	SETS(r->result, "3 rows");
+	r->has_request_id = true;
+	r->request_id = 7;
+	r->has_affected_rows = true;
+	r->affected_rows = 3;
 }
 
 static const struct exp exp_r1[] = {
@@ -377,6 +382,9 @@ static const struct exp exp_r1[] = {
 	ET("x_request_id_1", "resp-1"),
 	ET("trace_id", "0af7651916cd43dd8448eb211c80319c"),
 	ET("span_id", "b7ad6b7169203331"),
+	ET("response_result", "3 rows"),
+	EI("request_id", 7),
+	EI("sql_affected_rows", 3),
 	{ NULL },
 };
 
@@ -450,6 +458,9 @@ static const struct exp exp_r2[] = {
 	ET("x_request_id_1", ""),
 	ET("trace_id", ""),
 	ET("span_id", ""),
+	ET("response_result", ""),
+	EN("request_id"),
+	EN("sql_affected_rows"),
 	{ NULL },
 };
 
@@ -522,6 +533,9 @@ static const struct exp exp_r3[] = {
 	ET("x_request_id_1", "only-resp"),
 	ET("trace_id", ""),
 	ET("span_id", ""),
+	ET("response_result", ""),
+	EN("request_id"),
+	EN("sql_affected_rows"),
 	{ NULL },
 };
 
@@ -578,6 +592,9 @@ static const struct exp exp_r4[] = {
 	ET("x_request_id_1", "resp-1"),
 	ET("trace_id", "0af7651916cd43dd8448eb211c80319c"),
 	ET("span_id", "b7ad6b7169203331"),
+	ET("response_result", "3 rows"),
+	EI("request_id", 7),
+	EI("sql_affected_rows", 3),
 	{ NULL },
 };
 

@@ -61,6 +61,11 @@ static void make_records(struct l7_record *r)
 	rec_copy(r[0].exception.s, &r[0].exception.len, sizeof(r[0].exception.s), "Not Found", 9);
 	rec_copy(r[0].x_request_id_0.s, &r[0].x_request_id_0.len, sizeof(r[0].x_request_id_0.s),
 		 "\xff\x00raw", 5);
+	rec_copy(r[0].result.s, &r[0].result.len, sizeof(r[0].result.s), "A 10.0.0.2", 10);
+	r[0].has_request_id = true;
+	r[0].request_id = UINT32_MAX;
+	r[0].has_affected_rows = true;
+	r[0].affected_rows = (uint64_t)INT64_MAX;
 
 	record_reset(&r[1]); /* a lone request over IPv6: no response fields at all */
 	r[1].start_ns = r[1].end_ns = 1795325483000000000ull;
@@ -122,6 +127,9 @@ static void test_round_trip(void **unused)
 	}
 	assert_false(out[1].has_response);
 	assert_int_equal(out[1].code, -1);
+	assert_true(out[0].has_request_id && out[0].request_id == UINT32_MAX);
+	assert_true(out[0].has_affected_rows && out[0].affected_rows == (uint64_t)INT64_MAX);
+	assert_false(out[1].has_request_id || out[1].has_affected_rows);
 	free(out);
 	free(buf);
 
