@@ -115,6 +115,12 @@ void intake_destroy(struct intake *in)
 		return;
 	in->sink = NULL; /* destroying emits nothing */
 	conn_table_clear(&in->conns, 0);
+	while (in->spare) {
+		struct pending_req *p = in->spare;
+
+		in->spare = p->next_free;
+		free(p);
+	}
 	HASH_ITER (hh, in->pids, r, tmp) {
 		HASH_DELETE(hh, in->pids, r);
 		free(r);

@@ -68,12 +68,19 @@ struct pending_req {
 	uint64_t deadline_ns;
 	bool has_session_id;
 	uint32_t session_id;
+	struct pending_req *next_free; /* in intake.spare */
 };
+
+/* Released pending requests kept for reuse (still charged to the memory budget): a request
+ * costs no malloc/free pair in the steady state. */
+#define INTAKE_SPARE_REQS 64
 
 struct intake {
 	struct intake_cfg cfg;
 	struct intake_stats st;
 	struct conn_table conns;
+	struct pending_req *spare; /* up to INTAKE_SPARE_REQS */
+	uint32_t nspare;
 	struct proto_stats pst; /* summed over every parser */
 	record_sink_fn sink;
 	void *sink_ctx;

@@ -10,8 +10,10 @@
 
 #include "agent/record.h"
 
-/* Keys are fixed-size, padding zeroed: a multiply-xor over their words hashes them far
- * faster than uthash's byte-wise default, and this runs three times per flow second. */
+/* Keys are fixed-size, padding zeroed: a multiply-rotate over their words, finished with
+ * a full avalanche, hashes them far faster than uthash's byte-wise default. The finish
+ * matters: uthash takes the low bits, and keys differing only in an address's last byte
+ * must spread over all of them, or chains grow until uthash stops expanding. */
 _Static_assert(sizeof(struct net_key) % 8 == 0, "net_key is hashed as 64-bit words");
 static unsigned net_key_hash(const void *key)
 {
@@ -19,14 +21,16 @@ static unsigned net_key_hash(const void *key)
 
 	for (size_t i = 0; i < sizeof(struct net_key) / 8; i++) {
 		memcpy(&w, (const uint8_t *)key + i * 8, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
+		h ^= w * 0x87c37b91114253d5ull;
+		h = ((h << 31) | (h >> 33)) * 0x4cf5ad432745937full;
 	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
 	return (unsigned)h;
 }
-#define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = net_key_hash(keyptr))
-#include <uthash.h>
-
 #define DEF_MAX_ROWS 65536
 
 const char *const net_counter_names[NC_MAX] = {
@@ -87,13 +91,28 @@ const char *const net_counter_names[NC_MAX] = {
 	[NC_TCP_RST_FAIL] = "tcp_rst_fail",
 };
 
+/*
+ * Buckets live in one array (indices stay valid when it grows) and are found through an
+ * open-addressing index of (hash, index) pairs: a lookup touches one or two index slots and
+ * then the one bucket, where chained hashing walked a chain of cold buckets (perf showed
+ * half the metrics time in that walk). live[] lists the buckets in use, for the flushes.
+ */
 struct bucket {
 	struct net_row row;
-	UT_hash_handle hh;
+	uint32_t hash;
+	uint32_t live_pos; /* index in live[]; for a free bucket, the next free one */
 };
 
+#define NO_BUCKET UINT32_MAX
+
 struct net_meter {
-	struct bucket *map;
+	struct bucket *pool;
+	uint32_t pool_cap, pool_used;
+	uint32_t free_head; /* free buckets, linked through live_pos */
+	uint64_t *slots;    /* hash << 32 | (bucket index + 1); 0: empty */
+	uint32_t nslots;    /* a power of two, at least twice the buckets in use */
+	uint32_t *live;
+	uint32_t nlive;
 	uint32_t max_rows;
 	net_row_fn emit;
 	void *ctx;
@@ -109,28 +128,131 @@ struct net_meter *net_meter_create(uint32_t max_rows, net_row_fn emit, void *ctx
 	m->max_rows = max_rows ? max_rows : DEF_MAX_ROWS;
 	m->emit = emit;
 	m->ctx = ctx;
+	m->free_head = NO_BUCKET;
 	return m;
 }
 
-static void drop(struct net_meter *m, struct bucket *b, bool emit)
+static bool key_equal(const struct net_key *a, const struct net_key *b)
 {
-	HASH_DELETE(hh, m->map, b);
+	return memcmp(a, b, sizeof(*a)) == 0;
+}
+
+/* The index slot holding bucket idx (which is in the index). */
+static uint32_t slot_of(const struct net_meter *m, uint32_t idx)
+{
+	uint32_t mask = m->nslots - 1, i = m->pool[idx].hash & mask;
+
+	while ((uint32_t)m->slots[i] != idx + 1)
+		i = (i + 1) & mask;
+	return i;
+}
+
+/* Linear probing's deletion: later entries of the probe run move back into the hole, so
+ * lookups never stop early at it. */
+static void slot_remove(struct net_meter *m, uint32_t i)
+{
+	uint32_t mask = m->nslots - 1, j = i;
+
+	for (;;) {
+		uint32_t home;
+
+		j = (j + 1) & mask;
+		if (!m->slots[j])
+			break;
+		home = (uint32_t)(m->slots[j] >> 32) & mask;
+		/* Move it back unless its home lies cyclically in (i, j]. */
+		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+			m->slots[i] = m->slots[j];
+			i = j;
+		}
+	}
+	m->slots[i] = 0;
+}
+
+static int index_grow(struct net_meter *m)
+{
+	uint32_t n = m->nslots ? m->nslots * 2 : 1024, mask = n - 1;
+	uint64_t *slots = calloc(n, sizeof(*slots));
+
+	if (!slots)
+		return -1;
+	for (uint32_t k = 0; k < m->nlive; k++) {
+		uint32_t idx = m->live[k], i = m->pool[idx].hash & mask;
+
+		while (slots[i])
+			i = (i + 1) & mask;
+		slots[i] = (uint64_t)m->pool[idx].hash << 32 | (idx + 1);
+	}
+	free(m->slots);
+	m->slots = slots;
+	m->nslots = n;
+	return 0;
+}
+
+/* A bucket for a new key, or NO_BUCKET when out of room. */
+static uint32_t bucket_alloc(struct net_meter *m)
+{
+	uint32_t idx;
+
+	if (m->nlive >= m->max_rows)
+		return NO_BUCKET;
+	if ((uint64_t)(m->nlive + 1) * 2 > m->nslots && index_grow(m))
+		return NO_BUCKET;
+	if (m->free_head != NO_BUCKET) {
+		idx = m->free_head;
+		m->free_head = m->pool[idx].live_pos;
+	} else {
+		if (m->pool_used == m->pool_cap) {
+			uint32_t cap = m->pool_cap ? m->pool_cap * 2 : 256;
+			struct bucket *pool;
+			uint32_t *live;
+
+			if (cap > m->max_rows)
+				cap = m->max_rows;
+			pool = realloc(m->pool, (size_t)cap * sizeof(*pool));
+			if (!pool)
+				return NO_BUCKET;
+			m->pool = pool;
+			live = realloc(m->live, (size_t)cap * sizeof(*live));
+			if (!live)
+				return NO_BUCKET;
+			m->live = live;
+			m->pool_cap = cap;
+		}
+		idx = m->pool_used++;
+	}
+	m->pool[idx].live_pos = m->nlive;
+	m->live[m->nlive++] = idx;
+	m->st.buckets++;
+	return idx;
+}
+
+/* Remove bucket idx (emitting it first if asked). The last live bucket takes its place in
+ * live[]: a loop over live[] that removes at k looks at k again. */
+static void drop(struct net_meter *m, uint32_t idx, bool emit)
+{
+	struct bucket *b = &m->pool[idx];
+	uint32_t pos = b->live_pos, last = m->live[--m->nlive];
+
 	if (emit && m->emit) {
 		m->emit(m->ctx, &b->row);
 		m->st.rows++;
 	}
-	free(b);
+	slot_remove(m, slot_of(m, idx));
+	m->live[pos] = last;
+	m->pool[last].live_pos = pos;
+	b->live_pos = m->free_head;
+	m->free_head = idx;
 	m->st.buckets--;
 }
 
 void net_meter_destroy(struct net_meter *m)
 {
-	struct bucket *b, *tmp;
-
 	if (!m)
 		return;
-	HASH_ITER (hh, m->map, b, tmp)
-		drop(m, b, false);
+	free(m->pool);
+	free(m->live);
+	free(m->slots);
 	free(m);
 }
 
@@ -251,30 +373,49 @@ static void swap_directions(uint64_t *v)
 
 static void add_to(struct net_meter *m, const struct net_key *k, const uint64_t *v)
 {
-	struct bucket *b = NULL;
+	uint32_t hash = net_key_hash(k), mask, i, idx = NO_BUCKET;
+	struct bucket *b;
 
-	HASH_FIND(hh, m->map, k, sizeof(*k), b);
-	if (!b) {
-		if (m->st.buckets >= m->max_rows || !(b = calloc(1, sizeof(*b)))) {
+	if (m->nslots) {
+		mask = m->nslots - 1;
+		for (i = hash & mask; m->slots[i]; i = (i + 1) & mask) {
+			uint32_t cand = (uint32_t)m->slots[i] - 1;
+
+			if ((uint32_t)(m->slots[i] >> 32) == hash &&
+			    key_equal(&m->pool[cand].row.k, k)) {
+				idx = cand;
+				break;
+			}
+		}
+	}
+	if (idx == NO_BUCKET) {
+		idx = bucket_alloc(m);
+		if (idx == NO_BUCKET) {
 			m->st.drop_full++;
 			return;
 		}
+		b = &m->pool[idx];
+		memset(b->row.v, 0, sizeof(b->row.v));
 		b->row.k = *k;
-		HASH_ADD(hh, m->map, row.k, sizeof(b->row.k), b);
-		m->st.buckets++;
+		b->hash = hash;
+		mask = m->nslots - 1;
+		for (i = hash & mask; m->slots[i]; i = (i + 1) & mask)
+			;
+		m->slots[i] = (uint64_t)hash << 32 | (idx + 1);
 	}
+	b = &m->pool[idx];
 	{
 		static const int maxes[] = { NC_RTT_MAX, NC_RTT_CLIENT_MAX, NC_RTT_SERVER_MAX,
 					     NC_SRT_MAX, NC_ART_MAX,	    NC_CIT_MAX };
 		uint64_t old[sizeof(maxes) / sizeof(maxes[0])];
 
 		/* A plain sum over every counter (it vectorises), then the maxima put right. */
-		for (size_t i = 0; i < sizeof(maxes) / sizeof(maxes[0]); i++)
-			old[i] = b->row.v[maxes[i]];
+		for (size_t j = 0; j < sizeof(maxes) / sizeof(maxes[0]); j++)
+			old[j] = b->row.v[maxes[j]];
 		for (int c = 0; c < NC_MAX; c++)
 			b->row.v[c] += v[c];
-		for (size_t i = 0; i < sizeof(maxes) / sizeof(maxes[0]); i++)
-			b->row.v[maxes[i]] = v[maxes[i]] > old[i] ? v[maxes[i]] : old[i];
+		for (size_t j = 0; j < sizeof(maxes) / sizeof(maxes[0]); j++)
+			b->row.v[maxes[j]] = v[maxes[j]] > old[j] ? v[maxes[j]] : old[j];
 	}
 }
 
@@ -313,44 +454,55 @@ void net_meter_add(struct net_meter *m, const struct l4_flow_rec *r, uint8_t obs
 	add_to(m, &k, sv);
 }
 
-/* A complete second: out it goes, and into its minute. */
-static void emit_second(struct net_meter *m, struct bucket *b)
+/* A complete second: out it goes, and into its minute. The row is copied first: adding
+ * the minute may grow the pool under it. */
+static void emit_second(struct net_meter *m, uint32_t idx)
 {
-	struct net_key mk = b->row.k;
+	struct net_row minute = m->pool[idx].row;
 
-	mk.table = mk.table == NET_1S ? NET_1M : NET_MAP_1M;
-	mk.time_s -= ((mk.time_s % 60) + 60) % 60;
-	add_to(m, &mk, b->row.v);
-	drop(m, b, true);
+	minute.k.table = minute.k.table == NET_1S ? NET_1M : NET_MAP_1M;
+	minute.k.time_s -= ((minute.k.time_s % 60) + 60) % 60;
+	drop(m, idx, true);
+	add_to(m, &minute.k, minute.v);
+}
+
+static bool is_second(uint8_t table)
+{
+	return table == NET_1S || table == NET_MAP_1S;
 }
 
 void net_meter_flush_before(struct net_meter *m, int64_t now_s)
 {
-	struct bucket *b, *tmp;
+	/* Seconds first, so that the minutes they complete are whole. A removal moves the
+	 * last bucket to k, so k is looked at again; minutes added meanwhile are skipped. */
+	for (uint32_t k = 0; k < m->nlive;) {
+		const struct net_key *key = &m->pool[m->live[k]].row.k;
 
-	/* Seconds first, so that the minutes they complete are whole. */
-	HASH_ITER (hh, m->map, b, tmp) {
-		if ((b->row.k.table == NET_1S || b->row.k.table == NET_MAP_1S) &&
-		    b->row.k.time_s < now_s)
-			emit_second(m, b);
+		if (is_second(key->table) && key->time_s < now_s)
+			emit_second(m, m->live[k]);
+		else
+			k++;
 	}
-	HASH_ITER (hh, m->map, b, tmp) {
-		if ((b->row.k.table == NET_1M || b->row.k.table == NET_MAP_1M) &&
-		    b->row.k.time_s + 60 <= now_s)
-			drop(m, b, true);
+	for (uint32_t k = 0; k < m->nlive;) {
+		const struct net_key *key = &m->pool[m->live[k]].row.k;
+
+		if (!is_second(key->table) && key->time_s + 60 <= now_s)
+			drop(m, m->live[k], true);
+		else
+			k++;
 	}
 }
 
 void net_meter_flush(struct net_meter *m)
 {
-	struct bucket *b, *tmp;
-
-	HASH_ITER (hh, m->map, b, tmp) {
-		if (b->row.k.table == NET_1S || b->row.k.table == NET_MAP_1S)
-			emit_second(m, b);
+	for (uint32_t k = 0; k < m->nlive;) {
+		if (is_second(m->pool[m->live[k]].row.k.table))
+			emit_second(m, m->live[k]);
+		else
+			k++;
 	}
-	HASH_ITER (hh, m->map, b, tmp)
-		drop(m, b, true);
+	while (m->nlive)
+		drop(m, m->live[m->nlive - 1], true);
 }
 
 const struct net_meter_stats *net_meter_stats(const struct net_meter *m)

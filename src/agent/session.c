@@ -68,8 +68,32 @@ static struct pending_req *ring_pop(struct conn *c, uint32_t idx_from_head, uint
 
 static void release(struct intake *in, struct pending_req *p)
 {
+	if (in->nspare < INTAKE_SPARE_REQS) {
+		p->next_free = in->spare;
+		in->spare = p;
+		in->nspare++;
+		return;
+	}
 	free(p);
 	intake_mem_give(in, sizeof(*p));
+}
+
+/* A pending request: a spare one (already charged), or a new one within the budget. */
+static struct pending_req *pending_alloc(struct intake *in)
+{
+	struct pending_req *p = in->spare;
+
+	if (p) {
+		in->spare = p->next_free;
+		in->nspare--;
+		return p;
+	}
+	if (!intake_mem_take(in, sizeof(*p)))
+		return NULL;
+	p = malloc(sizeof(*p));
+	if (!p)
+		intake_mem_give(in, sizeof(*p));
+	return p;
 }
 
 static void emit_lone_request(struct intake *in, struct pending_req *p, uint8_t status)
@@ -100,13 +124,9 @@ static void on_request(struct intake *in, struct conn *c, const struct proto_msg
 		in->st.drop_pending_overflow++;
 		emit_lone_request(in, ring_pop(c, 0, max), PROTO_STATUS_UNKNOWN);
 	}
-	if (!intake_mem_take(in, sizeof(*p)))
+	p = pending_alloc(in);
+	if (!p)
 		goto no_mem;
-	p = malloc(sizeof(*p));
-	if (!p) {
-		intake_mem_give(in, sizeof(*p));
-		goto no_mem;
-	}
 	record_init(in, c, &p->rec, m);
 	record_set_request(&p->rec, m);
 	p->rec.req_tid = in->cur_ev ? in->cur_ev->tid : 0;
