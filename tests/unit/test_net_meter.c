@@ -209,8 +209,9 @@ static void test_many_keys(void **unused)
 	assert_int_equal(sum_table(&g, NET_1M, NC_PACKET_TX), 3 * per_sec * SECONDS);
 	for (size_t i = 0; i < g.n; i++)
 		if (g.rows[i].k.table == NET_MAP_1S)
-			assert_int_equal(g.rows[i].v[NC_PACKET_TX],
-					 2 * (1 + (g.rows[i].k.ip0[2] * 256 + g.rows[i].k.ip0[3]) % 3));
+			assert_int_equal(
+				g.rows[i].v[NC_PACKET_TX],
+				2 * (1 + (g.rows[i].k.ip0[2] * 256 + g.rows[i].k.ip0[3]) % 3));
 	assert_int_equal(net_meter_stats(m)->buckets, 0);
 	net_meter_destroy(m);
 	free(g.rows);
