@@ -171,15 +171,6 @@ int record_write_json(struct jsonw *w, const struct l7_record *r)
 		jsonw_null(w, "response_code");
 	jsonw_u64(w, "response_status", r->status);
 	PUT_STR(w, "response_exception", r->exception);
-	PUT_STR(w, "response_result", r->result);
-	if (r->has_request_id)
-		jsonw_u64(w, "request_id", r->request_id);
-	else
-		jsonw_null(w, "request_id");
-	if (r->has_affected_rows)
-		jsonw_u64(w, "sql_affected_rows", r->affected_rows);
-	else
-		jsonw_null(w, "sql_affected_rows");
 	if (r->has_request)
 		jsonw_u64(w, "request_length", r->request_length);
 	else
@@ -194,5 +185,15 @@ int record_write_json(struct jsonw *w, const struct l7_record *r)
 	PUT_STR(w, "x_request_id_1", r->x_request_id_1);
 	PUT_STR(w, "trace_id", r->trace_id);
 	PUT_STR(w, "span_id", r->span_id);
+	/* In the schema's column order (schema.c appends, never inserts). */
+	PUT_STR(w, "response_result", r->result);
+	if (r->has_request_id)
+		jsonw_u64(w, "request_id", r->request_id);
+	else
+		jsonw_null(w, "request_id");
+	if (r->has_affected_rows)
+		jsonw_u64(w, "sql_affected_rows", r->affected_rows);
+	else
+		jsonw_null(w, "sql_affected_rows");
 	return jsonw_end(w);
 }

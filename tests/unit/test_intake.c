@@ -372,11 +372,11 @@ static void test_record_json(void **unused)
 		"\"syscall_thread_1\":102,\"l7_protocol\":\"HTTP\",\"version\":\"1.1\",\"type\":2,"
 		"\"request_type\":\"GET\",\"request_domain\":\"svc\",\"request_resource\":"
 		"\"/a/b?x=1\",\"endpoint\":\"/a/b\",\"response_code\":404,\"response_status\":4,"
-		"\"response_exception\":\"Not Found\",\"response_result\":\"\","
-		"\"request_id\":null,\"sql_affected_rows\":null,\"request_length\":54,"
+		"\"response_exception\":\"Not Found\",\"request_length\":54,"
 		"\"response_length\":68,\"req_tcp_seq\":5,\"resp_tcp_seq\":6,"
 		"\"x_request_id_0\":\"r1\",\"x_request_id_1\":\"r2\",\"trace_id\":\"\","
-		"\"span_id\":\"\"}\n";
+		"\"span_id\":\"\",\"response_result\":\"\",\"request_id\":null,"
+		"\"sql_affected_rows\":null}\n";
 	assert_string_equal(w.buf, want);
 	jsonw_free(&w);
 	intake_destroy(in);
