@@ -51,8 +51,8 @@ static struct delivery *push(struct load *l)
 	return &l->d[l->n++];
 }
 
-static void on_data(void *ctx, const struct flow_view *f, uint8_t dir, uint64_t ts_ns,
-		    uint32_t seq, const uint8_t *data, uint32_t len, uint32_t gap)
+static void on_data(void *ctx, const struct flow_view *f, uint8_t dir, uint64_t ts_ns, uint32_t seq,
+		    const uint8_t *data, uint32_t len, uint32_t gap)
 {
 	struct load *l = ctx;
 	struct delivery *d = push(l);

@@ -110,9 +110,9 @@ static const char *const kf_names[KF_MAX_KEY + 1] = {
 
 /* First flexible version per api key (request header v2, response header v1); 255: none. */
 static const uint8_t kf_flex[KF_MAX_KEY + 1] = {
-	9, 12, 6, 9, 4, 2, 6, 3, 8, 6, 3, 6, 4, 4, 4, 5, 3, 255, 3, 5, 4, 2, 2,
-	4, 3, 3, 3, 1, 3, 2, 2, 2, 4, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 0, 0,
-	255, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	9, 12,	6, 9, 4, 2, 6, 3, 8, 6, 3, 6, 4, 4, 4, 5, 3, 255, 3, 5, 4, 2, 2,
+	4, 3,	3, 3, 1, 3, 2, 2, 2, 4, 2, 2, 2, 2, 2, 2, 2, 2,	  2, 2, 2, 1, 0,
+	0, 255, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0,	  0, 0, 0, 0, 0,
 };
 
 /* Highest api version accepted per key (a little above what Kafka 3.x speaks). */
@@ -577,15 +577,13 @@ static size_t b64dec(const uint8_t *s, size_t n, char *out, size_t cap)
 	return k;
 }
 
-static void trace_from(struct kf_msg *m, const uint8_t *k, size_t kn, const uint8_t *v,
-		       size_t vn)
+static void trace_from(struct kf_msg *m, const uint8_t *k, size_t kn, const uint8_t *v, size_t vn)
 {
 	if (m->trace_len)
 		return;
 	if (kn == 11 && memcmp(k, "traceparent", 11) == 0) {
 		/* 00-<32 hex trace>-<16 hex span>-<2 hex flags> */
-		if (vn < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-' ||
-		    !printable(v, 55))
+		if (vn < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-' || !printable(v, 55))
 			return;
 		memcpy(m->trace, v + 3, 32);
 		m->trace_len = 32;
@@ -636,8 +634,8 @@ static void parse_batch(struct kf_msg *m, const uint8_t *p, size_t n)
 		return;
 	rd_varint(&r); /* record length */
 	rd_skip(&r, 1);
-	rd_varint(&r); /* timestamp delta */
-	rd_varint(&r); /* offset delta */
+	rd_varint(&r);		      /* timestamp delta */
+	rd_varint(&r);		      /* offset delta */
 	for (int i = 0; i < 2; i++) { /* key, value */
 		int64_t l = rd_varint(&r);
 
@@ -681,11 +679,11 @@ static void set_partition(struct kf_msg *m, int32_t part, bool has_off, int64_t 
 		return;
 	m->ep_len = put(m->ep, sizeof(m->ep), "%.*s-%lld", m->topic, m->topic_len, part);
 	if (has_off)
-		m->res_len = (uint8_t)snprintf(m->res, sizeof(m->res), "%.*s:%lld",
-					       (int)m->ep_len, m->ep, (long long)off);
+		m->res_len = (uint8_t)snprintf(m->res, sizeof(m->res), "%.*s:%lld", (int)m->ep_len,
+					       m->ep, (long long)off);
 	else
-		m->res_len = (uint8_t)snprintf(m->res, sizeof(m->res), "%.*s", (int)m->ep_len,
-					       m->ep);
+		m->res_len =
+			(uint8_t)snprintf(m->res, sizeof(m->res), "%.*s", (int)m->ep_len, m->ep);
 }
 
 static void parse_produce(struct kf_msg *m, struct rd *r, bool flex)
@@ -781,23 +779,18 @@ static int simple_error_at(uint8_t key, uint8_t v)
 	switch (key) {
 	case 17: /* SaslHandshake */
 	case 18: /* ApiVersions */
-	case 36: /* SaslAuthenticate */
-		return 0;
-	case 10: /* FindCoordinator: v4+ has per-key errors */
-		return v == 0 ? 0 : v < 4 ? 4 : -1;
-	case 11: /* JoinGroup */
-		return v < 2 ? 0 : 4;
+	case 36: /* SaslAuthenticate */ return 0;
+	case 10: /* FindCoordinator: v4+ has per-key errors */ return v == 0 ? 0 : v < 4 ? 4 : -1;
+	case 11: /* JoinGroup */ return v < 2 ? 0 : 4;
 	case 12: /* Heartbeat */
 	case 13: /* LeaveGroup */
 	case 14: /* SyncGroup */
-	case 16: /* ListGroups */
-		return v == 0 ? 0 : 4;
+	case 16: /* ListGroups */ return v == 0 ? 0 : 4;
 	case 22: /* InitProducerId */
 	case 25: /* AddOffsetsToTxn */
 	case 26: /* EndTxn */
 	case 60: /* DescribeCluster */
-	case 68: /* ConsumerGroupHeartbeat */
-		return 4;
+	case 68: /* ConsumerGroupHeartbeat */ return 4;
 	default: return -1;
 	}
 }
@@ -852,7 +845,7 @@ static void parse_response_body(struct kf_msg *m, struct rd *r, bool flex)
 		}
 		if (v < 7 && !have && !r->bad)
 			have = true; /* no topics: nothing went wrong */
-	} else if (key == 8) { /* OffsetCommit */
+	} else if (key == 8) {	     /* OffsetCommit */
 		if (v >= 3)
 			rd_skip(r, 4);
 		have = first_partition_error(r, flex, false, &err);
@@ -1068,7 +1061,8 @@ static int kafka_parse(void *state, const struct proto_input *in, proto_emit_fn 
 			/* Look for the next plausible message start; bytes that may begin one
 			 * but are too few to tell are kept for the next call. */
 			pl = 0;
-			while (pos < len && (pl = plausible_at(c, kind, data + pos, len - pos)) == 0)
+			while (pos < len &&
+			       (pl = plausible_at(c, kind, data + pos, len - pos)) == 0)
 				pos++;
 			if (pl <= 0)
 				break;

@@ -286,14 +286,14 @@ static void test_acks_zero_no_response(void **unused)
 static uint8_t *big_produce(size_t body, size_t *len)
 {
 	static const uint8_t head[] = {
-		0,   0,	  0,   0, /* size */
-		0,   0,	  0,   2, /* Produce v2 */
-		0,   0,	  0,   9, /* correlation id */
-		0, 3, 'c', 'l', 'i', /* client id */
-		0, 1, 0, 0, 0x75, 0x30, /* acks 1, timeout */
-		0,   0,	  0,   1, 0, 3,	   't',	 'o', 'p', /* one topic "top" */
-		0,   0,	  0,   1, 0, 0,	   0,	 4,		/* one partition, index 4 */
-		0,   0,	  0,   0, /* records size */
+		0, 0, 0,   0,				   /* size */
+		0, 0, 0,   2,				   /* Produce v2 */
+		0, 0, 0,   9,				   /* correlation id */
+		0, 3, 'c', 'l', 'i',			   /* client id */
+		0, 1, 0,   0,	0x75, 0x30,		   /* acks 1, timeout */
+		0, 0, 0,   1,	0,    3,    't', 'o', 'p', /* one topic "top" */
+		0, 0, 0,   1,	0,    0,    0,	 4,	   /* one partition, index 4 */
+		0, 0, 0,   0,				   /* records size */
 	};
 	size_t n = sizeof(head) + body;
 	uint8_t *p = calloc(1, n);
@@ -377,7 +377,8 @@ static void test_gap_in_body(void **unused)
 static void test_resync_after_garbage(void **unused)
 {
 	static const uint8_t junk[] = "\xff\xff\xff\xffnot kafka at all, just bytes";
-	struct ph_event evs[3] = { { EG, junk, sizeof(junk) - 1, 0 }, EVA(EG, k_prod2_0),
+	struct ph_event evs[3] = { { EG, junk, sizeof(junk) - 1, 0 },
+				   EVA(EG, k_prod2_0),
 				   EVA(IN, k_prod2_1) };
 	struct ph_conv c;
 
@@ -511,12 +512,10 @@ static void test_detect(void **unused)
 	 * Produce v2 response does: correlation id 1 reads as Produce v1) */
 	assert_int_equal(proto_kafka_ops.detect(k_leave4_1, sizeof(k_leave4_1), IN, NULL),
 			 PROTO_DETECT_NO);
-	assert_int_equal(proto_kafka_ops.detect(http, sizeof(http) - 1, EG, NULL),
-			 PROTO_DETECT_NO);
+	assert_int_equal(proto_kafka_ops.detect(http, sizeof(http) - 1, EG, NULL), PROTO_DETECT_NO);
 	assert_int_equal(proto_kafka_ops.detect(redis, sizeof(redis) - 1, EG, &port),
 			 PROTO_DETECT_NO);
-	assert_int_equal(proto_kafka_ops.detect(zeros, sizeof(zeros), EG, &port),
-			 PROTO_DETECT_NO);
+	assert_int_equal(proto_kafka_ops.detect(zeros, sizeof(zeros), EG, &port), PROTO_DETECT_NO);
 	assert_int_equal(proto_kafka_ops.detect(k_prod2_0, 10, EG, NULL), PROTO_DETECT_NO);
 	/* A large request's first piece: likely on 9092, possible elsewhere */
 	assert_int_equal(proto_kafka_ops.detect(p, 1000, EG, &port), PROTO_DETECT_YES);
@@ -543,8 +542,8 @@ static void test_values_not_kept(void **unused)
 					    c.msgs[i].endpoint, c.msgs[i].result };
 
 			for (size_t j = 0; j < 4; j++)
-				assert_true(!f[j] || (!strstr(f[j], "Hello") &&
-						      !strstr(f[j], "MyKey")));
+				assert_true(!f[j] ||
+					    (!strstr(f[j], "Hello") && !strstr(f[j], "MyKey")));
 		}
 		ph_free(&c);
 	}
