@@ -320,8 +320,7 @@ static PH_UNUSED void ph_assert_same(const struct ph_conv *a, const struct ph_co
 		    p->tcp_seq != q->tcp_seq || p->length != q->length || p->code != q->code ||
 		    p->status != q->status || p->has_session_id != q->has_session_id ||
 		    p->session_id != q->session_id || p->has_request_id != q->has_request_id ||
-		    p->request_id != q->request_id ||
-		    p->has_affected_rows != q->has_affected_rows ||
+		    p->request_id != q->request_id || p->has_affected_rows != q->has_affected_rows ||
 		    p->affected_rows != q->affected_rows)
 			fail_msg("%s: message %zu differs in a scalar field (kind %d/%d length "
 				 "%llu/%llu seq %u/%u code %d/%d)",
