@@ -97,10 +97,10 @@ enum h2_phase {
 /* One dynamic table entry; its bytes live in h2_hpack.buf (oldest first). */
 struct h2_ent {
 	uint16_t off;
-	uint8_t nlen;	    /* stored name bytes */
+	uint8_t nlen; /* stored name bytes */
 	uint8_t name_unknown;
-	uint16_t vlen;	    /* stored value bytes */
-	uint16_t size;	    /* RFC size: 32 + real name and value lengths */
+	uint16_t vlen; /* stored value bytes */
+	uint16_t size; /* RFC size: 32 + real name and value lengths */
 };
 
 struct h2_hpack {
@@ -138,8 +138,8 @@ struct h2_dir {
 	uint32_t hb_stream;
 	uint32_t hb_len;
 	uint64_t hb_wire; /* bytes of the block's frames */
-	uint64_t fr_ts;	 /* first byte of the current frame */
-	uint32_t fr_seq; /* its TCP sequence */
+	uint64_t fr_ts;	  /* first byte of the current frame */
+	uint32_t fr_seq;  /* its TCP sequence */
 	uint8_t ctrl[H2_CTRL_MAX];
 	uint32_t ctrl_len;
 	struct h2_dyn *dyn;
@@ -285,11 +285,11 @@ static bool fh_valid(const struct h2_fh *f, bool strict)
 	if (f->len >= H2_FRAME_MAX)
 		return false;
 	switch (f->type) {
-	case T_DATA:
-		return f->stream && (!strict || !(f->flags & ~(F_END_STREAM | F_PADDED)));
+	case T_DATA: return f->stream && (!strict || !(f->flags & ~(F_END_STREAM | F_PADDED)));
 	case T_HEADERS:
-		return f->stream && (!strict || !(f->flags & ~(F_END_STREAM | F_END_HEADERS |
-							       F_PADDED | F_PRIORITY)));
+		return f->stream &&
+		       (!strict ||
+			!(f->flags & ~(F_END_STREAM | F_END_HEADERS | F_PADDED | F_PRIORITY)));
 	case T_PRIORITY: return f->stream && f->len == 5;
 	case T_RST_STREAM: return f->stream && f->len == 4;
 	case T_SETTINGS:
@@ -299,8 +299,7 @@ static bool fh_valid(const struct h2_fh *f, bool strict)
 	case T_PING: return !f->stream && f->len == 8 && (!strict || !(f->flags & ~F_ACK));
 	case T_GOAWAY: return !f->stream && f->len >= 8 && (!strict || !f->flags);
 	case T_WINDOW_UPDATE: return f->len == 4 && (!strict || !f->flags);
-	case T_CONTINUATION:
-		return f->stream && (!strict || !(f->flags & ~F_END_HEADERS));
+	case T_CONTINUATION: return f->stream && (!strict || !(f->flags & ~F_END_HEADERS));
 	}
 	return false;
 }
@@ -329,8 +328,8 @@ static enum proto_detect http2_detect(const uint8_t *data, size_t len, enum prot
 		if (frames >= 64)
 			break;
 	}
-	if (!frames || (pos < len && frames < 64 && pos + H2_FRAME_HDR > len &&
-			len - pos < H2_FRAME_HDR))
+	if (!frames ||
+	    (pos < len && frames < 64 && pos + H2_FRAME_HDR > len && len - pos < H2_FRAME_HDR))
 		return PROTO_DETECT_NO;
 	if (frames >= 2 && (pos >= len))
 		return PROTO_DETECT_YES;
@@ -446,8 +445,7 @@ static uint8_t status_of_grpc(int32_t code)
 	case 7:	 /* PERMISSION_DENIED */
 	case 9:	 /* FAILED_PRECONDITION */
 	case 11: /* OUT_OF_RANGE */
-	case 16: /* UNAUTHENTICATED */
-		return PROTO_STATUS_CLIENT_ERROR;
+	case 16: /* UNAUTHENTICATED */ return PROTO_STATUS_CLIENT_ERROR;
 	}
 	return PROTO_STATUS_SERVER_ERROR;
 }
@@ -701,8 +699,8 @@ struct hp_str {
 };
 
 /* Huffman: nghttp2's inflater decodes the string as the value of an unindexed literal. */
-static bool huff_decode(struct h2_conn *c, const uint8_t *raw, size_t rawlen, char *out,
-			size_t cap, struct hp_str *s)
+static bool huff_decode(struct h2_conn *c, const uint8_t *raw, size_t rawlen, char *out, size_t cap,
+			struct hp_str *s)
 {
 	uint8_t synth[3 + 5 + H2_HB_MAX];
 	nghttp2_nv nv;
@@ -793,8 +791,8 @@ static bool block_is_request(struct h2_run *r, struct h2_stream *s, const struct
 }
 
 /* One decoded header field, for a stream (NULL: decode only, for the table). */
-static void on_field(struct h2_stream *s, bool req, const char *n, size_t nl,
-		     const char *v, size_t vl, struct h2_fields *f)
+static void on_field(struct h2_stream *s, bool req, const char *n, size_t nl, const char *v,
+		     size_t vl, struct h2_fields *f)
 {
 	if (nl && n[0] == ':') {
 		if (eq(n, nl, ":method")) {
@@ -1110,10 +1108,20 @@ static void block_done(struct h2_run *r, uint64_t end_ts)
 static const char *rst_name(uint32_t code)
 {
 	static const char *const names[] = {
-		"NO_ERROR",	      "PROTOCOL_ERROR", "INTERNAL_ERROR",	"FLOW_CONTROL_ERROR",
-		"SETTINGS_TIMEOUT",   "STREAM_CLOSED",	"FRAME_SIZE_ERROR",	"REFUSED_STREAM",
-		"CANCEL",	      "COMPRESSION_ERROR", "CONNECT_ERROR",	"ENHANCE_YOUR_CALM",
-		"INADEQUATE_SECURITY", "HTTP_1_1_REQUIRED",
+		"NO_ERROR",
+		"PROTOCOL_ERROR",
+		"INTERNAL_ERROR",
+		"FLOW_CONTROL_ERROR",
+		"SETTINGS_TIMEOUT",
+		"STREAM_CLOSED",
+		"FRAME_SIZE_ERROR",
+		"REFUSED_STREAM",
+		"CANCEL",
+		"COMPRESSION_ERROR",
+		"CONNECT_ERROR",
+		"ENHANCE_YOUR_CALM",
+		"INADEQUATE_SECURITY",
+		"HTTP_1_1_REQUIRED",
 	};
 
 	return code < sizeof(names) / sizeof(names[0]) ? names[code] : "UNKNOWN";
@@ -1216,16 +1224,12 @@ static bool frame_start(struct h2_run *r, size_t pos, const struct h2_fh *f)
 		d->fr_seq = proto_input_seq_at(r->in, pos);
 	}
 	switch (f->type) {
-	case T_DATA:
-		d->prefix_len = (f->flags & F_PADDED) ? 1 : 0;
-		break;
+	case T_DATA: d->prefix_len = (f->flags & F_PADDED) ? 1 : 0; break;
 	case T_HEADERS:
 		d->prefix_len = (uint8_t)(((f->flags & F_PADDED) ? 1 : 0) +
 					  ((f->flags & F_PRIORITY) ? 5 : 0));
 		break;
-	case T_PUSH_PROMISE:
-		d->prefix_len = (uint8_t)(((f->flags & F_PADDED) ? 1 : 0) + 4);
-		break;
+	case T_PUSH_PROMISE: d->prefix_len = (uint8_t)(((f->flags & F_PADDED) ? 1 : 0) + 4); break;
 	default: break;
 	}
 	if (d->prefix_len > f->len)
@@ -1427,9 +1431,9 @@ gap:
 		}
 		return (int)n;
 	}
-	if (d->in_block || ((d->phase == PH_PAYLOAD || d->phase == PH_PREFIX) &&
-			    (d->ftype == T_HEADERS || d->ftype == T_PUSH_PROMISE ||
-			     d->ftype == T_CONTINUATION))) {
+	if (d->in_block ||
+	    ((d->phase == PH_PAYLOAD || d->phase == PH_PREFIX) &&
+	     (d->ftype == T_HEADERS || d->ftype == T_PUSH_PROMISE || d->ftype == T_CONTINUATION))) {
 		d->in_block = 0;
 		r.st->truncated++;
 		hp_lost(&r);
