@@ -383,6 +383,17 @@ static bool is_lhex(char c)
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
 }
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 static bool all_zero(const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -844,7 +855,21 @@ static void on_field(struct h2_stream *s, bool req, const char *n, size_t nl, co
 		}
 		s->grpc_status = code;
 	} else if (eq(n, nl, "grpc-message")) {
-		PUT(s, gmsg, v, vl);
+		/* percent-encoded on the wire (gRPC over HTTP/2) */
+		size_t o = 0;
+
+		for (size_t i = 0; i < vl && o < sizeof(s->gmsg); i++) {
+			int hi, lo;
+
+			if (v[i] == '%' && i + 2 < vl && (hi = hexval(v[i + 1])) >= 0 &&
+			    (lo = hexval(v[i + 2])) >= 0) {
+				s->gmsg[o++] = (char)(hi << 4 | lo);
+				i += 2;
+			} else {
+				s->gmsg[o++] = v[i];
+			}
+		}
+		s->gmsg_len = (uint8_t)o;
 	} else if (eq(n, nl, "x-request-id")) {
 		if (req)
 			PUT(s, xrid0, v, vl);

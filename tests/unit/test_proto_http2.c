@@ -47,8 +47,14 @@ static void put(struct buf *b, const void *p, size_t n)
 static void frame(struct buf *b, uint8_t type, uint8_t flags, uint32_t stream, const void *p,
 		  size_t n)
 {
-	uint8_t h[9] = { (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n, type, flags,
-			 (uint8_t)(stream >> 24), (uint8_t)(stream >> 16), (uint8_t)(stream >> 8),
+	uint8_t h[9] = { (uint8_t)(n >> 16),
+			 (uint8_t)(n >> 8),
+			 (uint8_t)n,
+			 type,
+			 flags,
+			 (uint8_t)(stream >> 24),
+			 (uint8_t)(stream >> 16),
+			 (uint8_t)(stream >> 8),
 			 (uint8_t)stream };
 
 	put(b, h, 9);
@@ -219,20 +225,29 @@ static void conv_free(struct conv *v)
 static void test_prior_knowledge(void **st)
 {
 	struct conv v;
-	const char *const req1[] = { ":method", "GET", ":scheme", "http", ":path",
-				     "/index.html?x=1", ":authority", "127.0.0.1:8080",
-				     "user-agent", "curl/7.88.1", "x-request-id", "abc-123",
+	const char *const req1[] = { ":method",
+				     "GET",
+				     ":scheme",
+				     "http",
+				     ":path",
+				     "/index.html?x=1",
+				     ":authority",
+				     "127.0.0.1:8080",
+				     "user-agent",
+				     "curl/7.88.1",
+				     "x-request-id",
+				     "abc-123",
 				     "traceparent",
 				     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
 				     NULL };
-	const char *const resp1[] = { ":status", "200", "content-type", "text/html",
-				      "x-request-id", "abc-123", NULL };
-	const char *const req3[] = { ":method", "GET", ":scheme", "http", ":path", "/missing",
-				     ":authority", "127.0.0.1:8080", "user-agent", "curl/7.88.1",
-				     NULL };
+	const char *const resp1[] = { ":status", "200", "content-type", "text/html", "x-request-id",
+				      "abc-123", NULL };
+	const char *const req3[] = { ":method",	   "GET",	  ":scheme",	"http",
+				     ":path",	   "/missing",	  ":authority", "127.0.0.1:8080",
+				     "user-agent", "curl/7.88.1", NULL };
 	const char *const resp3[] = { ":status", "404", "content-type", "text/html", NULL };
-	const char *const req5[] = { ":method", "POST", ":scheme", "http", ":path", "/post",
-				     ":authority", "127.0.0.1:8080", NULL };
+	const char *const req5[] = { ":method", "POST",	      ":scheme",	"http", ":path",
+				     "/post",	":authority", "127.0.0.1:8080", NULL };
 	const char *const resp5[] = { ":status", "500", NULL };
 	uint8_t body[100], ping[8] = { 0 }, wu[4] = { 0, 0, 1, 0 };
 	struct ph_conv c;
@@ -295,9 +310,19 @@ static void test_prior_knowledge(void **st)
 static void test_grpc(void **st)
 {
 	struct conv v;
-	const char *const req[] = { ":method", "POST", ":scheme", "http", ":path",
-				    "/helloworld.Greeter/SayHello", ":authority", "localhost:50051",
-				    "content-type", "application/grpc", "te", "trailers", NULL };
+	const char *const req[] = { ":method",
+				    "POST",
+				    ":scheme",
+				    "http",
+				    ":path",
+				    "/helloworld.Greeter/SayHello",
+				    ":authority",
+				    "localhost:50051",
+				    "content-type",
+				    "application/grpc",
+				    "te",
+				    "trailers",
+				    NULL };
 	const char *const rh[] = { ":status", "200", "content-type", "application/grpc", NULL };
 	const char *const tr_ok[] = { "grpc-status", "0", "grpc-message", "", NULL };
 	const char *const tr_nf[] = { "grpc-status", "5", "grpc-message", "no such user", NULL };
@@ -360,8 +385,8 @@ static void test_grpc(void **st)
 static void test_rst_stream(void **st)
 {
 	struct conv v;
-	const char *const req[] = { ":method", "GET", ":scheme", "http", ":path", "/slow",
-				    ":authority", "h", NULL };
+	const char *const req[] = { ":method", "GET",	     ":scheme", "http", ":path",
+				    "/slow",   ":authority", "h",	NULL };
 	uint8_t code[4] = { 0, 0, 0, 8 };
 	struct ph_conv c;
 	struct ph_event evs[2];
@@ -388,11 +413,11 @@ static void test_rst_stream(void **st)
 static void test_join_mid_stream_recovers(void **st)
 {
 	struct conv v;
-	const char *const req[] = { ":method", "GET", ":scheme", "http", ":path", "/a",
-				    ":authority", "svc:80", "x-custom", "one", NULL };
-	const char *const req2[] = { ":method", "GET", ":scheme", "http", ":path", "/a",
-				     ":authority", "svc:80", "x-custom", "two", "x-request-id", "r-2",
-				     NULL };
+	const char *const req[] = { ":method",	  "GET",    ":scheme",	"http", ":path", "/a",
+				    ":authority", "svc:80", "x-custom", "one",	NULL };
+	const char *const req2[] = { ":method",	     "GET",	   ":scheme", "http",	  ":path",
+				     "/a",	     ":authority", "svc:80",  "x-custom", "two",
+				     "x-request-id", "r-2",	   NULL };
 	const char *const resp[] = { ":status", "200", "server", "s", NULL };
 	struct buf skip = { .n = 0 };
 	struct ph_conv c;
@@ -436,8 +461,8 @@ static void test_join_mid_stream_recovers(void **st)
 static void test_gaps(void **st)
 {
 	struct conv v;
-	const char *const req[] = { ":method", "POST", ":scheme", "http", ":path", "/up",
-				    ":authority", "h", NULL };
+	const char *const req[] = { ":method", "POST",	     ":scheme", "http", ":path",
+				    "/up",     ":authority", "h",	NULL };
 	const char *const resp[] = { ":status", "201", NULL };
 	static uint8_t big[20000];
 	struct buf a = { .n = 0 }, b = { .n = 0 };
@@ -468,8 +493,8 @@ static void test_detect(void **st)
 	static const uint8_t settings[] = { 0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 100 };
 	static const uint8_t mysql[] = { 0x4a, 0, 0, 0, 0x0a, '8', '.', '0', 0 };
 	static const uint8_t redis[] = "*1\r\n$4\r\nPING\r\n";
-	static const uint8_t kafka[] = { 0, 0, 0, 20, 0, 3, 0, 9, 0, 0, 0, 1, 0, 6, 'c',
-					 'l', 'i', 'e', 'n', 't', 0, 0, 0, 0 };
+	static const uint8_t kafka[] = { 0, 0, 0,   20,	 0,   3,   0,	9,   0, 0, 0, 1,
+					 0, 6, 'c', 'l', 'i', 'e', 'n', 't', 0, 0, 0, 0 };
 	static const struct proto_ctx udp = { .l4_proto = 17 };
 
 	(void)st;
@@ -496,8 +521,7 @@ static void test_detect(void **st)
 	assert_int_equal(proto_http2_ops.detect(redis, sizeof(redis) - 1, E, NULL),
 			 PROTO_DETECT_NO);
 	assert_int_equal(proto_http2_ops.detect(kafka, sizeof(kafka), E, NULL), PROTO_DETECT_NO);
-	assert_int_equal(proto_http2_ops.detect((const uint8_t *)"", 0, E, NULL),
-			 PROTO_DETECT_NO);
+	assert_int_equal(proto_http2_ops.detect((const uint8_t *)"", 0, E, NULL), PROTO_DETECT_NO);
 	assert_ptr_equal(proto_by_id(PROTO_HTTP2), &proto_http2_ops);
 	assert_string_equal(proto_name(PROTO_GRPC), "gRPC");
 	assert_string_equal(proto_name(PROTO_HTTP2), "HTTP2");
@@ -507,11 +531,11 @@ static void test_detect(void **st)
 static void test_garbage_resync(void **st)
 {
 	struct conv v;
-	const char *const req[] = { ":method", "GET", ":scheme", "http", ":path", "/ok",
-				    ":authority", "h", NULL };
+	const char *const req[] = { ":method", "GET",	     ":scheme", "http", ":path",
+				    "/ok",     ":authority", "h",	NULL };
 	const char *const resp[] = { ":status", "200", NULL };
-	static const uint8_t junk[] = { 0xff, 0xff, 0xff, 0xee, 0x12, 0x34, 0x56, 0x78, 0x9a,
-					0xbc, 0xde };
+	static const uint8_t junk[] = { 0xff, 0xff, 0xff, 0xee, 0x12, 0x34,
+					0x56, 0x78, 0x9a, 0xbc, 0xde };
 	struct ph_conv c;
 	struct ph_event evs[4];
 
@@ -535,8 +559,8 @@ static void test_garbage_resync(void **st)
 static void test_many_streams(void **st)
 {
 	struct conv v;
-	const char *const req[] = { ":method", "GET", ":scheme", "http", ":path", "/s",
-				    ":authority", "h", NULL };
+	const char *const req[] = { ":method", "GET",	     ":scheme", "http", ":path",
+				    "/s",      ":authority", "h",	NULL };
 	struct ph_conv c;
 	struct ph_event evs[1];
 
@@ -560,7 +584,8 @@ static void test_malformed(void **st)
 					    0, 0, 1, 9, 4, 0, 0, 0, 3, 0x84 };
 	static const uint8_t cut[] = { 0, 0, 50, 1, 5, 0, 0, 0, 1, 0x82, 0x84 };
 	struct ph_event evs[] = { PH_EV(E, PREFACE), PH_EVB(E, bad_hpack, sizeof(bad_hpack)),
-				  PH_EVB(E, bad_cont, sizeof(bad_cont)), PH_EVB(E, cut, sizeof(cut)) };
+				  PH_EVB(E, bad_cont, sizeof(bad_cont)),
+				  PH_EVB(E, cut, sizeof(cut)) };
 	struct ph_conv c;
 
 	(void)st;
