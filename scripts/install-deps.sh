@@ -19,6 +19,7 @@ build_pkgs=(
 	libcurl4-openssl-dev          # agent -> server transport, flowscope CLI
 	uthash-dev                    # hash tables (connection and flow tables)
 	libpcap-dev                   # capture files (--read-pcap), capture filter compiler
+	libnghttp2-dev                # HTTP/2 parser: HPACK Huffman strings (nghttp2's inflater)
 	pkg-config
 	clang-format                  # make format / format-check
 )
@@ -32,6 +33,9 @@ test_pkgs=(
 	iproute2 procps psmisc
 	wrk linux-perf                # benchmarks
 	libclang-rt-14-dev            # ASan/UBSan/libFuzzer runtimes for clang builds
+	nodejs                        # integration: gRPC client and server (@grpc/grpc-js via the npm
+	                              # that ships with the machine's Node.js; Debian's npm package
+	                              # cannot be installed beside it)
 )
 
 want=("${build_pkgs[@]}")

@@ -29,6 +29,8 @@ void record_reset(struct l7_record *r)
 void record_set_request(struct l7_record *r, const struct proto_msg *m)
 {
 	r->has_request = true;
+	if (m->proto_override)
+		r->l7_proto = m->proto_override;
 	r->start_ns = m->start_ts;
 	if (!r->end_ns || r->end_ns < m->end_ts)
 		r->end_ns = m->end_ts;
@@ -55,6 +57,8 @@ void record_set_request(struct l7_record *r, const struct proto_msg *m)
 void record_set_response(struct l7_record *r, const struct proto_msg *m)
 {
 	r->has_response = true;
+	if (m->proto_override)
+		r->l7_proto = m->proto_override;
 	if (!r->has_request) {
 		r->start_ns = m->start_ts;
 		REC_SET(r->version, m->version);

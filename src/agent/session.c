@@ -22,7 +22,7 @@ static void record_init(struct intake *in, struct conn *c, struct l7_record *r,
 	r->status = PROTO_STATUS_UNKNOWN;
 	r->family = c->family;
 	r->l4_proto = c->l4_proto;
-	r->l7_proto = c->proto;
+	r->l7_proto = m->proto_override ? m->proto_override : c->proto;
 	r->obs = local_is_client ? REC_OBS_CLIENT_PROCESS : REC_OBS_SERVER_PROCESS;
 	if (in->cfg.packet)
 		r->signal_source = REC_SIGNAL_PACKET;

@@ -174,6 +174,9 @@ struct proto_msg {
 	struct proto_str span_id;      /* from W3C traceparent */
 	bool has_session_id;	       /* pairing by id instead of by order */
 	uint32_t session_id;
+	/* enum proto_id this message is, when not the connection's parser's (gRPC streams on
+	 * an HTTP/2 connection); 0: the parser's */
+	uint16_t proto_override;
 };
 
 typedef void (*proto_emit_fn)(void *ctx, const struct proto_msg *msg);
@@ -234,6 +237,7 @@ const char *proto_name(enum proto_id id);
 
 extern const struct proto_ops proto_http1_ops;
 extern const struct proto_ops proto_kafka_ops;
+extern const struct proto_ops proto_http2_ops; /* HTTP/2 and gRPC */
 
 /*
  * HTTP/1 header block cap. A header block (or a chunk trailer block) longer than this is a
