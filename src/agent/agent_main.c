@@ -329,15 +329,21 @@ static void write_l4(void *ctx, const struct l4_record *r)
 	pthread_mutex_unlock(&a->out_lock);
 }
 
-/* flow_metrics rows: stdout only for now (docs/network.md). */
+/*
+ * flow_metrics rows: to the server (--server) and/or stdout, like flow rows. Unlike those,
+ * rows of the agent's own traffic with the server are not looked for here: a network row
+ * sums every flow of one endpoint, so they could not be told apart. They do not occur:
+ * live capture keeps that traffic out of the flow table with its kernel filter
+ * (capture_filter).
+ */
 static void write_metric(void *ctx, const struct net_row *r)
 {
 	struct agent *a = ctx;
 
-	if (!a->cfg.out_stdout)
-		return;
 	pthread_mutex_lock(&a->out_lock);
-	if (!a->output_broken) {
+	if (a->exporter)
+		exporter_add_net(a->exporter, r);
+	if (a->cfg.out_stdout && !a->output_broken) {
 		if (net_row_write_json(&a->json, r) ||
 		    fwrite(a->json.buf, 1, a->json.len, stdout) != a->json.len) {
 			a->out.write_errors++;

@@ -221,6 +221,11 @@ void exporter_add_l4(struct exporter *e, const struct l4_record *r)
 	added(e, wire_builder_add_l4(&e->wb, r));
 }
 
+void exporter_add_net(struct exporter *e, const struct net_row *r)
+{
+	added(e, wire_builder_add_net(&e->wb, r));
+}
+
 void exporter_tick(struct exporter *e, uint64_t now_ns)
 {
 	bool spool_empty;

@@ -2,18 +2,19 @@
 /*
  * The agent's link to flowscope-server (docs/protocol.md, "Transport").
  *
- * The capture thread adds finished records (l7_flow_log requests and l4_flow_log flow
- * rows, into the same batches, counted alike); they are packed at once into the batch being
- * built, which is closed after batch_records records or batch_interval, compressed and
- * queued in the spool. One sender thread POSTs the spool's oldest batch over a kept-alive
- * HTTP/1.1 connection and removes it only once the server acknowledged it (the server
- * answers after a durable commit). Transient failures (no connection, timeout, 429, 5xx)
- * keep the batch and retry it with capped exponential backoff; a batch the server refuses
- * for good (other 4xx) is dropped and counted. The spool is bounded in bytes: when the
- * server stays away long enough to fill it, the oldest batches are dropped and counted.
- * An idle agent still sends an empty batch every heartbeat, so the server sees it alive
- * and has its counters. Batches are numbered from the start time in microseconds, so a
- * restarted agent keeps numbering upward and the server's duplicate check stays valid.
+ * The capture thread adds finished records (l7_flow_log requests, l4_flow_log flow rows
+ * and flow_metrics network rows, into the same batches, counted alike); they are packed at
+ * once into the batch being built, which is closed after batch_records records or
+ * batch_interval, compressed and queued in the spool. One sender thread POSTs the spool's
+ * oldest batch over a kept-alive HTTP/1.1 connection and removes it only once the server
+ * acknowledged it (the server answers after a durable commit). Transient failures (no
+ * connection, timeout, 429, 5xx) keep the batch and retry it with capped exponential
+ * backoff; a batch the server refuses for good (other 4xx) is dropped and counted. The
+ * spool is bounded in bytes: when the server stays away long enough to fill it, the
+ * oldest batches are dropped and counted. An idle agent still sends an empty batch every
+ * heartbeat, so the server sees it alive and has its counters. Batches are numbered from
+ * the start time in microseconds, so a restarted agent keeps numbering upward and the
+ * server's duplicate check stays valid.
  */
 #ifndef OB_AGENT_EXPORTER_H
 #define OB_AGENT_EXPORTER_H
@@ -22,6 +23,7 @@
 #include <stdint.h>
 
 #include "agent/l4_record.h"
+#include "agent/net_meter.h"
 #include "agent/record.h"
 #include "wire/wire.h"
 
@@ -43,7 +45,7 @@ struct exporter_cfg {
 	void *ctx;
 };
 
-/* Record counts cover both kinds (l7 and l4) together. */
+/* Record counts cover every kind (l7, l4 and network rows) together. */
 struct exporter_stats {
 	uint64_t records_exported;  /* acknowledged by the server */
 	uint64_t batches_acked;	    /* heartbeats included */
@@ -54,8 +56,9 @@ struct exporter_stats {
 	uint64_t spool_dropped_records;
 	uint64_t exit_dropped_records; /* still unsent when the drain time at exit ran out */
 	uint64_t send_failures;	       /* attempts that will be retried */
-	uint64_t encode_failures;      /* records lost: out of memory while packing */
-	uint64_t spool_batches;	       /* now waiting, the one in flight included */
+	/* records lost: out of memory while packing, or a row the server would refuse */
+	uint64_t encode_failures;
+	uint64_t spool_batches; /* now waiting, the one in flight included */
 	uint64_t spool_bytes;
 };
 
@@ -68,6 +71,9 @@ struct exporter *exporter_create(const struct exporter_cfg *cfg);
 void exporter_add(struct exporter *e, const struct l7_record *r);
 /* Capture thread: add a flow row (copied), to the same batch. */
 void exporter_add_l4(struct exporter *e, const struct l4_record *r);
+/* Capture thread: add a flow_metrics network / network_map row (copied), to the same
+ * batch. */
+void exporter_add_net(struct exporter *e, const struct net_row *r);
 
 /* Capture thread, a few times a second: close a batch whose interval passed, send a
  * heartbeat when due. now_ns is CLOCK_MONOTONIC. */

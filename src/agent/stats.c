@@ -130,7 +130,8 @@ outputs:
 		    "records lost: the server refused their batch (see the agent log)");
 		ADD("drop_exit_unsent", ex->exit_dropped_records,
 		    "records lost: still unsent when the drain time at exit ran out");
-		ADD("drop_encode", ex->encode_failures, "records lost: out of memory packing them");
+		ADD("drop_encode", ex->encode_failures,
+		    "records lost: out of memory packing them, or not fit to send");
 	}
 	return i;
 }

@@ -347,6 +347,32 @@ static int scan_number(struct parser *p, const char *src, size_t len, size_t *i,
 	return 0;
 }
 
+/* The last token is a name ending right at here (no space between). */
+static bool touches_name(const struct parser *p, const char *here)
+{
+	const struct token *t = p->ntoks ? &p->toks[p->ntoks - 1] : NULL;
+
+	return t && (t->kind == TK_IDENT || t->kind == TK_QIDENT) && t->p + t->len == here;
+}
+
+/*
+ * here follows "name." with no space anywhere: the part of a dotted name, which may start
+ * with a digit (flow_metrics' network.1s; see parse_table_ref). A number is never written
+ * so, so nothing else changes meaning.
+ */
+static bool after_name_dot(const struct parser *p, const char *here)
+{
+	const struct token *dot = p->ntoks ? &p->toks[p->ntoks - 1] : NULL;
+
+	if (!dot || dot->kind != TK_OP || dot->op != OP_DOT || dot->p + 1 != here ||
+	    !isdigit((unsigned char)*here))
+		return false;
+	return p->ntoks >= 2 &&
+	       (p->toks[p->ntoks - 2].kind == TK_IDENT ||
+		p->toks[p->ntoks - 2].kind == TK_QIDENT) &&
+	       p->toks[p->ntoks - 2].p + p->toks[p->ntoks - 2].len == dot->p;
+}
+
 static int tokenize(struct parser *p, const char *src, size_t len)
 {
 	size_t cap = 0, i = 0;
@@ -381,12 +407,14 @@ static int tokenize(struct parser *p, const char *src, size_t len)
 			continue;
 		}
 		t.p = src + i;
-		if (is_ident_start(c)) {
+		if (is_ident_start(c) || after_name_dot(p, src + i)) {
+			/* After "name." a word may start with a digit: network.1s. */
 			t.kind = TK_IDENT;
 			while (i < len && is_ident_char(src[i]))
 				i++;
 		} else if (isdigit((unsigned char)c) ||
-			   (c == '.' && i + 1 < len && isdigit((unsigned char)src[i + 1]))) {
+			   (c == '.' && i + 1 < len && isdigit((unsigned char)src[i + 1]) &&
+			    !touches_name(p, src + i))) {
 			if (scan_number(p, src, len, &i, &t))
 				return p->rc;
 		} else if (c == '\'' || c == '"' || c == '`') {
@@ -927,30 +955,48 @@ static int parse_expr(struct parser *p)
 
 /* ---- statements ---- */
 
-static int find_table(struct parser *p, const struct token *qual, const struct token *name,
+/* Copy a name token's text (unquoted) to buf as a C string; false when it does not fit. */
+static bool name_text(const struct token *t, char *buf, size_t size)
+{
+	const char *s = t->kind == TK_QIDENT ? t->s : t->p;
+	size_t len = t->kind == TK_QIDENT ? t->slen : t->len;
+
+	if (len >= size)
+		return false;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	return true;
+}
+
+/* "a.b" from two name tokens; false when it does not fit. */
+static bool join_names(const struct token *a, const struct token *b, char *buf, size_t size)
+{
+	size_t n;
+
+	if (!name_text(a, buf, size))
+		return false;
+	n = strlen(buf);
+	if (n + 1 >= size)
+		return false;
+	buf[n] = '.';
+	return name_text(b, buf + n + 1, size - n - 1);
+}
+
+/* The table tn of database db (NULL: the request's db, or any), into *out. */
+static int find_table(struct parser *p, const char *db, const char *tn,
 		      const struct schema_table **out)
 {
-	char db[64], tn[64], tmp[64], list[256];
+	char tmp[64], list[256];
+	const struct schema_table *elsewhere;
 	size_t n = 0;
 	const char *want_db = p->db;
 
-	if (name->len >= sizeof(tn) || (qual && qual->len >= sizeof(db)))
-		goto unknown;
-	if (qual) {
-		memcpy(db, qual->kind == TK_QIDENT ? qual->s : qual->p, qual->len);
-		db[qual->kind == TK_QIDENT ? qual->slen : qual->len] = '\0';
+	if (db) {
 		if (want_db && strcmp(db, want_db) != 0)
 			return fail(p, "database '%s' does not match the request's db '%s'",
 				    shown(tmp, sizeof(tmp), db, strlen(db)),
 				    shown(list, sizeof(list), want_db, strlen(want_db)));
 		want_db = db;
-	}
-	if (name->kind == TK_QIDENT) {
-		memcpy(tn, name->s, name->slen);
-		tn[name->slen] = '\0';
-	} else {
-		memcpy(tn, name->p, name->len);
-		tn[name->len] = '\0';
 	}
 	if (want_db) {
 		bool db_known = false;
@@ -976,16 +1022,37 @@ static int find_table(struct parser *p, const struct token *qual, const struct t
 	*out = schema_find_table(want_db, tn);
 	if (*out)
 		return 0;
-unknown:
+	/* The request's db, not the statement, left it out: say where it is. */
+	elsewhere = !db && want_db ? schema_find_table(NULL, tn) : NULL;
+	if (elsewhere)
+		return fail(p, "table '%s' is in database '%s', not the request's db '%s'",
+			    elsewhere->name, elsewhere->db,
+			    shown(list, sizeof(list), want_db, strlen(want_db)));
 	for (size_t i = 0; schema_tables[i] && n + 1 < sizeof(list); i++)
 		if (!want_db || strcmp(schema_tables[i]->db, want_db) == 0)
 			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", n ? ", " : "",
 					      schema_tables[i]->name);
 	list[n] = '\0';
-	return fail(p, "unknown table '%s' (tables: %s)",
-		    shown(tmp, sizeof(tmp), name->kind == TK_QIDENT ? name->s : name->p,
-			  name->kind == TK_QIDENT ? name->slen : name->len),
+	return fail(p, "unknown table '%s' (tables: %s)", shown(tmp, sizeof(tmp), tn, strlen(tn)),
 		    list);
+}
+
+/*
+ * a.b names no table, but a is what a dotted table name starts with and no database:
+ * network.1h is an unknown table of the network family, not table 1h of a database
+ * "network".
+ */
+static bool dotted_prefix(const char *joined)
+{
+	size_t n = strcspn(joined, ".");
+
+	for (size_t i = 0; schema_tables[i]; i++)
+		if (!strncmp(schema_tables[i]->db, joined, n) && !schema_tables[i]->db[n])
+			return false;
+	for (size_t i = 0; schema_tables[i]; i++)
+		if (!strncmp(schema_tables[i]->name, joined, n + 1))
+			return true;
+	return false;
 }
 
 static bool is_name(const struct token *t)
@@ -993,26 +1060,53 @@ static bool is_name(const struct token *t)
 	return t->kind == TK_IDENT || t->kind == TK_QIDENT;
 }
 
+/*
+ * [db.]table, where a table's own name may hold a dot (flow_metrics' network.1s): quoted,
+ * "network.1s", or bare, network.1s (the tokenizer reads the 1s after a name and its dot
+ * as a name). So a.b.c is table "b.c" of database a, and a.b is the table "a.b" when
+ * there is one, else table b of database a.
+ */
 static int parse_table_ref(struct parser *p)
 {
-	const struct token *a = peek(p), *b = NULL;
+	const struct token *part[3];
+	char db[64], tn[128], joined[128];
+	size_t n = 0;
 
-	if (is_op(a, OP_LP)) {
+	if (is_op(peek(p), OP_LP)) {
 		if (at_subquery(p) || word_is(&p->toks[p->pos + 1], "SELECT"))
 			return fail(p, "subqueries are not supported");
 		return fail_near(p, "expected a table name");
 	}
-	if (!is_name(a))
-		return fail_near(p, "expected a table name");
-	p->pos++;
-	if (accept_op(p, OP_DOT)) {
-		b = peek(p);
-		if (!is_name(b))
+	for (;;) {
+		if (!is_name(peek(p)))
 			return fail_near(p, "expected a table name");
+		part[n++] = peek(p);
 		p->pos++;
-		return find_table(p, a, b, &p->table);
+		if (!is_op(peek(p), OP_DOT))
+			break;
+		if (n == 3)
+			return fail_near(p, "too many parts in a table name");
+		p->pos++;
 	}
-	return find_table(p, NULL, a, &p->table);
+	if (n == 1) {
+		if (!name_text(part[0], tn, sizeof(tn)))
+			goto too_long;
+		return find_table(p, NULL, tn, &p->table);
+	}
+	if (n == 3) {
+		if (!name_text(part[0], db, sizeof(db)) ||
+		    !join_names(part[1], part[2], tn, sizeof(tn)))
+			goto too_long;
+		return find_table(p, db, tn, &p->table);
+	}
+	if (join_names(part[0], part[1], joined, sizeof(joined)) &&
+	    (schema_find_table(NULL, joined) || dotted_prefix(joined)))
+		return find_table(p, NULL, joined, &p->table);
+	if (!name_text(part[0], db, sizeof(db)) || !name_text(part[1], tn, sizeof(tn)))
+		goto too_long;
+	return find_table(p, db, tn, &p->table);
+too_long:
+	return fail(p, "table name too long");
 }
 
 static int parse_uint_literal(struct parser *p, const char *what, int64_t *out)
@@ -1950,7 +2044,8 @@ static int emit_select(struct parser *p, const struct query_limits *lim, struct 
 		}
 	}
 	sb_puts(b, " FROM ");
-	sb_ident(b, p->table->name);
+	/* The store's name for it: "network.1s" is stored as network_1s (schema.h). */
+	sb_ident(b, p->table->store_name);
 	if (p->where >= 0) {
 		const char *top_n = top_n_ordered(p);
 		int64_t lo = INT64_MIN, hi = INT64_MAX;

@@ -13,6 +13,9 @@
  *          [ORDER BY expr [ASC|DESC], ...] [LIMIT n [OFFSET m] | LIMIT m, n]
  *   item: * | expr [AS alias]
  *   SHOW DATABASES | SHOW TABLES | SHOW TAGS FROM [db.]t | SHOW METRICS FROM [db.]t
+ * A table whose name holds a dot (flow_metrics' network.1s, network_map.1m, ...) may be
+ * written bare or quoted, with or without its db: network.1s, "network.1s",
+ * flow_metrics.network.1s, flow_metrics."network.1s".
  * Expressions: columns, integer/float/'string' literals ('' escapes a quote), NULL,
  * + - * / % (usual precedence), unary minus, = == != <> < <= > >=, [NOT] LIKE,
  * [NOT] IN (list), IS [NOT] NULL, [NOT] BETWEEN a AND b, AND, OR, NOT, and the functions

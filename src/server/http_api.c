@@ -808,9 +808,15 @@ static enum MHD_Result handle_ingest(struct http_api *api, struct MHD_Connection
 		goto out;
 	}
 	src = (struct store_batch_src){ .id = info->agent_id, .seq = info->seq };
-	rows = (struct store_batch){ .l7 = recs.l7, .n7 = recs.n7, .l4 = recs.l4, .n4 = recs.n4 };
-	/* "rows" counts both kinds: l7_flow_log and l4_flow_log rows of the batch. */
-	n = recs.n7 + recs.n4;
+	rows = (struct store_batch){ .l7 = recs.l7,
+				     .n7 = recs.n7,
+				     .l4 = recs.l4,
+				     .n4 = recs.n4,
+				     .net = recs.net,
+				     .nnet = recs.nnet };
+	/* "rows" counts every kind: the batch's l7_flow_log, l4_flow_log and flow_metrics
+	 * rows. */
+	n = recs.n7 + recs.n4 + recs.nnet;
 	sr = store_write_rows(api->cfg.store, &src, &rows);
 	switch (sr) {
 	case STORE_OK:
@@ -914,7 +920,7 @@ static enum MHD_Result handle_metrics(struct http_api *api, struct MHD_Connectio
 			  (unsigned long long)cnt_get(&api->ingest_batches[i]));
 	ob_printf(&out,
 		  "# HELP flowscope_ingest_rows_total Records stored from ingest batches "
-		  "(l7_flow_log and l4_flow_log).\n"
+		  "(l7_flow_log, l4_flow_log and flow_metrics).\n"
 		  "# TYPE flowscope_ingest_rows_total counter\n"
 		  "flowscope_ingest_rows_total %llu\n",
 		  (unsigned long long)cnt_get(&api->ingest_rows));

@@ -58,10 +58,11 @@ static const struct conf_key server_keys[] = {
 
 static const struct conf_spec server_spec = {
 	.prog = "flowscope-server",
-	.summary = "Store the l7_flow_log and l4_flow_log rows flowscope agents send\n"
-		   "(POST /v1/ingest) and answer SQL queries over them (POST /v1/query). Also\n"
-		   "serves /healthz and Prometheus /metrics. Listens on loopback only unless\n"
-		   "told otherwise.",
+	.summary = "Store the rows flowscope agents send (POST /v1/ingest): l7_flow_log and\n"
+		   "l4_flow_log in flow_log, network.1s/1m and network_map.1s/1m in\n"
+		   "flow_metrics; answer SQL queries over them (POST /v1/query). Also serves\n"
+		   "/healthz and Prometheus /metrics. Listens on loopback only unless told\n"
+		   "otherwise.",
 	.examples = "  flowscope-server                                  127.0.0.1:20416, "
 		    "./flowscope-data\n"
 		    "  flowscope-server --data-dir /var/lib/flowscope --retention-days 30\n"

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Table descriptions: see schema.h. The column lists match record_write_json() and
- * l4_record_write_json() (src/agent), key for key ("table" aside).
+ * Table descriptions: see schema.h. The column lists match record_write_json(),
+ * l4_record_write_json() and net_row_write_json() (src/agent), key for key ("table"
+ * aside).
  */
 #include "store/schema.h"
 
@@ -76,6 +77,7 @@ static const struct schema_column l7_columns[] = {
 static const struct schema_table l7_flow_log = {
 	.db = "flow_log",
 	.name = "l7_flow_log",
+	.store_name = "l7_flow_log",
 	.columns = l7_columns,
 	.ncolumns = sizeof(l7_columns) / sizeof(l7_columns[0]),
 	.time_column = "time",
@@ -153,12 +155,121 @@ static const struct schema_column l4_columns[] = {
 static const struct schema_table l4_flow_log = {
 	.db = "flow_log",
 	.name = "l4_flow_log",
+	.store_name = "l4_flow_log",
 	.columns = l4_columns,
 	.ncolumns = sizeof(l4_columns) / sizeof(l4_columns[0]),
 	.time_column = "time",
 };
 
-const struct schema_table *const schema_tables[] = { &l7_flow_log, &l4_flow_log, NULL };
+/*
+ * flow_metrics.network and network_map (net_meter.h): the counters of both, in the agent's
+ * order (net_counter_names). "tx" is what the client sent on a network_map row, and what
+ * the row's own side (role) sent on a network row. Every one is a metric: sums, but the
+ * *_max, which are maxima (aggregate those with Max).
+ */
+#define NET_COUNTER_COLUMNS                                                                        \
+	M("packet_tx", "packets sent by the client (network: by this side)"),                      \
+		M("packet_rx", "packets sent by the server (network: to this side)"),              \
+		M("byte_tx", "frame bytes sent by the client (network: by this side)"),            \
+		M("byte_rx", "frame bytes sent by the server (network: to this side)"),            \
+		M("l3_byte_tx", "IP bytes sent by the client (network: by this side)"),            \
+		M("l3_byte_rx", "IP bytes sent by the server (network: to this side)"),            \
+		M("l4_byte_tx", "L4 payload bytes sent by the client (network: by this side)"),    \
+		M("l4_byte_rx", "L4 payload bytes sent by the server (network: to this side)"),    \
+		M("new_flow", "flows that began"),                                                 \
+		M("closed_flow", "flows that ended (periodic rows of live flows aside)"),          \
+		M("syn_count", "SYNs"), M("synack_count", "SYN-ACKs"),                             \
+		M("rtt_sum", "handshake round trips, sum in µs (one per flow)"),                   \
+		M("rtt_count", "handshake round trips measured"),                                  \
+		M("rtt_max", "largest handshake round trip, µs"),                                  \
+		M("rtt_client_sum", "client side of the handshakes (SYN-ACK to ACK), sum in µs"),  \
+		M("rtt_client_count", "client sides of handshakes measured"),                      \
+		M("rtt_client_max", "largest client side of a handshake, µs"),                     \
+		M("rtt_server_sum", "server side of the handshakes (SYN to SYN-ACK), sum in µs"),  \
+		M("rtt_server_count", "server sides of handshakes measured"),                      \
+		M("rtt_server_max", "largest server side of a handshake, µs"),                     \
+		M("srt_sum", "system response time (ACK delay), sum in µs"),                       \
+		M("srt_count", "system response times measured"),                                  \
+		M("srt_max", "largest system response time, µs"),                                  \
+		M("art_sum", "application response time, sum in µs"),                              \
+		M("art_count", "application response times measured"),                             \
+		M("art_max", "largest application response time, µs"),                             \
+		M("cit_sum", "client idle time between requests, sum in µs"),                      \
+		M("cit_count", "client idle times measured"),                                      \
+		M("cit_max", "largest client idle time, µs"),                                      \
+		M("retrans_tx", "retransmissions by the client (network: by this side)"),          \
+		M("retrans_rx", "retransmissions by the server (network: by the other side)"),     \
+		M("zero_win_tx", "zero windows the client advertised (network: this side)"),       \
+		M("zero_win_rx", "zero windows the server advertised (network: the other side)"),  \
+		M("retrans_syn", "repeated SYNs"), M("retrans_synack", "repeated SYN-ACKs"),       \
+		M("ooo_tx", "client segments out of order (network: this side's)"),                \
+		M("ooo_rx", "server segments out of order (network: the other side's)"),           \
+		M("client_rst_flow", "flows the client reset (client_rst, fin_client_rst)"),       \
+		M("server_rst_flow", "established flows the server reset (server_rst)"),           \
+		M("server_syn_miss", "handshakes whose SYN was never answered"),                   \
+		M("client_ack_miss", "handshakes whose SYN-ACK was never acknowledged"),           \
+		M("client_half_close_flow", "flows only the client closed"),                       \
+		M("server_half_close_flow", "flows only the server closed"),                       \
+		M("client_source_port_reuse", "flows ended by a new SYN on their 4-tuple"),        \
+		M("client_establish_other_rst", "handshakes the client reset"),                    \
+		M("server_reset", "SYNs the server answered with a reset (port closed)"),          \
+		M("server_queue_lack", "handshakes the server repeated after the client's ACK "    \
+				       "(accept queue full)"),                                     \
+		M("server_establish_other_rst", "handshakes the server reset"),                    \
+		M("tcp_timeout", "TCP flows that ended silent (timeout)"),                         \
+		M("client_establish_fail",                                                         \
+		  "client_ack_miss + client_source_port_reuse + client_establish_other_rst"),      \
+		M("server_establish_fail", "server_syn_miss + server_reset + server_queue_lack + " \
+					   "server_establish_other_rst"),                          \
+		M("tcp_establish_fail", "client_establish_fail + server_establish_fail"),          \
+		M("tcp_transfer_fail", "established flows that failed: resets, timeouts, half "    \
+				       "closes"),                                                  \
+		M("tcp_rst_fail", "flows that ended in a reset")
+
+/* One endpoint: the client side (role 0) or the server side (role 1) of the flows. */
+static const struct schema_column network_columns[] = {
+	I("time", "start of the second or minute, Unix seconds"),
+	T("ip4", "this side's IPv4 address"),
+	T("ip6", "this side's IPv6 address"),
+	I("role", "0 the client side, 1 the server side"),
+	I("server_port", "the flows' server port"),
+	I("protocol", "IP protocol number (6 TCP, 17 UDP)"),
+	I("signal_source", "0 packet"),
+	NET_COUNTER_COLUMNS,
+};
+
+/* One client -> server edge at one observation point. */
+static const struct schema_column network_map_columns[] = {
+	I("time", "start of the second or minute, Unix seconds"),
+	T("ip4_0", "client IPv4 address"),
+	T("ip4_1", "server IPv4 address"),
+	T("ip6_0", "client IPv6 address"),
+	T("ip6_1", "server IPv6 address"),
+	T("observation_point", "c-nd, s-nd, local, rest"),
+	I("server_port", "server port"),
+	I("protocol", "IP protocol number (6 TCP, 17 UDP)"),
+	I("signal_source", "0 packet"),
+	NET_COUNTER_COLUMNS,
+};
+
+#define NET_TABLE(var, tname, sname, cols)                                                         \
+	static const struct schema_table var = {                                                   \
+		.db = "flow_metrics",                                                              \
+		.name = tname,                                                                     \
+		.store_name = sname,                                                               \
+		.columns = cols,                                                                   \
+		.ncolumns = sizeof(cols) / sizeof(cols[0]),                                        \
+		.time_column = "time",                                                             \
+	}
+NET_TABLE(network_1s, "network.1s", "network_1s", network_columns);
+NET_TABLE(network_1m, "network.1m", "network_1m", network_columns);
+NET_TABLE(network_map_1s, "network_map.1s", "network_map_1s", network_map_columns);
+NET_TABLE(network_map_1m, "network_map.1m", "network_map_1m", network_map_columns);
+
+const struct schema_table *const schema_tables[] = {
+	&l7_flow_log,	 &l4_flow_log,	  &network_1s, &network_1m,
+	&network_map_1s, &network_map_1m, NULL,
+};
 
 const struct schema_table *schema_find_table(const char *db, const char *name)
 {

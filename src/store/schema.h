@@ -48,13 +48,19 @@ struct schema_column {
 
 struct schema_table {
 	const char *db;	  /* "flow_log" */
-	const char *name; /* "l7_flow_log" */
+	const char *name; /* "l7_flow_log", "network.1s": what users write */
+	/*
+	 * The name backends give the table's storage ("l7_flow_log", "network_1s"): letters,
+	 * digits and '_' only, unique over every database, so that it needs no quoting rules
+	 * of its own and a dot in it is never read as db.table. Queries never show it.
+	 */
+	const char *store_name;
 	const struct schema_column *columns;
 	size_t ncolumns;
 	const char *time_column; /* partitioning and time filters: "time" (Unix seconds) */
 };
 
-/* Every table, NULL-terminated. */
+/* Every table, NULL-terminated, in SHOW TABLES order. */
 extern const struct schema_table *const schema_tables[];
 
 /* The table db.name (db may be NULL to match any db), or NULL. */

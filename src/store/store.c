@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The backend-neutral half of the store: dispatch through struct store_ops, and the one
- * mapping from struct l7_record to l7_flow_log column values and from struct l4_record to
- * l4_flow_log column values. They follow record_write_json() (src/agent/record.c) and
- * l4_record_write_json() (src/agent/l4_record.c) field by field, so that a row read back
- * from any backend equals the agent's --stdout JSON for the same record.
+ * mapping from struct l7_record to l7_flow_log column values, from struct l4_record to
+ * l4_flow_log column values and from struct net_row to flow_metrics.network / network_map
+ * column values. They follow record_write_json() (src/agent/record.c),
+ * l4_record_write_json() (src/agent/l4_record.c) and net_row_write_json()
+ * (src/agent/net_meter.c) field by field, so that a row read back from any backend equals
+ * the agent's --stdout JSON for the same record.
  */
 #include "store/store.h"
 
@@ -14,7 +16,10 @@
 #include <string.h>
 
 #include "agent/l4_record.h"
+#include "agent/net_meter.h"
 #include "agent/record.h"
+
+_Static_assert(STORE_NET_COUNTERS == NC_MAX, "store.h: STORE_NET_COUNTERS is NC_MAX");
 
 const char *const store_l7_col_names[L7C__MAX] = {
 	[L7C_TIME] = "time",
@@ -125,10 +130,37 @@ const char *const store_l4_col_names[L4C__MAX] = {
 	[L4C_RST_COUNT] = "rst_count",
 };
 
+const char *const store_net_col_names[NETC__KEYS] = {
+	[NETC_TIME] = "time",
+	[NETC_IP4] = "ip4",
+	[NETC_IP6] = "ip6",
+	[NETC_ROLE] = "role",
+	[NETC_SERVER_PORT] = "server_port",
+	[NETC_PROTOCOL] = "protocol",
+	[NETC_SIGNAL_SOURCE] = "signal_source",
+};
+
+const char *const store_netmap_col_names[NMAPC__KEYS] = {
+	[NMAPC_TIME] = "time",
+	[NMAPC_IP4_0] = "ip4_0",
+	[NMAPC_IP4_1] = "ip4_1",
+	[NMAPC_IP6_0] = "ip6_0",
+	[NMAPC_IP6_1] = "ip6_1",
+	[NMAPC_OBSERVATION_POINT] = "observation_point",
+	[NMAPC_SERVER_PORT] = "server_port",
+	[NMAPC_PROTOCOL] = "protocol",
+	[NMAPC_SIGNAL_SOURCE] = "signal_source",
+};
+
+/* The network tables by the names the agent writes its rows under (net_table_name()). */
 const struct store_row_map store_row_maps[] = {
-	{ "l7_flow_log", store_l7_col_names, L7C__MAX },
-	{ "l4_flow_log", store_l4_col_names, L4C__MAX },
-	{ NULL, NULL, 0 },
+	{ "l7_flow_log", store_l7_col_names, L7C__MAX, NULL, 0 },
+	{ "l4_flow_log", store_l4_col_names, L4C__MAX, NULL, 0 },
+	{ "network.1s", store_net_col_names, NETC__KEYS, net_counter_names, NC_MAX },
+	{ "network.1m", store_net_col_names, NETC__KEYS, net_counter_names, NC_MAX },
+	{ "network_map.1s", store_netmap_col_names, NMAPC__KEYS, net_counter_names, NC_MAX },
+	{ "network_map.1m", store_netmap_col_names, NMAPC__KEYS, net_counter_names, NC_MAX },
+	{ NULL, NULL, 0, NULL, 0 },
 };
 
 int store_open(const struct store_ops *ops, const struct store_cfg *cfg, struct store **out)
@@ -173,12 +205,16 @@ int store_ensure_schema(struct store *s)
 enum store_result store_write_rows(struct store *s, const struct store_batch_src *src,
 				   const struct store_batch *b)
 {
-	if (!s || !b || (b->n7 && !b->l7) || (b->n4 && !b->l4))
+	if (!s || !b || (b->n7 && !b->l7) || (b->n4 && !b->l4) || (b->nnet && !b->net))
 		return STORE_DROP;
 	if (src && (!src->id || strlen(src->id) > STORE_SRC_ID_MAX))
 		return STORE_DROP;
+	/* A row of no network table can never be stored: the batch with it. */
+	for (size_t i = 0; i < b->nnet; i++)
+		if (b->net[i].k.table >= NET_TABLES)
+			return STORE_DROP;
 	/* Without a source there is no seq to advance: nothing to do. */
-	if (!src && !b->n7 && !b->n4)
+	if (!src && !b->n7 && !b->n4 && !b->nnet)
 		return STORE_OK;
 	return s->ops->write_batch(s, src, b);
 }
@@ -437,4 +473,42 @@ void store_l4_row(const struct l4_record *rec, struct store_value v[L4C__MAX],
 	v_int(&v[L4C_RETRANS_SYNACK], r->retrans_synack);
 	v_int(&v[L4C_FIN_COUNT], r->fin_count);
 	v_int(&v[L4C_RST_COUNT], r->rst_count);
+}
+
+/*
+ * net_row_write_json() writes ip4 / ip6 (network) or ip4_N / ip6_N (network_map) by
+ * family, the other family's absent (NULL here), as for l7 and l4 rows; every row has
+ * signal_source 0 (packets).
+ */
+size_t store_net_row(const struct net_row *r, struct store_value v[STORE_NET_MAX_COLS],
+		     struct store_net_buf *buf)
+{
+	const struct net_key *k = &r->k;
+	size_t nkeys;
+
+	memset(v, 0, sizeof(*v) * STORE_NET_MAX_COLS);
+	if (k->table == NET_MAP_1S || k->table == NET_MAP_1M) {
+		v[NMAPC_TIME] = (struct store_value){ .type = STORE_INT, .i = k->time_s };
+		put_addr(&v[NMAPC_IP4_0], &v[NMAPC_IP6_0], k->family, k->ip0, buf->ip[0],
+			 sizeof(buf->ip[0]));
+		put_addr(&v[NMAPC_IP4_1], &v[NMAPC_IP6_1], k->family, k->ip1, buf->ip[1],
+			 sizeof(buf->ip[1]));
+		v_cstr(&v[NMAPC_OBSERVATION_POINT], record_obs_name(k->obs));
+		v_int(&v[NMAPC_SERVER_PORT], k->server_port);
+		v_int(&v[NMAPC_PROTOCOL], k->protocol);
+		v_int(&v[NMAPC_SIGNAL_SOURCE], REC_SIGNAL_PACKET);
+		nkeys = NMAPC__KEYS;
+	} else {
+		v[NETC_TIME] = (struct store_value){ .type = STORE_INT, .i = k->time_s };
+		put_addr(&v[NETC_IP4], &v[NETC_IP6], k->family, k->ip0, buf->ip[0],
+			 sizeof(buf->ip[0]));
+		v_int(&v[NETC_ROLE], k->role);
+		v_int(&v[NETC_SERVER_PORT], k->server_port);
+		v_int(&v[NETC_PROTOCOL], k->protocol);
+		v_int(&v[NETC_SIGNAL_SOURCE], REC_SIGNAL_PACKET);
+		nkeys = NETC__KEYS;
+	}
+	for (int c = 0; c < NC_MAX; c++)
+		v_int(&v[nkeys + c], r->v[c]);
+	return nkeys + NC_MAX;
 }

@@ -2,10 +2,10 @@
 /*
  * The storage-backend interface: a vtable (struct store_ops) per backend and a handle
  * (struct store) that every backend embeds as its first member. The server writes
- * batches of l7_flow_log and l4_flow_log records (both kinds of one batch in one
- * transaction) and the query layer runs backend SQL text over a table or view named after
- * the schema (schema.h), streaming rows through callbacks so that no result set is ever
- * held whole in memory.
+ * batches of l7_flow_log and l4_flow_log records and flow_metrics network rows (every
+ * kind of one batch in one transaction) and the query layer runs backend SQL text over a
+ * table or view named after the schema (schema.h, the table's store_name), streaming rows
+ * through callbacks so that no result set is ever held whole in memory.
  *
  * Conventions: int functions return 0 or -errno, store_write_batch() returns the
  * three-way enum store_result, store_close() accepts NULL. One handle may be used from
@@ -21,6 +21,7 @@
 
 struct l7_record;
 struct l4_record;
+struct net_row;
 
 struct store_cfg {
 	const char *dir;	  /* data directory, created if missing */
@@ -93,6 +94,9 @@ struct store_batch {
 	size_t n7;
 	const struct l4_record *l4; /* l4_flow_log */
 	size_t n4;
+	/* flow_metrics.network.1s / .1m and network_map.1s / .1m, each row's table by its key */
+	const struct net_row *net;
+	size_t nnet;
 };
 
 struct store_stats {
@@ -149,7 +153,7 @@ void store_close(struct store *s);
 int store_ensure_schema(struct store *s);
 
 /*
- * Store the rows of b (l7 and l4) in one transaction: all or none, and, with src, the
+ * Store the rows of b (every kind) in one transaction: all or none, and, with src, the
  * source's seq with them, so that a resend is STORE_DUPLICATE for every table at once (see
  * store_write_batch_from). src may be NULL: no duplicate detection. An empty batch with a
  * src still advances the source's seq.
@@ -343,13 +347,64 @@ void store_l4_row(const struct l4_record *r, struct store_value v[L4C__MAX],
 		  struct store_l4_buf *buf);
 
 /*
+ * The flow_metrics row of a struct net_row, the same way: it follows net_row_write_json()
+ * (src/agent/net_meter.c) key by key, "table" aside. Its key columns come first, those of
+ * network (enum store_net_col) or of network_map (enum store_netmap_col) as the row's
+ * table says, then every counter in enum net_counter order, under its net_counter_names
+ * name. Text values point into buf or at static names.
+ */
+enum store_net_col {
+	NETC_TIME,
+	NETC_IP4,
+	NETC_IP6,
+	NETC_ROLE,
+	NETC_SERVER_PORT,
+	NETC_PROTOCOL,
+	NETC_SIGNAL_SOURCE,
+	NETC__KEYS,
+};
+
+enum store_netmap_col {
+	NMAPC_TIME,
+	NMAPC_IP4_0,
+	NMAPC_IP4_1,
+	NMAPC_IP6_0,
+	NMAPC_IP6_1,
+	NMAPC_OBSERVATION_POINT,
+	NMAPC_SERVER_PORT,
+	NMAPC_PROTOCOL,
+	NMAPC_SIGNAL_SOURCE,
+	NMAPC__KEYS,
+};
+
+/* NC_MAX (src/agent/net_meter.h; store.c checks that they agree). */
+#define STORE_NET_COUNTERS 55
+#define STORE_NET_MAX_COLS (NMAPC__KEYS + STORE_NET_COUNTERS)
+
+/* Key column names, in enum order; each is a column of its schema tables. */
+extern const char *const store_net_col_names[NETC__KEYS];
+extern const char *const store_netmap_col_names[NMAPC__KEYS];
+
+struct store_net_buf {
+	char ip[2][48];
+};
+
+/* Returns the number of values: NETC__KEYS or NMAPC__KEYS, plus STORE_NET_COUNTERS. */
+size_t store_net_row(const struct net_row *r, struct store_value v[STORE_NET_MAX_COLS],
+		     struct store_net_buf *buf);
+
+/*
  * Which schema table each mapping fills, for backends that build their INSERTs from it:
- * a table of { table name, column names in value order, count }, NULL-terminated.
+ * a table of { table name, column names in value order, count }, NULL-terminated. The
+ * network tables' counters follow their key columns as more_cols: the agent's own list of
+ * counter names, so that a counter cannot be stored under another name.
  */
 struct store_row_map {
 	const char *table;
 	const char *const *cols;
 	size_t ncols;
+	const char *const *more_cols; /* NULL, or nmore columns after cols */
+	size_t nmore;
 };
 extern const struct store_row_map store_row_maps[];
 

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "agent/l4_record.h"
+#include "agent/net_meter.h"
 #include "agent/record.h"
 #include "store/schema.h"
 #include "store/store.h"
@@ -39,7 +40,7 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define SCHEMA_VERSION	 3
+#define SCHEMA_VERSION	 4
 #define MAX_TABLES	 8
 #define INSERT_CACHE	 4 /* days with a cached INSERT: today, yesterday, stragglers */
 #define DAY_S		 86400
@@ -79,7 +80,8 @@ struct store_sqlite {
 	sqlite3 *wdb;
 	struct sq_table tabs[MAX_TABLES]; /* schema_tables order */
 	size_t ntabs;
-	struct sq_table *l7, *l4; /* where the two kinds of records go */
+	struct sq_table *l7, *l4;	  /* where the kinds of records go */
+	struct sq_table *net[NET_TABLES]; /* by enum net_table */
 	uint64_t ins_clock;
 	struct store_stats st;
 
@@ -237,18 +239,18 @@ static void partition_name(const struct sq_table *tb, int64_t day, char *buf, si
 	struct tm tm;
 
 	gmtime_r(&t, &tm);
-	snprintf(buf, cap, SQL_PARTITION_NAME_FMT, tb->t->name, tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday);
+	snprintf(buf, cap, SQL_PARTITION_NAME_FMT, tb->t->store_name, tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday);
 }
 
 /* The day of a partition name "<table>_YYYYMMDD", or -1. */
 static int64_t partition_day(const struct sq_table *tb, const char *name)
 {
-	size_t tl = strlen(tb->t->name);
+	size_t tl = strlen(tb->t->store_name);
 	struct tm tm = { 0 };
 	int y, m, d;
 
-	if (strncmp(name, tb->t->name, tl) || name[tl] != '_' || strlen(name + tl + 1) != 8)
+	if (strncmp(name, tb->t->store_name, tl) || name[tl] != '_' || strlen(name + tl + 1) != 8)
 		return -1;
 	if (sscanf(name + tl + 1, "%4d%2d%2d", &y, &m, &d) != 3)
 		return -1;
@@ -293,7 +295,7 @@ static int partitions_load(struct store_sqlite *q, struct sq_table *tb)
 	insert_cache_flush(tb);
 	tb->ndays = 0;
 	tb->parts_changed = false;
-	sql = sqlite3_mprintf(SQL_LIST_PARTITIONS_FMT, tb->t->name);
+	sql = sqlite3_mprintf(SQL_LIST_PARTITIONS_FMT, tb->t->store_name);
 	if (!sql)
 		return SQLITE_NOMEM;
 	rc = sqlite3_prepare_v2(q->wdb, sql, -1, &st, NULL);
@@ -509,11 +511,11 @@ static int view_rebuild(struct store_sqlite *q, const struct sq_table *tb)
 
 	if (tb->ndays > SQLITE_MAX_UNION)
 		return SQLITE_TOOBIG;
-	rc = execf(q->wdb, SQL_DROP_VIEW_FMT, t->name);
+	rc = execf(q->wdb, SQL_DROP_VIEW_FMT, t->store_name);
 	if (rc)
 		return rc;
 	s = sqlite3_str_new(q->wdb);
-	sqlite3_str_appendf(s, SQL_CREATE_VIEW_HEAD_FMT, t->name);
+	sqlite3_str_appendf(s, SQL_CREATE_VIEW_HEAD_FMT, t->store_name);
 	for (size_t i = 0; i < tb->ndays; i++) {
 		partition_name(tb, tb->days[i], part, sizeof(part));
 		if (i)
@@ -805,8 +807,17 @@ out:
 	return rc;
 }
 
-/* Column lists and the INSERT's placeholders, built once from the schema and the record
- * mapping; a mapped column missing from the schema is a programming error (-EINVAL). */
+static size_t map_ncols(const struct store_row_map *m)
+{
+	return m->ncols + m->nmore;
+}
+
+/* The i-th column of a mapping: its cols, then its more_cols. */
+static const char *map_col(const struct store_row_map *m, size_t i)
+{
+	return i < m->ncols ? m->cols[i] : m->more_cols[i - m->ncols];
+}
+
 /*
  * A table's column lists and its INSERT's placeholders, built once from the schema and
  * the table's row mapping. A mapped column missing from the schema, or a sparse or
@@ -823,10 +834,12 @@ static int table_setup(struct store_sqlite *q, struct sq_table *tb, const struct
 	for (size_t i = 0; store_row_maps[i].table; i++)
 		if (!strcmp(store_row_maps[i].table, t->name))
 			tb->map = &store_row_maps[i];
-	for (size_t i = 0; tb->map && i < tb->map->ncols; i++) {
-		if (!schema_find_column(t, tb->map->cols[i]))
+	for (size_t i = 0; tb->map && i < map_ncols(tb->map); i++) {
+		const char *col = map_col(tb->map, i);
+
+		if (!schema_find_column(t, col))
 			why = "record column missing from the schema";
-		sqlite3_str_appendf(ic, "%s\"%s\"", i ? ", " : "", tb->map->cols[i]);
+		sqlite3_str_appendf(ic, "%s\"%s\"", i ? ", " : "", col);
 		sqlite3_str_appendf(ip, "%s?", i ? ", " : "");
 	}
 	for (size_t i = 0; i < t->ncolumns; i++) {
@@ -916,6 +929,16 @@ static int sq_open(const struct store_cfg *cfg, struct store **out)
 		else if (!strcmp(q->tabs[i].t->name, "l4_flow_log"))
 			q->l4 = &q->tabs[i];
 	}
+	/* The network tables are found by the names the agent gives its rows. */
+	for (int n = 0; n < NET_TABLES; n++) {
+		for (size_t i = 0; i < q->ntabs; i++)
+			if (!strcmp(q->tabs[i].t->name, net_table_name((uint8_t)n)))
+				q->net[n] = &q->tabs[i];
+		if (!q->net[n] || !q->net[n]->map) {
+			err = -EINVAL;
+			goto err;
+		}
+	}
 	if (!q->l7 || !q->l7->map || !q->l4 || !q->l4->map) {
 		err = -EINVAL;
 		goto err;
@@ -969,6 +992,18 @@ static int migrate_v3(struct store_sqlite *q)
 	return SQLITE_OK;
 }
 
+/*
+ * Version 4: flow_metrics.network.1s / .1m and network_map.1s / .1m, the same way as
+ * version 3: nothing to create here (an older database gains their four empty views on
+ * this open), and a flowscope that knows only version 3 refuses the database rather than
+ * serve it without them.
+ */
+static int migrate_v4(struct store_sqlite *q)
+{
+	(void)q;
+	return SQLITE_OK;
+}
+
 static const struct migration {
 	int version;
 	int (*apply)(struct store_sqlite *q);
@@ -976,8 +1011,9 @@ static const struct migration {
 	{ 1, migrate_v1 },
 	{ 2, migrate_v2 },
 	{ 3, migrate_v3 },
+	{ 4, migrate_v4 },
 };
-_Static_assert(SCHEMA_VERSION == 3, "add the migration for the new version");
+_Static_assert(SCHEMA_VERSION == 4, "add the migration for the new version");
 
 static int sq_ensure_schema(struct store *s)
 {
@@ -1124,7 +1160,7 @@ static int insert_row(struct store_sqlite *q, struct sq_table *tb, const struct 
 	rc = insert_stmt(q, tb, floor_div(time_s, DAY_S), &st);
 	if (rc)
 		return rc;
-	for (size_t c = 0; c < tb->map->ncols && !rc; c++)
+	for (size_t c = 0; c < map_ncols(tb->map) && !rc; c++)
 		rc = bind_value(st, (int)c + 1, &v[c]);
 	if (!rc)
 		rc = sqlite3_step(st);
@@ -1136,11 +1172,12 @@ static enum store_result sq_write_batch(struct store *s, const struct store_batc
 					const struct store_batch *b)
 {
 	struct store_sqlite *q = to_sq(s);
-	struct store_value v7[L7C__MAX], v4[L4C__MAX];
+	struct store_value v7[L7C__MAX], v4[L4C__MAX], vn[STORE_NET_MAX_COLS];
 	struct store_addr_buf ab;
 	struct store_l4_buf lb;
+	struct store_net_buf nb;
 	enum store_result res = STORE_OK;
-	size_t n = b->n7 + b->n4;
+	size_t n = b->n7 + b->n4 + b->nnet;
 	int rc = SQLITE_DONE;
 
 	pthread_mutex_lock(&q->wlock);
@@ -1160,7 +1197,7 @@ static enum store_result sq_write_batch(struct store *s, const struct store_batc
 		if (rc != SQLITE_DONE)
 			goto rollback;
 	}
-	/* Both kinds in this one transaction, with the source's seq: a batch is stored whole
+	/* Every kind in this one transaction, with the source's seq: a batch is stored whole
 	 * or not at all, and its resend is a duplicate for every table at once. */
 	for (size_t i = 0; i < b->n7; i++) {
 		store_l7_row(&b->l7[i], v7, &ab);
@@ -1171,6 +1208,15 @@ static enum store_result sq_write_batch(struct store *s, const struct store_batc
 	for (size_t i = 0; i < b->n4; i++) {
 		store_l4_row(&b->l4[i], v4, &lb);
 		rc = insert_row(q, q->l4, v4, v4[L4C_TIME].i);
+		if (rc != SQLITE_DONE)
+			goto rollback;
+	}
+	/* Both key layouts start with the time column. store_write_rows refused tables
+	 * out of range. */
+	_Static_assert(NETC_TIME == 0 && NMAPC_TIME == 0, "time is the first network column");
+	for (size_t i = 0; i < b->nnet; i++) {
+		store_net_row(&b->net[i], vn, &nb);
+		rc = insert_row(q, q->net[b->net[i].k.table], vn, vn[0].i);
 		if (rc != SQLITE_DONE)
 			goto rollback;
 	}
@@ -1331,14 +1377,6 @@ static void column_value(sqlite3_stmt *st, int i, struct store_value *v)
 }
 
 /*
- * Partition pruning: sql with its `FROM "<view>"` replaced by only the day partitions that
- * overlap [lo, hi): one table under the view's name, a UNION ALL of a few, or no rows.
- * Without this, each partition's branch of the view is searched, which matters once the
- * plan walks an index other than time's (see the span-list rewrite in src/query).
- * The FROM is found by text: src/query writes it once and binds every literal, so no
- * user text can contain it. NULL (use sql as it is) when it is not there; *oom on failure.
- */
-/*
  * Partition pruning: sql with its `FROM "<view>"` replaced by only the day partitions of
  * that view's table that overlap [lo, hi): one table under the view's name, a UNION ALL of
  * a few, or no rows. Without this, each partition's branch of the view is searched, which
@@ -1361,7 +1399,7 @@ static char *scope_to_partitions(struct store_sqlite *q, const char *sql, int64_
 	for (size_t t = 0; t < q->ntabs; t++) {
 		const char *hit;
 
-		snprintf(from, sizeof(from), " FROM \"%s\"", q->tabs[t].t->name);
+		snprintf(from, sizeof(from), " FROM \"%s\"", q->tabs[t].t->store_name);
 		hit = strstr(sql, from);
 		if (!hit)
 			continue;
@@ -1373,7 +1411,7 @@ static char *scope_to_partitions(struct store_sqlite *q, const char *sql, int64_
 	}
 	if (!tb)
 		return NULL;
-	snprintf(from, sizeof(from), " FROM \"%s\"", tb->t->name);
+	snprintf(from, sizeof(from), " FROM \"%s\"", tb->t->store_name);
 	end = at + strlen(from);
 	pthread_mutex_lock(&q->wlock);
 	ndays = tb->ndays;
@@ -1393,11 +1431,11 @@ static char *scope_to_partitions(struct store_sqlite *q, const char *sql, int64_
 	sqlite3_str_appendall(s, " FROM ");
 	if (n == 1) {
 		partition_name(tb, days[0], part, sizeof(part));
-		sqlite3_str_appendf(s, "\"%s\" AS \"%s\"", part, tb->t->name);
+		sqlite3_str_appendf(s, "\"%s\" AS \"%s\"", part, tb->t->store_name);
 	} else if (n == 0) {
 		/* Nothing in range: the view's columns, and no rows. */
-		sqlite3_str_appendf(s, "(SELECT * FROM \"%s\" WHERE 0) AS \"%s\"", tb->t->name,
-				    tb->t->name);
+		sqlite3_str_appendf(s, "(SELECT * FROM \"%s\" WHERE 0) AS \"%s\"",
+				    tb->t->store_name, tb->t->store_name);
 	} else {
 		sqlite3_str_appendall(s, "(");
 		for (size_t i = 0; i < n; i++) {
@@ -1406,7 +1444,7 @@ static char *scope_to_partitions(struct store_sqlite *q, const char *sql, int64_
 				sqlite3_str_appendall(s, SQL_VIEW_UNION);
 			sqlite3_str_appendf(s, SQL_VIEW_PART_FMT, tb->view_cols, part);
 		}
-		sqlite3_str_appendf(s, ") AS \"%s\"", tb->t->name);
+		sqlite3_str_appendf(s, ") AS \"%s\"", tb->t->store_name);
 	}
 	sqlite3_str_appendall(s, end);
 	free(days);

@@ -2,12 +2,13 @@
 /*
  * All SQL text of the SQLite backend (store_sqlite.c), in one place.
  *
- * Naming rule: every schema table T (schema.h: l7_flow_log, l4_flow_log) is stored as one
- * regular table per UTC day, T_YYYYMMDD, chosen by the row's time column, with indexes
- * T_YYYYMMDD_<column>[_<column>...]. A regular view named T UNION ALLs every partition of T
- * with the columns in schema order; it is rebuilt in the same transaction that adds or
- * drops a partition of T, so readers see either the old or the new set, never a view
- * naming a missing table.
+ * Naming rule: every schema table (schema.h: l7_flow_log, l4_flow_log, network.1s, ...),
+ * under its store_name T (l7_flow_log, l4_flow_log, network_1s, ...: no dots), is stored
+ * as one regular table per UTC day, T_YYYYMMDD, chosen by the row's time column, with
+ * indexes T_YYYYMMDD_<column>[_<column>...]. A regular view named T UNION ALLs every
+ * partition of T with the columns in schema order; it is rebuilt in the same transaction
+ * that adds or drops a partition of T, so readers see either the old or the new set, never
+ * a view naming a missing table.
  * schema_version holds one row per applied migration. Identifiers are ours (digits and
  * schema.c names) and are still double-quoted; values are always bound, never formatted.
  */

@@ -15,6 +15,7 @@
 
 typedef Flowscope__Wire__V1__L7Record pb_rec;
 typedef Flowscope__Wire__V1__L4Record pb_l4;
+typedef Flowscope__Wire__V1__NetRow pb_net;
 typedef Flowscope__Wire__V1__Batch pb_batch;
 typedef Flowscope__Wire__V1__Counter pb_counter;
 
@@ -180,6 +181,117 @@ static void to_pb_l4(const struct l4_record *rec, pb_l4 *p)
 #undef SET
 }
 
+/*
+ * Every counter of struct net_row (enum net_counter) with its NetRow field, which is named
+ * as the counter's column (net_counter_names; tests/unit/test_wire.c checks the names).
+ * Spelled out, rather than found through the descriptor at run time, so that a field
+ * missing from the .proto fails the build.
+ */
+#define NET_COUNTERS(X)                                                                            \
+	X(PACKET_TX, packet_tx)                                                                    \
+	X(PACKET_RX, packet_rx)                                                                    \
+	X(BYTE_TX, byte_tx)                                                                        \
+	X(BYTE_RX, byte_rx)                                                                        \
+	X(L3_BYTE_TX, l3_byte_tx)                                                                  \
+	X(L3_BYTE_RX, l3_byte_rx)                                                                  \
+	X(L4_BYTE_TX, l4_byte_tx)                                                                  \
+	X(L4_BYTE_RX, l4_byte_rx)                                                                  \
+	X(NEW_FLOW, new_flow)                                                                      \
+	X(CLOSED_FLOW, closed_flow)                                                                \
+	X(SYN_COUNT, syn_count)                                                                    \
+	X(SYNACK_COUNT, synack_count)                                                              \
+	X(RTT_SUM, rtt_sum)                                                                        \
+	X(RTT_COUNT, rtt_count)                                                                    \
+	X(RTT_MAX, rtt_max)                                                                        \
+	X(RTT_CLIENT_SUM, rtt_client_sum)                                                          \
+	X(RTT_CLIENT_COUNT, rtt_client_count)                                                      \
+	X(RTT_CLIENT_MAX, rtt_client_max)                                                          \
+	X(RTT_SERVER_SUM, rtt_server_sum)                                                          \
+	X(RTT_SERVER_COUNT, rtt_server_count)                                                      \
+	X(RTT_SERVER_MAX, rtt_server_max)                                                          \
+	X(SRT_SUM, srt_sum)                                                                        \
+	X(SRT_COUNT, srt_count)                                                                    \
+	X(SRT_MAX, srt_max)                                                                        \
+	X(ART_SUM, art_sum)                                                                        \
+	X(ART_COUNT, art_count)                                                                    \
+	X(ART_MAX, art_max)                                                                        \
+	X(CIT_SUM, cit_sum)                                                                        \
+	X(CIT_COUNT, cit_count)                                                                    \
+	X(CIT_MAX, cit_max)                                                                        \
+	X(RETRANS_TX, retrans_tx)                                                                  \
+	X(RETRANS_RX, retrans_rx)                                                                  \
+	X(ZERO_WIN_TX, zero_win_tx)                                                                \
+	X(ZERO_WIN_RX, zero_win_rx)                                                                \
+	X(RETRANS_SYN, retrans_syn)                                                                \
+	X(RETRANS_SYNACK, retrans_synack)                                                          \
+	X(OOO_TX, ooo_tx)                                                                          \
+	X(OOO_RX, ooo_rx)                                                                          \
+	X(CLIENT_RST_FLOW, client_rst_flow)                                                        \
+	X(SERVER_RST_FLOW, server_rst_flow)                                                        \
+	X(SERVER_SYN_MISS, server_syn_miss)                                                        \
+	X(CLIENT_ACK_MISS, client_ack_miss)                                                        \
+	X(CLIENT_HALF_CLOSE_FLOW, client_half_close_flow)                                          \
+	X(SERVER_HALF_CLOSE_FLOW, server_half_close_flow)                                          \
+	X(CLIENT_SOURCE_PORT_REUSE, client_source_port_reuse)                                      \
+	X(CLIENT_ESTABLISH_OTHER_RST, client_establish_other_rst)                                  \
+	X(SERVER_RESET, server_reset)                                                              \
+	X(SERVER_QUEUE_LACK, server_queue_lack)                                                    \
+	X(SERVER_ESTABLISH_OTHER_RST, server_establish_other_rst)                                  \
+	X(TCP_TIMEOUT, tcp_timeout)                                                                \
+	X(CLIENT_ESTABLISH_FAIL, client_establish_fail)                                            \
+	X(SERVER_ESTABLISH_FAIL, server_establish_fail)                                            \
+	X(TCP_ESTABLISH_FAIL, tcp_establish_fail)                                                  \
+	X(TCP_TRANSFER_FAIL, tcp_transfer_fail)                                                    \
+	X(TCP_RST_FAIL, tcp_rst_fail)
+#define NET_ONE(e, f) +1
+_Static_assert(0 NET_COUNTERS(NET_ONE) == NC_MAX, "every net counter needs its NetRow field");
+#undef NET_ONE
+
+static bool net_is_map(uint8_t table)
+{
+	return table == NET_MAP_1S || table == NET_MAP_1M;
+}
+
+/*
+ * A network row: the key, then each counter only when not 0 (most of a row's 55 are 0:
+ * the anomaly counters, the latencies of UDP). role goes only on network rows and
+ * observation_point and ip_1 only on network_map rows, the fields that tell them apart.
+ */
+static void to_pb_net(const struct net_row *r, pb_net *p)
+{
+	const struct net_key *k = &r->k;
+	size_t alen = k->family == 4 ? 4 : 16;
+
+	flowscope__wire__v1__net_row__init(p);
+#define SET(f, v)                                                                                  \
+	do {                                                                                       \
+		p->has_##f = 1;                                                                    \
+		p->f = (v);                                                                        \
+	} while (0)
+#define NZ(f, v)                                                                                   \
+	do {                                                                                       \
+		if (v)                                                                             \
+			SET(f, v);                                                                 \
+	} while (0)
+	SET(time_s, (uint64_t)k->time_s);
+	SET(table, k->table);
+	SET(family, k->family);
+	NZ(protocol, k->protocol);
+	NZ(server_port, k->server_port);
+	SET(ip_0, ((ProtobufCBinaryData){ alen, (uint8_t *)k->ip0 }));
+	if (net_is_map(k->table)) {
+		SET(observation_point, k->obs);
+		SET(ip_1, ((ProtobufCBinaryData){ alen, (uint8_t *)k->ip1 }));
+	} else {
+		NZ(role, k->role);
+	}
+#define X(e, f) NZ(f, r->v[NC_##e]);
+	NET_COUNTERS(X)
+#undef X
+#undef NZ
+#undef SET
+}
+
 /* A protobuf varint at p (at most 10 bytes); returns its length. */
 static size_t put_varint(uint8_t *p, uint64_t v)
 {
@@ -211,9 +323,11 @@ static int builder_reserve(struct wire_builder *b, size_t more)
 	return 0;
 }
 
-/* Batch.l7 is field 4 and Batch.l4 field 6, length-delimited: tag (N << 3) | 2. */
-#define TAG_BATCH_L7 0x22
-#define TAG_BATCH_L4 0x32
+/* Batch.l7 is field 4, Batch.l4 field 6 and Batch.net field 7, length-delimited:
+ * tag (N << 3) | 2. */
+#define TAG_BATCH_L7  0x22
+#define TAG_BATCH_L4  0x32
+#define TAG_BATCH_NET 0x3a
 
 /* Append one packed record as the Batch field of that tag. */
 static int builder_put(struct wire_builder *b, uint8_t tag, const ProtobufCMessage *m)
@@ -247,6 +361,22 @@ int wire_builder_add_l4(struct wire_builder *b, const struct l4_record *r)
 		return -E2BIG;
 	to_pb_l4(r, &p);
 	return builder_put(b, TAG_BATCH_L4, &p.base);
+}
+
+int wire_builder_add_net(struct wire_builder *b, const struct net_row *r)
+{
+	const struct net_key *k = &r->k;
+	pb_net p;
+
+	if (b->n >= WIRE_MAX_RECORDS)
+		return -E2BIG;
+	/* A key the server would refuse would cost the whole batch: it stays here. */
+	if (k->table >= NET_TABLES || (k->family != 4 && k->family != 6) || k->time_s < 0 ||
+	    ((k->table == NET_1M || k->table == NET_MAP_1M) && k->time_s % 60) ||
+	    (net_is_map(k->table) ? k->obs > REC_OBS_MAX : k->role > 1))
+		return -EINVAL;
+	to_pb_net(r, &p);
+	return builder_put(b, TAG_BATCH_NET, &p.base);
 }
 
 int wire_builder_finish(struct wire_builder *b, const struct wire_batch_info *info, int zstd_level,
@@ -576,6 +706,61 @@ static const char *from_pb_l4(const pb_l4 *p, struct l4_record *rec)
 	return NULL;
 }
 
+/* One network row from the wire; returns NULL or what is wrong with it. */
+static const char *from_pb_net(const pb_net *p, struct net_row *r)
+{
+	struct net_key *k = &r->k;
+	size_t alen;
+	bool map;
+
+	/* Zero-filled first: the key's padding and unused address bytes compare as the
+	 * agent's do. */
+	memset(r, 0, sizeof(*r));
+	if (!p->has_time_s || p->time_s > INT64_MAX)
+		return "time_s missing or above 2^63-1";
+	if (!p->has_table || p->table >= NET_TABLES)
+		return "table missing or not 0..3";
+	map = net_is_map((uint8_t)p->table);
+	if ((p->table == NET_1M || p->table == NET_MAP_1M) && p->time_s % 60)
+		return "time_s of a 1m row not on a whole minute";
+	if (!p->has_family || (p->family != 4 && p->family != 6))
+		return "family missing or not 4 or 6";
+	alen = p->family == 4 ? 4 : 16;
+	if (!p->has_ip_0 || p->ip_0.len != alen || (map && (!p->has_ip_1 || p->ip_1.len != alen)))
+		return "addresses missing or of the wrong length for the family";
+	if (map && (!p->has_observation_point || p->observation_point > REC_OBS_MAX))
+		return "observation_point missing or out of range";
+	if (map && p->has_role)
+		return "role on a network_map row";
+	if (!map && (p->has_ip_1 || p->has_observation_point))
+		return "ip_1 or observation_point on a network row";
+	if (U0(role) > 1)
+		return "role out of range (0..1)";
+	if (U0(server_port) > 65535)
+		return "port out of range";
+	if (U0(protocol) > 255)
+		return "protocol out of range";
+#define X(e, f)                                                                                    \
+	if (TOO_BIG(f))                                                                            \
+		return "counter " #f " above 2^63-1";
+	NET_COUNTERS(X)
+#undef X
+	k->time_s = (int64_t)p->time_s;
+	k->table = (uint8_t)p->table;
+	k->family = (uint8_t)p->family;
+	k->protocol = (uint8_t)U0(protocol);
+	k->role = (uint8_t)U0(role);
+	k->obs = (uint8_t)U0(observation_point);
+	k->server_port = (uint16_t)U0(server_port);
+	memcpy(k->ip0, p->ip_0.data, alen);
+	if (map)
+		memcpy(k->ip1, p->ip_1.data, alen);
+#define X(e, f) r->v[NC_##e] = U0(f);
+	NET_COUNTERS(X)
+#undef X
+	return NULL;
+}
+
 #undef U0
 #undef TOO_BIG
 
@@ -585,6 +770,7 @@ void wire_decoded_free(struct wire_decoded *d)
 		return;
 	free(d->l7);
 	free(d->l4);
+	free(d->net);
 	*d = (struct wire_decoded){ 0 };
 }
 
@@ -635,10 +821,11 @@ int wire_decode(const uint8_t *buf, size_t len, size_t max_decoded, struct wire_
 		rc = fail(err, errlen, -EPROTO, "agent_id or seq missing, or agent_id too long");
 		goto out;
 	}
-	/* Both kinds count against one bound: it is what sizes a batch in memory. */
-	if (b->n_l7 > WIRE_MAX_RECORDS || b->n_l4 > WIRE_MAX_RECORDS - b->n_l7) {
-		rc = fail(err, errlen, -EMSGSIZE, "%zu records exceed %u", b->n_l7 + b->n_l4,
-			  WIRE_MAX_RECORDS);
+	/* Every kind counts against one bound: it is what sizes a batch in memory. Each
+	 * count is at most what fits in the decoded bytes, so their sum cannot wrap. */
+	if (b->n_l7 + b->n_l4 + b->n_net > WIRE_MAX_RECORDS) {
+		rc = fail(err, errlen, -EMSGSIZE, "%zu records exceed %u",
+			  b->n_l7 + b->n_l4 + b->n_net, WIRE_MAX_RECORDS);
 		goto out;
 	}
 	if (b->n_counters > WIRE_MAX_COUNTERS) {
@@ -659,7 +846,9 @@ int wire_decode(const uint8_t *buf, size_t len, size_t max_decoded, struct wire_
 		d.l7 = malloc(b->n_l7 * sizeof(*d.l7));
 	if (b->n_l4)
 		d.l4 = malloc(b->n_l4 * sizeof(*d.l4));
-	if ((b->n_l7 && !d.l7) || (b->n_l4 && !d.l4)) {
+	if (b->n_net)
+		d.net = malloc(b->n_net * sizeof(*d.net));
+	if ((b->n_l7 && !d.l7) || (b->n_l4 && !d.l4) || (b->n_net && !d.net)) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -679,8 +868,17 @@ int wire_decode(const uint8_t *buf, size_t len, size_t max_decoded, struct wire_
 			goto out;
 		}
 	}
+	for (size_t i = 0; i < b->n_net; i++) {
+		const char *why = from_pb_net(b->net[i], &d.net[i]);
+
+		if (why) {
+			rc = fail(err, errlen, -EPROTO, "net row %zu: %s", i, why);
+			goto out;
+		}
+	}
 	d.n7 = b->n_l7;
 	d.n4 = b->n_l4;
+	d.nnet = b->n_net;
 	info->version = b->version;
 	strcpy(info->agent_id, b->agent_id);
 	info->seq = b->seq;

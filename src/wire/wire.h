@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The agent -> server batch codec (docs/protocol.md): l7_flow_log and l4_flow_log records
- * to a zstd-compressed protobuf Batch and back. Decoding is for untrusted input: sizes are
- * bounded before anything is allocated, every field is range-checked, and a failure says
- * what was wrong. No I/O here: the transport is the caller's.
+ * and flow_metrics network rows to a zstd-compressed protobuf Batch and back. Decoding is for
+ * untrusted input: sizes are bounded before anything is allocated, every field is range-checked,
+ * and a failure says what was wrong. No I/O here: the transport is the caller's.
  */
 #ifndef OB_WIRE_WIRE_H
 #define OB_WIRE_WIRE_H
@@ -12,13 +12,14 @@
 #include <stdint.h>
 
 #include "agent/l4_record.h"
+#include "agent/net_meter.h"
 #include "agent/record.h"
 
 #define WIRE_VERSION 1
 /* Limits a server enforces by default: compressed body and decompressed batch. */
 #define WIRE_MAX_BODY	 (16u << 20)
 #define WIRE_MAX_DECODED (64u << 20)
-/* Records of both kinds together (l7 + l4) in one batch. */
+/* Records of every kind together (l7 + l4 + net) in one batch. */
 #define WIRE_MAX_RECORDS 16384
 
 /* Counters a batch may carry, and their names: [a-z0-9_], 1..WIRE_COUNTER_NAME_MAX-1. */
@@ -39,9 +40,9 @@ struct wire_batch_info {
 };
 
 /*
- * Encode n l7 records as one compressed batch (a batch with l4 rows too is built with
- * struct wire_builder). On success *out is a malloc'd buffer of
- * *out_len bytes owned by the caller. Returns 0, -EINVAL (agent_id too long, n too
+ * Encode n l7 records as one compressed batch (a batch with l4 or network rows too is
+ * built with struct wire_builder). On success *out is a malloc'd buffer of *out_len bytes
+ * owned by the caller. Returns 0, -EINVAL (agent_id too long, n too
  * large) or -ENOMEM.
  */
 int wire_encode(const struct wire_batch_info *info, const struct l7_record *recs, size_t n,
@@ -55,13 +56,16 @@ int wire_encode(const struct wire_batch_info *info, const struct l7_record *recs
 struct wire_builder {
 	uint8_t *buf;
 	size_t len, cap;
-	size_t n; /* records added, l7 and l4 */
+	size_t n; /* records added, every kind */
 };
 
-/* 0, -ENOMEM, or -E2BIG once WIRE_MAX_RECORDS (l7 and l4 together) are in. */
+/* 0, -ENOMEM, or -E2BIG once WIRE_MAX_RECORDS (every kind together) are in. */
 int wire_builder_add(struct wire_builder *b, const struct l7_record *r);
 /* An l4_flow_log row: the same, in the same batch. */
 int wire_builder_add_l4(struct wire_builder *b, const struct l4_record *r);
+/* A flow_metrics network / network_map row: the same, in the same batch. -EINVAL for a
+ * row the decoder would refuse (a table that is not enum net_table). */
+int wire_builder_add_net(struct wire_builder *b, const struct net_row *r);
 /* Compress header + records into *out (malloc'd) and empty the builder. 0 or -errno. */
 int wire_builder_finish(struct wire_builder *b, const struct wire_batch_info *info, int zstd_level,
 			uint8_t **out, size_t *out_len);
@@ -79,6 +83,8 @@ struct wire_decoded {
 	size_t n7;
 	struct l4_record *l4;
 	size_t n4;
+	struct net_row *net; /* keys zero-filled past their family's address length */
+	size_t nnet;
 };
 
 /*

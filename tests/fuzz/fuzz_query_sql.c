@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for the SQL translator (src/query/sql.c). The input is user SQL; the
- * first byte, when it is 0x01..0x03, picks the request's db argument (none, "flow_log",
- * an unknown one) so the table/db rules are exercised too. The rest goes to
+ * first byte, when it is 0x01..0x04, picks the request's db argument (none, "flow_log",
+ * an unknown one, "flow_metrics") so the table/db rules, dotted table names included, are
+ * exercised too. The rest goes to
  * query_translate_n as is (embedded NULs included) and, as a NUL-terminated copy, to
  * query_translate. On success the backend SQL must hold no single quote (every user
  * literal travels as a parameter; identifiers are double-quoted schema strings), must be
@@ -47,7 +48,7 @@ static void check(int rc, struct query_plan *plan, const char *err)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const dbs[] = { NULL, "flow_log", "nope" };
+	static const char *const dbs[] = { NULL, "flow_log", "nope", "flow_metrics" };
 	const char *db = NULL;
 	struct query_limits lim = { .max_rows = 100 };
 	struct query_plan plan;
@@ -55,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *copy;
 	int rc;
 
-	if (size && data[0] >= 1 && data[0] <= 3) {
+	if (size && data[0] >= 1 && data[0] <= 4) {
 		db = dbs[data[0] - 1];
 		data++;
 		size--;

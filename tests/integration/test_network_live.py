@@ -229,7 +229,8 @@ def test_vxlan_decapsulated(netpair, agent_factory):
 def test_loopback_capture_leaves_out_own_export(nginx, agent_factory, tmpdir_path):
     """Capturing lo with --server: nginx's flows are measured and stored at the server,
     while the agent's own batches to the server (on the same lo) are left out by the
-    kernel filter: no flow row, no request log, on stdout or in the store."""
+    kernel filter: no flow row, no request log, no network metrics, on stdout or in the
+    store."""
     from conftest import Server
     srv = Server(tmpdir_path)
     try:
@@ -250,5 +251,14 @@ def test_loopback_capture_leaves_out_own_export(nginx, agent_factory, tmpdir_pat
                          f"{srv.port}") == [[0]]
         assert srv.query(f"SELECT count(1) AS n FROM l7_flow_log WHERE signal_source = 0 "
                          f"AND server_port = {nginx['port']}") == [[3]]
+        # Nor in the network metrics, which only the filter can keep it out of (a network
+        # row sums every flow of an endpoint); nginx's three flows are there.
+        for table in ("network.1s", "network_map.1s", "network.1m", "network_map.1m"):
+            assert srv.query(f"SELECT Count(row) FROM {table} WHERE server_port = "
+                             f"{srv.port}") == [[0]]
+        assert srv.query(f"SELECT Sum(new_flow), Sum(closed_flow) FROM network_map.1m "
+                         f"WHERE server_port = {nginx['port']}") == [[3, 3]]
+        assert srv.query(f"SELECT role, Sum(new_flow) FROM network.1s WHERE server_port = "
+                         f"{nginx['port']} GROUP BY role ORDER BY role") == [[0, 3], [1, 3]]
     finally:
         srv.stop()

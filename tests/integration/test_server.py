@@ -81,16 +81,19 @@ def test_healthz(server):
 
 
 def test_show_tables_form_and_json(server):
-    expected = {"columns": ["name", "db"],
-                "values": [["l7_flow_log", "flow_log"], ["l4_flow_log", "flow_log"]]}
-    for status, body in (query_form(server, "SHOW TABLES"),
-                         query_form(server, "SHOW TABLES", db="flow_log"),
-                         query_json(server, {"db": "flow_log", "sql": "SHOW TABLES"}),
-                         query_json(server, {"sql": "SHOW TABLES"})):
+    flow_log = [["l7_flow_log", "flow_log"], ["l4_flow_log", "flow_log"]]
+    # Without a db, every database's tables.
+    every = flow_log + [["network.1s", "flow_metrics"], ["network.1m", "flow_metrics"],
+                        ["network_map.1s", "flow_metrics"], ["network_map.1m", "flow_metrics"]]
+    for (status, body), values in ((query_form(server, "SHOW TABLES"), every),
+                                   (query_form(server, "SHOW TABLES", db="flow_log"), flow_log),
+                                   (query_json(server, {"db": "flow_log", "sql": "SHOW TABLES"}),
+                                    flow_log),
+                                   (query_json(server, {"sql": "SHOW TABLES"}), every)):
         COUNTS["query_ok"] += 1
         assert status == 200, body
         assert isinstance(body.pop("took_ms"), int)
-        assert body == expected
+        assert body == {"columns": ["name", "db"], "values": values}
 
 
 def test_json_escapes(server):

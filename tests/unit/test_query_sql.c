@@ -40,6 +40,35 @@ struct bad_case {
 #define CAP "i:10001" /* QUERY_DEFAULT_MAX_ROWS + 1 */
 
 static const struct ok_case ok_cases[] = {
+	/* flow_metrics' tables, whose names hold a dot, in each accepted spelling, stored
+	 * under names without one (schema.h, store_name). */
+	{ "SELECT time, ip4, role, Sum(byte_tx) FROM network.1s WHERE time >= 1652942696 "
+	  "GROUP BY time, ip4, role",
+	  NULL,
+	  "SELECT \"time\", \"ip4\", \"role\", SUM(\"byte_tx\") FROM \"network_1s\" WHERE "
+	  "(\"time\" >= ?) GROUP BY \"time\", \"ip4\", \"role\" " LIM,
+	  "i:1652942696," CAP, "time|ip4|role|Sum(byte_tx)" },
+	{ "SELECT Count(row) FROM \"network.1m\"", "flow_metrics",
+	  "SELECT COUNT(*) FROM \"network_1m\" " LIM, CAP, "Count(row)" },
+	{ "SELECT Count(row) FROM `network_map.1s`", NULL,
+	  "SELECT COUNT(*) FROM \"network_map_1s\" " LIM, CAP, "Count(row)" },
+	{ "SELECT Count(row) FROM flow_metrics.\"network_map.1m\"", NULL,
+	  "SELECT COUNT(*) FROM \"network_map_1m\" " LIM, CAP, "Count(row)" },
+	{ "SELECT ip4_0, ip4_1, Max(rtt_max) FROM flow_metrics.network_map.1m WHERE "
+	  "observation_point = 'rest' GROUP BY ip4_0, ip4_1;",
+	  "flow_metrics",
+	  "SELECT \"ip4_0\", \"ip4_1\", MAX(\"rtt_max\") FROM \"network_map_1m\" WHERE "
+	  "(\"observation_point\" = ?) GROUP BY \"ip4_0\", \"ip4_1\" " LIM,
+	  "s:rest," CAP, "ip4_0|ip4_1|Max(rtt_max)" },
+	{ "SELECT Count(row) FROM \"flow_metrics\".\"network\".`1s`", NULL,
+	  "SELECT COUNT(*) FROM \"network_1s\" " LIM, CAP, "Count(row)" },
+	{ "SELECT Count(row) FROM network.\"1m\" WHERE time > 1.5", NULL,
+	  "SELECT COUNT(*) FROM \"network_1m\" WHERE (\"time\" > ?) " LIM, "d:1.5," CAP,
+	  "Count(row)" },
+	{ "SELECT Sum(tcp_establish_fail) FROM network_map.1s WHERE time BETWEEN 10 AND .5e2", NULL,
+	  "SELECT SUM(\"tcp_establish_fail\") FROM \"network_map_1s\" WHERE (\"time\" "
+	  "BETWEEN ? AND ?) " LIM,
+	  "i:10,d:50," CAP, "Sum(tcp_establish_fail)" },
 	/* l4_flow_log, by either name, through the same schema-driven translation. */
 	{ "SELECT server_port, Sum(byte_tx) FROM l4_flow_log GROUP BY server_port", NULL,
 	  "SELECT \"server_port\", SUM(\"byte_tx\") FROM \"l4_flow_log\" GROUP BY "
@@ -201,11 +230,13 @@ static const struct bad_case bad_cases[] = {
 	{ "SELECT Time FROM l7_flow_log", NULL, "unknown column 'Time' in l7_flow_log" },
 	{ "SELECT time FROM l7_flow_log WHERE \"x\" = 1", NULL,
 	  "unknown column 'x' in l7_flow_log" },
-	{ "SELECT * FROM x", NULL, "unknown table 'x' (tables: l7_flow_log, l4_flow_log)" },
+	{ "SELECT * FROM x", NULL,
+	  "unknown table 'x' (tables: l7_flow_log, l4_flow_log, network.1s, network.1m, "
+	  "network_map.1s, network_map.1m)" },
 	{ "SELECT * FROM other.l7_flow_log", "flow_log",
 	  "database 'other' does not match the request's db 'flow_log'" },
 	{ "SELECT * FROM l7_flow_log", "metrics",
-	  "unknown database 'metrics' (databases: flow_log)" },
+	  "unknown database 'metrics' (databases: flow_log, flow_metrics)" },
 	{ "SELECT sleep(1) FROM l7_flow_log", NULL, "unknown function 'sleep'" },
 	{ "SELECT load_extension('x') FROM l7_flow_log", NULL,
 	  "unknown function 'load_extension'" },
@@ -256,9 +287,39 @@ static const struct bad_case bad_cases[] = {
 	  "integer literal '99999999999999999999' out of range" },
 	{ "SELECT time AS a, type AS a FROM l7_flow_log", NULL, "duplicate alias 'a'" },
 	{ "SHOW INDEXES", NULL, "expected DATABASES, TABLES, TAGS or METRICS near 'INDEXES'" },
-	{ "SHOW TAGS FROM nope", NULL, "unknown table 'nope' (tables: l7_flow_log, l4_flow_log)" },
+	{ "SHOW TAGS FROM nope", NULL,
+	  "unknown table 'nope' (tables: l7_flow_log, l4_flow_log, network.1s, network.1m, "
+	  "network_map.1s, network_map.1m)" },
 	{ "SELECT time FROM flow_log.l5_flow_log", NULL,
 	  "unknown table 'l5_flow_log' (tables: l7_flow_log, l4_flow_log)" },
+	/* flow_metrics' dotted names: each part a name, at most db.table.suffix, no spaces. */
+	{ "SELECT time FROM network.1h", NULL,
+	  "unknown table 'network.1h' (tables: l7_flow_log, l4_flow_log, network.1s, network.1m, "
+	  "network_map.1s, network_map.1m)" },
+	{ "SELECT time FROM network.1s", "flow_log",
+	  "table 'network.1s' is in database 'flow_metrics', not the request's db 'flow_log'" },
+	{ "SHOW METRICS FROM network_map.1m", "flow_log",
+	  "table 'network_map.1m' is in database 'flow_metrics', not the request's db 'flow_log'" },
+	{ "SELECT time FROM flow_log.network.1s", NULL,
+	  "unknown table 'network.1s' (tables: l7_flow_log, l4_flow_log)" },
+	{ "SELECT time FROM flow_metrics.l4_flow_log", NULL,
+	  "unknown table 'l4_flow_log' (tables: network.1s, network.1m, network_map.1s, "
+	  "network_map.1m)" },
+	{ "SELECT time FROM x.flow_metrics.network.1s", NULL,
+	  "too many parts in a table name near '.'" },
+	{ "SELECT time FROM network. 1s", NULL, "malformed number '1s'" },
+	{ "SELECT time FROM network .1s", NULL, "malformed number '.1s'" },
+	{ "SELECT time FROM network_1s", NULL,
+	  "unknown table 'network_1s' (tables: l7_flow_log, l4_flow_log, network.1s, network.1m, "
+	  "network_map.1s, network_map.1m)" },
+	{ "SELECT time FROM \"network.1s\".x", NULL,
+	  "unknown table 'network.1s.x' (tables: l7_flow_log, l4_flow_log, network.1s, network.1m, "
+	  "network_map.1s, network_map.1m)" },
+	{ "SELECT ip4_0 FROM network.1s", NULL, "unknown column 'ip4_0' in network.1s" },
+	{ "SELECT role FROM network_map.1s", NULL, "unknown column 'role' in network_map.1s" },
+	{ "SELECT network.1s FROM network.1s", NULL, "qualified column names are not supported" },
+	{ "SELECT time FROM l7_flow_log WHERE time > l7_flow_log.1", NULL,
+	  "qualified column names are not supported" },
 	/* l4_flow_log has its own columns, and not l7's. */
 	{ "SELECT request_resource FROM l4_flow_log", NULL,
 	  "unknown column 'request_resource' in l4_flow_log" },
@@ -501,10 +562,32 @@ static void test_show(void **state)
 	assert_string_equal(plan.rows[3], "flow_log");
 	query_plan_free(&plan);
 
+	/* Every database's tables without a db, flow_metrics' alone with it. */
+	assert_int_equal(query_translate("SHOW TABLES", NULL, &plan, err, sizeof(err)), 0);
+	assert_int_equal(plan.nrows, 6);
+	{
+		static const char *const want[] = {
+			"l7_flow_log",	  "flow_log",	  "l4_flow_log",    "flow_log",
+			"network.1s",	  "flow_metrics", "network.1m",	    "flow_metrics",
+			"network_map.1s", "flow_metrics", "network_map.1m", "flow_metrics"
+		};
+
+		for (size_t i = 0; i < 12; i++)
+			assert_string_equal(plan.rows[i], want[i]);
+	}
+	query_plan_free(&plan);
+	assert_int_equal(query_translate("SHOW TABLES", "flow_metrics", &plan, err, sizeof(err)),
+			 0);
+	assert_int_equal(plan.nrows, 4);
+	assert_string_equal(plan.rows[0], "network.1s");
+	assert_string_equal(plan.rows[6], "network_map.1m");
+	query_plan_free(&plan);
+
 	assert_int_equal(query_translate("SHOW DATABASES;", NULL, &plan, err, sizeof(err)), 0);
 	assert_int_equal(plan.ncolumns, 1);
-	assert_int_equal(plan.nrows, 1);
+	assert_int_equal(plan.nrows, 2);
 	assert_string_equal(plan.rows[0], "flow_log");
+	assert_string_equal(plan.rows[1], "flow_metrics");
 	query_plan_free(&plan);
 
 	for (size_t i = 0; i < t->ncolumns; i++)
@@ -553,6 +636,48 @@ static void test_show(void **state)
 	assert_string_equal(plan.rows[3], "packet_tx");
 	assert_string_equal(plan.rows[3 * (metrics - 1)], "rst_count");
 	query_plan_free(&plan);
+
+	/* The network tables: their keys are tags, every counter (in the agent's order) a
+	 * metric; network has ip4/ip6 and role, network_map both ends and the observation
+	 * point. */
+	assert_int_equal(query_translate("SHOW TAGS FROM flow_metrics.network.1s", NULL, &plan, err,
+					 sizeof(err)),
+			 0);
+	{
+		static const char *const want[] = { "time",	    "ip4",	   "ip6",
+						    "role",	    "server_port", "protocol",
+						    "signal_source" };
+
+		assert_int_equal(plan.nrows, 7);
+		for (size_t i = 0; i < 7; i++)
+			assert_string_equal(plan.rows[3 * i], want[i]);
+	}
+	query_plan_free(&plan);
+	assert_int_equal(
+		query_translate("SHOW TAGS FROM \"network_map.1m\"", NULL, &plan, err, sizeof(err)),
+		0);
+	{
+		static const char *const want[] = { "time",	   "ip4_0",    "ip4_1",
+						    "ip6_0",	   "ip6_1",    "observation_point",
+						    "server_port", "protocol", "signal_source" };
+
+		assert_int_equal(plan.nrows, 9);
+		for (size_t i = 0; i < 9; i++)
+			assert_string_equal(plan.rows[3 * i], want[i]);
+	}
+	query_plan_free(&plan);
+	for (int m = 0; m < 2; m++) {
+		assert_int_equal(query_translate(m ? "SHOW METRICS FROM network_map.1s"
+						   : "SHOW METRICS FROM network.1m",
+						 NULL, &plan, err, sizeof(err)),
+				 0);
+		assert_int_equal(plan.nrows, 55);
+		assert_string_equal(plan.rows[0], "packet_tx");
+		assert_string_equal(plan.rows[1], "int");
+		assert_string_equal(plan.rows[3 * 14], "rtt_max");
+		assert_string_equal(plan.rows[3 * 54], "tcp_rst_fail");
+		query_plan_free(&plan);
+	}
 }
 
 static void test_limits(void **state)

@@ -2,7 +2,8 @@
 /*
  * The query layer and the store together: user SQL is translated (src/query), its
  * parameters bound and run on the SQLite store (src/store), and the exact rows checked.
- * This is the path POST /v1/query will take.
+ * This is the path POST /v1/query takes, for l7_flow_log and for the flow_metrics network
+ * tables under each spelling of their dotted names.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -15,6 +16,9 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+
+#include "agent/net_meter.h"
 #include "agent/record.h"
 #include "query/sql.h"
 #include "store/store.h"
@@ -48,8 +52,8 @@ static int on_row(void *ctx, const struct store_value *v, size_t n)
 	return 0;
 }
 
-/* Translate, bind, run. Returns the store's result; rows land in o. */
-static int run(const char *sql, struct out *o)
+/* Translate for the request's db, bind, run. Returns the store's result; rows land in o. */
+static int run_db(const char *sql, const char *db, struct out *o)
 {
 	struct query_plan plan = { 0 };
 	struct store_value params[16];
@@ -57,7 +61,7 @@ static int run(const char *sql, struct out *o)
 	int rc;
 
 	memset(o, 0, sizeof(*o));
-	rc = query_translate(sql, "flow_log", &plan, err, sizeof(err));
+	rc = query_translate(sql, db, &plan, err, sizeof(err));
 	if (rc) {
 		print_error("translate: %s\n", err);
 		return rc;
@@ -82,6 +86,11 @@ static int run(const char *sql, struct out *o)
 	rc = store_query(st, plan.sql, params, plan.nparams, NULL, NULL, on_row, o);
 	query_plan_free(&plan);
 	return rc;
+}
+
+static int run(const char *sql, struct out *o)
+{
+	return run_db(sql, "flow_log", o);
 }
 
 static void add(struct l7_record *r, const char *path, int code, uint64_t dur_us, uint64_t t_s)
@@ -109,6 +118,49 @@ static void add(struct l7_record *r, const char *path, int code, uint64_t dur_us
 	rec_copy(r->resource.s, &r->resource.len, sizeof(r->resource.s), path, strlen(path));
 }
 
+static void net_row(struct net_row *r, uint8_t table, int64_t t, const char *ip0, const char *ip1,
+		    uint8_t role, uint64_t byte_tx, uint64_t rtt_max)
+{
+	memset(r, 0, sizeof(*r));
+	r->k.time_s = t;
+	r->k.table = table;
+	r->k.family = 4;
+	r->k.protocol = 6;
+	r->k.role = role;
+	r->k.obs = table == NET_MAP_1S || table == NET_MAP_1M ? REC_OBS_REST : 0;
+	r->k.server_port = 80;
+	assert_int_equal(inet_pton(AF_INET, ip0, r->k.ip0), 1);
+	if (ip1)
+		assert_int_equal(inet_pton(AF_INET, ip1, r->k.ip1), 1);
+	r->v[NC_BYTE_TX] = byte_tx;
+	r->v[NC_PACKET_TX] = 1;
+	r->v[NC_RTT_MAX] = rtt_max;
+	r->v[NC_RTT_COUNT] = rtt_max ? 1 : 0;
+}
+
+/*
+ * Network rows of two clients of 10.0.0.9:80 over two seconds and their minute, the way
+ * the agent sends them (a batch of its own, with a source).
+ */
+static void add_net(uint64_t t)
+{
+	struct net_row r[10];
+	struct store_batch b = { .net = r, .nnet = 10 };
+	struct store_batch_src src = { "agent-1", 1 };
+
+	net_row(&r[0], NET_1S, (int64_t)t, "10.0.0.1", NULL, 0, 100, 0);
+	net_row(&r[1], NET_1S, (int64_t)t, "10.0.0.9", NULL, 1, 900, 0);
+	net_row(&r[2], NET_1S, (int64_t)t + 1, "10.0.0.2", NULL, 0, 200, 0);
+	net_row(&r[3], NET_1S, (int64_t)t + 1, "10.0.0.9", NULL, 1, 800, 0);
+	net_row(&r[4], NET_1M, (int64_t)t, "10.0.0.1", NULL, 0, 100, 0);
+	net_row(&r[5], NET_1M, (int64_t)t, "10.0.0.2", NULL, 0, 200, 0);
+	net_row(&r[6], NET_1M, (int64_t)t, "10.0.0.9", NULL, 1, 1700, 0);
+	net_row(&r[7], NET_MAP_1S, (int64_t)t, "10.0.0.1", "10.0.0.9", 0, 100, 150);
+	net_row(&r[8], NET_MAP_1S, (int64_t)t + 1, "10.0.0.2", "10.0.0.9", 0, 200, 250);
+	net_row(&r[9], NET_MAP_1M, (int64_t)t, "10.0.0.1", "10.0.0.9", 0, 100, 150);
+	assert_int_equal(store_write_rows(st, &src, &b), STORE_OK);
+}
+
 static int setup(void **unused)
 {
 	struct store_cfg cfg = { .dir = NULL, .retention_days = 366 };
@@ -126,6 +178,7 @@ static int setup(void **unused)
 	add(&recs[4], "/b", 200, 150, t + 65);
 	add(&recs[5], "/c'; DROP TABLE x; --", 200, 10, t + 1);
 	assert_int_equal(store_write_batch(st, recs, 6), STORE_OK);
+	add_net(t);
 	return 0;
 }
 
@@ -188,6 +241,53 @@ static void test_time_buckets_and_filters(void **unused)
 	assert_string_equal(o.buf, "2\n");
 }
 
+/* Every spelling of a dotted table name reaches the same stored rows. */
+static void test_network_tables(void **unused)
+{
+	static const char *const from[] = {
+		"network.1s",
+		"\"network.1s\"",
+		"flow_metrics.\"network.1s\"",
+		"flow_metrics.network.1s",
+	};
+	struct out o;
+	char sql[256];
+
+	(void)unused;
+	for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++) {
+		snprintf(sql, sizeof(sql),
+			 "SELECT role, ip4, Sum(byte_tx) AS bytes, Count(row) AS n FROM %s "
+			 "GROUP BY role, ip4 ORDER BY role, ip4",
+			 from[i]);
+		assert_int_equal(run_db(sql, NULL, &o), 0);
+		assert_string_equal(o.buf,
+				    "0|10.0.0.1|100|1\n0|10.0.0.2|200|1\n1|10.0.0.9|1700|2\n");
+		/* The request's db may name flow_metrics too. */
+		assert_int_equal(run_db(sql, "flow_metrics", &o), 0);
+		assert_string_equal(o.buf,
+				    "0|10.0.0.1|100|1\n0|10.0.0.2|200|1\n1|10.0.0.9|1700|2\n");
+	}
+	/* The minute holds what its seconds do. */
+	assert_int_equal(run_db("SELECT role, Sum(byte_tx), Sum(packet_tx) FROM network.1m "
+				"GROUP BY role ORDER BY role",
+				NULL, &o),
+			 0);
+	assert_string_equal(o.buf, "0|300|2\n1|1700|1\n");
+	/* network_map: the edges, each end a tag, with a time range and the max latency. */
+	assert_int_equal(run_db("SELECT time, ip4_0, ip4_1, observation_point, Max(rtt_max), "
+				"Sum(rtt_count) FROM flow_metrics.network_map.1s WHERE time >= "
+				"1795325401 AND server_port = 80 GROUP BY time, ip4_0, ip4_1, "
+				"observation_point",
+				NULL, &o),
+			 0);
+	assert_string_equal(o.buf, "1795325401|10.0.0.2|10.0.0.9|rest|250|1\n");
+	assert_int_equal(run_db("SELECT ip4_0, ip4_1, byte_tx FROM \"network_map.1m\"", NULL, &o),
+			 0);
+	assert_string_equal(o.buf, "10.0.0.1|10.0.0.9|100\n");
+	/* The flow_log db of run() does not hold them, and says where they are. */
+	assert_int_equal(run("SELECT Count(row) FROM network.1s", &o), -EINVAL);
+}
+
 static void test_show_and_refusals(void **unused)
 {
 	struct query_plan plan = { 0 };
@@ -208,6 +308,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_red_per_endpoint),
 		cmocka_unit_test(test_time_buckets_and_filters),
+		cmocka_unit_test(test_network_tables),
 		cmocka_unit_test(test_show_and_refusals),
 	};
 

@@ -8,12 +8,14 @@
  * Covered: every l7_flow_log column read back exactly as record_write_json() renders it
  * (c-p and s-p, IPv4 and IPv6, lone requests and responses, NULLs), every l4_flow_log
  * column read back exactly as l4_record_write_json() renders it (tunnels, IPv6, a bare
- * row), a batch of both kinds stored whole or not at all and recognised as a resend
- * whole, day partitions and retention by whole days for every table, partition pruning
- * equal to no pruning, persistence across reopen and after a process dies without
- * closing, bound parameters carrying SQL-looking text verbatim, refusal of writes and of
- * several statements, the row limit and the timeout, exact percentile() results, and
- * (SQLite) the upgrade of a schema version 2 database.
+ * row), every flow_metrics network / network_map column read back exactly as
+ * net_row_write_json() renders it (all four tables, both families, both roles), a batch
+ * of every kind stored whole or not at all and recognised as a resend whole, day
+ * partitions and retention by whole days for every table, partition pruning equal to no
+ * pruning, persistence across reopen and after a process dies without closing, bound
+ * parameters carrying SQL-looking text verbatim, refusal of writes and of several
+ * statements, the row limit and the timeout, exact percentile() results, and (SQLite)
+ * the upgrade of schema version 2 and 3 databases.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,6 +36,7 @@
 #include <sqlite3.h>
 
 #include "agent/l4_record.h"
+#include "agent/net_meter.h"
 #include "agent/record.h"
 #include "common/jsonw.h"
 #include "store/schema.h"
@@ -611,11 +614,12 @@ static void test_empty_store(void **state)
 	/* Schema migrations are idempotent: again on an open store. */
 	assert_int_equal(store_ensure_schema(f->s), 0);
 	assert_int_equal(store_write_batch(f->s, NULL, 0), STORE_OK);
-	/* Every table is there: its columns are the schema's, in order, even with no data. */
+	/* Every table is there, under its store name: its columns are the schema's, in
+	 * order, even with no data. */
 	for (size_t ti = 0; schema_tables[ti]; ti++) {
 		const struct schema_table *t = schema_tables[ti];
 
-		snprintf(sql, sizeof(sql), "SELECT * FROM %s", t->name);
+		snprintf(sql, sizeof(sql), "SELECT * FROM \"%s\"", t->store_name);
 		r = query(f->s, sql, NULL, 0, 0, 0);
 		assert_int_equal(r->ncalls_columns, 1);
 		assert_int_equal(r->ncols, t->ncolumns);
@@ -625,6 +629,8 @@ static void test_empty_store(void **state)
 		result_free(r);
 	}
 	assert_non_null(schema_find_table("flow_log", "l4_flow_log"));
+	assert_string_equal(schema_find_table("flow_metrics", "network_map.1m")->store_name,
+			    "network_map_1m");
 	assert_int_equal(store_stats(f->s, &st), 0);
 	assert_int_equal(st.rows_written, 0);
 	assert_int_equal(st.partitions, 0);
@@ -1198,15 +1204,15 @@ static void make_l4(struct l4_record *r)
 	f->l4_proto = 6;
 }
 
-/* A result row rendered as l4_record_write_json() renders a record: "table" first, then
- * every column in schema order, NULL columns (the other family's addresses) left out. */
-static char *row_json(const struct result *r, size_t row)
+/* A result row rendered as the agent renders a record of table: "table" first, then every
+ * column in schema order, NULL columns (the other family's addresses) left out. */
+static char *row_json_of(const struct result *r, size_t row, const char *table)
 {
 	struct jsonw w = { 0 };
 	char key[80], *out;
 
 	jsonw_begin(&w);
-	jsonw_cstr(&w, "table", "l4_flow_log");
+	jsonw_cstr(&w, "table", table);
 	for (size_t i = 0; i < r->ncols; i++) {
 		const struct cell *c = &r->cells[row][i];
 		int kl = snprintf(key, sizeof(key), "\"%s\":", r->names[i]);
@@ -1222,6 +1228,11 @@ static char *row_json(const struct result *r, size_t row)
 	out = strndup(w.buf, w.len);
 	jsonw_free(&w);
 	return out;
+}
+
+static char *row_json(const struct result *r, size_t row)
+{
+	return row_json_of(r, row, "l4_flow_log");
 }
 
 static char *rec_json(const struct l4_record *rec)
@@ -1481,18 +1492,21 @@ static void test_sqlite_upgrade_from_v2(void **state)
 	assert_int_equal(store_write_batch_from(f->s, &a5, &r7, 1), STORE_OK);
 	store_close(f->s);
 	f->s = NULL;
-	/* Back to what version 2 wrote: no l4 view, versions 1 and 2 applied. */
+	/* Back to what version 2 wrote: no l4 or network views, versions 1 and 2 applied. */
 	snprintf(path, sizeof(path), "%s/flowscope.db", f->dir);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db,
-				      "DROP VIEW l4_flow_log; DELETE FROM schema_version WHERE "
-				      "version > 2",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(db,
+			     "DROP VIEW l4_flow_log; DROP VIEW network_1s; DROP VIEW "
+			     "network_1m; DROP VIEW network_map_1s; DROP VIEW "
+			     "network_map_1m; DELETE FROM schema_version WHERE version > 2",
+			     NULL, NULL, NULL),
+		SQLITE_OK);
 	sqlite3_close(db);
 
 	reopen(f, 0);
-	assert_int_equal(count(f->s, "SELECT max(version) FROM schema_version"), 3);
+	assert_int_equal(count(f->s, "SELECT max(version) FROM schema_version"), 4);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM network_map_1m"), 0);
 	assert_int_equal(count_l4(f->s), 0);
 	assert_int_equal(count_all(f->s), 1);
 	assert_int_equal(store_write_batch_from(f->s, &a5, &r7, 1), STORE_DUPLICATE);
@@ -1502,7 +1516,7 @@ static void test_sqlite_upgrade_from_v2(void **state)
 	/* Again: nothing changes. */
 	reopen(f, 0);
 	assert_int_equal(store_ensure_schema(f->s), 0);
-	assert_int_equal(count(f->s, "SELECT count(*) FROM schema_version"), 3);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM schema_version"), 4);
 	assert_int_equal(count_l4(f->s), 1);
 	assert_int_equal(count_all(f->s), 1);
 	store_close(f->s);
@@ -1511,11 +1525,337 @@ static void test_sqlite_upgrade_from_v2(void **state)
 	/* A version this program does not know. */
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(
-		sqlite3_exec(db, "INSERT INTO schema_version VALUES (4, 0)", NULL, NULL, NULL),
+		sqlite3_exec(db, "INSERT INTO schema_version VALUES (5, 0)", NULL, NULL, NULL),
 		SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(store_open(f->be->ops, &cfg, &f->s), -EPROTO);
 	assert_null(f->s);
+}
+
+/* ---- flow_metrics.network / network_map ------------------------------------------------ */
+
+/* A network.1s row at second t: the client side (10.0.0.1) of flows to port 80. */
+static void net_basic(struct net_row *r, int64_t t, uint64_t packets)
+{
+	memset(r, 0, sizeof(*r));
+	r->k.time_s = t;
+	r->k.table = NET_1S;
+	r->k.family = 4;
+	r->k.protocol = 6;
+	r->k.server_port = 80;
+	addr4(r->k.ip0, "10.0.0.1");
+	r->v[NC_PACKET_TX] = packets;
+	r->v[NC_NEW_FLOW] = 1;
+}
+
+/*
+ * [0] network.1s, client side, IPv4, every counter distinct; [1] the same second's server
+ * side (role 1); [2] network.1m, IPv6, counters at the top of their range;
+ * [3] network_map.1s, IPv4 edge seen at s-nd; [4] network_map.1m, IPv6 edge at rest, one
+ * anomaly; [5] network_map.1s of UDP with no server port and nothing counted.
+ */
+static void make_net(struct net_row *r)
+{
+	memset(r, 0, 6 * sizeof(*r));
+	r[0].k.time_s = (int64_t)T0;
+	r[0].k.table = NET_1S;
+	r[0].k.family = 4;
+	r[0].k.protocol = 6;
+	r[0].k.server_port = 8080;
+	addr4(r[0].k.ip0, "10.1.6.93");
+	for (int c = 0; c < NC_MAX; c++)
+		r[0].v[c] = 100 + (uint64_t)c;
+
+	r[1] = r[0];
+	r[1].k.role = 1;
+	addr4(r[1].k.ip0, "10.1.6.92");
+	r[1].v[NC_PACKET_TX] = 5;
+
+	r[2].k.time_s = (int64_t)T0 - 60;
+	r[2].k.table = NET_1M;
+	r[2].k.family = 6;
+	r[2].k.protocol = 17;
+	r[2].k.server_port = 53;
+	addr6(r[2].k.ip0, "2001:db8::1");
+	for (int c = 0; c < NC_MAX; c++)
+		r[2].v[c] = (uint64_t)INT64_MAX - (uint64_t)c;
+
+	r[3].k.time_s = (int64_t)T0 + 1;
+	r[3].k.table = NET_MAP_1S;
+	r[3].k.family = 4;
+	r[3].k.protocol = 6;
+	r[3].k.obs = REC_OBS_SERVER_NODE;
+	r[3].k.server_port = 443;
+	addr4(r[3].k.ip0, "192.168.0.1");
+	addr4(r[3].k.ip1, "192.168.0.2");
+	r[3].v[NC_BYTE_TX] = 609;
+	r[3].v[NC_RTT_MAX] = 158;
+
+	r[4].k.time_s = (int64_t)T0;
+	r[4].k.table = NET_MAP_1M;
+	r[4].k.family = 6;
+	r[4].k.protocol = 6;
+	r[4].k.obs = REC_OBS_REST;
+	r[4].k.server_port = 80;
+	addr6(r[4].k.ip0, "fe80::1:2");
+	addr6(r[4].k.ip1, "::ffff:10.1.2.3");
+	r[4].v[NC_SERVER_QUEUE_LACK] = 1;
+	r[4].v[NC_SERVER_ESTABLISH_FAIL] = 1;
+	r[4].v[NC_TCP_ESTABLISH_FAIL] = 1;
+
+	r[5].k.time_s = (int64_t)T0 + 2;
+	r[5].k.table = NET_MAP_1S;
+	r[5].k.family = 4;
+	r[5].k.protocol = 17;
+	r[5].k.obs = REC_OBS_LOCAL;
+	addr4(r[5].k.ip0, "127.0.0.1");
+	addr4(r[5].k.ip1, "127.0.0.1");
+}
+
+static char *net_json(const struct net_row *r)
+{
+	struct jsonw w = { 0 };
+	char *out;
+
+	assert_int_equal(net_row_write_json(&w, r), 0);
+	out = strndup(w.buf, w.len);
+	jsonw_free(&w);
+	return out;
+}
+
+static void test_net_roundtrip_every_column(void **state)
+{
+	static const struct {
+		const char *sql, *table;
+		size_t rows[2], nrows;
+	} reads[] = {
+		{ "SELECT * FROM network_1s ORDER BY role", "network.1s", { 0, 1 }, 2 },
+		{ "SELECT * FROM network_1m", "network.1m", { 2 }, 1 },
+		{ "SELECT * FROM network_map_1s ORDER BY time", "network_map.1s", { 3, 5 }, 2 },
+		{ "SELECT * FROM network_map_1m", "network_map.1m", { 4 }, 1 },
+	};
+	struct fixture *f = *state;
+	struct net_row rows[6];
+	struct store_batch b = { .net = rows, .nnet = 6 };
+	struct store_stats st;
+	struct result *r;
+
+	reopen(f, 0);
+	make_net(rows);
+	assert_int_equal(store_write_rows(f->s, NULL, &b), STORE_OK);
+	/* Every value, and the key order: each row is the agent's JSON line. */
+	for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+		const struct schema_table *t = schema_find_table("flow_metrics", reads[i].table);
+
+		assert_non_null(t);
+		r = query(f->s, reads[i].sql, NULL, 0, 0, 0);
+		assert_int_equal(r->nrows, reads[i].nrows);
+		assert_int_equal(r->ncols, t->ncolumns);
+		for (size_t j = 0; j < reads[i].nrows; j++) {
+			char *want = net_json(&rows[reads[i].rows[j]]);
+			char *got = row_json_of(r, j, reads[i].table);
+
+			assert_string_equal(got, want);
+			free(want);
+			free(got);
+		}
+		result_free(r);
+	}
+	/* A few by hand, so that a mistake shared by both renderings would show too. */
+	{
+		static const struct exp e1[] = {
+			EI("time", (int64_t)T0), ET("ip4", "10.1.6.92"),  EN("ip6"),
+			EI("role", 1),		 EI("server_port", 8080), EI("protocol", 6),
+			EI("signal_source", 0),	 EI("packet_tx", 5),	  EI("packet_rx", 101),
+			EI("tcp_rst_fail", 154), EI("server_reset", 146), { NULL },
+		};
+		static const struct exp e2[] = {
+			ET("ip6", "2001:db8::1"),	    EN("ip4"), EI("packet_tx", INT64_MAX),
+			EI("tcp_rst_fail", INT64_MAX - 54), { NULL },
+		};
+		static const struct exp e4[] = {
+			EI("time", (int64_t)T0),
+			EN("ip4_0"),
+			EN("ip4_1"),
+			ET("ip6_0", "fe80::1:2"),
+			ET("ip6_1", "::ffff:10.1.2.3"),
+			ET("observation_point", "rest"),
+			EI("server_queue_lack", 1),
+			EI("tcp_establish_fail", 1),
+			EI("packet_tx", 0),
+			{ NULL },
+		};
+		struct result *one = query(f->s,
+					   "SELECT time, ip4, ip6, role, server_port, protocol, "
+					   "signal_source, packet_tx, packet_rx, tcp_rst_fail, "
+					   "server_reset FROM network_1s WHERE role = 1",
+					   NULL, 0, 0, 0);
+
+		check_row(one, 0, e1);
+		result_free(one);
+		one = query(f->s, "SELECT ip6, ip4, packet_tx, tcp_rst_fail FROM network_1m", NULL,
+			    0, 0, 0);
+		check_row(one, 0, e2);
+		result_free(one);
+		one = query(f->s,
+			    "SELECT time, ip4_0, ip4_1, ip6_0, ip6_1, observation_point, "
+			    "server_queue_lack, tcp_establish_fail, packet_tx FROM network_map_1m",
+			    NULL, 0, 0, 0);
+		check_row(one, 0, e4);
+		result_free(one);
+	}
+	/* Only the network tables got rows; the counters cover every table. */
+	assert_int_equal(count_all(f->s), 0);
+	assert_int_equal(count_l4(f->s), 0);
+	assert_int_equal(store_stats(f->s, &st), 0);
+	assert_int_equal(st.rows_written, 6);
+	assert_int_equal(st.batches, 1);
+	assert_int_equal(st.partitions, 4); /* one day, four tables */
+	/* A row of no network table: the batch can never be stored. */
+	rows[1].k.table = NET_TABLES;
+	assert_int_equal(store_write_rows(f->s, NULL, &b), STORE_DROP);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM network_1s"), 2);
+}
+
+/*
+ * A batch of every kind goes in as one: its resend is a duplicate for all of them, and a
+ * batch that fails in its network part (more day partitions than a view may join) leaves
+ * neither its l7 nor its l4 rows nor its seq behind.
+ */
+static void test_net_mixed_batch_atomic(void **state)
+{
+	struct fixture *f = *state;
+	struct store_batch_src a1 = { "host-a", 1 }, a2 = { "host-a", 2 };
+	struct l7_record r7;
+	struct l4_record r4;
+	struct net_row *rn = calloc(600, sizeof(*rn));
+	struct store_batch b = { .l7 = &r7, .n7 = 1, .l4 = &r4, .n4 = 1, .net = rn, .nnet = 2 };
+	struct store_stats st;
+
+	assert_non_null(rn);
+	reopen(f, 0);
+	rec_basic(&r7, (uint64_t)(DAY0 * DAY_S + 10), 1);
+	l4_basic(&r4, (uint64_t)(DAY0 * DAY_S + 20), 1);
+	net_basic(&rn[0], DAY0 * DAY_S + 19, 3);
+	net_basic(&rn[1], DAY0 * DAY_S + 20, 4);
+	rn[1].k.table = NET_MAP_1S;
+	addr4(rn[1].k.ip1, "10.0.0.2");
+	assert_int_equal(store_write_rows(f->s, &a1, &b), STORE_OK);
+	assert_int_equal(count_all(f->s), 1);
+	assert_int_equal(count_l4(f->s), 1);
+	assert_int_equal(count(f->s, "SELECT sum(packet_tx) FROM network_1s"), 3);
+	assert_int_equal(count(f->s, "SELECT sum(packet_tx) FROM network_map_1s"), 4);
+	/* The resend, and one with only its network rows: nothing written anywhere. */
+	assert_int_equal(store_write_rows(f->s, &a1, &b), STORE_DUPLICATE);
+	b.n7 = b.n4 = 0;
+	assert_int_equal(store_write_rows(f->s, &a1, &b), STORE_DUPLICATE);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM network_1s"), 1);
+
+	/* network.1s rows over 600 days, after the l7 and l4 rows were inserted: the view
+	 * cannot join that many. Nothing of the batch stays, and its seq is still free. */
+	for (int i = 0; i < 600; i++)
+		net_basic(&rn[i], (DAY0 - 700 + i) * DAY_S, (uint64_t)i);
+	b.n7 = b.n4 = 1;
+	b.nnet = 600;
+	assert_int_equal(store_write_rows(f->s, &a2, &b), STORE_DROP);
+	assert_int_equal(count_all(f->s), 1);
+	assert_int_equal(count_l4(f->s), 1);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM network_1s"), 1);
+	assert_int_equal(store_stats(f->s, &st), 0);
+	assert_int_equal(st.partitions, 4); /* l7, l4, network.1s, network_map.1s */
+	assert_int_equal(st.rows_dropped, 602);
+	b.nnet = 1;
+	assert_int_equal(store_write_rows(f->s, &a2, &b), STORE_OK);
+	assert_int_equal(count_all(f->s), 2);
+	assert_int_equal(count_l4(f->s), 2);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM network_1s"), 2);
+	/* Across a reopen too. */
+	reopen(f, 0);
+	assert_int_equal(store_write_rows(f->s, &a2, &b), STORE_DUPLICATE);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM network_1s"), 2);
+	free(rn);
+}
+
+/* Retention drops old days of the network tables like any other; pruning by the time
+ * range gives the counts a full read does. */
+static void test_net_retention_and_time_range(void **state)
+{
+	struct fixture *f = *state;
+	struct net_row rn[12];
+	struct store_batch b = { .net = rn, .nnet = 12 };
+	struct store_stats st;
+
+	reopen(f, 1);
+	for (int i = 0; i < 12; i++) { /* network.1m on DAY0..DAY0+2, four minutes a day */
+		net_basic(&rn[i], (DAY0 + i / 4) * DAY_S + 60 * (i % 4), 1);
+		rn[i].k.table = NET_1M;
+	}
+	write_days(f->s, DAY0 + 1, 1, 1); /* an l7 day in between */
+	assert_int_equal(store_write_rows(f->s, NULL, &b), STORE_OK);
+	assert_int_equal(count_scoped_in(f->s, "network_1m", DAY0 * DAY_S, (DAY0 + 3) * DAY_S), 12);
+	assert_int_equal(
+		count_scoped_in(f->s, "network_1m", (DAY0 + 1) * DAY_S, (DAY0 + 2) * DAY_S), 4);
+	assert_int_equal(count_scoped_in(f->s, "network_1m", (DAY0 + 1) * DAY_S + 60,
+					 (DAY0 + 2) * DAY_S + 61),
+			 5);
+	assert_int_equal(
+		count_scoped_in(f->s, "network_1m", (DAY0 + 9) * DAY_S, (DAY0 + 10) * DAY_S), 0);
+	assert_int_equal(count_scoped_in(f->s, "network_map_1m", INT64_MIN / 2, INT64_MAX / 2), 0);
+	/* Retention 1 day at DAY0+2 01:00: DAY0 goes. */
+	assert_int_equal(store_drop_expired(f->s, (DAY0 + 2) * DAY_S + 3600), 1);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM network_1m"), 8);
+	assert_int_equal(store_drop_expired(f->s, (DAY0 + 3) * DAY_S + 3600), 2);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM network_1m"), 4);
+	assert_int_equal(count_all(f->s), 0);
+	assert_int_equal(store_stats(f->s, &st), 0);
+	assert_int_equal(st.partitions, 1);
+	reopen(f, 1);
+	assert_int_equal(count(f->s, "SELECT min(time) FROM network_1m"), (DAY0 + 2) * DAY_S);
+}
+
+/* SQLite only: a database as schema version 3 left it (no network tables) is upgraded on
+ * open, keeping its rows and its sources' seqs, and gains the four empty tables. */
+static void test_sqlite_upgrade_from_v3(void **state)
+{
+	struct fixture *f = *state;
+	struct store_batch_src a5 = { "host-a", 5 }, a6 = { "host-a", 6 };
+	struct l4_record r4;
+	struct net_row rn;
+	struct store_batch b4 = { .l4 = &r4, .n4 = 1 }, bn = { .net = &rn, .nnet = 1 };
+	char path[128];
+	sqlite3 *db;
+
+	if (strcmp(f->be->name, "sqlite"))
+		return;
+	reopen(f, 0);
+	l4_basic(&r4, (uint64_t)(DAY0 * DAY_S + 10), 1);
+	assert_int_equal(store_write_rows(f->s, &a5, &b4), STORE_OK);
+	store_close(f->s);
+	f->s = NULL;
+	snprintf(path, sizeof(path), "%s/flowscope.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "DROP VIEW network_1s; DROP VIEW network_1m; DROP VIEW "
+				      "network_map_1s; DROP VIEW network_map_1m; DELETE FROM "
+				      "schema_version WHERE version > 3",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+
+	reopen(f, 0);
+	assert_int_equal(count(f->s, "SELECT max(version) FROM schema_version"), 4);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM schema_version"), 4);
+	for (size_t ti = 0; schema_tables[ti]; ti++) {
+		char sql[128];
+
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM \"%s\"",
+			 schema_tables[ti]->store_name);
+		assert_int_equal(count(f->s, sql), !strcmp(schema_tables[ti]->name, "l4_flow_log"));
+	}
+	assert_int_equal(store_write_rows(f->s, &a5, &b4), STORE_DUPLICATE);
+	net_basic(&rn, DAY0 * DAY_S + 10, 7);
+	assert_int_equal(store_write_rows(f->s, &a6, &bn), STORE_OK);
+	assert_int_equal(count(f->s, "SELECT sum(packet_tx) FROM network_1s"), 7);
 }
 
 /* ---- runner ------------------------------------------------------------------------------ */
@@ -1541,6 +1881,10 @@ static const struct {
 	{ "l4_retention", test_l4_retention },
 	{ "l4_time_range_hint", test_l4_time_range_hint },
 	{ "sqlite_upgrade_from_v2", test_sqlite_upgrade_from_v2 },
+	{ "net_roundtrip_every_column", test_net_roundtrip_every_column },
+	{ "net_mixed_batch_atomic", test_net_mixed_batch_atomic },
+	{ "net_retention_and_time_range", test_net_retention_and_time_range },
+	{ "sqlite_upgrade_from_v3", test_sqlite_upgrade_from_v3 },
 };
 
 #define NCONTRACT (sizeof(contract) / sizeof(contract[0]))

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The agent -> server batch codec: records survive the round trip field for field (their
- * JSON renderings are compared; l4 rows are compared as structs too), l7 and l4 rows
- * share one batch and one record bound, and every kind of bad body or field is refused
- * with its reason.
+ * JSON renderings are compared; l4 and network rows are compared as structs too), l7, l4
+ * and network rows share one batch and one record bound, every network counter travels
+ * under its column's name, and every kind of bad body or field is refused with its
+ * reason.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -17,6 +18,7 @@
 #include <zstd.h>
 
 #include "agent/l4_record.h"
+#include "agent/net_meter.h"
 #include "agent/record.h"
 #include "common/jsonw.h"
 #include "src/wire/flowscope_wire.pb-c.h"
@@ -565,12 +567,349 @@ static void test_bad_l4_fields(void **unused)
 	}
 }
 
+/*
+ * Network rows, one per table: [0] network.1s, the client side of an IPv4 flow, every
+ * counter a distinct value that is not 0; [1] network_map.1m, an IPv6 edge with counters
+ * at the top of their range; [2] network.1m, the server side (role 1), nothing counted
+ * but one flow; [3] network_map.1s at the epoch, observation point 0, no server port.
+ */
+static void make_net(struct net_row *r)
+{
+	memset(r, 0, 4 * sizeof(*r));
+	r[0].k.time_s = 1795325483;
+	r[0].k.table = NET_1S;
+	r[0].k.family = 4;
+	r[0].k.protocol = 6;
+	r[0].k.server_port = 65535;
+	memcpy(r[0].k.ip0, "\x0a\x01\x06\x5d", 4);
+	for (int c = 0; c < NC_MAX; c++)
+		r[0].v[c] = 1000 + (uint64_t)c;
+
+	r[1].k.time_s = 1795325460;
+	r[1].k.table = NET_MAP_1M;
+	r[1].k.family = 6;
+	r[1].k.protocol = 17;
+	r[1].k.obs = REC_OBS_REST;
+	r[1].k.server_port = 53;
+	r[1].k.ip0[15] = 1;
+	r[1].k.ip1[0] = 0xfe;
+	r[1].k.ip1[15] = 2;
+	for (int c = 0; c < NC_MAX; c++)
+		r[1].v[c] = (uint64_t)INT64_MAX - (uint64_t)c;
+
+	r[2].k.time_s = 1795325460;
+	r[2].k.table = NET_1M;
+	r[2].k.family = 4;
+	r[2].k.protocol = 6;
+	r[2].k.role = 1;
+	r[2].k.server_port = 80;
+	memcpy(r[2].k.ip0, "\x0a\x01\x06\x5c", 4);
+	r[2].v[NC_NEW_FLOW] = 1;
+
+	r[3].k.table = NET_MAP_1S;
+	r[3].k.family = 4;
+	r[3].k.obs = REC_OBS_CLIENT_PROCESS;
+	memcpy(r[3].k.ip0, "\x7f\0\0\x01", 4);
+	memcpy(r[3].k.ip1, "\x7f\0\0\x01", 4);
+}
+
+static char *json_of_net(const struct net_row *r)
+{
+	struct jsonw w = { 0 };
+
+	assert_int_equal(net_row_write_json(&w, r), 0);
+	char *s = strndup(w.buf, w.len);
+	jsonw_free(&w);
+	return s;
+}
+
+/* Network rows with the other kinds in one batch; each kind comes back in its order. */
+static void test_net_round_trip(void **unused)
+{
+	struct net_row net[4];
+	struct l4_record l4[3];
+	struct l7_record l7[2];
+	struct wire_builder b = { 0 };
+	struct wire_batch_info got = { 0 };
+	struct wire_decoded d;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	char err[128] = "";
+
+	(void)unused;
+	make_net(net);
+	make_l4(l4);
+	make_records(l7);
+	assert_int_equal(wire_builder_add_net(&b, &net[0]), 0);
+	assert_int_equal(wire_builder_add(&b, &l7[0]), 0);
+	assert_int_equal(wire_builder_add_net(&b, &net[1]), 0);
+	assert_int_equal(wire_builder_add_l4(&b, &l4[0]), 0);
+	assert_int_equal(wire_builder_add_net(&b, &net[2]), 0);
+	assert_int_equal(wire_builder_add_net(&b, &net[3]), 0);
+	assert_int_equal(b.n, 6);
+	assert_int_equal(wire_builder_finish(&b, &info, 3, &buf, &len), 0);
+	wire_builder_free(&b);
+	assert_int_equal(wire_decode(buf, len, WIRE_MAX_DECODED, &got, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.n7, 1);
+	assert_int_equal(d.n4, 1);
+	assert_int_equal(d.nnet, 4);
+	for (int i = 0; i < 4; i++) {
+		char *a = json_of_net(&net[i]), *c = json_of_net(&d.net[i]);
+
+		assert_string_equal(a, c);
+		free(a);
+		free(c);
+		/* The key's every byte (padding and unused address bytes zero, as the
+		 * agent's) and every counter. */
+		assert_memory_equal(&net[i], &d.net[i], sizeof(net[i]));
+	}
+	assert_memory_equal(&l4[0], &d.l4[0], sizeof(l4[0]));
+	wire_decoded_free(&d);
+	assert_null(d.net);
+	assert_int_equal(d.nnet, 0);
+	free(buf);
+}
+
+/* Each counter is carried by the NetRow field of its column's name (net_counter_names):
+ * counter c set to c + 1 is read back from the field of that name. */
+static void test_net_field_names(void **unused)
+{
+	const ProtobufCMessageDescriptor *desc = &flowscope__wire__v1__net_row__descriptor;
+	struct wire_builder b = { 0 };
+	struct net_row r[4];
+	Flowscope__Wire__V1__Batch *batch;
+	uint8_t *z = NULL, *raw;
+	size_t zlen = 0;
+	unsigned long long rawlen;
+
+	(void)unused;
+	make_net(r);
+	for (int c = 0; c < NC_MAX; c++)
+		r[0].v[c] = (uint64_t)c + 1;
+	assert_int_equal(wire_builder_add_net(&b, &r[0]), 0);
+	assert_int_equal(wire_builder_finish(&b, &info, 1, &z, &zlen), 0);
+	wire_builder_free(&b);
+	rawlen = ZSTD_getFrameContentSize(z, zlen);
+	raw = malloc(rawlen);
+	assert_int_equal(ZSTD_decompress(raw, rawlen, z, zlen), rawlen);
+	batch = flowscope__wire__v1__batch__unpack(NULL, rawlen, raw);
+	assert_non_null(batch);
+	assert_int_equal(batch->n_net, 1);
+	/* Nine key fields, then one per counter: nothing else. */
+	assert_int_equal(desc->n_fields, 9 + NC_MAX);
+	for (int c = 0; c < NC_MAX; c++) {
+		const ProtobufCFieldDescriptor *fd =
+			protobuf_c_message_descriptor_get_field_by_name(desc, net_counter_names[c]);
+		const uint8_t *m = (const uint8_t *)batch->net[0];
+
+		if (!fd)
+			fail_msg("no NetRow field %s", net_counter_names[c]);
+		assert_int_equal(fd->type, PROTOBUF_C_TYPE_UINT64);
+		assert_true(*(const protobuf_c_boolean *)(m + fd->quantifier_offset));
+		assert_int_equal(*(const uint64_t *)(m + fd->offset), (uint64_t)c + 1);
+	}
+	/* The key: role is left out at 0, observation_point and ip_1 on network rows. */
+	assert_int_equal(batch->net[0]->time_s, 1795325483);
+	assert_int_equal(batch->net[0]->table, NET_1S);
+	assert_false(batch->net[0]->has_role);
+	assert_false(batch->net[0]->has_observation_point);
+	assert_false(batch->net[0]->has_ip_1);
+	assert_int_equal(batch->net[0]->ip_0.len, 4);
+	flowscope__wire__v1__batch__free_unpacked(batch, NULL);
+	free(raw);
+	free(z);
+}
+
+/* The builder keeps keys the server would refuse out of the batch. */
+static void test_net_builder_refuses(void **unused)
+{
+	struct wire_builder b = { 0 };
+	struct net_row r[4], bad;
+
+	(void)unused;
+	make_net(r);
+	bad = r[0];
+	bad.k.table = NET_TABLES;
+	assert_int_equal(wire_builder_add_net(&b, &bad), -EINVAL);
+	bad = r[0];
+	bad.k.family = 5;
+	assert_int_equal(wire_builder_add_net(&b, &bad), -EINVAL);
+	bad = r[0];
+	bad.k.time_s = -1;
+	assert_int_equal(wire_builder_add_net(&b, &bad), -EINVAL);
+	bad = r[1];
+	bad.k.time_s += 30; /* a minute row off the minute */
+	assert_int_equal(wire_builder_add_net(&b, &bad), -EINVAL);
+	bad = r[0];
+	bad.k.role = 2;
+	assert_int_equal(wire_builder_add_net(&b, &bad), -EINVAL);
+	bad = r[1];
+	bad.k.obs = REC_OBS_MAX + 1;
+	assert_int_equal(wire_builder_add_net(&b, &bad), -EINVAL);
+	assert_int_equal(b.n, 0);
+	/* The bound counts network rows with the rest. */
+	for (size_t i = 0; i < WIRE_MAX_RECORDS; i++)
+		assert_int_equal(wire_builder_add_net(&b, &r[i % 4]), 0);
+	assert_int_equal(wire_builder_add_net(&b, &r[0]), -E2BIG);
+	assert_int_equal(wire_builder_add(&b, (struct l7_record[2]){ 0 }), -E2BIG);
+	wire_builder_free(&b);
+}
+
+/* A valid NetRow (network_map.1s, IPv4) the cases below spoil one field at a time. */
+static void good_net(Flowscope__Wire__V1__NetRow *r)
+{
+	static uint8_t a4[4] = { 10, 0, 0, 1 };
+
+	flowscope__wire__v1__net_row__init(r);
+	r->has_time_s = r->has_table = r->has_family = r->has_observation_point = 1;
+	r->time_s = 1795325460;
+	r->table = NET_MAP_1S;
+	r->family = 4;
+	r->observation_point = REC_OBS_REST;
+	r->has_ip_0 = r->has_ip_1 = 1;
+	r->ip_0 = r->ip_1 = (ProtobufCBinaryData){ 4, a4 };
+}
+
+static void test_bad_net_fields(void **unused)
+{
+	static uint8_t a16[16];
+	static const struct {
+		const char *field;
+		const char *err;
+	} cases[] = {
+		{ "none", NULL },
+		{ "network", NULL },
+		{ "time", "net row 1: time_s missing or above 2^63-1" },
+		{ "bigtime", "net row 1: time_s missing or above 2^63-1" },
+		{ "table", "net row 1: table missing or not 0..3" },
+		{ "notable", "net row 1: table missing or not 0..3" },
+		{ "minute", "net row 1: time_s of a 1m row not on a whole minute" },
+		{ "family", "net row 1: family missing or not 4 or 6" },
+		{ "ip0", "net row 1: addresses missing or of the wrong length for the family" },
+		{ "ip1", "net row 1: addresses missing or of the wrong length for the family" },
+		{ "noip1", "net row 1: addresses missing or of the wrong length for the family" },
+		{ "obs", "net row 1: observation_point missing or out of range" },
+		{ "noobs", "net row 1: observation_point missing or out of range" },
+		{ "maprole", "net row 1: role on a network_map row" },
+		{ "netip1", "net row 1: ip_1 or observation_point on a network row" },
+		{ "netobs", "net row 1: ip_1 or observation_point on a network row" },
+		{ "role", "net row 1: role out of range (0..1)" },
+		{ "port", "net row 1: port out of range" },
+		{ "proto", "net row 1: protocol out of range" },
+		{ "big", "net row 1: counter server_queue_lack above 2^63-1" },
+	};
+	Flowscope__Wire__V1__Batch b = FLOWSCOPE__WIRE__V1__BATCH__INIT;
+	Flowscope__Wire__V1__NetRow r[2], *rp[2] = { &r[0], &r[1] };
+	uint8_t *z;
+	size_t zlen;
+	char err[128];
+
+	(void)unused;
+	b.has_version = b.has_seq = 1;
+	b.version = 1;
+	b.agent_id = "x";
+	b.n_net = 2;
+	b.net = rp;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *f = cases[i].field;
+		Flowscope__Wire__V1__NetRow *p = &r[1];
+
+		good_net(&r[0]);
+		good_net(p);
+		if (!strcmp(f, "network") || !strcmp(f, "netip1") || !strcmp(f, "netobs") ||
+		    !strcmp(f, "role")) {
+			/* A network row: role, no ip_1 or observation_point. */
+			p->table = NET_1M;
+			p->has_ip_1 = p->has_observation_point = 0;
+			p->has_role = 1;
+			p->role = 1;
+		}
+		if (!strcmp(f, "time"))
+			p->has_time_s = 0;
+		else if (!strcmp(f, "bigtime"))
+			p->time_s = (uint64_t)INT64_MAX + 1;
+		else if (!strcmp(f, "table"))
+			p->table = NET_TABLES;
+		else if (!strcmp(f, "notable"))
+			p->has_table = 0;
+		else if (!strcmp(f, "minute"))
+			p->table = NET_MAP_1M, p->time_s += 1;
+		else if (!strcmp(f, "family"))
+			p->family = 5;
+		else if (!strcmp(f, "ip0"))
+			p->ip_0 = (ProtobufCBinaryData){ 16, a16 };
+		else if (!strcmp(f, "ip1"))
+			p->ip_1 = (ProtobufCBinaryData){ 16, a16 };
+		else if (!strcmp(f, "noip1"))
+			p->has_ip_1 = 0;
+		else if (!strcmp(f, "obs"))
+			p->observation_point = REC_OBS_MAX + 1;
+		else if (!strcmp(f, "noobs"))
+			p->has_observation_point = 0;
+		else if (!strcmp(f, "maprole"))
+			p->has_role = 1, p->role = 0;
+		else if (!strcmp(f, "netip1"))
+			p->has_ip_1 = 1;
+		else if (!strcmp(f, "netobs"))
+			p->has_observation_point = 1;
+		else if (!strcmp(f, "role"))
+			p->role = 2;
+		else if (!strcmp(f, "port"))
+			p->has_server_port = 1, p->server_port = 65536;
+		else if (!strcmp(f, "proto"))
+			p->has_protocol = 1, p->protocol = 256;
+		else if (!strcmp(f, "big"))
+			p->has_server_queue_lack = 1,
+			p->server_queue_lack = (uint64_t)INT64_MAX + 1;
+		z = pack_batch(&b, &zlen, true);
+		if (!cases[i].err) {
+			assert_int_equal(decode(z, zlen, WIRE_MAX_DECODED, err), 0);
+		} else {
+			assert_int_equal(decode(z, zlen, WIRE_MAX_DECODED, err), -EPROTO);
+			assert_string_equal(err, cases[i].err);
+		}
+		free(z);
+	}
+
+	/* One more record than the bound, every kind together: too large, before any
+	 * check; one fewer is fine. */
+	{
+		size_t nn = WIRE_MAX_RECORDS - 1;
+		Flowscope__Wire__V1__NetRow **many = calloc(nn, sizeof(*many));
+		Flowscope__Wire__V1__L7Record l7 = FLOWSCOPE__WIRE__V1__L7_RECORD__INIT, *l7p = &l7;
+		Flowscope__Wire__V1__L4Record l4, *l4p = &l4;
+
+		assert_non_null(many);
+		good_net(&r[0]);
+		good_l4(&l4);
+		for (size_t i = 0; i < nn; i++)
+			many[i] = &r[0];
+		b.n_net = nn;
+		b.net = many;
+		b.n_l4 = 1;
+		b.l4 = &l4p;
+		b.n_l7 = 1;
+		b.l7 = &l7p;
+		z = pack_batch(&b, &zlen, true);
+		assert_int_equal(decode(z, zlen, WIRE_MAX_DECODED, err), -EMSGSIZE);
+		assert_string_equal(err, "16385 records exceed 16384");
+		free(z);
+		b.n_l7 = 0;
+		z = pack_batch(&b, &zlen, true);
+		assert_int_equal(decode(z, zlen, WIRE_MAX_DECODED, err), 0);
+		free(z);
+		free(many);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),    cmocka_unit_test(test_l4_round_trip),
-		cmocka_unit_test(test_record_bound),  cmocka_unit_test(test_bad_bodies),
-		cmocka_unit_test(test_bad_l4_fields),
+		cmocka_unit_test(test_round_trip),	cmocka_unit_test(test_l4_round_trip),
+		cmocka_unit_test(test_record_bound),	cmocka_unit_test(test_bad_bodies),
+		cmocka_unit_test(test_bad_l4_fields),	cmocka_unit_test(test_net_round_trip),
+		cmocka_unit_test(test_net_field_names), cmocka_unit_test(test_net_builder_refuses),
+		cmocka_unit_test(test_bad_net_fields),
 	};
 
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);

@@ -1,0 +1,1 @@
+SELECT time, ip4, role, Sum(byte_tx) FROM network.1s WHERE time >= 1652942696 GROUP BY time, ip4, role

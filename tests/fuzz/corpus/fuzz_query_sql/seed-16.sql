@@ -1,0 +1,1 @@
+SELECT ip4_0, ip4_1, Max(rtt_max) FROM flow_metrics.network_map.1m WHERE observation_point = 'rest' GROUP BY ip4_0, ip4_1

@@ -1,0 +1,1 @@
+SHOW METRICS FROM flow_metrics."network_map.1s"

@@ -1,0 +1,1 @@
+SELECT Count(row) FROM `network.1m` WHERE time > .5e2 AND time < 1.5
