@@ -32,6 +32,7 @@ test_pkgs=(
 	iproute2 procps psmisc
 	wrk linux-perf                # benchmarks
 	libclang-rt-14-dev            # ASan/UBSan/libFuzzer runtimes for clang builds
+	dnsmasq-base bind9-dnsutils   # integration: DNS server (dnsmasq) and client (dig)
 )
 
 want=("${build_pkgs[@]}")

@@ -75,7 +75,8 @@ struct dns_dir {
 	/* TCP: the bytes of an oversized message still to pass, and its report waiting. */
 	uint32_t skip;
 	bool pending;
-	bool lost; /* framing lost: wait for an event that begins with a message */
+	bool lost;    /* framing lost: wait for an event that begins with a message */
+	bool started; /* bytes were seen in this direction */
 	uint64_t p_start_ts;
 	uint32_t p_seq;
 	uint64_t p_length;
@@ -428,6 +429,32 @@ static void fill(struct proto_msg *pm, const struct dns_msg *d, enum proto_dir d
 	}
 }
 
+/* Where the message in m ends when all its sections are walked, or 0 when they are not
+ * all there or not well-formed. */
+static size_t msg_end(const uint8_t *m, size_t n)
+{
+	struct dns_text nm;
+	size_t off = DNS_HDR, next;
+	uint32_t rrs;
+
+	if (n < DNS_HDR)
+		return 0;
+	rrs = (uint32_t)be16(m + 6) + be16(m + 8) + be16(m + 10);
+	for (uint16_t i = 0; i < be16(m + 4); i++) {
+		if (!decode_name(m, n, off, &nm, &next) || next + 4 > n)
+			return 0;
+		off = next + 4;
+	}
+	for (uint32_t i = 0; i < rrs; i++) {
+		if (!decode_name(m, n, off, &nm, &next) || next + 10 > n)
+			return 0;
+		off = next + 10 + be16(m + next + 8);
+		if (off > n)
+			return 0;
+	}
+	return off;
+}
+
 /* Plausible start of a message: header sane and the first question decodes. */
 static bool plausible(const uint8_t *m, size_t n, struct dns_msg *d)
 {
@@ -453,13 +480,20 @@ static enum proto_detect dns_detect(const uint8_t *data, size_t len, enum proto_
 	if (ctx && ctx->l4_proto != 6 && ctx->l4_proto != 17)
 		return PROTO_DETECT_NO;
 	if (tcp) {
-		if (len < 2 + DNS_HDR || be16(data) < DNS_HDR)
+		/*
+		 * Prefixed, or bare: a server that reads the two length bytes on their own has
+		 * its first read go unrecognised, and the second hold exactly one message.
+		 */
+		if (len >= DNS_HDR && msg_end(data, len) == len) {
+			/* bare */
+		} else if (len < 2 + DNS_HDR || be16(data) < DNS_HDR ||
+			   (size_t)be16(data) + 2 < len) {
+			/* The length must cover what is there (a first segment may be partial). */
 			return PROTO_DETECT_NO;
-		/* The length must cover what is there (a first segment may be partial). */
-		if ((size_t)be16(data) + 2 < len)
-			return PROTO_DETECT_NO;
-		data += 2;
-		len -= 2;
+		} else {
+			data += 2;
+			len -= 2;
+		}
 	}
 	if (len < DNS_HDR + 5 || !plausible(data, len, &d))
 		return PROTO_DETECT_NO;
@@ -532,6 +566,28 @@ static int parse_tcp(struct dns_state *s, const struct proto_input *in, proto_em
 			p = e;
 		} else {
 			return (int)len; /* gap handled: nothing is framed */
+		}
+	}
+	if (!d->started) {
+		d->started = true;
+		/* The first bytes of a direction may be a message whose length was read in an
+		 * event nobody recognised (see dns_detect): exactly one whole message, not
+		 * readable as a prefixed one. It is reported with its prefix's two bytes. */
+		if (p == 0 && len >= DNS_HDR && msg_end(in->data, len) == len &&
+		    !(len >= 2 + DNS_HDR && (size_t)be16(in->data) + 2 == len &&
+		      msg_end(in->data + 2, len - 2) == len - 2) &&
+		    decode(in->data, len, &s->scratch) && s->scratch.has_question) {
+			const struct proto_seg *a = proto_input_locate(in, 0);
+			const struct proto_seg *b = proto_input_locate(in, len - 1);
+			uint32_t seq = proto_input_seq_at(in, 0);
+
+			st->resyncs++; /* framing picked up from the bytes, not followed */
+			emit_msg(s, &s->scratch, in->dir, a ? a->ts_start : 0, b ? b->ts_end : 0,
+				 seq ? seq - 2 : 0, len + 2 + in->gap,
+				 in->gap ? PROTO_MSG_F_TRUNCATED : 0, emit, ctx, st);
+			if (in->gap)
+				d->lost = true;
+			return (int)len;
 		}
 	}
 	while (p < len) {

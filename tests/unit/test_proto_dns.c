@@ -588,6 +588,52 @@ static void test_tcp_garbage_resync(void **unused)
 	free(q);
 }
 
+/*
+ * A server that reads the two length bytes alone (dnsmasq): the first read goes
+ * unrecognised, so the parser starts at a bare message; later prefixes read alone wait
+ * in the leftover for their message.
+ */
+static void test_tcp_length_read_alone(void **unused)
+{
+	const struct proto_ctx srv = { .l4_proto = 6,
+				       .role = PROTO_ROLE_SERVER,
+				       .server_port = 53 };
+	struct bytes *q = B(), *r = B(), *q2 = B(), *r2 = B();
+	struct ph_conv c;
+
+	(void)unused;
+	hex(q, TQ_HEX);
+	hex(r, TR_HEX);
+	hex(q2, TQ2_HEX);
+	hex(r2, TR2_HEX);
+	{
+		const struct ph_event evs[] = {
+			PH_EVB(IN, q->b + 2, q->n - 2), PH_EVB(EG, r->b, r->n),
+			PH_EVB(IN, q2->b, 2),		PH_EVB(IN, q2->b + 2, q2->n - 2),
+			PH_EVB(EG, r2->b, r2->n),
+		};
+
+		ph_run(&c, &proto_dns_ops, &srv, evs, 5, PH_WHOLE, true);
+		assert_int_equal(c.nmsgs, 4);
+		assert_int_equal(c.errors, 0);
+		assert_int_equal(c.msgs[0].m.kind, PROTO_MSG_REQUEST);
+		assert_string_equal(c.msgs[0].resource, "guoyongxin.com");
+		assert_int_equal(c.msgs[0].m.length, 45); /* its prefix counted, as on the wire */
+		assert_int_equal(c.msgs[0].m.tcp_seq, PH_SEQ_INGRESS - 2);
+		assert_int_equal(c.msgs[1].m.code, 3);
+		assert_string_equal(c.msgs[2].resource, "yunshan.net.cn");
+		assert_int_equal(c.msgs[2].m.tcp_seq, PH_SEQ_INGRESS + q->n - 2);
+		assert_int_equal(c.msgs[2].m.start_ts, PH_TS_START(2));
+		assert_int_equal(c.msgs[2].m.end_ts, PH_TS_END(3));
+		assert_int_equal(c.msgs[3].m.session_id, 60628);
+		ph_free(&c);
+	}
+	free(q);
+	free(r);
+	free(q2);
+	free(r2);
+}
+
 static void test_detect(void **unused)
 {
 	struct bytes *q = B(), *r = B(), *tq = B(), *tr = B();
@@ -613,8 +659,10 @@ static void test_detect(void **unused)
 	assert_int_equal(proto_dns_ops.detect(r->b, r->n, IN, &udp_other), PROTO_DETECT_NO);
 	assert_int_equal(proto_dns_ops.detect(tq->b, tq->n, EG, &tcp53), PROTO_DETECT_YES);
 	assert_int_equal(proto_dns_ops.detect(tq->b, tq->n, EG, &tcp_other), PROTO_DETECT_MAYBE);
-	/* the UDP form on TCP, and the TCP form on UDP, are not DNS */
-	assert_int_equal(proto_dns_ops.detect(q->b, q->n, EG, &tcp53), PROTO_DETECT_NO);
+	/* A whole bare message on TCP is DNS (a server read its length on its own); the
+	 * TCP form on UDP is not. */
+	assert_int_equal(proto_dns_ops.detect(q->b, q->n, EG, &tcp53), PROTO_DETECT_YES);
+	assert_int_equal(proto_dns_ops.detect(q->b, q->n - 1, EG, &tcp53), PROTO_DETECT_NO);
 	assert_int_equal(proto_dns_ops.detect(tq->b, tq->n, EG, &udp53), PROTO_DETECT_NO);
 	/* a partial first segment of a TCP query: the name runs past the end */
 	assert_int_equal(proto_dns_ops.detect(tq->b, 20, EG, &tcp53), PROTO_DETECT_NO);
@@ -675,6 +723,7 @@ int main(void)
 		cmocka_unit_test(test_tcp_oversized),
 		cmocka_unit_test(test_tcp_gaps),
 		cmocka_unit_test(test_tcp_garbage_resync),
+		cmocka_unit_test(test_tcp_length_read_alone),
 		cmocka_unit_test(test_detect),
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_reset),
