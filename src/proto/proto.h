@@ -234,6 +234,7 @@ const char *proto_name(enum proto_id id);
 
 extern const struct proto_ops proto_http1_ops;
 extern const struct proto_ops proto_dns_ops;
+extern const struct proto_ops proto_redis_ops;
 
 /*
  * HTTP/1 header block cap. A header block (or a chunk trailer block) longer than this is a
