@@ -33,6 +33,7 @@ test_pkgs=(
 	wrk linux-perf                # benchmarks
 	libclang-rt-14-dev            # ASan/UBSan/libFuzzer runtimes for clang builds
 	dnsmasq-base bind9-dnsutils   # integration: DNS server (dnsmasq) and client (dig)
+	redis-server redis-tools      # integration: Redis server, redis-cli, redis-benchmark
 )
 
 want=("${build_pkgs[@]}")
