@@ -36,6 +36,8 @@ test_pkgs=(
 	nodejs                        # integration: gRPC client and server (@grpc/grpc-js via the npm
 	                              # that ships with the machine's Node.js; Debian's npm package
 	                              # cannot be installed beside it)
+	dnsmasq-base bind9-dnsutils   # integration: DNS server (dnsmasq) and client (dig)
+	redis-server redis-tools      # integration: Redis server, redis-cli, redis-benchmark
 )
 
 want=("${build_pkgs[@]}")
