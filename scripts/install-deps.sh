@@ -38,6 +38,8 @@ test_pkgs=(
 	                              # cannot be installed beside it)
 	dnsmasq-base bind9-dnsutils   # integration: DNS server (dnsmasq) and client (dig)
 	redis-server redis-tools      # integration: Redis server, redis-cli, redis-benchmark
+	mosquitto mosquitto-clients   # integration: MQTT broker, mosquitto_pub / mosquitto_sub
+	python3-paho-mqtt             # integration: MQTT client for QoS 2
 )
 
 want=("${build_pkgs[@]}")
