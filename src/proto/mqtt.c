@@ -63,15 +63,15 @@ enum mq_type {
 };
 
 static const char *const mq_names[16] = {
-	"",	    "CONNECT", "CONNACK", "PUBLISH",	 "PUBACK",   "PUBREC",
-	"PUBREL",   "PUBCOMP", "SUBSCRIBE", "SUBACK",	 "UNSUBSCRIBE", "UNSUBACK",
+	"",	   "CONNECT",  "CONNACK",    "PUBLISH", "PUBACK",      "PUBREC",
+	"PUBREL",  "PUBCOMP",  "SUBSCRIBE",  "SUBACK",	"UNSUBSCRIBE", "UNSUBACK",
 	"PINGREQ", "PINGRESP", "DISCONNECT", "AUTH",
 };
 
 /* The packet being read in one direction, kept until its last byte passes. */
 struct mq_dir {
 	uint8_t phase;
-	bool seen; /* a packet (or bytes the parser never saw) went by in this direction */
+	bool seen;   /* a packet (or bytes the parser never saw) went by in this direction */
 	bool active; /* a packet's head was read; its body is being skipped */
 	bool truncated;
 	uint8_t type;
@@ -373,8 +373,7 @@ static uint8_t reason_status(uint8_t rc)
 	case 0x8b: /* server shutting down */
 	case 0x97: /* quota exceeded */
 	case 0x9c: /* use another server */
-	case 0x9d: /* server moved */
-		return PROTO_STATUS_SERVER_ERROR;
+	case 0x9d: /* server moved */ return PROTO_STATUS_SERVER_ERROR;
 	default: return PROTO_STATUS_CLIENT_ERROR;
 	}
 }
@@ -474,8 +473,8 @@ static void ack_codes(struct mq_dir *d, const uint8_t *b, size_t n, size_t i)
  * Read a packet's head: b[0..n) of its body of rem bytes (n < rem when only MQ_HEAD bytes
  * were taken or the capture was cut). from_cli: the client sent it. false: malformed.
  */
-static bool read_head(struct mq_state *s, struct mq_dir *d, uint8_t b0, const uint8_t *b,
-		      size_t n, uint32_t rem, bool from_cli)
+static bool read_head(struct mq_state *s, struct mq_dir *d, uint8_t b0, const uint8_t *b, size_t n,
+		      uint32_t rem, bool from_cli)
 {
 	uint8_t t = b0 >> 4;
 	bool whole = n == rem;
@@ -632,7 +631,8 @@ static bool read_head(struct mq_state *s, struct mq_dir *d, uint8_t b0, const ui
 
 			if (read_filters(d, b, n, 2, opts, true, false))
 				v5 = 0;
-			else if (skip_props(b, n, &j) && read_filters(d, b, n, j, opts, true, false))
+			else if (skip_props(b, n, &j) &&
+				 read_filters(d, b, n, j, opts, true, false))
 				v5 = 1;
 			else
 				return false;

@@ -84,12 +84,11 @@ static void expect_code(const struct ph_conv *c, size_t i, int32_t code, uint8_t
 }
 
 /* mqtt_roundtrip.pcap (MQTTX, MQTT 3.1.1): every packet of the capture, one per segment. */
-#define RT_CONNECT                                                                                 \
-	"\x10\x1a\x00\x04MQTT\x04\x02\x00\x0a\x00\x0emqttx_eaf9a0c9"
-#define RT_CONNACK "\x20\x02\x00\x00"
-#define RT_SUB1	   "\x82\x0e\x30\x75\x00\x09testtopic\x00"
-#define RT_SUBACK1 "\x90\x03\x30\x75\x00"
-#define RT_UNSUB   "\xa2\x0d\x30\x76\x00\x09testtopic"
+#define RT_CONNECT  "\x10\x1a\x00\x04MQTT\x04\x02\x00\x0a\x00\x0emqttx_eaf9a0c9"
+#define RT_CONNACK  "\x20\x02\x00\x00"
+#define RT_SUB1	    "\x82\x0e\x30\x75\x00\x09testtopic\x00"
+#define RT_SUBACK1  "\x90\x03\x30\x75\x00"
+#define RT_UNSUB    "\xa2\x0d\x30\x76\x00\x09testtopic"
 #define RT_UNSUBACK "\xb0\x02\x30\x76"
 #define RT_PINGREQ  "\xc0\x00"
 #define RT_PINGRESP "\xd0\x00"
@@ -167,20 +166,20 @@ static void check_roundtrip(const struct ph_conv *c, enum proto_dir req_dir)
 static void test_capture_roundtrip(void **unused)
 {
 	const struct ph_event evs[] = {
-		PH_EV(EG, RT_CONNECT), PH_EV(IN, RT_CONNACK),	PH_EV(EG, RT_SUB1),
-		PH_EV(IN, RT_SUBACK1), PH_EV(EG, RT_UNSUB),	PH_EV(IN, RT_UNSUBACK),
-		PH_EV(EG, RT_PINGREQ), PH_EV(IN, RT_PINGRESP),	PH_EV(EG, RT_SUB3),
-		PH_EV(IN, RT_SUBACK3), PH_EV(EG, RT_PUB0),	PH_EV(EG, RT_PUB1),
-		PH_EV(IN, RT_PUBACK),  PH_EV(EG, RT_PUB2),	PH_EV(IN, RT_PUBREC),
-		PH_EV(EG, RT_PUBREL),  PH_EV(IN, RT_PUBCOMP),	PH_EV(EG, RT_DISCONNECT),
+		PH_EV(EG, RT_CONNECT), PH_EV(IN, RT_CONNACK),  PH_EV(EG, RT_SUB1),
+		PH_EV(IN, RT_SUBACK1), PH_EV(EG, RT_UNSUB),    PH_EV(IN, RT_UNSUBACK),
+		PH_EV(EG, RT_PINGREQ), PH_EV(IN, RT_PINGRESP), PH_EV(EG, RT_SUB3),
+		PH_EV(IN, RT_SUBACK3), PH_EV(EG, RT_PUB0),     PH_EV(EG, RT_PUB1),
+		PH_EV(IN, RT_PUBACK),  PH_EV(EG, RT_PUB2),     PH_EV(IN, RT_PUBREC),
+		PH_EV(EG, RT_PUBREL),  PH_EV(IN, RT_PUBCOMP),  PH_EV(EG, RT_DISCONNECT),
 	};
 	const struct ph_event sevs[] = {
-		PH_EV(IN, RT_CONNECT), PH_EV(EG, RT_CONNACK),	PH_EV(IN, RT_SUB1),
-		PH_EV(EG, RT_SUBACK1), PH_EV(IN, RT_UNSUB),	PH_EV(EG, RT_UNSUBACK),
-		PH_EV(IN, RT_PINGREQ), PH_EV(EG, RT_PINGRESP),	PH_EV(IN, RT_SUB3),
-		PH_EV(EG, RT_SUBACK3), PH_EV(IN, RT_PUB0),	PH_EV(IN, RT_PUB1),
-		PH_EV(EG, RT_PUBACK),  PH_EV(IN, RT_PUB2),	PH_EV(EG, RT_PUBREC),
-		PH_EV(IN, RT_PUBREL),  PH_EV(EG, RT_PUBCOMP),	PH_EV(IN, RT_DISCONNECT),
+		PH_EV(IN, RT_CONNECT), PH_EV(EG, RT_CONNACK),  PH_EV(IN, RT_SUB1),
+		PH_EV(EG, RT_SUBACK1), PH_EV(IN, RT_UNSUB),    PH_EV(EG, RT_UNSUBACK),
+		PH_EV(IN, RT_PINGREQ), PH_EV(EG, RT_PINGRESP), PH_EV(IN, RT_SUB3),
+		PH_EV(EG, RT_SUBACK3), PH_EV(IN, RT_PUB0),     PH_EV(IN, RT_PUB1),
+		PH_EV(EG, RT_PUBACK),  PH_EV(IN, RT_PUB2),     PH_EV(EG, RT_PUBREC),
+		PH_EV(IN, RT_PUBREL),  PH_EV(EG, RT_PUBCOMP),  PH_EV(IN, RT_DISCONNECT),
 	};
 	struct ph_conv c;
 
@@ -271,24 +270,28 @@ static void test_capture_connect_and_sub(void **unused)
 #define V5_CONNECT                                                                                 \
 	"\x10\x15\x00\x04MQTT\x05\x02\x00\x3c\x05\x11\x00\x00\x00\x0a\x00\x03"                     \
 	"c5x"
-#define V5_CONNACK  "\x20\x06\x00\x00\x03\x21\x00\x0a"
-#define V5_PUB1	    "\x32\x0a\x00\x03" "a/b\x00\x05\x00hi"
-#define V5_PUBACK   "\x40\x03\x00\x05\x10"
-#define V5_PUB1B    "\x32\x0a\x00\x03" "a/b\x00\x09\x00hi"
-#define V5_PUBACK_Q "\x40\x04\x00\x09\x97\x00"
-#define V5_SUB	    "\x82\x0f\x00\x06\x02\x0b\x01\x00\x03x/#\x01\x00\x01y\x00"
-#define V5_SUBACK   "\x90\x06\x00\x06\x00\x01\x87\x00"
-#define V5_UNSUB    "\xa2\x08\x00\x07\x00\x00\x03x/#"
-#define V5_UNSUBACK "\xb0\x04\x00\x07\x00\x11"
+#define V5_CONNACK "\x20\x06\x00\x00\x03\x21\x00\x0a"
+#define V5_PUB1                                                                                    \
+	"\x32\x0a\x00\x03"                                                                         \
+	"a/b\x00\x05\x00hi"
+#define V5_PUBACK "\x40\x03\x00\x05\x10"
+#define V5_PUB1B                                                                                   \
+	"\x32\x0a\x00\x03"                                                                         \
+	"a/b\x00\x09\x00hi"
+#define V5_PUBACK_Q  "\x40\x04\x00\x09\x97\x00"
+#define V5_SUB	     "\x82\x0f\x00\x06\x02\x0b\x01\x00\x03x/#\x01\x00\x01y\x00"
+#define V5_SUBACK    "\x90\x06\x00\x06\x00\x01\x87\x00"
+#define V5_UNSUB     "\xa2\x08\x00\x07\x00\x00\x03x/#"
+#define V5_UNSUBACK  "\xb0\x04\x00\x07\x00\x11"
 #define V5_PUB_ALIAS "\x30\x08\x00\x00\x03\x23\x00\x01z!"
-#define V5_DISC_SRV "\xe0\x02\x8b\x00"
+#define V5_DISC_SRV  "\xe0\x02\x8b\x00"
 
 static void test_mqtt5(void **unused)
 {
 	const struct ph_event evs[] = {
-		PH_EV(EG, V5_CONNECT), PH_EV(IN, V5_CONNACK),	 PH_EV(EG, V5_PUB1),
-		PH_EV(IN, V5_PUBACK),  PH_EV(EG, V5_PUB1B),	 PH_EV(IN, V5_PUBACK_Q),
-		PH_EV(EG, V5_SUB),     PH_EV(IN, V5_SUBACK),	 PH_EV(EG, V5_UNSUB),
+		PH_EV(EG, V5_CONNECT),	PH_EV(IN, V5_CONNACK),	 PH_EV(EG, V5_PUB1),
+		PH_EV(IN, V5_PUBACK),	PH_EV(EG, V5_PUB1B),	 PH_EV(IN, V5_PUBACK_Q),
+		PH_EV(EG, V5_SUB),	PH_EV(IN, V5_SUBACK),	 PH_EV(EG, V5_UNSUB),
 		PH_EV(IN, V5_UNSUBACK), PH_EV(EG, V5_PUB_ALIAS), PH_EV(IN, V5_DISC_SRV),
 	};
 	struct ph_conv c;
@@ -445,12 +448,12 @@ static void test_garbage_and_resync(void **unused)
 		PH_EV(EG, RT_CONNECT),
 		PH_EV(IN, RT_CONNACK),
 		PH_EV(EG, "\x00\x01garbage"), /* type 0 is reserved */
-		PH_EV(EG, "more garbage"),	/* 'm' = 0x6d: PUBREL with flags 0xd: skipped */
+		PH_EV(EG, "more garbage"),    /* 'm' = 0x6d: PUBREL with flags 0xd: skipped */
 		PH_EV(EG, "\xc0\x00\x30\x05\x00\x09zz"), /* PINGREQ, then a topic too long */
-		PH_EV(IN, "\xd1\x00"),		      /* PINGRESP with flags: malformed */
-		PH_EV(IN, "\x90\x03\x00\x01\x00"),     /* resync */
-		PH_EV(EG, "\x82\x80\x80\x80\x80\x01"), /* no packet starts so: skipped */
-		PH_EV(EG, "\x90\x03\x00\x01\x00"),     /* the broker's packet from the client */
+		PH_EV(IN, "\xd1\x00"),			 /* PINGRESP with flags: malformed */
+		PH_EV(IN, "\x90\x03\x00\x01\x00"),	 /* resync */
+		PH_EV(EG, "\x82\x80\x80\x80\x80\x01"),	 /* no packet starts so: skipped */
+		PH_EV(EG, "\x90\x03\x00\x01\x00"),	 /* the broker's packet from the client */
 		PH_EV(EG, "\xe0\x00"),
 		PH_EV(EG, "\x82\x80\x80\x80\x80\x01"), /* a 5-byte varint */
 	};
@@ -531,9 +534,10 @@ static void test_broker_reads_apart(void **unused)
 	struct ph_conv c;
 
 	(void)unused;
-	assert_int_equal(proto_mqtt_ops.detect((const uint8_t *)body, sizeof(body) - 1, IN,
-					       &(struct proto_ctx){ 6, PROTO_ROLE_SERVER, 40000, 0 }),
-			 PROTO_DETECT_YES);
+	assert_int_equal(
+		proto_mqtt_ops.detect((const uint8_t *)body, sizeof(body) - 1, IN,
+				      &(struct proto_ctx){ 6, PROTO_ROLE_SERVER, 40000, 0 }),
+		PROTO_DETECT_YES);
 	assert_int_equal(proto_mqtt_ops.detect((const uint8_t *)"\x10", 1, IN, &srv),
 			 PROTO_DETECT_MAYBE);
 	ph_init(&c, &proto_mqtt_ops, &srv);
