@@ -40,6 +40,7 @@ test_pkgs=(
 	redis-server redis-tools      # integration: Redis server, redis-cli, redis-benchmark
 	mosquitto mosquitto-clients   # integration: MQTT broker, mosquitto_pub / mosquitto_sub
 	python3-paho-mqtt             # integration: MQTT client for QoS 2
+	nats-server                   # integration: NATS server (the test's client is a socket script)
 )
 
 want=("${build_pkgs[@]}")
