@@ -60,10 +60,12 @@ static const struct {
 	uint8_t len;
 	uint8_t sender;
 } nt_cmds[C_N] = {
-	[C_INFO] = { "INFO", 4, 2 },   [C_CONNECT] = { "CONNECT", 7, 1 }, [C_PUB] = { "PUB", 3, 1 },
-	[C_HPUB] = { "HPUB", 4, 1 },   [C_SUB] = { "SUB", 3, 1 },	  [C_UNSUB] = { "UNSUB", 5, 1 },
-	[C_MSG] = { "MSG", 3, 2 },     [C_HMSG] = { "HMSG", 4, 2 },	  [C_PING] = { "PING", 4, 0 },
-	[C_PONG] = { "PONG", 4, 0 },   [C_OK] = { "+OK", 3, 2 },	  [C_ERR] = { "-ERR", 4, 2 },
+	[C_INFO] = { "INFO", 4, 2 }, [C_CONNECT] = { "CONNECT", 7, 1 },
+	[C_PUB] = { "PUB", 3, 1 },   [C_HPUB] = { "HPUB", 4, 1 },
+	[C_SUB] = { "SUB", 3, 1 },   [C_UNSUB] = { "UNSUB", 5, 1 },
+	[C_MSG] = { "MSG", 3, 2 },   [C_HMSG] = { "HMSG", 4, 2 },
+	[C_PING] = { "PING", 4, 0 }, [C_PONG] = { "PONG", 4, 0 },
+	[C_OK] = { "+OK", 3, 2 },    [C_ERR] = { "-ERR", 4, 2 },
 };
 
 /* session id of the client's PING and the server's PONG */
@@ -311,9 +313,9 @@ static void header_trace(struct nt_dir *d)
 			v = c + 1;
 			while (v < e && is_sp(h[v]))
 				v++;
-			if (name_is(h + i, c - i, "traceparent") && e - v >= 55 && h[v + 2] == '-' &&
-			    h[v + 35] == '-' && h[v + 52] == '-' && hexs(h + v + 3, 32) &&
-			    hexs(h + v + 36, 16)) {
+			if (name_is(h + i, c - i, "traceparent") && e - v >= 55 &&
+			    h[v + 2] == '-' && h[v + 35] == '-' && h[v + 52] == '-' &&
+			    hexs(h + v + 3, 32) && hexs(h + v + 36, 16)) {
 				memcpy(d->trace, h + v + 3, 32);
 				d->trace_len = 32;
 				memcpy(d->span, h + v + 36, 16);
@@ -335,8 +337,8 @@ static void header_trace(struct nt_dir *d)
 					if (b64dec(h + f[2], f[3] - 1 - f[2], d->span, &sl,
 						   sizeof(d->span) - 24)) {
 						d->span[sl++] = '-';
-						for (size_t q = f[3]; q < f[4] - 1 && sl < sizeof(d->span);
-						     q++)
+						for (size_t q = f[3];
+						     q < f[4] - 1 && sl < sizeof(d->span); q++)
 							d->span[sl++] = (char)h[q];
 						d->span_len = sl;
 					}
@@ -449,9 +451,7 @@ static bool take_line(struct nt_state *s, struct nt_dir *d, int c, const uint8_t
 			 sizeof(s->server_name));
 		json_str(a, an, "version", s->version, &s->ver_len, sizeof(s->version));
 		/* fall through */
-	case C_CONNECT:
-		nt = split(a, an, t, 1);
-		return nt >= 1 && t[0].p[0] == '{';
+	case C_CONNECT: nt = split(a, an, t, 1); return nt >= 1 && t[0].p[0] == '{';
 	case C_PUB:
 		nt = split(a, an, t, 3);
 		if (nt < 2 || nt > 3 || !number(t[nt - 1], &tot))
@@ -703,7 +703,8 @@ static int nt_parse(void *state, const struct proto_input *in, proto_emit_fn emi
 			uint64_t g = in->gap;
 
 			if (d->hdr_left) {
-				d->truncated = true; /* headers cut: the trace context may be lost */
+				d->truncated =
+					true; /* headers cut: the trace context may be lost */
 				d->hdr_left = g < d->hdr_left ? (uint32_t)(d->hdr_left - g) : 0;
 			}
 			d->pay_left -= g;

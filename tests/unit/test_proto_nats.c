@@ -63,10 +63,10 @@ static void expect_session(const struct ph_conv *c, size_t i, uint32_t sid)
 
 /* nats-headers.pcap (INFO shortened) */
 #define INFO_LINE                                                                                  \
-	"INFO {\"server_id\":\"NDTR3ZYVQTNQ\",\"server_name\":\"us-south-nats-demo\","            \
+	"INFO {\"server_id\":\"NDTR3ZYVQTNQ\",\"server_name\":\"us-south-nats-demo\","             \
 	"\"version\":\"2.10.7\",\"proto\":1,\"headers\":true,\"max_payload\":1048576}\r\n"
 #define CONNECT_LINE                                                                               \
-	"CONNECT {\"verbose\":true,\"pedantic\":false,\"tls_required\":false,\"name\":\"\","      \
+	"CONNECT {\"verbose\":true,\"pedantic\":false,\"tls_required\":false,\"name\":\"\","       \
 	"\"lang\":\"go\",\"version\":\"1.25.0\",\"protocol\":1,\"echo\":true,\"headers\":true,"    \
 	"\"no_responders\":true}\r\n"
 #define HPUB1 "HPUB FOO 22 33\r\nNATS/1.0\r\nBar: Baz\r\n\r\nHello NATS!\r\n"
@@ -78,22 +78,14 @@ static void expect_session(const struct ph_conv *c, size_t i, uint32_t sid)
 static void test_capture_headers(void **unused)
 {
 	const struct ph_event evs[] = {
-		PH_EV(IN, INFO_LINE),
-		PH_EV(EG, CONNECT_LINE),
-		PH_EV(IN, "+OK\r\n"),
-		PH_EV(IN, "PING\r\n"),
-		PH_EV(EG, "PONG\r\n"),
-		PH_EV(EG, "SUB FOO alice\r\n"),
-		PH_EV(IN, "+OK\r\n"),
-		PH_EV(EG, "SUB FRONT.DOOR bob\r\n"),
-		PH_EV(IN, "+OK\r\n"),
-		PH_EV(EG, HPUB1),
-		PH_EV(IN, "+OK\r\n" HMSG1),
-		PH_EV(EG, HPUB2),
-		PH_EV(EG, "UNSUB alice 3\r\n"),
-		PH_EV(EG, "UNSUB bob\r\n"),
-		PH_EV(EG, "PING\r\n"),
-		PH_EV(IN, "PONG\r\n"),
+		PH_EV(IN, INFO_LINE),		PH_EV(EG, CONNECT_LINE),
+		PH_EV(IN, "+OK\r\n"),		PH_EV(IN, "PING\r\n"),
+		PH_EV(EG, "PONG\r\n"),		PH_EV(EG, "SUB FOO alice\r\n"),
+		PH_EV(IN, "+OK\r\n"),		PH_EV(EG, "SUB FRONT.DOOR bob\r\n"),
+		PH_EV(IN, "+OK\r\n"),		PH_EV(EG, HPUB1),
+		PH_EV(IN, "+OK\r\n" HMSG1),	PH_EV(EG, HPUB2),
+		PH_EV(EG, "UNSUB alice 3\r\n"), PH_EV(EG, "UNSUB bob\r\n"),
+		PH_EV(EG, "PING\r\n"),		PH_EV(IN, "PONG\r\n"),
 	};
 	struct ph_conv c;
 
@@ -124,8 +116,8 @@ static void test_capture_headers(void **unused)
 	expect(&c, 10, PROTO_MSG_RESPONSE, "+OK", NULL, NULL, UNSOL);
 	expect(&c, 11, PROTO_MSG_RESPONSE, "HMSG", "FOO", "FOO", UNSOL);
 	assert_int_equal(c.msgs[11].m.length, sizeof(HMSG1) - 1);
-	assert_int_equal(c.msgs[11].m.tcp_seq, PH_SEQ_INGRESS + sizeof(INFO_LINE) - 1 + 5 + 6 +
-						       5 + 5 + 5);
+	assert_int_equal(c.msgs[11].m.tcp_seq,
+			 PH_SEQ_INGRESS + sizeof(INFO_LINE) - 1 + 5 + 6 + 5 + 5 + 5);
 	expect(&c, 12, PROTO_MSG_REQUEST, "HPUB", "FRONT.DOOR", "FRONT", NORESP);
 	expect(&c, 13, PROTO_MSG_REQUEST, "UNSUB", NULL, NULL, NORESP);
 	expect(&c, 14, PROTO_MSG_REQUEST, "UNSUB", NULL, NULL, NORESP);
@@ -165,7 +157,7 @@ static void test_capture_headers(void **unused)
 static void test_capture_err(void **unused)
 {
 	const struct ph_event evs[] = {
-		PH_EV(IN, INFO_LINE),	    PH_EV(EG, CONNECT_LINE),
+		PH_EV(IN, INFO_LINE),	   PH_EV(EG, CONNECT_LINE),
 		PH_EV(EG, "DEADBEEF\r\n"), PH_EV(IN, "-ERR 'Unknown Protocol Operation'\r\n"),
 		PH_EV(EG, "PING\r\n"),
 	};
@@ -194,7 +186,8 @@ static void test_trace_headers(void **unused)
 		"HPUB hello.subject.world 354 366\r\nNATS/1.0\r\nsw8-x:0-1705995309429\r\n"
 		"sw8:1-OGUyZWNiYjBjNzViNDc2ODkyZDY5NTEzYTJkZDA2MGQuMS4xNzA1OTk1MzA5NDE4MDAwMQ==-"
 		"OGUyZWNiYjBjNzViNDc2ODkyZDY5NTEzYTJkZDA2MGQuNDEuMTcwNTk5NTMwOTQyNDAwMDA=-0-"
-		"ZGVtby1hcHBsaWNhdGlvbg==-OTAzYjE2OGY1OThiNGY0NjliYzE0ODNkNGExNDI3YWJAMTk4LjE5LjI0OS42"
+		"ZGVtby1hcHBsaWNhdGlvbg==-"
+		"OTAzYjE2OGY1OThiNGY0NjliYzE0ODNkNGExNDI3YWJAMTk4LjE5LjI0OS42"
 		"Ng==-TmF0cy9QdWIvaGVsbG8uc3ViamVjdC53b3JsZA==-bmF0czovL2RlbW8ubmF0cy5pbzo0MjIy\r\n"
 		"\r\nHELLO WORLD!\r\n";
 	const struct ph_event evs[] = { PH_EV(EG, otel), PH_EV(EG, sw8) };
@@ -204,8 +197,7 @@ static void test_trace_headers(void **unused)
 	ph_run(&c, &proto_nats_ops, &cli, evs, N(evs), PH_WHOLE, true);
 	assert_int_equal(c.st.parse_errors, 0);
 	assert_int_equal(c.nmsgs, 2);
-	expect(&c, 0, PROTO_MSG_REQUEST, "HPUB", "_INBOX.AI573QFG88AQQSZBG5WH7T", "_INBOX",
-	       NORESP);
+	expect(&c, 0, PROTO_MSG_REQUEST, "HPUB", "_INBOX.AI573QFG88AQQSZBG5WH7T", "_INBOX", NORESP);
 	assert_string_equal(c.msgs[0].trace_id, "11b4862a313e8a9c059cda4a49e626fa");
 	assert_string_equal(c.msgs[0].span_id, "6a2a9f706edee336");
 	expect(&c, 1, PROTO_MSG_REQUEST, "HPUB", "hello.subject.world", "hello", NORESP);
@@ -294,13 +286,13 @@ static void test_big_payload(void **unused)
 static void test_garbage_gaps(void **unused)
 {
 	struct ph_event evs[] = {
-		PH_EV(EG, "PUB foo\r\n"),	  /* no size */
-		PH_EV(EG, "xx"),		  /* skipped while resynchronising */
+		PH_EV(EG, "PUB foo\r\n"),	 /* no size */
+		PH_EV(EG, "xx"),		 /* skipped while resynchronising */
 		PH_EV(EG, "PUB foo 3\r\nabcXY"), /* no CRLF after the payload */
 		PH_EV(EG, "SUB foo..bar 1\r\n"), /* an empty token */
-		PH_EV(EG, "PUB foo 2\r\n"),	  /* resync */
+		PH_EV(EG, "PUB foo 2\r\n"),	 /* resync */
 		PH_EV(EG, "hi\r\n"),
-		PH_EV(IN, "+OK extra\r\n"),	/* +OK takes no argument */
+		PH_EV(IN, "+OK extra\r\n"),    /* +OK takes no argument */
 		PH_EV(IN, "MSG foo 1 2\r\nh"), /* a gap in the payload */
 		PH_EV(IN, "PONG\r\n"),
 		PH_EV(EG, "SUB f"), /* a gap in the line */
