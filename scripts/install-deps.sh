@@ -41,6 +41,7 @@ test_pkgs=(
 	mosquitto mosquitto-clients   # integration: MQTT broker, mosquitto_pub / mosquitto_sub
 	python3-paho-mqtt             # integration: MQTT client for QoS 2
 	nats-server                   # integration: NATS server (the test's client is a socket script)
+	memcached libmemcached-tools  # integration: Memcached server, memccp / memccat / memcrm
 )
 
 want=("${build_pkgs[@]}")

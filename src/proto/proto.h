@@ -242,6 +242,7 @@ extern const struct proto_ops proto_dns_ops;
 extern const struct proto_ops proto_redis_ops;
 extern const struct proto_ops proto_mqtt_ops;
 extern const struct proto_ops proto_nats_ops;
+extern const struct proto_ops proto_memcached_ops;
 
 /*
  * HTTP/1 header block cap. A header block (or a chunk trailer block) longer than this is a
