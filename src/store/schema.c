@@ -72,6 +72,12 @@ static const struct schema_column l7_columns[] = {
 	T("response_result", "what the response said: DNS answers, a Redis reply, ..."),
 	I("request_id", "the protocol's id of the exchange (DNS id, stream id, ...)"),
 	M("sql_affected_rows", "rows a SQL statement changed or returned"),
+	I("syscall_trace_id_request", "kernel trace id of the request syscall: joins a service's "
+				      "inbound request to its downstream calls"),
+	I("syscall_trace_id_response", "kernel trace id of the response syscall"),
+	I("syscall_coroutine_0", "goroutine of the request syscall; 0 none"),
+	I("syscall_coroutine_1", "goroutine of the response syscall; 0 none"),
+	T("parent_span_id", "span id of the caller's span, where the protocol carries it"),
 };
 
 static const struct schema_table l7_flow_log = {

@@ -62,6 +62,11 @@ const char *const store_l7_col_names[L7C__MAX] = {
 	[L7C_RESPONSE_RESULT] = "response_result",
 	[L7C_REQUEST_ID] = "request_id",
 	[L7C_SQL_AFFECTED_ROWS] = "sql_affected_rows",
+	[L7C_SYSCALL_TRACE_ID_REQUEST] = "syscall_trace_id_request",
+	[L7C_SYSCALL_TRACE_ID_RESPONSE] = "syscall_trace_id_response",
+	[L7C_SYSCALL_COROUTINE_0] = "syscall_coroutine_0",
+	[L7C_SYSCALL_COROUTINE_1] = "syscall_coroutine_1",
+	[L7C_PARENT_SPAN_ID] = "parent_span_id",
 };
 
 const char *const store_l4_col_names[L4C__MAX] = {
@@ -387,6 +392,12 @@ void store_l7_row(const struct l7_record *r, struct store_value v[L7C__MAX],
 		v_int(&v[L7C_SQL_AFFECTED_ROWS], (int64_t)r->affected_rows);
 	else
 		v_null(&v[L7C_SQL_AFFECTED_ROWS]);
+	/* Trace ids stay below 2^63 (the kernel side's layout), so they fit SQL's INTEGER. */
+	v_int(&v[L7C_SYSCALL_TRACE_ID_REQUEST], r->has_request ? r->req_syscall_trace_id : 0);
+	v_int(&v[L7C_SYSCALL_TRACE_ID_RESPONSE], r->has_response ? r->resp_syscall_trace_id : 0);
+	v_int(&v[L7C_SYSCALL_COROUTINE_0], r->has_request ? r->req_coroutine : 0);
+	v_int(&v[L7C_SYSCALL_COROUTINE_1], r->has_response ? r->resp_coroutine : 0);
+	V_STR(&v[L7C_PARENT_SPAN_ID], r->parent_span_id);
 }
 
 /*

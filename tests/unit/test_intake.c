@@ -376,7 +376,10 @@ static void test_record_json(void **unused)
 		"\"response_length\":68,\"req_tcp_seq\":5,\"resp_tcp_seq\":6,"
 		"\"x_request_id_0\":\"r1\",\"x_request_id_1\":\"r2\",\"trace_id\":\"\","
 		"\"span_id\":\"\",\"response_result\":\"\",\"request_id\":null,"
-		"\"sql_affected_rows\":null}\n";
+		"\"sql_affected_rows\":null,\"syscall_trace_id_request\":0,"
+		"\"syscall_trace_id_response\":0,\"syscall_coroutine_0\":0,\"syscall_coroutine_1\":"
+		"0,"
+		"\"parent_span_id\":\"\"}\n";
 	assert_string_equal(w.buf, want);
 	jsonw_free(&w);
 	intake_destroy(in);

@@ -345,6 +345,11 @@ static void make_r1(struct l7_record *r)
 	r->request_id = 7;
 	r->has_affected_rows = true;
 	r->affected_rows = 3;
+	r->req_syscall_trace_id = (uint64_t)INT64_MAX;
+	r->resp_syscall_trace_id = 42;
+	r->req_coroutine = 7001;
+	r->resp_coroutine = 7002;
+	SETS(r->parent_span_id, "00f067aa0ba902b7");
 }
 
 static const struct exp exp_r1[] = {
@@ -388,6 +393,11 @@ static const struct exp exp_r1[] = {
 	ET("response_result", "3 rows"),
 	EI("request_id", 7),
 	EI("sql_affected_rows", 3),
+	EI("syscall_trace_id_request", INT64_MAX),
+	EI("syscall_trace_id_response", 42),
+	EI("syscall_coroutine_0", 7001),
+	EI("syscall_coroutine_1", 7002),
+	ET("parent_span_id", "00f067aa0ba902b7"),
 	{ NULL },
 };
 
@@ -464,6 +474,11 @@ static const struct exp exp_r2[] = {
 	ET("response_result", ""),
 	EN("request_id"),
 	EN("sql_affected_rows"),
+	EI("syscall_trace_id_request", 0),
+	EI("syscall_trace_id_response", 0),
+	EI("syscall_coroutine_0", 0),
+	EI("syscall_coroutine_1", 0),
+	ET("parent_span_id", ""),
 	{ NULL },
 };
 
@@ -496,6 +511,8 @@ static void make_r3(struct l7_record *r)
 	SETS(r->version, "1.1");
 	SETS(r->exception, "Service Unavailable");
 	SETS(r->x_request_id_1, "only-resp");
+	r->req_syscall_trace_id = 5; /* ignored */
+	r->resp_syscall_trace_id = 77;
 }
 
 static const struct exp exp_r3[] = {
@@ -539,6 +556,11 @@ static const struct exp exp_r3[] = {
 	ET("response_result", ""),
 	EN("request_id"),
 	EN("sql_affected_rows"),
+	EI("syscall_trace_id_request", 0),
+	EI("syscall_trace_id_response", 77),
+	EI("syscall_coroutine_0", 0),
+	EI("syscall_coroutine_1", 0),
+	ET("parent_span_id", ""),
 	{ NULL },
 };
 
@@ -598,6 +620,11 @@ static const struct exp exp_r4[] = {
 	ET("response_result", "3 rows"),
 	EI("request_id", 7),
 	EI("sql_affected_rows", 3),
+	EI("syscall_trace_id_request", INT64_MAX),
+	EI("syscall_trace_id_response", 42),
+	EI("syscall_coroutine_0", 7001),
+	EI("syscall_coroutine_1", 7002),
+	ET("parent_span_id", "00f067aa0ba902b7"),
 	{ NULL },
 };
 
