@@ -40,28 +40,28 @@
 #include "proto/proto.h"
 #include "proto/sql_text.h"
 
-#define MY_HDR	    4
-#define MY_CHDR	    7
-#define MY_MAX_PKT  0xffffffu
-#define MY_PRE_CAP  1100 /* payload bytes kept of each packet */
-#define MY_SQL_CAP  1024 /* request_resource */
-#define MY_ERR_CAP  256	 /* response_exception */
-#define MY_USER_CAP 160	 /* "Login username: ... db: ..." */
-#define MY_FIFO	    16
-#define MY_NSTMT    8
-#define MY_STMT_SQL 512
+#define MY_HDR		 4
+#define MY_CHDR		 7
+#define MY_MAX_PKT	 0xffffffu
+#define MY_PRE_CAP	 1100 /* payload bytes kept of each packet */
+#define MY_SQL_CAP	 1024 /* request_resource */
+#define MY_ERR_CAP	 256  /* response_exception */
+#define MY_USER_CAP	 160  /* "Login username: ... db: ..." */
+#define MY_FIFO		 16
+#define MY_NSTMT	 8
+#define MY_STMT_SQL	 512
 #define MY_INFLATE_CHUNK 4096
 
 /* Capability flags. */
-#define CAP_CONNECT_WITH_DB	0x00000008u
-#define CAP_COMPRESS		0x00000020u
-#define CAP_PROTOCOL_41		0x00000200u
-#define CAP_SSL			0x00000800u
-#define CAP_SECURE_CONNECTION	0x00008000u
-#define CAP_PLUGIN_AUTH_LENENC	0x00200000u
-#define CAP_DEPRECATE_EOF	0x01000000u
-#define CAP_QUERY_ATTRIBUTES	0x08000000u
-#define STATUS_MORE_RESULTS	0x0008u
+#define CAP_CONNECT_WITH_DB    0x00000008u
+#define CAP_COMPRESS	       0x00000020u
+#define CAP_PROTOCOL_41	       0x00000200u
+#define CAP_SSL		       0x00000800u
+#define CAP_SECURE_CONNECTION  0x00008000u
+#define CAP_PLUGIN_AUTH_LENENC 0x00200000u
+#define CAP_DEPRECATE_EOF      0x01000000u
+#define CAP_QUERY_ATTRIBUTES   0x08000000u
+#define STATUS_MORE_RESULTS    0x0008u
 
 /* Commands. */
 enum {
@@ -549,9 +549,7 @@ static void resp_first(struct my_run *r, const struct my_pkt *p)
 		return;
 	}
 	switch (s->cmd) {
-	case COM_STATISTICS:
-		resp_finish(r);
-		return;
+	case COM_STATISTICS: resp_finish(r); return;
 	case COM_FIELD_LIST:
 		if (is_terminator(p))
 			resp_finish(r);
@@ -604,9 +602,15 @@ static void resp_first(struct my_run *r, const struct my_pkt *p)
 		s->state = RS_WAIT_END; /* LOCAL INFILE: the file, then the server's OK */
 		return;
 	}
-	if (!lenenc(p->pre, p->pre_n, &i, &count) || i != p->len || !count) {
+	/* MariaDB's cached metadata: a flag after the count says whether definitions follow */
+	if (!lenenc(p->pre, p->pre_n, &i, &count) || (i != p->len && i + 1 != p->len) || !count ||
+	    (i + 1 == p->len && p->pre[i] > 1)) {
 		r->st->parse_errors++;
 		resp_finish(r);
+		return;
+	}
+	if (i + 1 == p->len && !p->pre[i]) {
+		s->state = deprecate_eof(c) ? RS_ROWS : RS_AFTER_DEFS;
 		return;
 	}
 	s->defs_left = count > UINT32_MAX ? UINT32_MAX : (uint32_t)count;
@@ -745,7 +749,8 @@ static bool login_shape(const struct my_pkt *p)
 	caps = le32(p->pre);
 	if (!(caps & CAP_PROTOCOL_41))
 		return false;
-	for (int i = 9; i < 32; i++) {
+	/* 23 bytes of filler; MariaDB keeps its extended capabilities in the last four */
+	for (int i = 9; i < 28; i++) {
 		if (p->pre[i])
 			return false;
 	}
@@ -854,8 +859,7 @@ static void server_packet(struct my_run *r, const struct my_pkt *p)
 	struct my_conn *c = r->c;
 	size_t ver_end;
 
-	if (p->seq == 0 && greeting_ok(p->pre, p->pre_n, p->len, &ver_end) &&
-	    c->phase != MP_CMD) {
+	if (p->seq == 0 && greeting_ok(p->pre, p->pre_n, p->len, &ver_end) && c->phase != MP_CMD) {
 		set_client_dir(c, !r->di);
 		on_greeting(c, p, ver_end);
 		return;
@@ -865,7 +869,8 @@ static void server_packet(struct my_run *r, const struct my_pkt *p)
 	switch (c->phase) {
 	case MP_LOGIN:
 		if (p->pre[0] == 0xff)
-			login_refused(r, p); /* refused before any login, e.g. too many connections */
+			login_refused(r,
+				      p); /* refused before any login, e.g. too many connections */
 		return;
 	case MP_AUTH:
 		if (p->pre[0] == 0x00) {
@@ -989,7 +994,7 @@ static void client_packet(struct my_run *r, const struct my_pkt *p)
 		return;
 	case MP_AUTH:
 		if (p->seq != 0)
-			return; /* authentication data */
+			return;	   /* authentication data */
 		c->phase = MP_CMD; /* the server's OK went unseen */
 		break;
 	case MP_INIT:
@@ -1159,6 +1164,7 @@ static void packets_gap(struct my_run *r, uint64_t gap, uint64_t end_ts)
 	}
 	if (d->ph_n == MY_HDR) {
 		/* the packet ends inside the gap; what followed it there is unseen */
+		gap -= d->p_left;
 		d->p_left = 0;
 		packet_done(r, d, end_ts);
 	}
@@ -1166,8 +1172,11 @@ static void packets_gap(struct my_run *r, uint64_t gap, uint64_t end_ts)
 	d->cont = 0;
 	d->lost = 1;
 	r->st->resyncs++;
-	if (!dir_is_client(r->c, r->di))
+	if (!dir_is_client(r->c, r->di) && r->c->resp.active) {
+		/* the rest of the event most likely belongs to the response under way */
+		r->c->resp.length += gap;
 		resp_cut(r);
+	}
 }
 
 /* ---- compressed layer ------------------------------------------------------------ */
@@ -1352,7 +1361,8 @@ static int comp_header_ok(const struct my_conn *c, int di, const uint8_t *p, siz
 		return ulen >= clen / 2 && zlib_header(p + MY_CHDR);
 	if (n < MY_CHDR + MY_HDR + 1)
 		return -1;
-	return le24(p + MY_CHDR) + MY_HDR <= clen && plausible_start(c, di, p + MY_CHDR, n - MY_CHDR);
+	return le24(p + MY_CHDR) + MY_HDR <= clen &&
+	       plausible_start(c, di, p + MY_CHDR, n - MY_CHDR);
 }
 
 /*
@@ -1368,24 +1378,30 @@ static bool guess_framing(struct my_run *r, const uint8_t *p, size_t n, bool fin
 
 	if (c->framing_known || c->phase != MP_INIT)
 		return true;
-	if (n >= MY_HDR && (size_t)le24(p) + MY_HDR == n) {
+	/* only the client's commands tell: a server's stored packet looks like an OK */
+	if (!dir_is_client(c, r->di)) {
+		if (!c->client_dir)
+			c->framing_known = 1;
+		return true;
+	}
+	if (n >= MY_CHDR + 2 && le24(p) && le24(p + 4) >= le24(p) / 2 && zlib_header(p + MY_CHDR)) {
+		c->framing_known = 1;
+		enable_compression(c);
+		return true;
+	}
+	if (n >= MY_HDR + 1 && p[4] != 0 && (size_t)le24(p) + MY_HDR == n) {
 		c->framing_known = 1; /* one plain packet, exactly */
 		return true;
 	}
 	if (n < MY_CHDR + MY_HDR + 1 && !final)
 		return false;
 	c->framing_known = 1;
-	if (n < MY_CHDR + 2)
+	if (n < MY_CHDR + MY_HDR + 1)
 		return true;
 	clen = le24(p);
 	ulen = le24(p + 4);
-	if (!clen)
-		return true;
-	if (ulen && ulen >= clen / 2 && zlib_header(p + MY_CHDR) &&
-	    !(p[3] == 0 && known_command(p[4]) && p[4] == COM_QUERY))
-		enable_compression(c);
-	else if (!ulen && p[4] == 0 && n >= MY_CHDR + MY_HDR + 1 &&
-		 le24(p + MY_CHDR) + MY_HDR <= clen && p[MY_CHDR + 3] <= 1)
+	if (clen && !ulen && p[3] == 0 && le24(p + MY_CHDR) + MY_HDR <= clen &&
+	    p[MY_CHDR + 3] == 0 && known_command(p[MY_CHDR + 4]))
 		enable_compression(c);
 	return true;
 }
@@ -1570,7 +1586,7 @@ static enum proto_detect detect_packet(const uint8_t *p, size_t n, bool on_port)
 	}
 	if (p[3] != 0)
 		return on_port && p[3] == 1 && (size_t)len + MY_HDR == n ? PROTO_DETECT_MAYBE
-									: PROTO_DETECT_NO;
+									 : PROTO_DETECT_NO;
 	cmd = p[4];
 	if (!known_command(cmd))
 		return PROTO_DETECT_NO;

@@ -68,7 +68,8 @@ static size_t dollar_tag(const uint8_t *in, size_t n, size_t i)
 
 static size_t skip_number(const uint8_t *in, size_t n, size_t i)
 {
-	if (in[i] == '0' && i + 1 < n && (in[i + 1] == 'x' || in[i + 1] == 'X' || in[i + 1] == 'b')) {
+	if (in[i] == '0' && i + 1 < n &&
+	    (in[i + 1] == 'x' || in[i + 1] == 'X' || in[i + 1] == 'b')) {
 		i += 2;
 		while (i < n && is_ident(in[i]))
 			i++;
@@ -78,9 +79,8 @@ static size_t skip_number(const uint8_t *in, size_t n, size_t i)
 		if (is_digit(in[i]) || in[i] == '.') {
 			i++;
 		} else if ((in[i] == 'e' || in[i] == 'E') && i + 1 < n &&
-			   (is_digit(in[i + 1]) ||
-			    ((in[i + 1] == '+' || in[i + 1] == '-') && i + 2 < n &&
-			     is_digit(in[i + 2])))) {
+			   (is_digit(in[i + 1]) || ((in[i + 1] == '+' || in[i + 1] == '-') &&
+						    i + 2 < n && is_digit(in[i + 2])))) {
 			i += 2;
 		} else {
 			break;
@@ -117,7 +117,8 @@ size_t sql_obfuscate(const uint8_t *in, size_t n, char *out, size_t cap, enum sq
 			continue;
 		}
 		if (ch == '/' && i + 1 < n && in[i + 1] == '*') {
-			const uint8_t *e = i + 2 < n ? memmem(in + i + 2, n - i - 2, "*/", 2) : NULL;
+			const uint8_t *e =
+				i + 2 < n ? memmem(in + i + 2, n - i - 2, "*/", 2) : NULL;
 
 			j = e ? (size_t)(e - in) + 2 : n;
 			put(&o, in + i, j - i);
@@ -138,8 +139,8 @@ size_t sql_obfuscate(const uint8_t *in, size_t n, char *out, size_t cap, enum sq
 		if (ch == '$' && d == SQL_DIALECT_PG && !is_ident(prev)) {
 			t = dollar_tag(in, n, i);
 			if (t) {
-				const uint8_t *e = i + t < n ? memmem(in + i + t, n - i - t, in + i, t)
-							     : NULL;
+				const uint8_t *e =
+					i + t < n ? memmem(in + i + t, n - i - t, in + i, t) : NULL;
 
 				i = e ? (size_t)(e - in) + t : n;
 				put_q(&o);
@@ -170,17 +171,17 @@ size_t sql_obfuscate(const uint8_t *in, size_t n, char *out, size_t cap, enum sq
 }
 
 static const char *const sql_words[] = {
-	"SELECT",   "INSERT",	"UPDATE",  "DELETE",	"REPLACE",  "CREATE",	 "DROP",
-	"ALTER",    "TRUNCATE", "RENAME",  "SET",	"SHOW",	    "USE",	 "BEGIN",
-	"START",    "COMMIT",	"ROLLBACK", "SAVEPOINT", "RELEASE", "CALL",	 "EXPLAIN",
-	"DESC",	    "DESCRIBE", "PREPARE", "EXECUTE",	"DEALLOCATE", "GRANT",	 "REVOKE",
-	"LOCK",	    "UNLOCK",	"WITH",	   "ANALYZE",	"OPTIMIZE", "FLUSH",	 "KILL",
-	"LOAD",	    "HANDLER",	"DO",	   "XA",	"CHECK",    "REPAIR",	 "RESET",
-	"PURGE",    "CHANGE",	"VALUES",  "TABLE",	"COPY",	    "LISTEN",	 "NOTIFY",
-	"UNLISTEN", "VACUUM",	"FETCH",   "MOVE",	"CLOSE",    "DECLARE",	 "DISCARD",
-	"ABORT",    "END",	"REINDEX", "CLUSTER",	"COMMENT",  "REFRESH",	 "SECURITY",
-	"IMPORT",   "MERGE",	"CHECKPOINT", "HELP",	"INSTALL", "UNINSTALL", "BINLOG",
-	"CACHE",    "SHUTDOWN", "RESTART", "GET",	"SIGNAL",   "RESIGNAL",	 "REASSIGN",
+	"SELECT",   "INSERT",	"UPDATE",     "DELETE",	   "REPLACE",	 "CREATE",    "DROP",
+	"ALTER",    "TRUNCATE", "RENAME",     "SET",	   "SHOW",	 "USE",	      "BEGIN",
+	"START",    "COMMIT",	"ROLLBACK",   "SAVEPOINT", "RELEASE",	 "CALL",      "EXPLAIN",
+	"DESC",	    "DESCRIBE", "PREPARE",    "EXECUTE",   "DEALLOCATE", "GRANT",     "REVOKE",
+	"LOCK",	    "UNLOCK",	"WITH",	      "ANALYZE",   "OPTIMIZE",	 "FLUSH",     "KILL",
+	"LOAD",	    "HANDLER",	"DO",	      "XA",	   "CHECK",	 "REPAIR",    "RESET",
+	"PURGE",    "CHANGE",	"VALUES",     "TABLE",	   "COPY",	 "LISTEN",    "NOTIFY",
+	"UNLISTEN", "VACUUM",	"FETCH",      "MOVE",	   "CLOSE",	 "DECLARE",   "DISCARD",
+	"ABORT",    "END",	"REINDEX",    "CLUSTER",   "COMMENT",	 "REFRESH",   "SECURITY",
+	"IMPORT",   "MERGE",	"CHECKPOINT", "HELP",	   "INSTALL",	 "UNINSTALL", "BINLOG",
+	"CACHE",    "SHUTDOWN", "RESTART",    "GET",	   "SIGNAL",	 "RESIGNAL",  "REASSIGN",
 };
 
 bool sql_starts_like_statement(const uint8_t *in, size_t n)
