@@ -32,6 +32,8 @@ test_pkgs=(
 	iproute2 procps psmisc
 	wrk linux-perf                # benchmarks
 	libclang-rt-14-dev            # ASan/UBSan/libFuzzer runtimes for clang builds
+	mariadb-server-core mariadb-client-core  # integration: MySQL parser against a live MariaDB
+	postgresql-15 postgresql-client-15       # integration: PostgreSQL parser (postgres, psql, pgbench)
 )
 
 want=("${build_pkgs[@]}")

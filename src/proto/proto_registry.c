@@ -14,6 +14,7 @@
 static const struct proto_ops *const proto_table[PROTO_ID_MAX] = {
 	[PROTO_HTTP1] = &proto_http1_ops,
 	[PROTO_MYSQL] = &proto_mysql_ops,
+	[PROTO_POSTGRESQL] = &proto_postgresql_ops,
 };
 _Static_assert(ARRAY_SIZE(proto_table) == PROTO_ID_MAX, "one slot per protocol id");
 
@@ -30,6 +31,7 @@ _Static_assert(ARRAY_SIZE(proto_names) == PROTO_ID_MAX, "one name slot per proto
 const struct proto_ops *const proto_detect_order[] = {
 	&proto_http1_ops,
 	&proto_mysql_ops,
+	&proto_postgresql_ops,
 	NULL,
 };
 
