@@ -441,6 +441,8 @@ static void test_gaps(void **unused)
 	pk_result(&r2, 1, 1, 5, 2000, true);
 	pk_query(&q3, 0x03, "select c from t");
 	pk_err(&r3, 1, 1146, "42S02", "Table 'd.t' doesn't exist");
+	keep(r.p);
+	keep(r2.p);
 	evs[0] = pk_ev(EG, &q);
 	/* 1024 bytes captured: the gap ends inside the first row */
 	evs[1] = PH_EVB(IN, r.p, 1024);
