@@ -38,6 +38,8 @@ test_pkgs=(
 	                              # cannot be installed beside it)
 	dnsmasq-base bind9-dnsutils   # integration: DNS server (dnsmasq) and client (dig)
 	redis-server redis-tools      # integration: Redis server, redis-cli, redis-benchmark
+	mariadb-server-core mariadb-client-core  # integration: MySQL parser against a live MariaDB
+	postgresql-15 postgresql-client-15       # integration: PostgreSQL parser (postgres, psql, pgbench)
 )
 
 want=("${build_pkgs[@]}")

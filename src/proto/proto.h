@@ -241,6 +241,8 @@ extern const struct proto_ops proto_kafka_ops;
 extern const struct proto_ops proto_http2_ops; /* HTTP/2 and gRPC */
 extern const struct proto_ops proto_dns_ops;
 extern const struct proto_ops proto_redis_ops;
+extern const struct proto_ops proto_mysql_ops;
+extern const struct proto_ops proto_postgresql_ops;
 
 /*
  * HTTP/1 header block cap. A header block (or a chunk trailer block) longer than this is a
