@@ -32,6 +32,7 @@ test_pkgs=(
 	iproute2 procps psmisc
 	wrk linux-perf                # benchmarks
 	libclang-rt-14-dev            # ASan/UBSan/libFuzzer runtimes for clang builds
+	rabbitmq-server python3-pika  # integration: AMQP broker and client (test_proto_amqp.py)
 )
 
 want=("${build_pkgs[@]}")

@@ -233,6 +233,9 @@ extern const struct proto_ops *const proto_detect_order[];
 const char *proto_name(enum proto_id id);
 
 extern const struct proto_ops proto_http1_ops;
+extern const struct proto_ops proto_amqp_ops;
+extern const struct proto_ops proto_mongodb_ops;
+extern const struct proto_ops proto_dubbo_ops;
 
 /*
  * HTTP/1 header block cap. A header block (or a chunk trailer block) longer than this is a

@@ -13,6 +13,7 @@
 
 static const struct proto_ops *const proto_table[PROTO_ID_MAX] = {
 	[PROTO_HTTP1] = &proto_http1_ops,
+	[PROTO_AMQP] = &proto_amqp_ops,
 };
 _Static_assert(ARRAY_SIZE(proto_table) == PROTO_ID_MAX, "one slot per protocol id");
 
@@ -28,6 +29,7 @@ _Static_assert(ARRAY_SIZE(proto_names) == PROTO_ID_MAX, "one name slot per proto
 
 const struct proto_ops *const proto_detect_order[] = {
 	&proto_http1_ops,
+	&proto_amqp_ops,
 	NULL,
 };
 
