@@ -52,37 +52,37 @@ enum frame_type {
 
 /* What a method is in an exchange. */
 enum mkind {
-	MK_REQ,	      /* synchronous request, answered by an -Ok */
-	MK_RESP,      /* the -Ok */
-	MK_ASYNC,     /* no answer */
-	MK_CONTENT,   /* no answer, content follows (Publish, Deliver) */
-	MK_GETOK,     /* response, content follows */
-	MK_RETURN,    /* unsolicited response with a reply code, content follows */
-	MK_CLOSE,     /* Connection.Close / Channel.Close */
-	MK_CLOSE_OK,  /* their -Ok */
+	MK_REQ,	     /* synchronous request, answered by an -Ok */
+	MK_RESP,     /* the -Ok */
+	MK_ASYNC,    /* no answer */
+	MK_CONTENT,  /* no answer, content follows (Publish, Deliver) */
+	MK_GETOK,    /* response, content follows */
+	MK_RETURN,   /* unsolicited response with a reply code, content follows */
+	MK_CLOSE,    /* Connection.Close / Channel.Close */
+	MK_CLOSE_OK, /* their -Ok */
 };
 
 /* Which arguments name the resource. */
 enum margs {
 	A_NONE,
-	A_OPEN,	       /* Connection.Open: virtual host */
-	A_CLOSE,       /* reply code, text, class, method */
-	A_EX_DECLARE,  /* short, exchange, type, bits(nowait=4) */
-	A_EX_DELETE,   /* short, exchange, bits(nowait=1) */
-	A_EX_BIND,     /* short, destination, source, routing key, bits(nowait=0) */
-	A_Q_DECLARE,   /* short, queue, bits(nowait=4) */
-	A_Q_BIND,      /* short, queue, exchange, routing key, bits(nowait=0) */
-	A_Q_UNBIND,    /* short, queue, exchange, routing key */
-	A_Q_PURGE,     /* short, queue, bits(nowait=0) */
-	A_Q_DELETE,    /* short, queue, bits(nowait=2) */
-	A_CONSUME,     /* short, queue, consumer tag, bits(nowait=3) */
-	A_CANCEL,      /* consumer tag, bits(nowait=0) */
-	A_PUBLISH,     /* short, exchange, routing key */
-	A_RETURN,      /* reply code, text, exchange, routing key */
-	A_DELIVER,     /* consumer tag, delivery tag, bits, exchange, routing key */
-	A_GET,	       /* short, queue */
-	A_GETOK,       /* delivery tag, bits, exchange, routing key */
-	A_NOWAIT0,     /* bits(nowait=0): Confirm.Select */
+	A_OPEN,	      /* Connection.Open: virtual host */
+	A_CLOSE,      /* reply code, text, class, method */
+	A_EX_DECLARE, /* short, exchange, type, bits(nowait=4) */
+	A_EX_DELETE,  /* short, exchange, bits(nowait=1) */
+	A_EX_BIND,    /* short, destination, source, routing key, bits(nowait=0) */
+	A_Q_DECLARE,  /* short, queue, bits(nowait=4) */
+	A_Q_BIND,     /* short, queue, exchange, routing key, bits(nowait=0) */
+	A_Q_UNBIND,   /* short, queue, exchange, routing key */
+	A_Q_PURGE,    /* short, queue, bits(nowait=0) */
+	A_Q_DELETE,   /* short, queue, bits(nowait=2) */
+	A_CONSUME,    /* short, queue, consumer tag, bits(nowait=3) */
+	A_CANCEL,     /* consumer tag, bits(nowait=0) */
+	A_PUBLISH,    /* short, exchange, routing key */
+	A_RETURN,     /* reply code, text, exchange, routing key */
+	A_DELIVER,    /* consumer tag, delivery tag, bits, exchange, routing key */
+	A_GET,	      /* short, queue */
+	A_GETOK,      /* delivery tag, bits, exchange, routing key */
+	A_NOWAIT0,    /* bits(nowait=0): Confirm.Select */
 };
 
 struct amethod {
@@ -192,9 +192,9 @@ struct outstanding {
 };
 
 struct adir {
-	uint64_t frame_left;  /* bytes of the current frame still to skip (end byte included) */
-	uint64_t fstart_ts;   /* the current frame's first byte */
-	uint32_t fsize;	      /* the current frame's payload size */
+	uint64_t frame_left; /* bytes of the current frame still to skip (end byte included) */
+	uint64_t fstart_ts;  /* the current frame's first byte */
+	uint32_t fsize;	     /* the current frame's payload size */
 	uint32_t fseq;
 	uint16_t fchannel;
 	uint8_t ftype;
@@ -414,8 +414,7 @@ static bool set_sw8(struct amsg *m, const uint8_t *v, size_t n)
 		nf++;
 		i++;
 	}
-	if (nf < 4 || f[0][1] != 1 || (v[0] != '0' && v[0] != '1') || f[3][1] == 0 ||
-	    f[3][1] > 10)
+	if (nf < 4 || f[0][1] != 1 || (v[0] != '0' && v[0] != '1') || f[3][1] == 0 || f[3][1] > 10)
 		return false;
 	for (i = 0; i < f[3][1]; i++)
 		if (v[f[3][0] + i] < '0' || v[f[3][0] + i] > '9')
@@ -1108,8 +1107,8 @@ static int amqp_parse(void *state, const struct proto_input *in, proto_emit_fn e
 		stats->parse_errors++;
 		return PROTO_ERROR;
 	}
-	r = (struct arun){ c, &c->dir[in->dir == PROTO_DIR_INGRESS], in, emit, ctx, stats,
-			   in->dir == PROTO_DIR_INGRESS };
+	r = (struct arun){ c,	  &c->dir[in->dir == PROTO_DIR_INGRESS], in, emit, ctx,
+			   stats, in->dir == PROTO_DIR_INGRESS };
 	while (pos < in->len) {
 		if (r.d->phase == PH_RESYNC)
 			s = step_resync(&r, &pos);
@@ -1167,8 +1166,7 @@ static enum proto_detect amqp_detect(const uint8_t *data, size_t len, enum proto
 		return PROTO_DETECT_YES;
 	if (len < 8 && !memcmp(data, proto_header, len) && len >= 4)
 		return PROTO_DETECT_MAYBE;
-	if (len >= 11 && data[0] == FT_METHOD &&
-	    frame_plausible(data, len, AMQP_DETECT_FRAME)) {
+	if (len >= 11 && data[0] == FT_METHOD && frame_plausible(data, len, AMQP_DETECT_FRAME)) {
 		uint32_t size = rd_be32(data + 3);
 
 		if (len >= (size_t)size + 8)

@@ -14,6 +14,8 @@
 static const struct proto_ops *const proto_table[PROTO_ID_MAX] = {
 	[PROTO_HTTP1] = &proto_http1_ops,
 	[PROTO_AMQP] = &proto_amqp_ops,
+	[PROTO_MONGODB] = &proto_mongodb_ops,
+	[PROTO_DUBBO] = &proto_dubbo_ops,
 };
 _Static_assert(ARRAY_SIZE(proto_table) == PROTO_ID_MAX, "one slot per protocol id");
 
@@ -28,9 +30,7 @@ static const char *const proto_names[PROTO_ID_MAX] = {
 _Static_assert(ARRAY_SIZE(proto_names) == PROTO_ID_MAX, "one name slot per protocol id");
 
 const struct proto_ops *const proto_detect_order[] = {
-	&proto_http1_ops,
-	&proto_amqp_ops,
-	NULL,
+	&proto_http1_ops, &proto_amqp_ops, &proto_dubbo_ops, &proto_mongodb_ops, NULL,
 };
 
 const struct proto_seg *proto_input_locate(const struct proto_input *in, size_t idx)

@@ -137,9 +137,9 @@ static void on_msg(void *ctx, const struct proto_msg *m)
 	f->emitted++;
 	check(m->kind == PROTO_MSG_REQUEST || m->kind == PROTO_MSG_RESPONSE);
 	check(m->dir == PROTO_DIR_EGRESS || m->dir == PROTO_DIR_INGRESS);
-	check((m->flags & ~(PROTO_MSG_F_TRUNCATED | PROTO_MSG_F_CONN_CLOSE |
-			    PROTO_MSG_F_LEN_GUESSED | PROTO_MSG_F_NO_RESPONSE |
-			    PROTO_MSG_F_UNSOLICITED)) == 0);
+	check((m->flags &
+	       ~(PROTO_MSG_F_TRUNCATED | PROTO_MSG_F_CONN_CLOSE | PROTO_MSG_F_LEN_GUESSED |
+		 PROTO_MSG_F_NO_RESPONSE | PROTO_MSG_F_UNSOLICITED)) == 0);
 	check(m->length > 0);
 	check(m->start_ts <= m->end_ts);
 	check(m->code >= -1);

@@ -521,9 +521,11 @@ static void expect(const struct ph_msg *x, enum proto_msg_kind kind, enum proto_
 	assert_int_equal(x->m.kind, kind);
 	assert_int_equal(x->m.dir, dir);
 	if (!ph_str_eq(x->method, method))
-		fail_msg("method '%s', want '%s'", x->method ? x->method : "", method ? method : "");
+		fail_msg("method '%s', want '%s'", x->method ? x->method : "",
+			 method ? method : "");
 	if (!ph_str_eq(x->domain, domain))
-		fail_msg("domain '%s', want '%s'", x->domain ? x->domain : "", domain ? domain : "");
+		fail_msg("domain '%s', want '%s'", x->domain ? x->domain : "",
+			 domain ? domain : "");
 	if (!ph_str_eq(x->resource, resource))
 		fail_msg("resource '%s', want '%s'", x->resource ? x->resource : "",
 			 resource ? resource : "");
@@ -555,7 +557,8 @@ static void expect_handshake(const struct ph_conv *c, const char *vhost, uint64_
 	assert_int_equal(c->msgs[1].m.tcp_seq, PH_SEQ_EGRESS + 8); /* after the protocol header */
 	expect(&c->msgs[2], PROTO_MSG_REQUEST, SRV, "Connection.Tune", NULL, NULL, 1u << 16, 20);
 	expect_ok(&c->msgs[3], CLI, 1u << 16, 20);
-	expect(&c->msgs[4], PROTO_MSG_REQUEST, CLI, "Connection.Open", vhost, NULL, 0, 15 + strlen(vhost));
+	expect(&c->msgs[4], PROTO_MSG_REQUEST, CLI, "Connection.Open", vhost, NULL, 0,
+	       15 + strlen(vhost));
 }
 
 static void test_precondition_failed(void **unused)
@@ -605,8 +608,8 @@ static void test_publish_return(void **unused)
 	expect(&c.msgs[8], PROTO_MSG_REQUEST, CLI, "Exchange.Declare", "/", "return_test.", 1, 38);
 	expect_ok(&c.msgs[9], SRV, 1, 12);
 	/* Publish, its header and its 18-byte body, sent in three segments: one message. */
-	expect(&c.msgs[10], PROTO_MSG_REQUEST, CLI, "Basic.Publish", "/", "return_test.nowhere",
-	       1, 35 + 22 + 26);
+	expect(&c.msgs[10], PROTO_MSG_REQUEST, CLI, "Basic.Publish", "/", "return_test.nowhere", 1,
+	       35 + 22 + 26);
 	assert_int_equal(c.msgs[10].m.flags, PROTO_MSG_F_NO_RESPONSE);
 	assert_true(c.msgs[10].m.end_ts > c.msgs[10].m.start_ts);
 	/* The broker returns it: an unsolicited response with the reply code. */
@@ -652,8 +655,7 @@ static void test_traceparent(void **unused)
 	expect_handshake(&c, "/", 516, 323);
 	expect(&c.msgs[8], PROTO_MSG_REQUEST, CLI, "Exchange.Declare", "/", "logs.", 1, 31);
 	expect_ok(&c.msgs[9], SRV, 1, 12);
-	expect(&c.msgs[10], PROTO_MSG_REQUEST, CLI, "Basic.Publish", "/", "logs.", 1,
-	       21 + 98 + 20);
+	expect(&c.msgs[10], PROTO_MSG_REQUEST, CLI, "Basic.Publish", "/", "logs.", 1, 21 + 98 + 20);
 	assert_int_equal(c.msgs[10].m.flags, PROTO_MSG_F_NO_RESPONSE);
 	assert_string_equal(c.msgs[10].trace_id, "55a4bf6fd4f855f258c2c1b3cdb28c83");
 	assert_string_equal(c.msgs[10].span_id, "a0e79d6007c4e7c2");
@@ -921,15 +923,13 @@ static void test_large_body_and_gaps(void **unused)
 	ph_run(&c, &proto_amqp_ops, &cli_ctx, evs, 4, PH_WHOLE, true);
 	assert_int_equal(c.errors, 0);
 	assert_int_equal(c.nmsgs, 3);
-	expect(&c.msgs[0], PROTO_MSG_REQUEST, CLI, "Basic.Publish", NULL, "ex.rk", 1 << 0,
-	       a.n);
+	expect(&c.msgs[0], PROTO_MSG_REQUEST, CLI, "Basic.Publish", NULL, "ex.rk", 1 << 0, a.n);
 	assert_string_equal(c.msgs[0].trace_id, "0af7651916cd43dd8448eb211c80319c");
 	assert_string_equal(c.msgs[0].span_id, "b7ad6b7169203331");
 	expect(&c.msgs[1], PROTO_MSG_REQUEST, CLI, "Basic.Publish", NULL, "ex.rk", 1, a.n);
 	assert_int_equal(c.msgs[1].m.start_ts, PH_TS_START(1));
 	assert_int_equal(c.msgs[1].m.end_ts, PH_TS_END(2));
-	expect(&c.msgs[2], PROTO_MSG_REQUEST, CLI, "Basic.Publish", NULL, "ex.after", 1,
-	       next.n);
+	expect(&c.msgs[2], PROTO_MSG_REQUEST, CLI, "Basic.Publish", NULL, "ex.after", 1, next.n);
 	assert_null(c.msgs[2].trace_id);
 	ph_free(&c);
 
@@ -937,8 +937,8 @@ static void test_large_body_and_gaps(void **unused)
 	evs[1].gap = 40000;
 	ph_run(&c, &proto_amqp_ops, &cli_ctx, evs, 4, PH_WHOLE, true);
 	assert_int_equal(c.nmsgs, 3);
-	assert_int_equal(c.msgs[1].m.flags, PROTO_MSG_F_NO_RESPONSE | PROTO_MSG_F_TRUNCATED |
-						    PROTO_MSG_F_LEN_GUESSED);
+	assert_int_equal(c.msgs[1].m.flags,
+			 PROTO_MSG_F_NO_RESPONSE | PROTO_MSG_F_TRUNCATED | PROTO_MSG_F_LEN_GUESSED);
 	assert_string_equal(c.msgs[2].resource, "ex.after");
 	assert_int_equal(c.st.resyncs, 1);
 	ph_free(&c);
@@ -986,7 +986,8 @@ static void test_closes_and_sw8(void **unused)
 	cli.n = srv.n = cli2.n = srv2.n = 0;
 	m_publish(&cli, 5, "nope", "k");
 	c_header(&cli, 5, 0, "sw8",
-		 "1-MTIzNDUuNjc4OTAuMTExMQ==-c2VnbWVudDE=-3-c3Zj-aW5zdA==-L2VuZHBvaW50-MTI3LjAuMC4xOjgwODA=");
+		 "1-MTIzNDUuNjc4OTAuMTExMQ==-c2VnbWVudDE=-3-c3Zj-aW5zdA==-L2VuZHBvaW50-"
+		 "MTI3LjAuMC4xOjgwODA=");
 	m_close(&srv, 5, 20, 404, "NOT_FOUND - no exchange 'nope'", 60, 40);
 	m_plain(&cli2, 5, 20, 41);
 	m_queue(&cli2, 6, 70, "q", 0);
@@ -1036,10 +1037,14 @@ static void test_malformed_and_resync(void **unused)
 	m_plain(&shortargs, 1, 50, 10); /* Queue.Declare without arguments */
 
 	const struct ph_event evs[] = {
-		PH_EVB(CLI, nomethod.b, nomethod.n), PH_EVB(CLI, good.b, good.n),
-		PH_EVB(CLI, badend.b, badend.n),     PH_EVB(CLI, noise, sizeof(noise) - 1),
-		PH_EVB(CLI, good.b, good.n),	     PH_EVB(CLI, shortargs.b, shortargs.n),
-		PH_EVB(CLI, "GET / HTTP/1.1\r\n\r\n", 18), PH_EVB(CLI, good.b, good.n),
+		PH_EVB(CLI, nomethod.b, nomethod.n),
+		PH_EVB(CLI, good.b, good.n),
+		PH_EVB(CLI, badend.b, badend.n),
+		PH_EVB(CLI, noise, sizeof(noise) - 1),
+		PH_EVB(CLI, good.b, good.n),
+		PH_EVB(CLI, shortargs.b, shortargs.n),
+		PH_EVB(CLI, "GET / HTTP/1.1\r\n\r\n", 18),
+		PH_EVB(CLI, good.b, good.n),
 	};
 
 	ph_run(&c, &proto_amqp_ops, &cli_ctx, evs, NEV(evs), PH_WHOLE, true);
@@ -1065,9 +1070,9 @@ static void test_detect(void **unused)
 			 PROTO_DETECT_YES);
 	assert_int_equal(proto_amqp_ops.detect((const uint8_t *)"AMQP", 4, CLI, NULL),
 			 PROTO_DETECT_MAYBE);
-	assert_int_equal(proto_amqp_ops.detect((const uint8_t *)"AMQP\x01\x01\x00\x0a", 8, CLI,
-					       NULL),
-			 PROTO_DETECT_NO); /* AMQP 1.0 */
+	assert_int_equal(
+		proto_amqp_ops.detect((const uint8_t *)"AMQP\x01\x01\x00\x0a", 8, CLI, NULL),
+		PROTO_DETECT_NO); /* AMQP 1.0 */
 	/* a whole method frame: yes on any port; cut short, only a maybe on 5672 */
 	assert_int_equal(proto_amqp_ops.detect(f.b, f.n, CLI, &other), PROTO_DETECT_YES);
 	assert_int_equal(proto_amqp_ops.detect(f.b, 12, CLI, &on_port), PROTO_DETECT_MAYBE);
@@ -1075,12 +1080,12 @@ static void test_detect(void **unused)
 	f.b[f.n - 1] = 0;
 	assert_int_equal(proto_amqp_ops.detect(f.b, f.n, CLI, &on_port), PROTO_DETECT_NO);
 	/* other protocols */
-	assert_int_equal(proto_amqp_ops.detect((const uint8_t *)"GET / HTTP/1.1\r\n", 16, CLI,
-					       &on_port),
-			 PROTO_DETECT_NO);
-	assert_int_equal(proto_amqp_ops.detect((const uint8_t *)"*1\r\n$4\r\nPING\r\n", 14, CLI,
-					       &on_port),
-			 PROTO_DETECT_NO);
+	assert_int_equal(
+		proto_amqp_ops.detect((const uint8_t *)"GET / HTTP/1.1\r\n", 16, CLI, &on_port),
+		PROTO_DETECT_NO);
+	assert_int_equal(
+		proto_amqp_ops.detect((const uint8_t *)"*1\r\n$4\r\nPING\r\n", 14, CLI, &on_port),
+		PROTO_DETECT_NO);
 	/* MySQL greeting-like: 3-byte length, sequence 0 */
 	assert_int_equal(proto_amqp_ops.detect((const uint8_t *)"\x01\x00\x00\x00\x0a5.7\x00\x00"
 								"\x00\x00\x00",
