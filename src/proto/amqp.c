@@ -934,6 +934,26 @@ static bool frame_plausible(const uint8_t *p, size_t n, uint32_t max_size)
 	}
 }
 
+/* Could these bytes, too few to judge, still grow into a plausible frame start? */
+static bool frame_maybe(const uint8_t *p, size_t n)
+{
+	uint32_t size;
+
+	if (p[0] == 'A')
+		return n < 8 && !memcmp(p, proto_header, n);
+	if (p[0] != FT_METHOD && p[0] != FT_HEADER && p[0] != FT_BODY && p[0] != FT_HEARTBEAT)
+		return false;
+	if (n < 7)
+		return true;
+	size = rd_be32(p + 3);
+	if (size > AMQP_DETECT_FRAME || (size_t)size + 8 <= n)
+		return false; /* whole, and not plausible (or the caller took it) */
+	if (p[0] == FT_METHOD && n >= 11)
+		return find_method((uint16_t)(p[7] << 8 | p[8]), (uint16_t)(p[9] << 8 | p[10])) &&
+		       n < 8 + AMQP_HEAD_CAP;
+	return n < 8 + AMQP_HEAD_CAP;
+}
+
 enum step {
 	S_CONT,
 	S_MORE,
@@ -1035,15 +1055,17 @@ static enum step step_resync(struct arun *r, size_t *pos)
 			return S_CONT;
 		}
 	}
-	/* Keep the newest event's start if it may still grow into a frame. */
-	if (in->event_start < in->len && in->event_start >= *pos &&
-	    in->len - in->event_start < 8 + AMQP_HEAD_CAP && in->data[in->event_start] <= 8 &&
-	    in->data[in->event_start] != 0) {
-		if (in->event_start > *pos && !r->d->skipping) {
+	/* A frame may still complete at an event start near the end: keep from there. */
+	for (size_t i = 0; in->segs && i < in->nsegs; i++) {
+		size_t b = in->segs[i].off;
+
+		if (b < *pos || b >= in->len || !frame_maybe(in->data + b, in->len - b))
+			continue;
+		if (b > *pos && !r->d->skipping) {
 			r->st->resyncs++;
 			r->d->skipping = 1;
 		}
-		*pos = in->event_start;
+		*pos = b;
 		return S_MORE;
 	}
 	if (*pos < in->len && !r->d->skipping) {

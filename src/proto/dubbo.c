@@ -39,9 +39,9 @@
 #define DUBBO_CAP_TRACE 128
 #define DUBBO_CAP_XRID	128
 
-#define F_REQUEST 0x80
-#define F_TWOWAY  0x40
-#define F_EVENT	  0x20
+#define F_REQUEST    0x80
+#define F_TWOWAY     0x40
+#define F_EVENT	     0x20
 #define SER_HESSIAN2 2
 
 enum phase {
@@ -322,8 +322,7 @@ static bool set_sw8(struct dmsg *m, const char *v, size_t n)
 		nf++;
 		i++;
 	}
-	if (nf < 4 || f[0][1] != 1 || (v[0] != '0' && v[0] != '1') || f[3][1] == 0 ||
-	    f[3][1] > 10)
+	if (nf < 4 || f[0][1] != 1 || (v[0] != '0' && v[0] != '1') || f[3][1] == 0 || f[3][1] > 10)
 		return false;
 	for (i = 0; i < f[3][1]; i++)
 		if (v[f[3][0] + i] < '0' || v[f[3][0] + i] > '9')
@@ -458,15 +457,13 @@ static uint8_t status_of(uint8_t code)
 	case 20: return PROTO_STATUS_OK;
 	case 30: /* client timeout */
 	case 40: /* bad request */
-	case 90: /* client error */
-		return PROTO_STATUS_CLIENT_ERROR;
-	case 31:  /* server timeout */
-	case 50:  /* bad response */
-	case 60:  /* service not found */
-	case 70:  /* service error */
-	case 80:  /* server error */
-	case 100: /* server thread pool exhausted */
-		return PROTO_STATUS_SERVER_ERROR;
+	case 90: /* client error */ return PROTO_STATUS_CLIENT_ERROR;
+	case 31: /* server timeout */
+	case 50: /* bad response */
+	case 60: /* service not found */
+	case 70: /* service error */
+	case 80: /* server error */
+	case 100: /* server thread pool exhausted */ return PROTO_STATUS_SERVER_ERROR;
 	default: return PROTO_STATUS_UNKNOWN;
 	}
 }
@@ -628,13 +625,18 @@ static enum step step_resync(struct drun *r, size_t *pos)
 			return S_CONT;
 		}
 	}
-	if (in->event_start >= *pos && in->event_start < in->len &&
-	    in->len - in->event_start < DUBBO_HDR && in->data[in->event_start] == 0xda) {
-		if (in->event_start > *pos && !r->d->skipping) {
+	/* a header may still complete at an event start near the end: keep from there */
+	for (size_t i = 0; in->segs && i < in->nsegs; i++) {
+		size_t b = in->segs[i].off;
+
+		if (b < *pos || b >= in->len || in->len - b >= DUBBO_HDR || in->data[b] != 0xda ||
+		    (in->len - b > 1 && in->data[b + 1] != 0xbb))
+			continue;
+		if (b > *pos && !r->d->skipping) {
 			r->st->resyncs++;
 			r->d->skipping = 1;
 		}
-		*pos = in->event_start;
+		*pos = b;
 		return S_MORE;
 	}
 	if (*pos < in->len && !r->d->skipping) {

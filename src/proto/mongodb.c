@@ -479,8 +479,7 @@ static bool server_code(int32_t code)
 	case 11600: /* InterruptedAtShutdown */
 	case 11602: /* InterruptedDueToReplStateChange */
 	case 13435: /* NotPrimaryNoSecondaryOk */
-	case 13436: /* NotPrimaryOrSecondary */
-		return true;
+	case 13436: /* NotPrimaryOrSecondary */ return true;
 	default: return false;
 	}
 }
@@ -590,9 +589,8 @@ static void reply_doc(struct mrun *r, const uint8_t *p, size_t n, bool legacy_fa
 		p = v + 7;
 		n = vn - 7;
 	}
-	m->code = bson_num(p, n, "code", &code) && code >= 0 && code <= INT32_MAX
-			  ? (int32_t)code
-			  : -1;
+	m->code = bson_num(p, n, "code", &code) && code >= 0 && code <= INT32_MAX ? (int32_t)code
+										  : -1;
 	if (!m->exc_len)
 		bson_str(p, n, "errmsg", m->exc, &m->exc_len, sizeof(m->exc));
 	m->status = server_code(m->code) ? PROTO_STATUS_SERVER_ERROR : PROTO_STATUS_CLIENT_ERROR;
@@ -830,14 +828,17 @@ static enum step step_resync(struct mrun *r, size_t *pos)
 			return S_CONT;
 		}
 	}
-	/* a header may still complete at the newest event's start */
-	if (in->event_start >= *pos && in->event_start < in->len &&
-	    in->len - in->event_start < MONGO_HDR) {
-		if (in->event_start > *pos && !r->d->skipping) {
+	/* a header may still complete at an event start near the end: keep from there */
+	for (size_t i = 0; in->segs && i < in->nsegs; i++) {
+		size_t b = in->segs[i].off;
+
+		if (b < *pos || b >= in->len || in->len - b >= MONGO_HDR)
+			continue;
+		if (b > *pos && !r->d->skipping) {
 			r->st->resyncs++;
 			r->d->skipping = 1;
 		}
-		*pos = in->event_start;
+		*pos = b;
 		return S_MORE;
 	}
 	if (*pos < in->len && !r->d->skipping) {
@@ -895,9 +896,12 @@ static int mongo_parse(void *state, const struct proto_input *in, proto_emit_fn 
 		stats->parse_errors++;
 		return PROTO_ERROR;
 	}
-	r = (struct mrun){ c,	 &c->dir[in->dir == PROTO_DIR_INGRESS],
-			   in,	 emit,
-			   ctx,	 stats,
+	r = (struct mrun){ c,
+			   &c->dir[in->dir == PROTO_DIR_INGRESS],
+			   in,
+			   emit,
+			   ctx,
+			   stats,
 			   in->dir == PROTO_DIR_INGRESS,
 			   in->ctx && (in->ctx->opts & PROTO_OPT_KEEP_VALUES) };
 	while (pos < in->len) {
@@ -999,8 +1003,7 @@ static enum proto_detect mongo_detect(const uint8_t *data, size_t len, enum prot
 		if (len < 25 || !op_name((int32_t)le32(data + 16)) || data[24] > 3)
 			return PROTO_DETECT_NO;
 		return PROTO_DETECT_YES;
-	default:
-		return ctx && ctx->server_port == 27017 ? PROTO_DETECT_MAYBE : PROTO_DETECT_NO;
+	default: return ctx && ctx->server_port == 27017 ? PROTO_DETECT_MAYBE : PROTO_DETECT_NO;
 	}
 }
 

@@ -743,8 +743,8 @@ static const struct proto_ctx keep_ctx = { .l4_proto = 6,
 
 #define NEV(a) (sizeof(a) / sizeof((a)[0]))
 
-static void expect_req(const struct ph_msg *x, const char *method, const char *db,
-		       const char *coll, uint32_t id, uint64_t length)
+static void expect_req(const struct ph_msg *x, const char *method, const char *db, const char *coll,
+		       uint32_t id, uint64_t length)
 {
 	assert_int_equal(x->m.kind, PROTO_MSG_REQUEST);
 	assert_int_equal(x->m.dir, CLI);
@@ -784,10 +784,11 @@ static void test_shell_session(void **unused)
 	assert_int_equal(c.nmsgs, 30);
 	/* the legacy handshake: OP_QUERY on admin.$cmd, answered by OP_REPLY to request 0 */
 	expect_req(&c.msgs[0], "isMaster", "admin", NULL, 0, 508);
-	assert_true(strncmp(c.msgs[0].resource,
-			    "{ \"isMaster\": ?, \"speculativeAuthenticate\": { \"saslStart\": ?, "
-			    "\"mechanism\": ?, \"payload\": ?, \"db\": ? }, \"saslSupportedMechs\": ?",
-			    100) == 0);
+	assert_true(
+		strncmp(c.msgs[0].resource,
+			"{ \"isMaster\": ?, \"speculativeAuthenticate\": { \"saslStart\": ?, "
+			"\"mechanism\": ?, \"payload\": ?, \"db\": ? }, \"saslSupportedMechs\": ?",
+			100) == 0);
 	assert_null(c.msgs[1].result); /* values hidden: no rendering of replies */
 	expect_resp(&c.msgs[1], 0, 0, PROTO_STATUS_OK, NULL, 572);
 	assert_int_equal(c.msgs[1].m.tcp_seq, PH_SEQ_INGRESS);
@@ -819,28 +820,31 @@ static void test_find_values(void **unused)
 	ph_run(&c, &proto_mongodb_ops, &cli_ctx, evs, NEV(evs), PH_WHOLE, true);
 	assert_int_equal(c.nmsgs, 2);
 	expect_req(&c.msgs[0], "find", "sky-test", "query", 40, 230);
-	assert_string_equal(c.msgs[0].resource,
-			    "{ \"find\": \"query\", \"filter\": { \"name\": ? }, \"lsid\": { \"id\": ? }, "
-			    "\"$clusterTime\": { \"clusterTime\": ?, \"signature\": { \"hash\": ?, "
-			    "\"keyId\": ? } }, \"$db\": \"sky-test\" }");
+	assert_string_equal(
+		c.msgs[0].resource,
+		"{ \"find\": \"query\", \"filter\": { \"name\": ? }, \"lsid\": { \"id\": ? }, "
+		"\"$clusterTime\": { \"clusterTime\": ?, \"signature\": { \"hash\": ?, "
+		"\"keyId\": ? } }, \"$db\": \"sky-test\" }");
 	expect_resp(&c.msgs[1], 40, 0, PROTO_STATUS_OK, NULL, 285);
 	assert_null(c.msgs[1].result);
 	ph_free(&c);
 
 	/* with values kept, the documents are rendered whole */
 	ph_run(&c, &proto_mongodb_ops, &keep_ctx, evs, NEV(evs), PH_WHOLE, true);
-	assert_string_equal(
-		c.msgs[0].resource,
-		"{ \"find\": \"query\", \"filter\": { \"name\": \"drpanda5\" }, \"lsid\": { \"id\": "
-		"Binary(0x4, 16 bytes) }, \"$clusterTime\": { \"clusterTime\": Timestamp(1730962788, "
-		"1), \"signature\": { \"hash\": Binary(0x0, 20 bytes), \"keyId\": 7376110768963452930 "
-		"} }, \"$db\": \"sky-test\" }");
+	assert_string_equal(c.msgs[0].resource, "{ \"find\": \"query\", \"filter\": { \"name\": "
+						"\"drpanda5\" }, \"lsid\": { \"id\": "
+						"Binary(0x4, 16 bytes) }, \"$clusterTime\": { "
+						"\"clusterTime\": Timestamp(1730962788, "
+						"1), \"signature\": { \"hash\": Binary(0x0, 20 "
+						"bytes), \"keyId\": 7376110768963452930 "
+						"} }, \"$db\": \"sky-test\" }");
 	assert_non_null(c.msgs[1].result);
-	assert_true(strncmp(c.msgs[1].result,
-			    "{ \"cursor\": { \"firstBatch\": [{ \"_id\": "
-			    "ObjectId(\"672c2bc7f4ef2be05f1ddcc4\"), \"name\": \"drpanda5\", \"age\": "
-			    "\"111\" }], \"id\": 0, \"ns\": \"sky-test.query\" }, \"ok\": 1,",
-			    140) == 0);
+	assert_true(
+		strncmp(c.msgs[1].result,
+			"{ \"cursor\": { \"firstBatch\": [{ \"_id\": "
+			"ObjectId(\"672c2bc7f4ef2be05f1ddcc4\"), \"name\": \"drpanda5\", \"age\": "
+			"\"111\" }], \"id\": 0, \"ns\": \"sky-test.query\" }, \"ok\": 1,",
+			140) == 0);
 	ph_free(&c);
 	ph_check_splits(&proto_mongodb_ops, &keep_ctx, evs, NEV(evs), true);
 }
@@ -1015,9 +1019,12 @@ static void test_insert_errors_more_to_come(void **unused)
 	assert_int_equal(c.nmsgs, 6);
 	for (int i = 0; i < 3; i++) {
 		expect_req(&c.msgs[i], "insert", "app", "users", 7 + (uint32_t)i,
-			   i == 0 ? l1 : i == 1 ? l2 : l3);
+			   i == 0   ? l1
+			   : i == 1 ? l2
+				    : l3);
 		/* values hidden: the document sequence is not shown, the command's are names */
-		assert_string_equal(c.msgs[i].resource, "{ \"insert\": \"users\", \"$db\": \"app\" }");
+		assert_string_equal(c.msgs[i].resource,
+				    "{ \"insert\": \"users\", \"$db\": \"app\" }");
 	}
 	assert_int_equal(c.msgs[0].m.flags, 0);
 	assert_int_equal(c.msgs[1].m.flags, PROTO_MSG_F_NO_RESPONSE);
@@ -1124,9 +1131,10 @@ static void test_depth_malformed_resync(void **unused)
 	ph_run(&c, &proto_mongodb_ops, &cli_ctx, evs, NEV(evs), PH_WHOLE, true);
 	assert_int_equal(c.errors, 1);
 	assert_int_equal(c.nmsgs, 2);
-	assert_string_equal(c.msgs[0].resource,
-			    "{ \"aggregate\": \"c\", \"x\": { \"x\": { \"x\": { \"x\": { \"x\": { \"x\": "
-			    "{ \"x\": { \"x\": {...} } } } } } } } }");
+	assert_string_equal(
+		c.msgs[0].resource,
+		"{ \"aggregate\": \"c\", \"x\": { \"x\": { \"x\": { \"x\": { \"x\": { \"x\": "
+		"{ \"x\": { \"x\": {...} } } } } } } } }");
 	expect_req(&c.msgs[1], "insert", "app", "users", 6, good.n);
 	assert_int_equal(c.msgs[1].m.start_ts, PH_TS_START(3));
 	ph_free(&c);
@@ -1160,9 +1168,10 @@ static void test_detect(void **unused)
 	assert_int_equal(proto_mongodb_ops.detect((const uint8_t *)"GET / HTTP/1.1\r\nHost: x\r\n",
 						  25, CLI, &on_port),
 			 PROTO_DETECT_NO);
-	assert_int_equal(proto_mongodb_ops.detect((const uint8_t *)"AMQP\0\0\x09\x01AMQP\0\0\x09\x01",
-						  16, CLI, &on_port),
-			 PROTO_DETECT_NO);
+	assert_int_equal(
+		proto_mongodb_ops.detect((const uint8_t *)"AMQP\0\0\x09\x01AMQP\0\0\x09\x01", 16,
+					 CLI, &on_port),
+		PROTO_DETECT_NO);
 	assert_int_equal(proto_mongodb_ops.detect(NULL, 0, CLI, NULL), PROTO_DETECT_NO);
 }
 
