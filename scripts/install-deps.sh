@@ -40,6 +40,7 @@ test_pkgs=(
 	redis-server redis-tools      # integration: Redis server, redis-cli, redis-benchmark
 	mariadb-server-core mariadb-client-core  # integration: MySQL parser against a live MariaDB
 	postgresql-15 postgresql-client-15       # integration: PostgreSQL parser (postgres, psql, pgbench)
+	rabbitmq-server python3-pika  # integration: AMQP broker and client (test_proto_amqp.py)
 )
 
 want=("${build_pkgs[@]}")

@@ -243,6 +243,9 @@ extern const struct proto_ops proto_dns_ops;
 extern const struct proto_ops proto_redis_ops;
 extern const struct proto_ops proto_mysql_ops;
 extern const struct proto_ops proto_postgresql_ops;
+extern const struct proto_ops proto_amqp_ops;
+extern const struct proto_ops proto_mongodb_ops;
+extern const struct proto_ops proto_dubbo_ops;
 
 /*
  * HTTP/1 header block cap. A header block (or a chunk trailer block) longer than this is a
