@@ -83,8 +83,8 @@ def test_dubbo_captures_vs_result_files():
             # DeepFlow's req_msg_size is the body; ours the whole message
             assert r["request_length"] == int(q["req_size"]) + 16
             assert r["trace_id"] == (q["trace"] or "")
-            # the record keeps 32 bytes of a span id (a longer sw8 span is cut there)
-            assert r["span_id"] == (q["span"] or "")[:32]
+            # the record keeps 64 bytes of a span id (room for a sw8 segment id and span)
+            assert r["span_id"] == (q["span"] or "")[:64]
             h = [h for h in hdrs if h["request"] and h["id"] == r["request_id"]]
             assert [x["length"] for x in h] == [r["request_length"]]
             a = resps.get(q["request_id"])
