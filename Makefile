@@ -2,6 +2,7 @@
 #   make                  build everything into build/
 #   make test             install test deps, build, run unit + sanitizer + fuzz smoke + integration
 #   make run              install deps, build, flowscope up (server + agent, data in ./flowscope-data)
+#   make demo             the tracing demo: services in three languages, flowscope, a load
 #   make SANITIZE=address,undefined   build with sanitizers into build/san/
 #   make V=1              show commands
 .DELETE_ON_ERROR:
@@ -68,7 +69,7 @@ BINS := $(OUT)/flowscope-agent $(if $(SERVER_SRCS),$(OUT)/flowscope-server) \
 BENCH_SRCS := $(wildcard bench/*_bench.c)
 BENCH_BINS := $(patsubst bench/%.c,$(OUT)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all tests deps test-deps test unit-test sanitize-test fuzz-smoke integration-test \
+.PHONY: all tests deps test-deps test demo unit-test sanitize-test fuzz-smoke integration-test \
 	integration-test-san run bench \
 	clean format format-check
 # The programs only: building the tests needs test-only packages (cmocka).
@@ -188,6 +189,12 @@ test: test-deps
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 	$(Q)$(MAKE) --no-print-directory integration-test-san
 	$(Q)$(MAKE) --no-print-directory integration-test
+
+# The tracing demo (demo/demo.py): a shop of services in three languages in network
+# namespaces, flowscope up beside it, a bounded load, then a look at what it recorded.
+demo: test-deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)demo/demo.py run $(ARGS)
 
 bench: test-deps
 	$(Q)$(MAKE) --no-print-directory all tests

@@ -41,6 +41,7 @@ test_pkgs=(
 	mariadb-server-core mariadb-client-core  # integration: MySQL parser against a live MariaDB
 	postgresql-15 postgresql-client-15       # integration: PostgreSQL parser (postgres, psql, pgbench)
 	rabbitmq-server python3-pika  # integration: AMQP broker and client (test_proto_amqp.py)
+	ruby ruby-pg ruby-webrick     # demo (make demo, test_demo_trace.py): the Ruby service
 )
 
 want=("${build_pkgs[@]}")
