@@ -264,6 +264,14 @@ def test_query_words_stdin_and_env(loaded):
     p = cli("query", "--server", loaded.url, "--db", "flow_log", "SHOW TABLES")
     assert split_footer(p.stdout) == ("name         db\n-----------  --------\n"
                                       "l7_flow_log  flow_log\nl4_flow_log  flow_log\n", 2), p
+    # Without --db the server finds a table by its name, in whichever database it is.
+    p = cli("query", "--server", loaded.url, "SELECT Count(row) AS n FROM network.1s")
+    assert p.returncode == 0 and split_footer(p.stdout) == ("n\n-\n0\n", 1), p
+    p = cli("query", "--server", loaded.url, "--db", "flow_log",
+            "SELECT Count(row) AS n FROM network.1s")
+    assert p.returncode == 1 and "is in database 'flow_metrics'" in p.stderr, p
+    p = cli("query", "--server", loaded.url, "--db", "", "SHOW TABLES")
+    assert p.returncode == 2 and "--db must not be empty" in p.stderr, p
 
 
 @pytest.mark.parametrize("sql,message", [
