@@ -38,6 +38,9 @@ test_pkgs=(
 	                              # cannot be installed beside it)
 	dnsmasq-base bind9-dnsutils   # integration: DNS server (dnsmasq) and client (dig)
 	redis-server redis-tools      # integration: Redis server, redis-cli, redis-benchmark
+	clickhouse-server clickhouse-client # store contract and integration tests of the
+	                              # ClickHouse backend (tests start their own server process;
+	                              # the package's service is never used)
 )
 
 want=("${build_pkgs[@]}")

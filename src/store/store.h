@@ -24,7 +24,8 @@ struct l4_record;
 struct net_row;
 
 struct store_cfg {
-	const char *dir;	  /* data directory, created if missing */
+	const char *dir;	  /* data directory, created if missing (sqlite) */
+	const char *url;	  /* clickhouse://HOST:PORT/DB[?cluster=NAME] (clickhouse) */
 	uint32_t retention_days;  /* whole days kept; 0: STORE_DEF_RETENTION_DAYS */
 	uint32_t busy_timeout_ms; /* wait for a locked database; 0: STORE_DEF_BUSY_MS */
 };
@@ -141,6 +142,14 @@ struct store {
 };
 
 extern const struct store_ops store_sqlite_ops;
+extern const struct store_ops store_clickhouse_ops;
+
+/*
+ * Which backend a store URL names: "sqlite:" (or "sqlite", or "": the data directory's
+ * SQLite) or "clickhouse://HOST:PORT/DB[?cluster=NAME]" (cfg.url is then the URL itself).
+ * 0, or -EINVAL with a one-line reason in err.
+ */
+int store_ops_for_url(const char *url, const struct store_ops **ops, char *err, size_t errlen);
 
 /*
  * Open a store with backend ops and run its schema migrations (store_ensure_schema).
