@@ -195,6 +195,9 @@ static void print_server(const struct status *st, const struct cj_node *h, const
 	v = cj_get(h, "uptime_s");
 	if (v && v->type == CJ_NUMBER)
 		printf(", up %s", fmt_duration(v->num, buf, sizeof(buf)));
+	v = cj_get(h, "store");
+	if (v && v->type == CJ_STRING)
+		printf(", store %s", v->str);
 	fputc('\n', stdout);
 }
 

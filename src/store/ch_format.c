@@ -286,8 +286,7 @@ static int substitute(const char *sql, const struct store_value *params, size_t 
 	"_fs_a[toUInt64(floor(_fs_h)) + 1] + (_fs_h - floor(_fs_h)) * "                            \
 	"(_fs_a[toUInt64(least(floor(_fs_h) + 2, toFloat64(length(_fs_a))))] - "                   \
 	"_fs_a[toUInt64(floor(_fs_h)) + 1])), [if(throwIf(NOT (toFloat64("
-#define PCT_MID                                                                                    \
-	") BETWEEN 0 AND 1)) = 0, toFloat64("
+#define PCT_MID	 ") BETWEEN 0 AND 1)) = 0, toFloat64("
 #define PCT_MID2 "), 0) * (toFloat64(length(_fs_a)) - 1)])[1], [arraySort(groupArray(toFloat64("
 #define PCT_TAIL ")))])[1]"
 
@@ -379,8 +378,8 @@ int ch_rewrite_sql(const char *sql, const struct store_value *params, size_t npa
 
 /* ---- results ---- */
 
-void ch_tsv_init(struct ch_tsv_parser *ps, size_t max_line, ch_names_fn on_names,
-		 ch_row_fn on_row, void *ctx)
+void ch_tsv_init(struct ch_tsv_parser *ps, size_t max_line, ch_names_fn on_names, ch_row_fn on_row,
+		 void *ctx)
 {
 	memset(ps, 0, sizeof(*ps));
 	ch_buf_init(&ps->line, max_line);

@@ -59,17 +59,17 @@ struct ch_tsv_parser {
 	char **names;
 	enum ch_coltype *types;
 	struct store_value *vals;
-	int state; /* 0 names, 1 types, 2 rows */
-	int err;   /* first error: callback's value, -EPROTO on a malformed line, -ENOMEM */
-	bool stopped; /* a callback asked to stop (> 0) */
+	int state;	   /* 0 names, 1 types, 2 rows */
+	int err;	   /* first error: callback's value, -EPROTO on a malformed line, -ENOMEM */
+	bool stopped;	   /* a callback asked to stop (> 0) */
 	bool server_error; /* a "Code: N, ..." line arrived where a row should be */
 	ch_names_fn on_names;
 	ch_row_fn on_row;
 	void *ctx;
 };
 
-void ch_tsv_init(struct ch_tsv_parser *ps, size_t max_line, ch_names_fn on_names,
-		 ch_row_fn on_row, void *ctx);
+void ch_tsv_init(struct ch_tsv_parser *ps, size_t max_line, ch_names_fn on_names, ch_row_fn on_row,
+		 void *ctx);
 void ch_tsv_free(struct ch_tsv_parser *ps);
 /* Feed bytes; calls back per complete line. 0 to go on, else stop (see err / stopped). */
 int ch_tsv_feed(struct ch_tsv_parser *ps, const char *p, size_t n);

@@ -188,8 +188,17 @@ int store_ops_for_url(const char *url, const struct store_ops **ops, char *err, 
 
 int store_open(const struct store_ops *ops, const struct store_cfg *cfg, struct store **out)
 {
+	return store_open_msg(ops, cfg, out, NULL, 0);
+}
+
+int store_open_msg(const struct store_ops *ops, const struct store_cfg *cfg, struct store **out,
+		   char *errbuf, size_t errlen)
+{
 	struct store *s = NULL;
 	int err;
+
+	if (errbuf && errlen)
+		errbuf[0] = 0;
 
 	if (!out)
 		return -EINVAL;
@@ -208,6 +217,8 @@ int store_open(const struct store_ops *ops, const struct store_cfg *cfg, struct 
 	*out = s;
 	return 0;
 err:
+	if (errbuf && errlen && ops->errmsg)
+		snprintf(errbuf, errlen, "%s", ops->errmsg(s));
 	ops->close(s);
 	return err;
 }

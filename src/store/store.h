@@ -156,6 +156,10 @@ int store_ops_for_url(const char *url, const struct store_ops **ops, char *err, 
  * Opening an existing directory again is fine. 0 or -errno; *out is NULL on failure.
  */
 int store_open(const struct store_ops *ops, const struct store_cfg *cfg, struct store **out);
+/* The same, with the backend's text for a failure copied to err (the handle is gone by
+ * then, so store_errmsg cannot give it). */
+int store_open_msg(const struct store_ops *ops, const struct store_cfg *cfg, struct store **out,
+		   char *err, size_t errlen);
 void store_close(struct store *s);
 
 /* Idempotent migrations: create or upgrade the schema. store_open already ran it. */

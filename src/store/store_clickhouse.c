@@ -345,8 +345,7 @@ static int select_rows(struct store_ch *c, const char *what, ch_row_fn fn, void 
 		return -ENOMEM;
 	}
 	ch_tsv_init(&ps, LINE_CAP, NULL, fn, ctx);
-	rc = ch_http_post(c->w, params, sql, strlen(sql), DDL_TIMEOUT_MS,
-			  feed_tsv, &ps, &r);
+	rc = ch_http_post(c->w, params, sql, strlen(sql), DDL_TIMEOUT_MS, feed_tsv, &ps, &r);
 	if (!rc && r.status == 200)
 		rc = ch_tsv_finish(&ps);
 	else if (rc == -ECANCELED)
@@ -418,8 +417,9 @@ static int add_columns(struct store_ch *c, const struct schema_table *t, const c
 		if (h.have[i])
 			continue;
 		if (i)
-			rc = execf(c, "schema", "ALTER TABLE \"%s\" ADD COLUMN \"%s\" %s AFTER \"%s\"",
-				   name, t->columns[i].name, col_type(t, &t->columns[i]),
+			rc = execf(c, "schema",
+				   "ALTER TABLE \"%s\" ADD COLUMN \"%s\" %s AFTER \"%s\"", name,
+				   t->columns[i].name, col_type(t, &t->columns[i]),
 				   t->columns[i - 1].name);
 		else
 			rc = execf(c, "schema", "ALTER TABLE \"%s\" ADD COLUMN \"%s\" %s", name,
@@ -484,7 +484,8 @@ static int ch_ensure_locked(struct store_ch *c)
 	if (rc)
 		return rc;
 	if (have > CH_SCHEMA_VERSION) {
-		set_err(c, "database schema is newer than this program (version %" PRId64 ")", have);
+		set_err(c, "database schema is newer than this program (version %" PRId64 ")",
+			have);
 		return -EPROTO;
 	}
 	rc = execf(c, "schema",
@@ -550,9 +551,9 @@ static enum store_result write_result(struct store_ch *c, const struct ch_http_r
 	case 72:  /* CANNOT_PARSE_NUMBER */
 	case 117: /* INCORRECT_DATA */
 	case 131: /* TOO_LARGE_STRING_SIZE */ return STORE_DROP;
-	case 16:  /* NO_SUCH_COLUMN_IN_TABLE */
-	case 60:  /* UNKNOWN_TABLE */
-	case 81:  /* UNKNOWN_DATABASE */ c->schema_lost = true; return STORE_RETRY;
+	case 16: /* NO_SUCH_COLUMN_IN_TABLE */
+	case 60: /* UNKNOWN_TABLE */
+	case 81: /* UNKNOWN_DATABASE */ c->schema_lost = true; return STORE_RETRY;
 	default: return STORE_RETRY;
 	}
 }
@@ -700,8 +701,9 @@ static enum store_result ch_write_batch(struct store *s, const struct store_batc
 			goto count;
 		}
 		if (src) {
-			rc = execf(c, "write", "INSERT INTO ingest_parts VALUES (%s, %" PRIu64 ", '%s')",
-				   lit.p, src->seq, tb->t->store_name);
+			rc = execf(c, "write",
+				   "INSERT INTO ingest_parts VALUES (%s, %" PRIu64 ", '%s')", lit.p,
+				   src->seq, tb->t->store_name);
 			if (rc) {
 				res = STORE_RETRY;
 				goto count;
@@ -749,7 +751,7 @@ struct part_list {
 	struct {
 		size_t tab;
 		int64_t day;
-	} *v;
+	} * v;
 	size_t n, cap;
 	int err;
 };
@@ -931,9 +933,9 @@ static int ch_query(struct store *s, const char *sql, const struct store_value *
 	set_err(c, "%s", "");
 	snprintf(qid, sizeof(qid), "flowscope-%d-%" PRIu64, (int)getpid(), ++c->query_seq);
 	/* readonly=1: ClickHouse refuses every write and setting change itself. */
-	snprintf(extra, sizeof(extra), FORMAT_PARAM "&query_id=%s&max_execution_time=%" PRIu64
-		 "&readonly=1",
-		 qid, timeout_ms ? (timeout_ms + 999) / 1000 : 0);
+	snprintf(extra, sizeof(extra),
+		 FORMAT_PARAM "&query_id=%s&max_execution_time=%" PRIu64 "&readonly=1", qid,
+		 timeout_ms ? (timeout_ms + 999) / 1000 : 0);
 	p = params_with_query(c, c->q, extra, NULL);
 	if (!p) {
 		rc = -ENOMEM;
