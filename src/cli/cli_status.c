@@ -195,9 +195,6 @@ static void print_server(const struct status *st, const struct cj_node *h, const
 	v = cj_get(h, "uptime_s");
 	if (v && v->type == CJ_NUMBER)
 		printf(", up %s", fmt_duration(v->num, buf, sizeof(buf)));
-	v = cj_get(h, "store");
-	if (v && v->type == CJ_STRING)
-		printf(", store %s", v->str);
 	fputc('\n', stdout);
 }
 
@@ -250,6 +247,13 @@ static void print_metrics(const struct status *st)
 	if (!rows)
 		rows = metric(st, "flowscope_store_rows_written_total");
 	fputs("store   ", stdout);
+	/* The backend, from /healthz (servers before the ClickHouse backend do not say). */
+	{
+		const struct cj_node *b = cj_get(cj_root(st->health.doc), "store");
+
+		if (b && b->type == CJ_STRING)
+			printf(" %s:", b->str);
+	}
 	if (rows)
 		printf(" %.0f rows%s", rows->value,
 		       prom_is(rows, "flowscope_store_rows") ? "" : " written");

@@ -41,10 +41,10 @@ static void test_literals_and_params(void **state)
 
 	(void)state;
 	/* ? inside strings, quoted names and comments is not a parameter. */
-	assert_string_equal(rewrite("SELECT ?, '?', \"a?\", `b?` /* ? */, ?, ?, ? -- ?\n", p, 4, 0,
-				    &b),
-			    "SELECT 'it\\'s \\\\\"q\"; DROP --\\n\\t\x01', '?', \"a?\", `b?` /* ? */, "
-			    "(-5), toFloat64(2.5), NULL -- ?\n");
+	assert_string_equal(
+		rewrite("SELECT ?, '?', \"a?\", `b?` /* ? */, ?, ?, ? -- ?\n", p, 4, 0, &b),
+		"SELECT 'it\\'s \\\\\"q\"; DROP --\\n\\t\x01', '?', \"a?\", `b?` /* ? */, "
+		"(-5), toFloat64(2.5), NULL -- ?\n");
 	ch_buf_free(&b);
 	/* A quote escaped inside a string does not end it. */
 	assert_string_equal(rewrite("SELECT 'a\\'?', 'b''?', ?", p + 1, 1, 0, &b),
@@ -81,8 +81,8 @@ static void test_percentile_rewrite(void **state)
 	const char *out;
 
 	(void)state;
-	out = rewrite("SELECT percentile(f(x, y), 0.5), \"percentile\", xpercentile(1) FROM t", NULL,
-		      0, 0, &b);
+	out = rewrite("SELECT percentile(f(x, y), 0.5), \"percentile\", xpercentile(1) FROM t",
+		      NULL, 0, 0, &b);
 	/* x appears once (in groupArray), p in the range check and the rank. */
 	assert_non_null(strstr(out, "arraySort(groupArray(toFloat64(f(x, y))))"));
 	assert_non_null(strstr(out, "toFloat64( 0.5) BETWEEN 0 AND 1"));
