@@ -275,3 +275,37 @@ def test_two_shard_cluster(tmp_path):
             s.kill()
         for c in shards:
             c.stop()
+
+
+FAKE_AGENT = """#!/bin/sh
+# Stands in for flowscope-agent: says it is ready, waits to be stopped.
+echo "[agent] capturing socket traffic" >&2
+trap 'exit 0' TERM INT
+while :; do sleep 0.1; done
+"""
+
+
+def test_up_passes_store(ch, tmp_path):
+    """flowscope up --store hands the URL to the server it starts (the agent here is a
+    stand-in: this is about the server's store)."""
+    from test_cli import Up, cli_env
+    agent = tmp_path / "fake-agent"
+    agent.write_text(FAKE_AGENT)
+    agent.chmod(0o755)
+    env = cli_env(FLOWSCOPE_AGENT=str(agent))
+    up = Up(tmp_path, "--store", ch.store_url("viaup"), env=env)
+    try:
+        up.wait_up(timeout=60)
+        status, data, _ = Server.request(up, "GET", "/healthz")
+        assert status == 200 and json.loads(data)["store"] == "clickhouse"
+        assert "viaup" in ch.query("SHOW DATABASES").split()
+        assert up.stop() == 0
+    finally:
+        up.kill()
+    (tmp_path / "bad").mkdir()
+    bad = Up(tmp_path / "bad", "--store", "clickhouse://nowhere/x", env=env)
+    try:
+        assert bad.proc.wait(timeout=60) == 1
+        assert "expected clickhouse://HOST:PORT/DB" in bad.err.read_text()
+    finally:
+        bad.kill()
