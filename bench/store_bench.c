@@ -32,7 +32,7 @@
 #define T_BASE	  1700000000ull
 
 static const char *const domains[] = { "api.example", "shop.example", "auth.example",
-				       "img.example", "cdn.example", "search.example",
+				       "img.example", "cdn.example",  "search.example",
 				       "pay.example", "admin.example" };
 
 static const char query_sql[] =
@@ -108,7 +108,8 @@ static int on_row(void *ctx, const struct store_value *v, size_t n)
 	for (size_t i = 0; i < n && a->len < sizeof(a->text) - 64; i++) {
 		switch (v[i].type) {
 		case STORE_INT:
-			a->len += (size_t)snprintf(a->text + a->len, 64, "%lld|", (long long)v[i].i);
+			a->len +=
+				(size_t)snprintf(a->text + a->len, 64, "%lld|", (long long)v[i].i);
 			break;
 		case STORE_REAL:
 			a->len += (size_t)snprintf(a->text + a->len, 64, "%.6g|", v[i].d);
@@ -167,7 +168,7 @@ static int run(const char *name, const struct store_ops *ops, const struct store
 	for (size_t i = 0; i < plan.nparams; i++) {
 		const struct query_param *p = &plan.params[i];
 
-		params[i] = (struct store_value){ .type = p->type == QUERY_PARAM_TEXT  ? STORE_TEXT
+		params[i] = (struct store_value){ .type = p->type == QUERY_PARAM_TEXT	? STORE_TEXT
 							  : p->type == QUERY_PARAM_REAL ? STORE_REAL
 											: STORE_INT,
 						  .i = p->i,
@@ -222,9 +223,10 @@ int main(int argc, char **argv)
 			return 2;
 	}
 	if (!ch || strncmp(ch, "http://", 7) || !n || !batch || runs < 1) {
-		fprintf(stderr, "usage: FLOWSCOPE_TEST_CLICKHOUSE=http://HOST:PORT store_bench "
-				"[--rows N] [--batch N] [--runs N]\n"
-				"(python3 tests/integration/chserver.py -- store_bench starts one)\n");
+		fprintf(stderr,
+			"usage: FLOWSCOPE_TEST_CLICKHOUSE=http://HOST:PORT store_bench "
+			"[--rows N] [--batch N] [--runs N]\n"
+			"(python3 tests/integration/chserver.py -- store_bench starts one)\n");
 		return 2;
 	}
 	recs = calloc(n, sizeof(*recs));
@@ -237,8 +239,8 @@ int main(int argc, char **argv)
 		struct store_cfg lc = { .dir = dir, .retention_days = STORE_MAX_RETENTION_DAYS };
 		struct store_cfg cc = { .url = url, .retention_days = STORE_MAX_RETENTION_DAYS };
 
-		if (run("sqlite", &store_sqlite_ops, &lc, QUERY_DIALECT_SQLITE, recs, n, batch, runs,
-			&lite) ||
+		if (run("sqlite", &store_sqlite_ops, &lc, QUERY_DIALECT_SQLITE, recs, n, batch,
+			runs, &lite) ||
 		    run("clickhouse", &store_clickhouse_ops, &cc, QUERY_DIALECT_CLICKHOUSE, recs, n,
 			batch, runs, &click))
 			goto out;

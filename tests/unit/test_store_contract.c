@@ -18,7 +18,8 @@
  * pruning, persistence across reopen and after a process dies without closing, bound
  * parameters carrying SQL-looking text verbatim, refusal of writes and of several
  * statements, the row limit and the timeout, exact percentile() results, and (SQLite)
- * the upgrade of schema version 2 and 3 databases.
+ * the upgrade of schema version 2 and 3 databases, (ClickHouse) the schema columns an
+ * older table lacks added in place and a newer schema version refused.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1450,8 +1451,9 @@ static void test_mixed_batch_atomic(void **state)
 	assert_int_equal(count_all(f->s), 2);
 	assert_int_equal(count_l4(f->s), 2);
 
-	/* l4 rows over 600 days: the l4 view cannot join that many, after the l7 rows were
-	 * inserted. Nothing of the batch stays, and its seq is still free. */
+	/* l4 rows over 600 days: the l4 view cannot join that many (SQLite), one INSERT may not
+	 * touch that many partitions (ClickHouse). Nothing of the batch stays, and its seq is
+	 * still free. */
 	for (int i = 0; i < 600; i++)
 		l4_basic(&r4[i], (uint64_t)((DAY0 - 700 + i) * DAY_S), (uint64_t)(100 + i));
 	b.n4 = 600;
@@ -1903,6 +1905,68 @@ static void test_net_retention_and_time_range(void **state)
 	assert_int_equal(count(f->s, "SELECT min(time) FROM network_1m"), (DAY0 + 2) * DAY_S);
 }
 
+/* Run one statement on the test's ClickHouse database (by_url backends). */
+static void ch_exec_in_db(struct fixture *f, const char *sql)
+{
+	struct ch_http *h = ch_http_new(getenv("FLOWSCOPE_TEST_CLICKHOUSE"));
+	struct ch_http_result r;
+	char *enc, *params = NULL;
+
+	assert_non_null(h);
+	enc = ch_http_escape(h, sql, strlen(sql));
+	assert_non_null(enc);
+	assert_true(asprintf(&params, "database=%s&query=%s", strrchr(f->url, '/') + 1, enc) > 0);
+	assert_int_equal(ch_http_post(h, params, NULL, 0, 30000, NULL, NULL, &r), 0);
+	if (r.status != 200)
+		fail_msg("%s: %s", sql, r.error);
+	ch_http_free_str(enc);
+	free(params);
+	ch_http_free(h);
+}
+
+/*
+ * ClickHouse only: a table that lacks schema columns (an older flowscope's) gains them on
+ * open, in schema order, its rows keeping their values and reading NULL in the new ones;
+ * a database of a newer schema version is refused.
+ */
+static void test_clickhouse_upgrade(void **state)
+{
+	struct fixture *f = *state;
+	struct store_cfg cfg = fixture_cfg(f);
+	struct store_batch_src a5 = { "host-a", 5 };
+	struct l7_record r7;
+	struct result *r;
+
+	if (!f->be->by_url)
+		return;
+	reopen(f, 0);
+	rec_basic(&r7, (uint64_t)(DAY0 * DAY_S + 10), 1);
+	r7.has_affected_rows = true;
+	r7.affected_rows = 9;
+	assert_int_equal(store_write_batch_from(f->s, &a5, &r7, 1), STORE_OK);
+	store_close(f->s);
+	f->s = NULL;
+	ch_exec_in_db(f, "ALTER TABLE l7_flow_log DROP COLUMN request_id");
+	ch_exec_in_db(f, "ALTER TABLE l7_flow_log DROP COLUMN sql_affected_rows");
+	reopen(f, 0);
+	r = query(f->s, "SELECT * FROM l7_flow_log", NULL, 0, 0, 0);
+	assert_int_equal(r->ncols, L7C__MAX);
+	for (size_t i = 0; i < r->ncols; i++)
+		assert_string_equal(r->names[i],
+				    schema_find_table("flow_log", "l7_flow_log")->columns[i].name);
+	assert_int_equal(r->nrows, 1);
+	assert_int_equal(r->cells[0][L7C_SQL_AFFECTED_ROWS].type, STORE_NULL);
+	assert_int_equal(r->cells[0][L7C_RESPONSE_LENGTH].i, 1);
+	result_free(r);
+	/* The source's seq survived the upgrade. */
+	assert_int_equal(store_write_batch_from(f->s, &a5, &r7, 1), STORE_DUPLICATE);
+	store_close(f->s);
+	f->s = NULL;
+	ch_exec_in_db(f, "INSERT INTO schema_version VALUES (99, now())");
+	assert_int_equal(store_open(f->be->ops, &cfg, &f->s), -EPROTO);
+	assert_null(f->s);
+}
+
 /* SQLite only: a database as schema version 3 left it (no network tables) is upgraded on
  * open, keeping its rows and its sources' seqs, and gains the four empty tables. */
 static void test_sqlite_upgrade_from_v3(void **state)
@@ -1975,6 +2039,7 @@ static const struct {
 	{ "net_mixed_batch_atomic", test_net_mixed_batch_atomic },
 	{ "net_retention_and_time_range", test_net_retention_and_time_range },
 	{ "sqlite_upgrade_from_v3", test_sqlite_upgrade_from_v3 },
+	{ "clickhouse_upgrade", test_clickhouse_upgrade },
 };
 
 #define NCONTRACT (sizeof(contract) / sizeof(contract[0]))
