@@ -11,9 +11,11 @@ clickhouse-server is a failure that names the package, never a skip.
   GROUP BY, ORDER BY with NULLs, percentiles, time(), LIKE, integer division, LIMIT,
   SHOW) must give identical answers.
 - Retention drops old day partitions; a dead ClickHouse makes ingest answer 503 (the
-  agent keeps the batch) and queries fail with a clear error, and the batch is stored
-  once ClickHouse is back; a two-shard cluster on this machine, written by two
-  flowscope-servers, answers over both shards through either.
+  agent keeps the batch: checked with the real agent too) and queries fail with a clear
+  error, and the batch is stored once ClickHouse is back; a two-shard cluster on this
+  machine, written by two flowscope-servers, answers over both shards through either;
+  `flowscope up --store` reaches the server; bad URLs and an absent ClickHouse at start
+  are refused with what to do.
 """
 import json
 import subprocess
@@ -23,7 +25,7 @@ import urllib.parse
 import pytest
 
 from chserver import ClickHouse, free_port
-from conftest import PCAPS, SERVER, Server, need_pcaps
+from conftest import AGENT, PCAPS, SERVER, Server, need_pcaps
 from test_l4_store import ingest, l4_record, l7_record, mixed_batch, send
 from test_metrics_store import batch as net_batch
 from test_metrics_store import net_row
@@ -309,3 +311,39 @@ def test_up_passes_store(ch, tmp_path):
         assert "expected clickhouse://HOST:PORT/DB" in bad.err.read_text()
     finally:
         bad.kill()
+
+
+def test_agent_keeps_batches_while_clickhouse_is_down(tmp_path):
+    """The real agent sends a capture while ClickHouse is down: the server answers 503,
+    the agent spools and retries, and everything arrives once ClickHouse is back."""
+    need_pcaps()
+    own = ClickHouse().start()
+    s = None
+    try:
+        s = Server(tmp_path, "--store", own.store_url("spool"))
+        own.kill()
+        agent = subprocess.Popen(
+            [str(AGENT), "--read-pcap", str(PCAPS / "http.pcap"), "--server", s.url,
+             "--agent-id", "spooler", "--stats", "--drain-timeout", "60s",
+             "--retry-max-backoff", "500ms"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(2)
+        assert agent.poll() is None, agent.stderr.read().decode(errors="replace")
+        own.start()
+        _, err = agent.communicate(timeout=90)
+        err = err.decode(errors="replace")
+        assert agent.returncode == 0, err
+        stats = {m[0]: int(m[1]) for m in
+                 (line.split()[:2] for line in err.splitlines() if line.startswith("  "))
+                 if len(m) == 2 and m[1].isdigit()}
+        assert stats["send_failures"] > 0 and stats["drop_exit_unsent"] == 0, err
+        assert stats["drop_rejected"] == 0, err
+        n = stats["records_exported"]
+        total = sum(rows(s, f"SELECT Count(row) FROM {t}")[1][0][0] for t in
+                    ("l7_flow_log", "l4_flow_log", "network.1s", "network.1m",
+                     "network_map.1s", "network_map.1m"))
+        assert n > 0 and total == n
+    finally:
+        if s:
+            s.kill()
+        own.stop()
