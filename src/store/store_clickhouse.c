@@ -33,6 +33,7 @@
  * killed on the server by its query_id. Results stream as TabSeparatedWithNamesAndTypes
  * and are parsed line by line from the curl callback: only one line is held at a time.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -943,6 +944,15 @@ static int ch_query(struct store *s, const char *sql, const struct store_value *
 	}
 	ch_tsv_init(&ps, LINE_CAP, q_names, q_row, &qs);
 	rc = ch_http_post(c->q, p, text.p, text.len, timeout_ms, feed_tsv, &ps, &r);
+	/*
+	 * A kept-alive connection that ClickHouse closed (keep_alive_timeout) just as it was
+	 * reused fails before any answer: a query has no effect, so it is sent once more on
+	 * a new connection. Writes are not (their INSERT may have been done).
+	 */
+	if (rc == -EIO && !r.status && ps.state == 0 && !ps.line.len &&
+	    (r.curl_code == CURLE_GOT_NOTHING || r.curl_code == CURLE_SEND_ERROR ||
+	     r.curl_code == CURLE_RECV_ERROR))
+		rc = ch_http_post(c->q, p, text.p, text.len, timeout_ms, feed_tsv, &ps, &r);
 	if (rc == -ECANCELED || (!rc && r.status == 200)) {
 		int perr = rc ? ps.err : ch_tsv_finish(&ps);
 
