@@ -159,5 +159,7 @@ int ch_http_post(struct ch_http *h, const char *params, const char *body, size_t
 		return -ETIMEDOUT;
 	}
 	res->unreachable = true;
+	res->conn_dropped = !res->status && (cc == CURLE_GOT_NOTHING || cc == CURLE_SEND_ERROR ||
+					     cc == CURLE_RECV_ERROR);
 	return cc == CURLE_COULDNT_CONNECT ? -ECONNREFUSED : -EIO;
 }

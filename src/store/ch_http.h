@@ -18,12 +18,13 @@ struct ch_http;
 typedef int (*ch_data_fn)(void *ctx, const char *p, size_t n);
 
 struct ch_http_result {
-	long status;	  /* HTTP status, 0 when no answer arrived */
-	int curl_code;	  /* CURLE_*, 0 on a completed exchange */
-	bool aborted;	  /* the data callback stopped it */
-	bool timed_out;	  /* the client-side timeout passed */
-	bool unreachable; /* no connection, or it broke before an answer */
-	char error[512];  /* ClickHouse's error text (non-200 body), or curl's */
+	long status;	   /* HTTP status, 0 when no answer arrived */
+	int curl_code;	   /* CURLE_*, 0 on a completed exchange */
+	bool aborted;	   /* the data callback stopped it */
+	bool timed_out;	   /* the client-side timeout passed */
+	bool unreachable;  /* no connection, or it broke before an answer */
+	bool conn_dropped; /* connected, then closed by the peer before any answer */
+	char error[512];   /* ClickHouse's error text (non-200 body), or curl's */
 };
 
 /* base: "http://HOST:PORT" (no trailing slash). NULL on failure. */

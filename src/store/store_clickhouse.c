@@ -33,7 +33,6 @@
  * killed on the server by its query_id. Results stream as TabSeparatedWithNamesAndTypes
  * and are parsed line by line from the curl callback: only one line is held at a time.
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -949,9 +948,7 @@ static int ch_query(struct store *s, const char *sql, const struct store_value *
 	 * reused fails before any answer: a query has no effect, so it is sent once more on
 	 * a new connection. Writes are not (their INSERT may have been done).
 	 */
-	if (rc == -EIO && !r.status && ps.state == 0 && !ps.line.len &&
-	    (r.curl_code == CURLE_GOT_NOTHING || r.curl_code == CURLE_SEND_ERROR ||
-	     r.curl_code == CURLE_RECV_ERROR))
+	if (rc == -EIO && r.conn_dropped && ps.state == 0 && !ps.line.len)
 		rc = ch_http_post(c->q, p, text.p, text.len, timeout_ms, feed_tsv, &ps, &r);
 	if (rc == -ECANCELED || (!rc && r.status == 200)) {
 		int perr = rc ? ps.err : ch_tsv_finish(&ps);
