@@ -189,6 +189,9 @@ def main(argv):
         print("usage: chserver.py -- COMMAND [ARGS...]", file=sys.stderr)
         return 2
     cmd = argv[argv.index("--") + 1:]
+    # Stopped from outside (make interrupted, a CI timeout): still stop the server.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: sys.exit(128 + 15))
     try:
         ch = ClickHouse().start()
     except RuntimeError as e:
