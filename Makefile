@@ -162,8 +162,13 @@ run: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)exec $(OUT)/flowscope up --data ./flowscope-data $(ARGS)
 
+# The store contract test runs against a ClickHouse server of its own too: chserver.py
+# starts one on free loopback ports, runs the test with FLOWSCOPE_TEST_CLICKHOUSE set, and
+# stops it.
 unit-test: $(UNIT_BINS)
-	$(Q)set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+	$(Q)set -e; for t in $(UNIT_BINS); do echo "== $$t"; \
+		case $$t in */test_store_contract) python3 tests/integration/chserver.py -- $$t;; \
+		*) $$t;; esac; done
 
 sanitize-test:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined CC=clang unit-test

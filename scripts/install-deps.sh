@@ -42,6 +42,9 @@ test_pkgs=(
 	postgresql-15 postgresql-client-15       # integration: PostgreSQL parser (postgres, psql, pgbench)
 	rabbitmq-server python3-pika  # integration: AMQP broker and client (test_proto_amqp.py)
 	ruby ruby-pg ruby-webrick     # demo (make demo, test_demo_trace.py): the Ruby service
+	clickhouse-server clickhouse-client # store contract and integration tests of the
+	                              # ClickHouse backend (tests start their own server process;
+	                              # the package's service is never used)
 )
 
 want=("${build_pkgs[@]}")

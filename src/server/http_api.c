@@ -614,7 +614,8 @@ static int q_on_row(void *ctx, const struct store_value *vals, size_t ncols)
 static enum MHD_Result handle_query(struct http_api *api, struct MHD_Connection *conn,
 				    const struct req *r)
 {
-	struct query_limits ql = { .max_rows = api->cfg.max_rows };
+	struct query_limits ql = { .max_rows = api->cfg.max_rows,
+				   .dialect = (enum query_dialect)api->cfg.sql_dialect };
 	struct store_limits sl = { 0 };
 	struct query_plan plan = { 0 };
 	struct query_req q = { 0 };
@@ -895,9 +896,11 @@ static enum MHD_Result handle_healthz(struct http_api *api, struct MHD_Connectio
 	struct obuf out = { 0 };
 	enum MHD_Result ret;
 
-	ob_printf(&out, "{\"status\":\"ok\",\"version\":\"%s\",\"uptime_s\":%llu}\n",
+	ob_printf(&out,
+		  "{\"status\":\"ok\",\"version\":\"%s\",\"uptime_s\":%llu,\"store\":\"%s\"}\n",
 		  FLOWSCOPE_VERSION,
-		  (unsigned long long)((mono_us() - api->started_mono_us) / 1000000));
+		  (unsigned long long)((mono_us() - api->started_mono_us) / 1000000),
+		  api->cfg.store->ops->name);
 	ret = send_obuf(conn, MHD_HTTP_OK, &out);
 	ob_free(&out);
 	return ret;
@@ -983,6 +986,12 @@ static enum MHD_Result handle_metrics(struct http_api *api, struct MHD_Connectio
 		  "# TYPE flowscope_http_too_large_total counter\n"
 		  "flowscope_http_too_large_total %llu\n",
 		  (unsigned long long)cnt_get(&api->too_large));
+	/* The backend's name is a static identifier ("sqlite", "clickhouse"). */
+	ob_printf(&out,
+		  "# HELP flowscope_store_info The storage backend this server writes to.\n"
+		  "# TYPE flowscope_store_info gauge\n"
+		  "flowscope_store_info{backend=\"%s\"} 1\n",
+		  api->cfg.store->ops->name);
 	if (store_stats(api->cfg.store, &st) == 0) {
 		ob_printf(&out,
 			  "# HELP flowscope_store_rows_written_total Rows committed to the store, "

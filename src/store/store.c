@@ -18,6 +18,7 @@
 #include "agent/l4_record.h"
 #include "agent/net_meter.h"
 #include "agent/record.h"
+#include "store/store_clickhouse.h"
 
 _Static_assert(STORE_NET_COUNTERS == NC_MAX, "store.h: STORE_NET_COUNTERS is NC_MAX");
 
@@ -168,10 +169,41 @@ const struct store_row_map store_row_maps[] = {
 	{ NULL, NULL, 0, NULL, 0 },
 };
 
+int store_ops_for_url(const char *url, const struct store_ops **ops, char *err, size_t errlen)
+{
+	if (!url || !*url || !strcmp(url, "sqlite") || !strcmp(url, "sqlite:")) {
+		*ops = &store_sqlite_ops;
+		return 0;
+	}
+	if (!strncmp(url, "clickhouse://", 13)) {
+		struct ch_url u;
+		int rc = ch_parse_url(url, &u, err, errlen);
+
+		if (!rc)
+			*ops = &store_clickhouse_ops;
+		return rc;
+	}
+	if (err && errlen)
+		snprintf(err, errlen,
+			 "store '%.64s': expected sqlite: or "
+			 "clickhouse://HOST:PORT/DB[?cluster=NAME]",
+			 url);
+	return -EINVAL;
+}
+
 int store_open(const struct store_ops *ops, const struct store_cfg *cfg, struct store **out)
+{
+	return store_open_msg(ops, cfg, out, NULL, 0);
+}
+
+int store_open_msg(const struct store_ops *ops, const struct store_cfg *cfg, struct store **out,
+		   char *errbuf, size_t errlen)
 {
 	struct store *s = NULL;
 	int err;
+
+	if (errbuf && errlen)
+		errbuf[0] = 0;
 
 	if (!out)
 		return -EINVAL;
@@ -190,6 +222,8 @@ int store_open(const struct store_ops *ops, const struct store_cfg *cfg, struct 
 	*out = s;
 	return 0;
 err:
+	if (errbuf && errlen && ops->errmsg)
+		snprintf(errbuf, errlen, "%s", ops->errmsg(s));
 	ops->close(s);
 	return err;
 }

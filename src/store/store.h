@@ -24,7 +24,8 @@ struct l4_record;
 struct net_row;
 
 struct store_cfg {
-	const char *dir;	  /* data directory, created if missing */
+	const char *dir;	  /* data directory, created if missing (sqlite) */
+	const char *url;	  /* clickhouse://HOST:PORT/DB[?cluster=NAME] (clickhouse) */
 	uint32_t retention_days;  /* whole days kept; 0: STORE_DEF_RETENTION_DAYS */
 	uint32_t busy_timeout_ms; /* wait for a locked database; 0: STORE_DEF_BUSY_MS */
 };
@@ -141,12 +142,24 @@ struct store {
 };
 
 extern const struct store_ops store_sqlite_ops;
+extern const struct store_ops store_clickhouse_ops;
+
+/*
+ * Which backend a store URL names: "sqlite:" (or "sqlite", or "": the data directory's
+ * SQLite) or "clickhouse://HOST:PORT/DB[?cluster=NAME]" (cfg.url is then the URL itself).
+ * 0, or -EINVAL with a one-line reason in err.
+ */
+int store_ops_for_url(const char *url, const struct store_ops **ops, char *err, size_t errlen);
 
 /*
  * Open a store with backend ops and run its schema migrations (store_ensure_schema).
  * Opening an existing directory again is fine. 0 or -errno; *out is NULL on failure.
  */
 int store_open(const struct store_ops *ops, const struct store_cfg *cfg, struct store **out);
+/* The same, with the backend's text for a failure copied to err (the handle is gone by
+ * then, so store_errmsg cannot give it). */
+int store_open_msg(const struct store_ops *ops, const struct store_cfg *cfg, struct store **out,
+		   char *err, size_t errlen);
 void store_close(struct store *s);
 
 /* Idempotent migrations: create or upgrade the schema. store_open already ran it. */

@@ -415,7 +415,7 @@ def test_query_not_flowscope():
 
 STATUS_HEAD = [
     r"server   http://127\.0\.0\.1:\d+: ok, version \d+\.\d+\.\d+, up \d+s",
-    r"store    {rows} rows written, {parts} partitions?, \d+\.\d KiB on disk",
+    r"store    sqlite: {rows} rows written, {parts} partitions?, \d+\.\d KiB on disk",
 ]
 
 
