@@ -458,4 +458,25 @@ static PH_UNUSED void ph_check_bad_args(const struct proto_ops *ops)
 	free(state);
 }
 
+/* For parsers that go further: every entry point takes a NULL state, no stats and a bad
+ * direction without harm. */
+static PH_UNUSED void ph_check_null_args(const struct proto_ops *ops)
+{
+	struct proto_input in = { .dir = (enum proto_dir)7 };
+	uint8_t *st = calloc(1, ops->state_size);
+
+	assert_non_null(st);
+	assert_int_equal(ops->parse(st, &in, NULL, NULL, NULL), PROTO_ERROR);
+	assert_int_equal(ops->parse(NULL, &in, NULL, NULL, NULL), PROTO_ERROR);
+	ops->on_close(NULL, 0, NULL, NULL, NULL);
+	ops->on_close(st, 0, NULL, NULL, NULL);
+	ops->reset(NULL, PROTO_DIR_EGRESS);
+	ops->reset(st, (enum proto_dir)9);
+	if (ops->release) {
+		ops->release(NULL);
+		ops->release(st);
+	}
+	free(st);
+}
+
 #endif
