@@ -32,6 +32,8 @@
 #include <string.h>
 
 #include "proto/proto.h"
+#include "proto/proto_util.h"
+#include "proto/trace_ctx.h"
 
 #define AMQP_HEAD_CAP	  4096
 #define AMQP_FRAME_END	  0xCE
@@ -308,127 +310,34 @@ static uint32_t rd_be32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static uint64_t ts_start_at(const struct proto_input *in, size_t idx)
-{
-	const struct proto_seg *s = proto_input_locate(in, idx);
-
-	return s ? s->ts_start : 0;
-}
-
-static uint64_t ts_end_at(const struct proto_input *in, size_t idx)
-{
-	const struct proto_seg *s = proto_input_locate(in, idx);
-
-	return s ? s->ts_end : 0;
-}
-
 /* ---- trace context ---------------------------------------------------------------- */
-
-static bool is_lhex(uint8_t ch)
-{
-	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
-}
-
-static bool hex_run(const uint8_t *p, size_t n)
-{
-	bool nonzero = false;
-
-	for (size_t i = 0; i < n; i++) {
-		if (!is_lhex(p[i]))
-			return false;
-		nonzero |= p[i] != '0';
-	}
-	return nonzero;
-}
 
 /* W3C traceparent: 00-<32 hex>-<16 hex>-<2 hex>. */
 static bool set_traceparent(struct amsg *m, const uint8_t *v, size_t n)
 {
-	if (n < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-' || !hex_run(v + 3, 32) ||
-	    !hex_run(v + 36, 16))
+	const char *t = (const char *)v;
+
+	if (!trace_ctx_tp_shape(t, n) || !trace_ctx_tp_ids_hex(t))
 		return false;
-	memcpy(m->trace, v + 3, 32);
-	m->trace_len = 32;
-	memcpy(m->span, v + 36, 16);
-	m->span_len = 16;
+	memcpy(m->trace, t + TRACE_CTX_TP_TRACE_OFF, TRACE_CTX_TP_TRACE_LEN);
+	m->trace_len = TRACE_CTX_TP_TRACE_LEN;
+	memcpy(m->span, t + TRACE_CTX_TP_SPAN_OFF, TRACE_CTX_TP_SPAN_LEN);
+	m->span_len = TRACE_CTX_TP_SPAN_LEN;
 	return true;
 }
 
-static int b64_val(uint8_t ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	if (ch == '+' || ch == '-')
-		return 62;
-	if (ch == '/' || ch == '_')
-		return 63;
-	return -1;
-}
-
-/* Base64 (padding optional) into printable text; false if not that. */
-static bool b64_text(const uint8_t *s, size_t n, char *out, size_t cap, size_t *olen)
-{
-	uint32_t acc = 0;
-	int bits = 0, v;
-	size_t k = 0;
-
-	while (n && s[n - 1] == '=')
-		n--;
-	for (size_t i = 0; i < n; i++) {
-		v = b64_val(s[i]);
-		if (v < 0)
-			return false;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			uint8_t ch = (uint8_t)(acc >> bits);
-
-			if (k == cap || ch < 0x20 || ch > 0x7e)
-				return false;
-			out[k++] = (char)ch;
-		}
-	}
-	*olen = k;
-	return k > 0;
-}
-
-/*
- * SkyWalking sw8: sample-traceId-segmentId-spanId-service-instance-endpoint-peer, ids in
- * base64. trace_id = the decoded trace id; span_id = decoded segment id "-" span id.
- */
+/* SkyWalking sw8: trace_id = the decoded trace id; span_id = segment id "-" span id. */
 static bool set_sw8(struct amsg *m, const uint8_t *v, size_t n)
 {
-	size_t f[4][2], nf = 0, i = 0, s, tl, sl;
+	size_t tl = m->trace_len, sl;
 
-	while (nf < 4 && i <= n) {
-		s = i;
-		while (i < n && v[i] != '-')
-			i++;
-		f[nf][0] = s;
-		f[nf][1] = i - s;
-		nf++;
-		i++;
-	}
-	if (nf < 4 || f[0][1] != 1 || (v[0] != '0' && v[0] != '1') || f[3][1] == 0 || f[3][1] > 10)
-		return false;
-	for (i = 0; i < f[3][1]; i++)
-		if (v[f[3][0] + i] < '0' || v[f[3][0] + i] > '9')
-			return false;
-	if (!b64_text(v + f[1][0], f[1][1], m->trace, sizeof(m->trace), &tl))
-		return false;
-	if (!b64_text(v + f[2][0], f[2][1], m->span, sizeof(m->span) - 11, &sl)) {
-		m->trace_len = 0;
+	if (!trace_ctx_sw8((const char *)v, n, m->trace, sizeof(m->trace), &tl, m->span,
+			   sizeof(m->span), &sl)) {
+		m->trace_len = (uint8_t)tl;
 		return false;
 	}
-	m->span[sl++] = '-';
-	memcpy(m->span + sl, v + f[3][0], f[3][1]);
 	m->trace_len = (uint8_t)tl;
-	m->span_len = (uint8_t)(sl + f[3][1]);
+	m->span_len = (uint8_t)sl;
 	return true;
 }
 
@@ -840,7 +749,7 @@ static void frame_done(struct arun *r, size_t last)
 {
 	struct adir *d = r->d;
 	struct amsg *p = &d->pend;
-	uint64_t flen = (uint64_t)d->fsize + 8, te = ts_end_at(r->in, last);
+	uint64_t flen = (uint64_t)d->fsize + 8, te = proto_ts_end_at(r->in, last);
 
 	switch (d->ftype) {
 	case FT_METHOD:
@@ -986,7 +895,7 @@ static enum step step_frame(struct arun *r, size_t *pos)
 	d->ftype = p[0];
 	d->fchannel = (uint16_t)(p[1] << 8 | p[2]);
 	d->fsize = size;
-	d->fstart_ts = ts_start_at(r->in, *pos);
+	d->fstart_ts = proto_ts_start_at(r->in, *pos);
 	d->fseq = proto_input_seq_at(r->in, *pos);
 	d->cur_valid = 0;
 	if (p[0] == FT_BODY) {
@@ -1120,15 +1029,9 @@ static int amqp_parse(void *state, const struct proto_input *in, proto_emit_fn e
 	enum step s = S_MORE;
 	size_t pos = 0;
 
-	if (!stats) {
-		memset(&scratch, 0, sizeof(scratch));
-		stats = &scratch;
-	}
-	if (!c || !in || (in->dir != PROTO_DIR_EGRESS && in->dir != PROTO_DIR_INGRESS) ||
-	    in->len > INT_MAX || (in->len && !in->data)) {
-		stats->parse_errors++;
+	stats = proto_parse_begin(c, in, stats, &scratch);
+	if (!stats)
 		return PROTO_ERROR;
-	}
 	r = (struct arun){ c,	  &c->dir[in->dir == PROTO_DIR_INGRESS], in, emit, ctx,
 			   stats, in->dir == PROTO_DIR_INGRESS };
 	while (pos < in->len) {
@@ -1162,10 +1065,7 @@ static void amqp_on_close(void *state, uint64_t ts, proto_emit_fn emit, void *ct
 
 	if (!c)
 		return;
-	if (!stats) {
-		memset(&scratch, 0, sizeof(scratch));
-		stats = &scratch;
-	}
+	stats = proto_stats_or_scratch(stats, &scratch);
 	for (int i = 0; i < 2; i++) {
 		struct arun r = { c, &c->dir[i], NULL, emit, ctx, stats, i };
 

@@ -29,6 +29,8 @@
 #include <string.h>
 
 #include "proto/proto.h"
+#include "proto/proto_util.h"
+#include "proto/trace_ctx.h"
 
 #define DUBBO_HDR	16
 #define DUBBO_HEAD_CAP	8192
@@ -230,23 +232,6 @@ static bool key_is(const char *k, size_t n, const char *lit)
 
 /* ---- trace context ---------------------------------------------------------------- */
 
-static bool is_lhex(uint8_t ch)
-{
-	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
-}
-
-static bool hex_run(const char *p, size_t n)
-{
-	bool nonzero = false;
-
-	for (size_t i = 0; i < n; i++) {
-		if (!is_lhex((uint8_t)p[i]))
-			return false;
-		nonzero |= p[i] != '0';
-	}
-	return nonzero;
-}
-
 static void put(char *dst, uint16_t *dlen, size_t cap, const char *s, size_t n)
 {
 	if (n > cap)
@@ -257,87 +242,26 @@ static void put(char *dst, uint16_t *dlen, size_t cap, const char *s, size_t n)
 
 static bool set_traceparent(struct dmsg *m, const char *v, size_t n)
 {
-	if (n < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-' || !hex_run(v + 3, 32) ||
-	    !hex_run(v + 36, 16))
+	if (!trace_ctx_tp_shape(v, n) || !trace_ctx_tp_ids_hex(v))
 		return false;
-	put(m->trace, &m->trace_len, sizeof(m->trace), v + 3, 32);
-	put(m->span, &m->span_len, sizeof(m->span), v + 36, 16);
+	put(m->trace, &m->trace_len, sizeof(m->trace), v + TRACE_CTX_TP_TRACE_OFF,
+	    TRACE_CTX_TP_TRACE_LEN);
+	put(m->span, &m->span_len, sizeof(m->span), v + TRACE_CTX_TP_SPAN_OFF,
+	    TRACE_CTX_TP_SPAN_LEN);
 	return true;
-}
-
-static int b64_val(uint8_t ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	if (ch == '+' || ch == '-')
-		return 62;
-	if (ch == '/' || ch == '_')
-		return 63;
-	return -1;
-}
-
-static bool b64_text(const char *s, size_t n, char *out, size_t cap, size_t *olen)
-{
-	uint32_t acc = 0;
-	int bits = 0, v;
-	size_t k = 0;
-
-	while (n && s[n - 1] == '=')
-		n--;
-	for (size_t i = 0; i < n; i++) {
-		v = b64_val((uint8_t)s[i]);
-		if (v < 0)
-			return false;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			uint8_t ch;
-
-			bits -= 8;
-			ch = (uint8_t)(acc >> bits);
-			if (k == cap || ch < 0x20 || ch > 0x7e)
-				return false;
-			out[k++] = (char)ch;
-		}
-	}
-	*olen = k;
-	return k > 0;
 }
 
 /* SkyWalking sw8: trace id = decoded field 1; span id = decoded field 2 "-" field 3. */
 static bool set_sw8(struct dmsg *m, const char *v, size_t n)
 {
-	size_t f[4][2], nf = 0, i = 0, s, tl, sl;
+	size_t tl = m->trace_len, sl;
+	bool ok =
+		trace_ctx_sw8(v, n, m->trace, sizeof(m->trace), &tl, m->span, sizeof(m->span), &sl);
 
-	while (nf < 4 && i <= n) {
-		s = i;
-		while (i < n && v[i] != '-')
-			i++;
-		f[nf][0] = s;
-		f[nf][1] = i - s;
-		nf++;
-		i++;
-	}
-	if (nf < 4 || f[0][1] != 1 || (v[0] != '0' && v[0] != '1') || f[3][1] == 0 || f[3][1] > 10)
-		return false;
-	for (i = 0; i < f[3][1]; i++)
-		if (v[f[3][0] + i] < '0' || v[f[3][0] + i] > '9')
-			return false;
-	if (!b64_text(v + f[1][0], f[1][1], m->trace, sizeof(m->trace), &tl))
-		return false;
-	if (!b64_text(v + f[2][0], f[2][1], m->span, sizeof(m->span) - 11, &sl)) {
-		m->trace_len = 0;
-		return false;
-	}
-	m->span[sl++] = '-';
-	memcpy(m->span + sl, v + f[3][0], f[3][1]);
 	m->trace_len = (uint16_t)tl;
-	m->span_len = (uint16_t)(sl + f[3][1]);
-	return true;
+	if (ok)
+		m->span_len = (uint16_t)sl;
+	return ok;
 }
 
 /*
@@ -468,13 +392,6 @@ static uint8_t status_of(uint8_t code)
 	}
 }
 
-static uint64_t ts_at(const struct proto_input *in, size_t idx, bool end)
-{
-	const struct proto_seg *s = proto_input_locate(in, idx);
-
-	return s ? (end ? s->ts_end : s->ts_start) : 0;
-}
-
 static struct proto_str view(const struct dstr *s)
 {
 	return (struct proto_str){ s->s, s->len };
@@ -558,7 +475,7 @@ static enum step step_msg(struct drun *r, size_t *pos)
 	m->kind = (flag & F_REQUEST) ? PROTO_MSG_REQUEST : PROTO_MSG_RESPONSE;
 	m->event = (flag & F_EVENT) != 0;
 	m->id = be32(p + 8);
-	m->start_ts = ts_at(r->in, *pos, false);
+	m->start_ts = proto_ts_start_at(r->in, *pos);
 	m->tcp_seq = proto_input_seq_at(r->in, *pos);
 	m->length = (uint64_t)DUBBO_HDR + blen;
 	m->code = -1;
@@ -586,7 +503,7 @@ static enum step step_msg(struct drun *r, size_t *pos)
 	*pos += DUBBO_HDR + head;
 	d->left = blen - head;
 	if (!d->left) {
-		m->end_ts = ts_at(r->in, *pos - 1, true);
+		m->end_ts = proto_ts_end_at(r->in, *pos - 1);
 		emit_msg(r);
 	}
 	return S_CONT;
@@ -602,7 +519,7 @@ static enum step step_skip(struct drun *r, size_t *pos)
 	d->left -= take;
 	if (d->left)
 		return S_MORE;
-	d->m.end_ts = ts_at(r->in, *pos - 1, true);
+	d->m.end_ts = proto_ts_end_at(r->in, *pos - 1);
 	emit_msg(r);
 	return S_CONT;
 }
@@ -658,7 +575,7 @@ static void apply_gap(struct drun *r, size_t pos)
 			return;
 		}
 		gap -= d->left;
-		d->m.end_ts = ts_at(r->in, r->in->len, true);
+		d->m.end_ts = proto_ts_end_at(r->in, r->in->len);
 		d->m.flags |= PROTO_MSG_F_LEN_GUESSED;
 		d->left = 0;
 		emit_msg(r);
@@ -684,15 +601,9 @@ static int dubbo_parse(void *state, const struct proto_input *in, proto_emit_fn 
 	enum step s = S_MORE;
 	size_t pos = 0;
 
-	if (!stats) {
-		memset(&scratch, 0, sizeof(scratch));
-		stats = &scratch;
-	}
-	if (!c || !in || (in->dir != PROTO_DIR_EGRESS && in->dir != PROTO_DIR_INGRESS) ||
-	    in->len > INT_MAX || (in->len && !in->data)) {
-		stats->parse_errors++;
+	stats = proto_parse_begin(c, in, stats, &scratch);
+	if (!stats)
 		return PROTO_ERROR;
-	}
 	r = (struct drun){ &c->dir[in->dir == PROTO_DIR_INGRESS], in, emit, ctx, stats,
 			   in->dir == PROTO_DIR_INGRESS };
 	while (pos < in->len) {
@@ -728,10 +639,7 @@ static void dubbo_on_close(void *state, uint64_t ts, proto_emit_fn emit, void *c
 
 	if (!c)
 		return;
-	if (!stats) {
-		memset(&scratch, 0, sizeof(scratch));
-		stats = &scratch;
-	}
+	stats = proto_stats_or_scratch(stats, &scratch);
 	for (int i = 0; i < 2; i++) {
 		struct drun r = { &c->dir[i], NULL, emit, ctx, stats, i };
 

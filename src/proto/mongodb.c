@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "proto/proto.h"
+#include "proto/proto_util.h"
 
 #define MONGO_HDR	 16
 #define MONGO_HEAD_CAP	 8192
@@ -702,13 +703,6 @@ static bool header_ok(const uint8_t *p, uint32_t max_len)
 	return true;
 }
 
-static uint64_t ts_at(const struct proto_input *in, size_t idx, bool end)
-{
-	const struct proto_seg *s = proto_input_locate(in, idx);
-
-	return s ? (end ? s->ts_end : s->ts_start) : 0;
-}
-
 static void emit_msg(struct mrun *r)
 {
 	struct mmsg *m = &r->d->m;
@@ -774,7 +768,7 @@ static enum step step_msg(struct mrun *r, size_t *pos)
 	request = op == OP_REPLY ? false : resp_to == 0;
 	memset(m, 0, offsetof(struct mmsg, method));
 	m->kind = request ? PROTO_MSG_REQUEST : PROTO_MSG_RESPONSE;
-	m->start_ts = ts_at(r->in, *pos, false);
+	m->start_ts = proto_ts_start_at(r->in, *pos);
 	m->tcp_seq = proto_input_seq_at(r->in, *pos);
 	m->length = len;
 	m->code = -1;
@@ -789,7 +783,7 @@ static enum step step_msg(struct mrun *r, size_t *pos)
 	*pos += head;
 	d->left = len - head;
 	if (!d->left) {
-		m->end_ts = ts_at(r->in, *pos - 1, true);
+		m->end_ts = proto_ts_end_at(r->in, *pos - 1);
 		emit_msg(r);
 	}
 	return S_CONT;
@@ -805,7 +799,7 @@ static enum step step_skip(struct mrun *r, size_t *pos)
 	d->left -= take;
 	if (d->left)
 		return S_MORE;
-	d->m.end_ts = ts_at(r->in, *pos - 1, true);
+	d->m.end_ts = proto_ts_end_at(r->in, *pos - 1);
 	emit_msg(r);
 	return S_CONT;
 }
@@ -861,7 +855,7 @@ static void apply_gap(struct mrun *r, size_t pos)
 		}
 		/* the message ended inside the gap; if more followed, it is lost */
 		gap -= d->left;
-		d->m.end_ts = ts_at(r->in, r->in->len, true);
+		d->m.end_ts = proto_ts_end_at(r->in, r->in->len);
 		d->m.flags |= PROTO_MSG_F_LEN_GUESSED;
 		d->left = 0;
 		emit_msg(r);
@@ -887,15 +881,9 @@ static int mongo_parse(void *state, const struct proto_input *in, proto_emit_fn 
 	enum step s = S_MORE;
 	size_t pos = 0;
 
-	if (!stats) {
-		memset(&scratch, 0, sizeof(scratch));
-		stats = &scratch;
-	}
-	if (!c || !in || (in->dir != PROTO_DIR_EGRESS && in->dir != PROTO_DIR_INGRESS) ||
-	    in->len > INT_MAX || (in->len && !in->data)) {
-		stats->parse_errors++;
+	stats = proto_parse_begin(c, in, stats, &scratch);
+	if (!stats)
 		return PROTO_ERROR;
-	}
 	r = (struct mrun){ c,
 			   &c->dir[in->dir == PROTO_DIR_INGRESS],
 			   in,
@@ -937,10 +925,7 @@ static void mongo_on_close(void *state, uint64_t ts, proto_emit_fn emit, void *c
 
 	if (!c)
 		return;
-	if (!stats) {
-		memset(&scratch, 0, sizeof(scratch));
-		stats = &scratch;
-	}
+	stats = proto_stats_or_scratch(stats, &scratch);
 	for (int i = 0; i < 2; i++) {
 		struct mrun r = { c, &c->dir[i], NULL, emit, ctx, stats, i, false };
 

@@ -38,6 +38,7 @@
 #include <zlib.h>
 
 #include "proto/proto.h"
+#include "proto/proto_util.h"
 #include "proto/sql_text.h"
 
 #define MY_HDR		 4
@@ -1020,23 +1021,19 @@ struct my_loc {
 static void loc_start(struct my_run *r, size_t idx, uint64_t *ts, uint32_t *seq)
 {
 	struct my_dir *d = &r->c->dir[r->di];
-	const struct proto_seg *g;
 
 	if (!r->plain) {
 		*ts = d->c_ts;
 		*seq = d->c_seq;
 		return;
 	}
-	g = proto_input_locate(r->in, idx);
-	*ts = g ? g->ts_start : 0;
+	*ts = proto_ts_start_at(r->in, idx);
 	*seq = proto_input_seq_at(r->in, idx);
 }
 
 static uint64_t loc_end(struct my_run *r, size_t idx)
 {
-	const struct proto_seg *g = proto_input_locate(r->in, idx);
-
-	return g ? g->ts_end : 0;
+	return proto_ts_end_at(r->in, idx);
 }
 
 static void packet_done(struct my_run *r, struct my_dir *d, uint64_t end_ts)
@@ -1416,15 +1413,9 @@ static int mysql_parse(void *state, const struct proto_input *in, proto_emit_fn 
 	size_t k = 0;
 	int ps;
 
-	if (!stats) {
-		memset(&scratch, 0, sizeof(scratch));
-		stats = &scratch;
-	}
-	if (!c || !in || (in->dir != PROTO_DIR_EGRESS && in->dir != PROTO_DIR_INGRESS) ||
-	    in->len > INT_MAX || (in->len && !in->data)) {
-		stats->parse_errors++;
+	stats = proto_parse_begin(c, in, stats, &scratch);
+	if (!stats)
 		return PROTO_ERROR;
-	}
 	memset(&r, 0, sizeof(r));
 	r.c = c;
 	r.in = in;
@@ -1516,10 +1507,7 @@ static void mysql_on_close(void *state, uint64_t ts, proto_emit_fn emit, void *c
 
 	if (!c)
 		return;
-	if (!stats) {
-		memset(&scratch, 0, sizeof(scratch));
-		stats = &scratch;
-	}
+	stats = proto_stats_or_scratch(stats, &scratch);
 	memset(&r, 0, sizeof(r));
 	r.c = c;
 	r.emit = emit;

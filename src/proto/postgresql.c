@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "proto/proto.h"
+#include "proto/proto_util.h"
 #include "proto/sql_text.h"
 
 #define PG_PRE_CAP   1200 /* message body bytes kept */
@@ -722,15 +723,9 @@ static int pg_parse(void *state, const struct proto_input *in, proto_emit_fn emi
 	struct pg_run r;
 	int ps;
 
-	if (!stats) {
-		memset(&scratch, 0, sizeof(scratch));
-		stats = &scratch;
-	}
-	if (!c || !in || (in->dir != PROTO_DIR_EGRESS && in->dir != PROTO_DIR_INGRESS) ||
-	    in->len > INT_MAX || (in->len && !in->data)) {
-		stats->parse_errors++;
+	stats = proto_parse_begin(c, in, stats, &scratch);
+	if (!stats)
 		return PROTO_ERROR;
-	}
 	memset(&r, 0, sizeof(r));
 	r.c = c;
 	r.in = in;
@@ -771,10 +766,7 @@ static void pg_on_close(void *state, uint64_t ts, proto_emit_fn emit, void *ctx,
 
 	if (!c)
 		return;
-	if (!stats) {
-		memset(&scratch, 0, sizeof(scratch));
-		stats = &scratch;
-	}
+	stats = proto_stats_or_scratch(stats, &scratch);
 	memset(&r, 0, sizeof(r));
 	r.c = c;
 	r.emit = emit;

@@ -71,7 +71,7 @@ static const char eys_0[] = /* client */
 	"\x74\x69\x6f\x6e\x4e\x61\x6d\x65\x08\x76\x77\x6f\x72\x6b\x77\x65\x62\x5a"
 	;
 #define EYS_EVENTS \
-PH_EVB(CLI, eys_0, sizeof(eys_0) - 1)
+PH_EV(CLI, eys_0)
 static const char sw8_0[] = /* client */
 	"\xda\xbb\xc2\x00\x00\x00\x00\x00\x00\x01\x90\x63\x00\x00\x01\xd1\x05\x32\x2e"
 	"\x30\x2e\x32\x1b\x6d\x79\x2e\x64\x65\x6d\x6f\x2e\x73\x65\x72\x76\x69\x63\x65"
@@ -101,7 +101,7 @@ static const char sw8_0[] = /* client */
 	"\x30\x2e\x30\x2e\x30\x5a"
 	;
 #define SW8_EVENTS \
-PH_EVB(CLI, sw8_0, sizeof(sw8_0) - 1)
+PH_EV(CLI, sw8_0)
 static const char login_0[] = /* client */
 	"\xda\xbb\xc2\x00\x00\x00\x00\x00\x00\x00\x59\x58\x00\x00\x00\xf8\x05\x32\x2e"
 	"\x30\x2e\x32\x1b\x6d\x79\x2e\x64\x65\x6d\x6f\x2e\x73\x65\x72\x76\x69\x63\x65"
@@ -132,7 +132,7 @@ static const char login_1[] = /* server */
 	"\x17\x00\x54\x48\x05\x64\x75\x62\x62\x6f\x05\x32\x2e\x30\x2e\x32\x5a"
 	;
 #define LOGIN_EVENTS \
-PH_EVB(CLI, login_0, sizeof(login_0) - 1), PH_EVB(SRV, login_1, sizeof(login_1) - 1)
+PH_EV(CLI, login_0), PH_EV(SRV, login_1)
 /* clang-format on */
 
 static const struct proto_ctx cli_ctx = { .l4_proto = 6, .role = PROTO_ROLE_CLIENT };
@@ -462,21 +462,9 @@ static void test_malformed_resync_detect(void **unused)
 
 static void test_registry_and_args(void **unused)
 {
-	struct proto_stats st = { 0 };
-	struct proto_input in = { .dir = CLI };
-	void *state = calloc(1, proto_dubbo_ops.state_size);
-
 	(void)unused;
-	assert_ptr_equal(proto_by_id(PROTO_DUBBO), &proto_dubbo_ops);
-	assert_string_equal(proto_name(PROTO_DUBBO), "Dubbo");
-	assert_non_null(state);
-	assert_int_equal(proto_dubbo_ops.parse(state, &in, NULL, NULL, &st), 0);
-	in.dir = (enum proto_dir)7;
-	assert_int_equal(proto_dubbo_ops.parse(state, &in, NULL, NULL, &st), PROTO_ERROR);
-	assert_int_equal(st.parse_errors, 1);
-	proto_dubbo_ops.reset(state, CLI);
-	proto_dubbo_ops.on_close(state, 1, NULL, NULL, NULL);
-	free(state);
+	ph_check_registered(&proto_dubbo_ops, PROTO_DUBBO, "Dubbo");
+	ph_check_bad_args(&proto_dubbo_ops);
 }
 
 int main(void)

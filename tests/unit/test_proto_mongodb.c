@@ -699,7 +699,7 @@ static const char shell_29[] = /* server */
 	"\xe7\x88\xbb\x20"
 	;
 #define SHELL_EVENTS \
-PH_EVB(CLI, shell_0, sizeof(shell_0) - 1), PH_EVB(SRV, shell_1, sizeof(shell_1) - 1), PH_EVB(CLI, shell_2, sizeof(shell_2) - 1), PH_EVB(SRV, shell_3, sizeof(shell_3) - 1), PH_EVB(CLI, shell_4, sizeof(shell_4) - 1), PH_EVB(SRV, shell_5, sizeof(shell_5) - 1), PH_EVB(CLI, shell_6, sizeof(shell_6) - 1), PH_EVB(SRV, shell_7, sizeof(shell_7) - 1), PH_EVB(CLI, shell_8, sizeof(shell_8) - 1), PH_EVB(SRV, shell_9, sizeof(shell_9) - 1), PH_EVB(CLI, shell_10, sizeof(shell_10) - 1), PH_EVB(SRV, shell_11, sizeof(shell_11) - 1), PH_EVB(CLI, shell_12, sizeof(shell_12) - 1), PH_EVB(SRV, shell_13, sizeof(shell_13) - 1), PH_EVB(CLI, shell_14, sizeof(shell_14) - 1), PH_EVB(SRV, shell_15, sizeof(shell_15) - 1), PH_EVB(CLI, shell_16, sizeof(shell_16) - 1), PH_EVB(SRV, shell_17, sizeof(shell_17) - 1), PH_EVB(CLI, shell_18, sizeof(shell_18) - 1), PH_EVB(SRV, shell_19, sizeof(shell_19) - 1), PH_EVB(CLI, shell_20, sizeof(shell_20) - 1), PH_EVB(SRV, shell_21, sizeof(shell_21) - 1), PH_EVB(CLI, shell_22, sizeof(shell_22) - 1), PH_EVB(SRV, shell_23, sizeof(shell_23) - 1), PH_EVB(CLI, shell_24, sizeof(shell_24) - 1), PH_EVB(SRV, shell_25, sizeof(shell_25) - 1), PH_EVB(CLI, shell_26, sizeof(shell_26) - 1), PH_EVB(SRV, shell_27, sizeof(shell_27) - 1), PH_EVB(CLI, shell_28, sizeof(shell_28) - 1), PH_EVB(SRV, shell_29, sizeof(shell_29) - 1)
+PH_EV(CLI, shell_0), PH_EV(SRV, shell_1), PH_EV(CLI, shell_2), PH_EV(SRV, shell_3), PH_EV(CLI, shell_4), PH_EV(SRV, shell_5), PH_EV(CLI, shell_6), PH_EV(SRV, shell_7), PH_EV(CLI, shell_8), PH_EV(SRV, shell_9), PH_EV(CLI, shell_10), PH_EV(SRV, shell_11), PH_EV(CLI, shell_12), PH_EV(SRV, shell_13), PH_EV(CLI, shell_14), PH_EV(SRV, shell_15), PH_EV(CLI, shell_16), PH_EV(SRV, shell_17), PH_EV(CLI, shell_18), PH_EV(SRV, shell_19), PH_EV(CLI, shell_20), PH_EV(SRV, shell_21), PH_EV(CLI, shell_22), PH_EV(SRV, shell_23), PH_EV(CLI, shell_24), PH_EV(SRV, shell_25), PH_EV(CLI, shell_26), PH_EV(SRV, shell_27), PH_EV(CLI, shell_28), PH_EV(SRV, shell_29)
 static const char find_0[] = /* client */
 	"\xe6\x00\x00\x00\x28\x00\x00\x00\x00\x00\x00\x00\xdd\x07\x00\x00\x00\x00\x00"
 	"\x00\x00\xd1\x00\x00\x00\x02\x66\x69\x6e\x64\x00\x06\x00\x00\x00\x71\x75\x65"
@@ -733,7 +733,7 @@ static const char find_1[] = /* server */
 	"\x61\x74\x69\x6f\x6e\x54\x69\x6d\x65\x00\x01\x00\x00\x00\x69\x65\x2c\x67\x00"
 	;
 #define FIND_EVENTS \
-PH_EVB(CLI, find_0, sizeof(find_0) - 1), PH_EVB(SRV, find_1, sizeof(find_1) - 1)
+PH_EV(CLI, find_0), PH_EV(SRV, find_1)
 /* clang-format on */
 
 static const struct proto_ctx cli_ctx = { .l4_proto = 6, .role = PROTO_ROLE_CLIENT };
@@ -1123,7 +1123,7 @@ static void test_depth_malformed_resync(void **unused)
 
 	const struct ph_event evs[] = {
 		PH_EVB(CLI, deep.b, deep.n),
-		PH_EVB(CLI, garbage, sizeof(garbage) - 1),
+		PH_EV(CLI, garbage),
 		PH_EVB(CLI, "xx", 2),
 		PH_EVB(CLI, good.b, good.n),
 	};
@@ -1177,21 +1177,9 @@ static void test_detect(void **unused)
 
 static void test_registry_and_args(void **unused)
 {
-	struct proto_stats st = { 0 };
-	struct proto_input in = { .dir = CLI };
-	void *state = calloc(1, proto_mongodb_ops.state_size);
-
 	(void)unused;
-	assert_ptr_equal(proto_by_id(PROTO_MONGODB), &proto_mongodb_ops);
-	assert_string_equal(proto_name(PROTO_MONGODB), "MongoDB");
-	assert_non_null(state);
-	assert_int_equal(proto_mongodb_ops.parse(state, &in, NULL, NULL, &st), 0);
-	in.dir = (enum proto_dir)7;
-	assert_int_equal(proto_mongodb_ops.parse(state, &in, NULL, NULL, &st), PROTO_ERROR);
-	assert_int_equal(st.parse_errors, 1);
-	proto_mongodb_ops.reset(state, CLI);
-	proto_mongodb_ops.on_close(state, 1, NULL, NULL, NULL);
-	free(state);
+	ph_check_registered(&proto_mongodb_ops, PROTO_MONGODB, "MongoDB");
+	ph_check_bad_args(&proto_mongodb_ops);
 }
 
 int main(void)

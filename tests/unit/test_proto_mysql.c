@@ -34,27 +34,10 @@ static const struct proto_ctx unknown_ctx = { .l4_proto = 6 };
 
 /* ---- byte helpers ---------------------------------------------------------------- */
 
-#define POOL_MAX 256
-static uint8_t *pool[POOL_MAX];
-static size_t npool;
-
-static uint8_t *keep(uint8_t *p)
-{
-	assert_true(npool < POOL_MAX);
-	pool[npool++] = p;
-	return p;
-}
-
-static void pool_free(void)
-{
-	while (npool)
-		free(pool[--npool]);
-}
-
 static struct ph_event hexev(enum proto_dir d, const char *hex)
 {
 	size_t n = strlen(hex) / 2;
-	uint8_t *p = keep(malloc(n ? n : 1));
+	uint8_t *p = ph_keep(malloc(n ? n : 1));
 
 	for (size_t i = 0; i < n; i++) {
 		unsigned int v;
@@ -65,38 +48,15 @@ static struct ph_event hexev(enum proto_dir d, const char *hex)
 	return PH_EVB(d, p, n);
 }
 
-/* A growing buffer of packets for one event. */
-struct pk {
-	uint8_t *p;
-	size_t n, cap;
-};
-
-static void pk_raw(struct pk *b, const void *data, size_t n)
-{
-	if (b->n + n > b->cap) {
-		b->cap = (b->n + n) * 2 + 64;
-		b->p = realloc(b->p, b->cap);
-		assert_non_null(b->p);
-	}
-	memcpy(b->p + b->n, data, n);
-	b->n += n;
-}
-
-static void pk_add(struct pk *b, uint8_t seq, const void *payload, size_t n)
+static void pk_add(struct ph_buf *b, uint8_t seq, const void *payload, size_t n)
 {
 	uint8_t h[4] = { (uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), seq };
 
-	pk_raw(b, h, 4);
-	pk_raw(b, payload, n);
+	ph_buf_put(b, h, 4);
+	ph_buf_put(b, payload, n);
 }
 
-static struct ph_event pk_ev(enum proto_dir d, struct pk *b)
-{
-	keep(b->p);
-	return PH_EVB(d, b->p, b->n);
-}
-
-static void pk_query(struct pk *b, uint8_t cmd, const char *arg)
+static void pk_query(struct ph_buf *b, uint8_t cmd, const char *arg)
 {
 	uint8_t buf[2048];
 	size_t n = strlen(arg);
@@ -106,21 +66,21 @@ static void pk_query(struct pk *b, uint8_t cmd, const char *arg)
 	pk_add(b, 0, buf, n + 1);
 }
 
-static void pk_ok(struct pk *b, uint8_t seq, uint8_t affected, uint16_t status)
+static void pk_ok(struct ph_buf *b, uint8_t seq, uint8_t affected, uint16_t status)
 {
 	uint8_t ok[7] = { 0x00, affected, 0, (uint8_t)status, (uint8_t)(status >> 8), 0, 0 };
 
 	pk_add(b, seq, ok, sizeof(ok));
 }
 
-static void pk_eof(struct pk *b, uint8_t seq, uint16_t status)
+static void pk_eof(struct ph_buf *b, uint8_t seq, uint16_t status)
 {
 	uint8_t eof[5] = { 0xfe, 0, 0, (uint8_t)status, (uint8_t)(status >> 8) };
 
 	pk_add(b, seq, eof, sizeof(eof));
 }
 
-static void pk_err(struct pk *b, uint8_t seq, uint16_t code, const char *state, const char *msg)
+static void pk_err(struct ph_buf *b, uint8_t seq, uint16_t code, const char *state, const char *msg)
 {
 	uint8_t buf[512];
 	size_t n = strlen(msg);
@@ -135,7 +95,7 @@ static void pk_err(struct pk *b, uint8_t seq, uint16_t code, const char *state, 
 }
 
 /* A text result set: ncols columns, nrows rows of one value of vlen bytes each. */
-static uint8_t pk_result(struct pk *b, uint8_t seq, uint8_t ncols, size_t nrows, size_t vlen,
+static uint8_t pk_result(struct ph_buf *b, uint8_t seq, uint8_t ncols, size_t nrows, size_t vlen,
 			 bool eofs)
 {
 	static const uint8_t coldef[] = { 3,	'd', 'e', 'f', 0, 0,	0, 1, 'c', 0, 0x0c,
@@ -272,7 +232,7 @@ static void test_error_capture(void **unused)
 	assert_int_equal(c.msgs[0].m.kind, PROTO_MSG_REQUEST);
 	assert_int_equal(c.msgs[0].m.dir, IN);
 	ph_free(&c);
-	pool_free();
+	ph_pool_free();
 }
 
 static void test_login_refused(void **unused)
@@ -293,14 +253,14 @@ static void test_login_refused(void **unused)
 	assert_string_equal(c.msgs[1].exception, "Too many connections");
 	ph_free(&c);
 	ph_check_splits(&proto_mysql_ops, &client_ctx, evs, n, true);
-	pool_free();
+	ph_pool_free();
 }
 
 /* truncate-1024.pcap: prepare, execute, close, then a plain query (from ProxySQL). */
 static void test_prepared_capture(void **unused)
 {
 	struct ph_event evs[8];
-	struct pk prep_resp = { 0 }, exec_resp = { 0 }, q_resp = { 0 };
+	struct ph_buf prep_resp = { 0 }, exec_resp = { 0 }, q_resp = { 0 };
 	static const uint8_t coldef[] = { 3,	'd', 'e', 'f', 0, 0,	0,    1, '?', 0, 0x0c,
 					  0x3f, 0,   0,	  0,   0, 0xfd, 0x80, 0, 0,   0, 0 };
 	uint8_t prep_ok[12] = { 0x00, 0x01, 0, 0, 0, 0x02, 0, 0x01, 0, 0, 0, 0 };
@@ -318,7 +278,7 @@ static void test_prepared_capture(void **unused)
 	pk_add(&prep_resp, 4, coldef, sizeof(coldef));
 	pk_add(&prep_resp, 5, coldef, sizeof(coldef));
 	pk_eof(&prep_resp, 6, 2);
-	evs[n++] = pk_ev(IN, &prep_resp);
+	evs[n++] = ph_buf_event(IN, &prep_resp);
 	evs[n++] = hexev(EG, "1600000017010000000001000000000108000500000000000000");
 	/* a binary result: count, two definitions, EOF, one binary row, EOF */
 	{
@@ -331,11 +291,11 @@ static void test_prepared_capture(void **unused)
 		pk_add(&exec_resp, 5, row, sizeof(row));
 		pk_eof(&exec_resp, 6, 0x22);
 	}
-	evs[n++] = pk_ev(IN, &exec_resp);
+	evs[n++] = ph_buf_event(IN, &exec_resp);
 	evs[n++] = hexev(EG, "050000001901000000");
 	evs[n++] = hexev(EG, "1b0000000353454c454354202a2046524f4d2060636f6e74726f6c6c657260");
 	pk_result(&q_resp, 1, 2, 3, 10, true);
-	evs[n++] = pk_ev(IN, &q_resp);
+	evs[n++] = ph_buf_event(IN, &q_resp);
 
 	ph_run(&c, &proto_mysql_ops, &client_ctx, evs, n, PH_WHOLE, true);
 	assert_int_equal(c.nmsgs, 7);
@@ -357,14 +317,14 @@ static void test_prepared_capture(void **unused)
 	assert_int_equal(c.msgs[6].m.length, q_resp.n);
 	ph_free(&c);
 	ph_check_splits(&proto_mysql_ops, &client_ctx, evs, n, true);
-	pool_free();
+	ph_pool_free();
 }
 
 /* ---- built conversations ---------------------------------------------------------- */
 
 static void test_affected_rows_and_privacy(void **unused)
 {
-	struct pk q = { 0 }, r = { 0 }, q2 = { 0 }, r2 = { 0 };
+	struct ph_buf q = { 0 }, r = { 0 }, q2 = { 0 }, r2 = { 0 };
 	struct ph_event evs[4];
 	struct ph_conv c;
 
@@ -373,10 +333,10 @@ static void test_affected_rows_and_privacy(void **unused)
 	pk_ok(&r, 1, 3, 2);
 	pk_query(&q2, 0x03, "UPDATE t SET v = 0x1F, w=-2.5e3 WHERE k IN (10, 20) AND n = `c1`");
 	pk_ok(&r2, 1, 2, 2);
-	evs[0] = pk_ev(EG, &q);
-	evs[1] = pk_ev(IN, &r);
-	evs[2] = pk_ev(EG, &q2);
-	evs[3] = pk_ev(IN, &r2);
+	evs[0] = ph_buf_event(EG, &q);
+	evs[1] = ph_buf_event(IN, &r);
+	evs[2] = ph_buf_event(EG, &q2);
+	evs[3] = ph_buf_event(IN, &r2);
 	ph_run(&c, &proto_mysql_ops, &client_ctx, evs, 4, PH_WHOLE, true);
 	assert_int_equal(c.nmsgs, 4);
 	assert_string_equal(c.msgs[0].resource, "insert into t values (?,?),(?,?),(?,?) -- 4");
@@ -391,13 +351,13 @@ static void test_affected_rows_and_privacy(void **unused)
 	assert_string_equal(c.msgs[0].resource,
 			    "insert into t values (1,'a'),(2,'b''c'),(3,\"d\") -- 4");
 	ph_free(&c);
-	pool_free();
+	ph_pool_free();
 }
 
 /* A result much larger than anything kept streams through, whole or byte by byte. */
 static void test_large_result_streams(void **unused)
 {
-	struct pk q = { 0 }, r = { 0 }, q2 = { 0 }, r2 = { 0 };
+	struct ph_buf q = { 0 }, r = { 0 }, q2 = { 0 }, r2 = { 0 };
 	struct ph_event evs[4];
 	struct ph_conv c;
 
@@ -406,10 +366,10 @@ static void test_large_result_streams(void **unused)
 	pk_result(&r, 1, 3, 300, 3000, false); /* ~900 KB, deprecated EOF */
 	pk_query(&q2, 0x0e, "");
 	pk_ok(&r2, 1, 0, 2);
-	evs[0] = pk_ev(EG, &q);
-	evs[1] = pk_ev(IN, &r);
-	evs[2] = pk_ev(EG, &q2);
-	evs[3] = pk_ev(IN, &r2);
+	evs[0] = ph_buf_event(EG, &q);
+	evs[1] = ph_buf_event(IN, &r);
+	evs[2] = ph_buf_event(EG, &q2);
+	evs[3] = ph_buf_event(IN, &r2);
 	ph_run(&c, &proto_mysql_ops, &client_ctx, evs, 4, PH_WHOLE, true);
 	assert_int_equal(c.nmsgs, 4);
 	assert_int_equal(c.msgs[1].m.length, r.n);
@@ -423,13 +383,13 @@ static void test_large_result_streams(void **unused)
 	assert_int_equal(c.msgs[1].m.length, r.n);
 	assert_int_equal(c.side[1].len, 0);
 	ph_free(&c);
-	pool_free();
+	ph_pool_free();
 }
 
 /* A capture that loses bytes: inside a row (harmless), then across packet boundaries. */
 static void test_gaps(void **unused)
 {
-	struct pk q = { 0 }, r = { 0 }, q2 = { 0 }, r2 = { 0 }, q3 = { 0 }, r3 = { 0 };
+	struct ph_buf q = { 0 }, r = { 0 }, q2 = { 0 }, r2 = { 0 }, q3 = { 0 }, r3 = { 0 };
 	struct ph_event evs[8];
 	struct ph_conv c;
 	size_t cut;
@@ -441,20 +401,20 @@ static void test_gaps(void **unused)
 	pk_result(&r2, 1, 1, 5, 2000, true);
 	pk_query(&q3, 0x03, "select c from t");
 	pk_err(&r3, 1, 1146, "42S02", "Table 'd.t' doesn't exist");
-	keep(r.p);
-	keep(r2.p);
-	evs[0] = pk_ev(EG, &q);
+	ph_keep(r.p);
+	ph_keep(r2.p);
+	evs[0] = ph_buf_event(EG, &q);
 	/* 1024 bytes captured: the gap ends inside the first row */
 	evs[1] = PH_EVB(IN, r.p, 1024);
 	evs[1].gap = 1000;
 	evs[2] = PH_EVB(IN, r.p + 2024, r.n - 2024);
-	evs[3] = pk_ev(EG, &q2);
+	evs[3] = ph_buf_event(EG, &q2);
 	/* the gap swallows several rows and the end: the response ends at the gap */
 	cut = 1024;
 	evs[4] = PH_EVB(IN, r2.p, cut);
 	evs[4].gap = r2.n - cut;
-	evs[5] = pk_ev(EG, &q3);
-	evs[6] = pk_ev(IN, &r3);
+	evs[5] = ph_buf_event(EG, &q3);
+	evs[6] = ph_buf_event(IN, &r3);
 	ph_run(&c, &proto_mysql_ops, &client_ctx, evs, 7, PH_WHOLE, true);
 	assert_int_equal(c.nmsgs, 6);
 	assert_int_equal(c.msgs[1].m.length, r.n);
@@ -468,7 +428,7 @@ static void test_gaps(void **unused)
 	assert_string_equal(c.msgs[5].exception, "Table 'd.t' doesn't exist");
 	ph_free(&c);
 	ph_check_splits(&proto_mysql_ops, &client_ctx, evs, 7, true);
-	pool_free();
+	ph_pool_free();
 }
 
 /* CLIENT_COMPRESS negotiated: commands and results travel in zlib (or stored) packets. */
@@ -478,8 +438,9 @@ static void test_compressed(void **unused)
 		"4a0000000a382e302e323600078c6c015a177963445f7c1100fff7ff0200ff8f150000000000000000"
 		"00000828454d23033c0e784f2008006d7973716c5f6e61746976655f70617373776f726400";
 	uint8_t login[64] = { 0 };
-	struct pk lg = { 0 }, ok = { 0 }, inner_q = { 0 }, inner_r = { 0 }, q = { 0 }, r = { 0 };
-	struct pk q2 = { 0 }, inner_q2 = { 0 }, r2 = { 0 }, inner_r2 = { 0 };
+	struct ph_buf lg = { 0 }, ok = { 0 }, inner_q = { 0 }, inner_r = { 0 }, q = { 0 },
+		      r = { 0 };
+	struct ph_buf q2 = { 0 }, inner_q2 = { 0 }, r2 = { 0 }, inner_r2 = { 0 };
 	struct ph_event evs[8];
 	struct ph_conv c;
 	uLongf zn;
@@ -498,8 +459,8 @@ static void test_compressed(void **unused)
 	hdr[0] = (uint8_t)inner_q.n;
 	hdr[1] = hdr[2] = hdr[3] = 0;
 	hdr[4] = hdr[5] = hdr[6] = 0;
-	pk_raw(&q, hdr, 7);
-	pk_raw(&q, inner_q.p, inner_q.n);
+	ph_buf_put(&q, hdr, 7);
+	ph_buf_put(&q, inner_q.p, inner_q.n);
 	/* its result, deflated, split over two compressed packets */
 	pk_result(&inner_r, 1, 1, 40, 100, true);
 	for (int half = 0; half < 2; half++) {
@@ -516,8 +477,8 @@ static void test_compressed(void **unused)
 		hdr[4] = (uint8_t)len;
 		hdr[5] = (uint8_t)(len >> 8);
 		hdr[6] = 0;
-		pk_raw(&r, hdr, 7);
-		pk_raw(&r, z, zn);
+		ph_buf_put(&r, hdr, 7);
+		ph_buf_put(&r, z, zn);
 		free(z);
 	}
 	/* a deflated command and a stored error */
@@ -529,24 +490,24 @@ static void test_compressed(void **unused)
 	hdr[1] = hdr[2] = hdr[3] = 0;
 	hdr[4] = (uint8_t)inner_q2.n;
 	hdr[5] = hdr[6] = 0;
-	pk_raw(&q2, hdr, 7);
-	pk_raw(&q2, z, zn);
+	ph_buf_put(&q2, hdr, 7);
+	ph_buf_put(&q2, z, zn);
 	free(z);
 	pk_err(&inner_r2, 1, 1146, "42S02", "no table");
 	hdr[0] = (uint8_t)inner_r2.n;
 	hdr[1] = hdr[2] = 0;
 	hdr[3] = 1;
 	hdr[4] = hdr[5] = hdr[6] = 0;
-	pk_raw(&r2, hdr, 7);
-	pk_raw(&r2, inner_r2.p, inner_r2.n);
+	ph_buf_put(&r2, hdr, 7);
+	ph_buf_put(&r2, inner_r2.p, inner_r2.n);
 
 	evs[0] = hexev(IN, greeting);
-	evs[1] = pk_ev(EG, &lg);
-	evs[2] = pk_ev(IN, &ok);
-	evs[3] = pk_ev(EG, &q);
-	evs[4] = pk_ev(IN, &r);
-	evs[5] = pk_ev(EG, &q2);
-	evs[6] = pk_ev(IN, &r2);
+	evs[1] = ph_buf_event(EG, &lg);
+	evs[2] = ph_buf_event(IN, &ok);
+	evs[3] = ph_buf_event(EG, &q);
+	evs[4] = ph_buf_event(IN, &r);
+	evs[5] = ph_buf_event(EG, &q2);
+	evs[6] = ph_buf_event(IN, &r2);
 	free(inner_q.p);
 	free(inner_r.p);
 	free(inner_q2.p);
@@ -568,13 +529,13 @@ static void test_compressed(void **unused)
 	assert_int_equal(c.msgs[3].m.code, 1146);
 	ph_free(&c);
 	ph_check_splits(&proto_mysql_ops, &client_ctx, evs + 3, 4, true);
-	pool_free();
+	ph_pool_free();
 }
 
 /* Procedures answer with several results (SERVER_MORE_RESULTS_EXISTS) and a final OK. */
 static void test_multi_results_and_metadata(void **unused)
 {
-	struct pk q = { 0 }, r = { 0 }, q2 = { 0 }, r2 = { 0 };
+	struct ph_buf q = { 0 }, r = { 0 }, q2 = { 0 }, r2 = { 0 };
 	struct ph_event evs[4];
 	struct ph_conv c;
 	uint8_t seq, cnt[2] = { 1, 0 }, row[2] = { 1, 'x' };
@@ -593,10 +554,10 @@ static void test_multi_results_and_metadata(void **unused)
 	pk_eof(&r2, 2, 2);
 	pk_add(&r2, 3, row, 2);
 	pk_eof(&r2, 4, 2);
-	evs[0] = pk_ev(EG, &q);
-	evs[1] = pk_ev(IN, &r);
-	evs[2] = pk_ev(EG, &q2);
-	evs[3] = pk_ev(IN, &r2);
+	evs[0] = ph_buf_event(EG, &q);
+	evs[1] = ph_buf_event(IN, &r);
+	evs[2] = ph_buf_event(EG, &q2);
+	evs[3] = ph_buf_event(IN, &r2);
 	ph_run(&c, &proto_mysql_ops, &client_ctx, evs, 4, PH_WHOLE, true);
 	assert_int_equal(c.nmsgs, 4);
 	assert_int_equal(c.msgs[1].m.length, r.n);
@@ -606,7 +567,7 @@ static void test_multi_results_and_metadata(void **unused)
 	assert_int_equal(c.st.parse_errors, 0);
 	ph_free(&c);
 	ph_check_splits(&proto_mysql_ops, &client_ctx, evs, 4, true);
-	pool_free();
+	ph_pool_free();
 }
 
 static void test_ssl_request_goes_opaque(void **unused)
@@ -615,7 +576,7 @@ static void test_ssl_request_goes_opaque(void **unused)
 		"4a0000000a382e302e323600078c6c015a177963445f7c1100fff7ff0200ff8f150000000000000000"
 		"00000828454d23033c0e784f2008006d7973716c5f6e61746976655f70617373776f726400";
 	uint8_t sslreq[32] = { 0x00, 0x8a, 0, 0 }; /* PROTOCOL_41 | SSL | SECURE_CONNECTION */
-	struct pk s = { 0 }, q = { 0 };
+	struct ph_buf s = { 0 }, q = { 0 };
 	struct ph_event evs[4];
 	struct ph_conv c;
 
@@ -625,17 +586,17 @@ static void test_ssl_request_goes_opaque(void **unused)
 	pk_add(&s, 1, sslreq, 32);
 	pk_query(&q, 0x03, "select 1"); /* would be TLS records on a real connection */
 	evs[0] = hexev(IN, greeting);
-	evs[1] = pk_ev(EG, &s);
-	evs[2] = pk_ev(EG, &q);
+	evs[1] = ph_buf_event(EG, &s);
+	evs[2] = ph_buf_event(EG, &q);
 	ph_run(&c, &proto_mysql_ops, &client_ctx, evs, 3, PH_WHOLE, true);
 	assert_int_equal(c.nmsgs, 0);
 	ph_free(&c);
-	pool_free();
+	ph_pool_free();
 }
 
 static void test_statement_table_bounded(void **unused)
 {
-	struct pk q[24], r[24];
+	struct ph_buf q[24], r[24];
 	struct ph_event evs[48];
 	uint8_t ok[12] = { 0 }, exec[10] = { 0x17 };
 	char sql[64];
@@ -650,8 +611,8 @@ static void test_statement_table_bounded(void **unused)
 		pk_query(&q[i], 0x16, sql);
 		ok[1] = (uint8_t)(100 + i);
 		pk_add(&r[i], 1, ok, sizeof(ok));
-		evs[n++] = pk_ev(EG, &q[i]);
-		evs[n++] = pk_ev(IN, &r[i]);
+		evs[n++] = ph_buf_event(EG, &q[i]);
+		evs[n++] = ph_buf_event(IN, &r[i]);
 	}
 	/* execute the first (evicted) and the last (kept) */
 	exec[1] = 100;
@@ -660,10 +621,10 @@ static void test_statement_table_bounded(void **unused)
 	exec[1] = 109;
 	pk_add(&q[11], 0, exec, sizeof(exec));
 	pk_ok(&r[11], 1, 1, 2);
-	evs[n++] = pk_ev(EG, &q[10]);
-	evs[n++] = pk_ev(IN, &r[10]);
-	evs[n++] = pk_ev(EG, &q[11]);
-	evs[n++] = pk_ev(IN, &r[11]);
+	evs[n++] = ph_buf_event(EG, &q[10]);
+	evs[n++] = ph_buf_event(IN, &r[10]);
+	evs[n++] = ph_buf_event(EG, &q[11]);
+	evs[n++] = ph_buf_event(IN, &r[11]);
 	ph_run(&c, &proto_mysql_ops, &client_ctx, evs, n, PH_WHOLE, true);
 	assert_int_equal(c.nmsgs, 24);
 	assert_int_equal(c.msgs[19].m.request_id, 109);
@@ -672,20 +633,20 @@ static void test_statement_table_bounded(void **unused)
 	assert_int_equal(c.msgs[22].m.request_id, 109);
 	assert_string_equal(c.msgs[22].resource, "select ? from t9 where a = ?");
 	ph_free(&c);
-	pool_free();
+	ph_pool_free();
 }
 
 /* Garbage where a command should be is counted and skipped; the next event resumes. */
 static void test_garbage_and_resync(void **unused)
 {
-	struct pk q = { 0 }, r = { 0 };
+	struct ph_buf q = { 0 }, r = { 0 };
 	struct ph_event evs[4];
 	struct ph_conv c;
 
 	(void)unused;
 	pk_query(&q, 0x03, "select 1");
 	pk_ok(&r, 1, 0, 2);
-	struct ph_event qe = pk_ev(EG, &q), re = pk_ev(IN, &r);
+	struct ph_event qe = ph_buf_event(EG, &q), re = ph_buf_event(IN, &r);
 
 	evs[0] = PH_EV(EG, "\x05\x00\x00\x00\xee\x01\x02\x03\x04");
 	evs[1] = qe;
@@ -708,7 +669,7 @@ static void test_garbage_and_resync(void **unused)
 	assert_string_equal(c.msgs[1].resource, "select ?");
 	assert_int_equal(c.msgs[2].m.kind, PROTO_MSG_RESPONSE);
 	ph_free(&c);
-	pool_free();
+	ph_pool_free();
 }
 
 static void test_detect(void **unused)
@@ -743,9 +704,8 @@ static void test_detect(void **unused)
 	assert_int_equal(o->detect(query, 3, EG, &port), PROTO_DETECT_NO);
 	assert_int_equal(o->detect(NULL, 0, EG, NULL), PROTO_DETECT_NO);
 	/* registered, after HTTP */
-	assert_ptr_equal(proto_by_id(PROTO_MYSQL), &proto_mysql_ops);
-	assert_string_equal(proto_name(PROTO_MYSQL), "MySQL");
-	pool_free();
+	ph_check_registered(&proto_mysql_ops, PROTO_MYSQL, "MySQL");
+	ph_pool_free();
 }
 
 static void test_obfuscate(void **unused)
@@ -781,20 +741,9 @@ static void test_obfuscate(void **unused)
 
 static void test_bad_arguments(void **unused)
 {
-	const struct proto_ops *o = &proto_mysql_ops;
-	struct proto_input in = { .dir = (enum proto_dir)7 };
-	uint8_t *st = calloc(1, o->state_size);
-
 	(void)unused;
-	assert_int_equal(o->parse(st, &in, NULL, NULL, NULL), PROTO_ERROR);
-	assert_int_equal(o->parse(NULL, &in, NULL, NULL, NULL), PROTO_ERROR);
-	o->on_close(NULL, 0, NULL, NULL, NULL);
-	o->on_close(st, 0, NULL, NULL, NULL);
-	o->reset(NULL, PROTO_DIR_EGRESS);
-	o->reset(st, (enum proto_dir)9);
-	o->release(NULL);
-	o->release(st);
-	free(st);
+	ph_check_bad_args(&proto_mysql_ops);
+	ph_check_null_args(&proto_mysql_ops);
 }
 
 int main(void)

@@ -29,61 +29,27 @@ static const struct proto_ctx keep_ctx = { .l4_proto = 6,
 					   .opts = PROTO_OPT_KEEP_VALUES };
 static const struct proto_ctx unknown_ctx = { .l4_proto = 6 };
 
-#define POOL_MAX 256
-static uint8_t *pool[POOL_MAX];
-static size_t npool;
-
-static void pool_free(void)
-{
-	while (npool)
-		free(pool[--npool]);
-}
-
-/* A growing buffer of messages for one event. */
-struct mb {
-	uint8_t *p;
-	size_t n, cap;
-};
-
-static void mb_raw(struct mb *b, const void *d, size_t n)
-{
-	if (b->n + n > b->cap) {
-		b->cap = (b->n + n) * 2 + 64;
-		b->p = realloc(b->p, b->cap);
-		assert_non_null(b->p);
-	}
-	memcpy(b->p + b->n, d, n);
-	b->n += n;
-}
-
 /* A tagged message whose body is the n bytes at body. */
-static void mb_msg(struct mb *b, char tag, const void *body, size_t n)
+static void mb_msg(struct ph_buf *b, char tag, const void *body, size_t n)
 {
 	uint32_t len = (uint32_t)n + 4;
 	uint8_t h[5] = { (uint8_t)tag, (uint8_t)(len >> 24), (uint8_t)(len >> 16),
 			 (uint8_t)(len >> 8), (uint8_t)len };
 
-	mb_raw(b, h, 5);
-	mb_raw(b, body, n);
+	ph_buf_put(b, h, 5);
+	ph_buf_put(b, body, n);
 }
 
 /* A body given as a C literal with embedded NULs: its size includes the final NUL. */
 #define MB(b, tag, lit) mb_msg((b), (tag), (lit), sizeof(lit))
 #define MB0(b, tag)	mb_msg((b), (tag), "", 0)
 
-static struct ph_event mb_ev(enum proto_dir d, struct mb *b)
-{
-	assert_true(npool < POOL_MAX);
-	pool[npool++] = b->p;
-	return PH_EVB(d, b->p, b->n);
-}
-
-static void ready(struct mb *b)
+static void ready(struct ph_buf *b)
 {
 	mb_msg(b, 'Z', "I", 1);
 }
 
-static void datarow(struct mb *b, size_t vlen)
+static void datarow(struct ph_buf *b, size_t vlen)
 {
 	uint8_t *body = malloc(vlen + 6);
 
@@ -114,8 +80,8 @@ static void test_simple_and_error_captures(void **unused)
 				 "C42601\x00Msyntax error at or near \"asdsdfdsf\"\x00P1\x00"
 				 "Fscan.l\x00L1176\x00Rscanner_yyerror\x00\x00"
 				 "Z\x00\x00\x00\x05I";
-	struct ph_event evs[] = { PH_EVB(EG, q1, sizeof(q1)), PH_EVB(IN, r1, sizeof(r1) - 1),
-				  PH_EVB(EG, q2, sizeof(q2)), PH_EVB(IN, r2, sizeof(r2) - 1) };
+	struct ph_event evs[] = { PH_EVB(EG, q1, sizeof(q1)), PH_EV(IN, r1),
+				  PH_EVB(EG, q2, sizeof(q2)), PH_EV(IN, r2) };
 	struct ph_conv c;
 
 	(void)unused;
@@ -157,7 +123,7 @@ static void test_startup(void **unused)
 	static const char ssl[] = "\x00\x00\x00\x08\x04\xd2\x16\x2f";
 	static const char startup[] = "\x00\x00\x00\x29\x00\x03\x00\x00user\x00postgres\x00"
 				      "database\x00postgres\x00\x00";
-	struct mb srv = { 0 }, q = { 0 }, r = { 0 };
+	struct ph_buf srv = { 0 }, q = { 0 }, r = { 0 };
 	struct ph_event evs[6];
 	struct ph_conv c;
 	uint8_t auth_ok[4] = { 0 };
@@ -178,10 +144,10 @@ static void test_startup(void **unused)
 	ready(&r);
 	evs[0] = PH_EVB(EG, ssl, 8);
 	evs[1] = PH_EV(IN, "N");
-	evs[2] = PH_EVB(EG, startup, sizeof(startup) - 1);
-	evs[3] = mb_ev(IN, &srv);
-	evs[4] = mb_ev(EG, &q);
-	evs[5] = mb_ev(IN, &r);
+	evs[2] = PH_EV(EG, startup);
+	evs[3] = ph_buf_event(IN, &srv);
+	evs[4] = ph_buf_event(EG, &q);
+	evs[5] = ph_buf_event(IN, &r);
 	ph_run(&c, &proto_postgresql_ops, &client_ctx, evs, 6, PH_WHOLE, true);
 	assert_int_equal(c.nmsgs, 2);
 	assert_string_equal(c.msgs[0].resource, "select ?");
@@ -195,7 +161,7 @@ static void test_startup(void **unused)
 	ph_run(&c, &proto_postgresql_ops, &client_ctx, evs, 6, PH_WHOLE, true);
 	assert_int_equal(c.nmsgs, 0);
 	ph_free(&c);
-	pool_free();
+	ph_pool_free();
 }
 
 /* A refused login: the ErrorResponse is reported, no ReadyForQuery follows. */
@@ -203,7 +169,7 @@ static void test_auth_failure(void **unused)
 {
 	static const char startup[] = "\x00\x00\x00\x12\x00\x03\x00\x00user\x00"
 				      "bob\x00\x00";
-	struct mb r = { 0 };
+	struct ph_buf r = { 0 };
 	struct ph_event evs[2];
 	struct ph_conv c;
 
@@ -211,8 +177,8 @@ static void test_auth_failure(void **unused)
 	MB(&r, 'E',
 	   "SFATAL\x00VFATAL\x00"
 	   "C28P01\x00Mpassword authentication failed for user \"bob\"\x00");
-	evs[0] = PH_EVB(EG, startup, sizeof(startup) - 1);
-	evs[1] = mb_ev(IN, &r);
+	evs[0] = PH_EV(EG, startup);
+	evs[1] = ph_buf_event(IN, &r);
 	ph_run(&c, &proto_postgresql_ops, &client_ctx, evs, 2, PH_WHOLE, true);
 	assert_int_equal(c.nmsgs, 1);
 	assert_int_equal(c.msgs[0].m.kind, PROTO_MSG_RESPONSE);
@@ -221,15 +187,15 @@ static void test_auth_failure(void **unused)
 	assert_string_equal(c.msgs[0].exception, "password authentication failed for user \"bob\"");
 	ph_free(&c);
 	ph_check_splits(&proto_postgresql_ops, &client_ctx, evs, 2, true);
-	pool_free();
+	ph_pool_free();
 }
 
 /* pgbench -M prepared: Parse of a named statement, then Bind/Describe/Execute/Sync. */
 static void test_extended_prepared(void **unused)
 {
-	struct mb prep = { 0 }, prep_r = { 0 }, ex = { 0 }, ex_r = { 0 }, ex2 = { 0 },
-		  ex2_r = { 0 };
-	struct mb cl = { 0 }, cl_r = { 0 }, ex3 = { 0 }, ex3_r = { 0 };
+	struct ph_buf prep = { 0 }, prep_r = { 0 }, ex = { 0 }, ex_r = { 0 }, ex2 = { 0 },
+		      ex2_r = { 0 };
+	struct ph_buf cl = { 0 }, cl_r = { 0 }, ex3 = { 0 }, ex3_r = { 0 };
 	struct ph_event evs[8];
 	struct ph_conv c;
 
@@ -253,12 +219,12 @@ static void test_extended_prepared(void **unused)
 	MB(&ex_r, 'C', "SELECT 1");
 	ready(&ex_r);
 	/* a second execution, and an unnamed statement with literals */
-	mb_raw(&ex2, ex.p, ex.n);
+	ph_buf_put(&ex2, ex.p, ex.n);
 	MB(&ex2, 'P', "\x00UPDATE t SET v = 'secret' WHERE id = 42\x00\x00\x00");
 	MB(&ex2, 'B', "\x00\x00\x00\x00\x00\x00\x00\x00");
 	MB(&ex2, 'E', "\x00\x00\x00\x00");
 	MB0(&ex2, 'S');
-	mb_raw(&ex2_r, ex_r.p, ex_r.n);
+	ph_buf_put(&ex2_r, ex_r.p, ex_r.n);
 	MB0(&ex2_r, '1');
 	MB0(&ex2_r, '2');
 	MB(&ex2_r, 'C', "UPDATE 5");
@@ -268,19 +234,19 @@ static void test_extended_prepared(void **unused)
 	MB0(&cl, 'S');
 	MB0(&cl_r, '3');
 	ready(&cl_r);
-	mb_raw(&ex3, ex.p, ex.n);
+	ph_buf_put(&ex3, ex.p, ex.n);
 	MB(&ex3_r, 'E',
 	   "SERROR\x00VERROR\x00"
 	   "C26000\x00Mprepared statement \"P_0\" does not exist\x00");
 	ready(&ex3_r);
-	evs[0] = mb_ev(EG, &prep);
-	evs[1] = mb_ev(IN, &prep_r);
-	evs[2] = mb_ev(EG, &ex);
-	evs[3] = mb_ev(IN, &ex_r);
-	evs[4] = mb_ev(EG, &ex2); /* two Syncs pipelined: two requests */
-	evs[5] = mb_ev(IN, &ex2_r);
-	evs[6] = mb_ev(EG, &cl);
-	evs[7] = mb_ev(IN, &cl_r);
+	evs[0] = ph_buf_event(EG, &prep);
+	evs[1] = ph_buf_event(IN, &prep_r);
+	evs[2] = ph_buf_event(EG, &ex);
+	evs[3] = ph_buf_event(IN, &ex_r);
+	evs[4] = ph_buf_event(EG, &ex2); /* two Syncs pipelined: two requests */
+	evs[5] = ph_buf_event(IN, &ex2_r);
+	evs[6] = ph_buf_event(EG, &cl);
+	evs[7] = ph_buf_event(IN, &cl_r);
 	ph_run(&c, &proto_postgresql_ops, &client_ctx, evs, 8, PH_WHOLE, true);
 	assert_int_equal(c.nmsgs, 10);
 	assert_string_equal(c.msgs[0].method, "parse");
@@ -305,8 +271,12 @@ static void test_extended_prepared(void **unused)
 	ph_check_splits(&proto_postgresql_ops, &client_ctx, evs, 8, true);
 	/* the closed statement: Bind finds nothing, the error answers */
 	{
-		struct ph_event e2[] = { evs[0], evs[1],	  evs[6],
-					 evs[7], mb_ev(EG, &ex3), mb_ev(IN, &ex3_r) };
+		struct ph_event e2[] = { evs[0],
+					 evs[1],
+					 evs[6],
+					 evs[7],
+					 ph_buf_event(EG, &ex3),
+					 ph_buf_event(IN, &ex3_r) };
 
 		ph_run(&c, &proto_postgresql_ops, &client_ctx, e2, NEV(e2), PH_WHOLE, true);
 		assert_int_equal(c.nmsgs, 6);
@@ -318,14 +288,14 @@ static void test_extended_prepared(void **unused)
 	ph_run(&c, &proto_postgresql_ops, &keep_ctx, evs, 6, PH_WHOLE, true);
 	assert_string_equal(c.msgs[5].resource, "UPDATE t SET v = 'secret' WHERE id = 42");
 	ph_free(&c);
-	pool_free();
+	ph_pool_free();
 }
 
 /* Large DataRow streams, notices and notifications, COPY, and gaps. */
 static void test_streams_notices_copy_gaps(void **unused)
 {
-	struct mb q = { 0 }, r = { 0 }, q2 = { 0 }, r2 = { 0 }, cp = { 0 }, cp_r1 = { 0 };
-	struct mb cp_d = { 0 }, cp_r2 = { 0 }, q3 = { 0 }, r3 = { 0 }, ntf = { 0 };
+	struct ph_buf q = { 0 }, r = { 0 }, q2 = { 0 }, r2 = { 0 }, cp = { 0 }, cp_r1 = { 0 };
+	struct ph_buf cp_d = { 0 }, cp_r2 = { 0 }, q3 = { 0 }, r3 = { 0 }, ntf = { 0 };
 	struct ph_event evs[12];
 	struct ph_conv c;
 	size_t n = 0;
@@ -363,20 +333,20 @@ static void test_streams_notices_copy_gaps(void **unused)
 	MB(&q3, 'Q', "select 3");
 	MB(&r3, 'C', "SELECT 0");
 	ready(&r3);
-	evs[n++] = mb_ev(EG, &q);
-	evs[n++] = mb_ev(IN, &r);
-	evs[n++] = mb_ev(EG, &q2);
+	evs[n++] = ph_buf_event(EG, &q);
+	evs[n++] = ph_buf_event(IN, &r);
+	evs[n++] = ph_buf_event(EG, &q2);
 	/* captured 1024 bytes: the gap swallows rows and the end of the answer */
 	evs[n] = PH_EVB(IN, r2.p, 1024);
 	evs[n++].gap = r2.n - 1024;
-	evs[n++] = mb_ev(EG, &cp);
-	evs[n++] = mb_ev(IN, &cp_r1);
-	evs[n++] = mb_ev(EG, &cp_d);
-	evs[n++] = mb_ev(IN, &cp_r2);
-	evs[n++] = mb_ev(IN, &ntf);
-	evs[n++] = mb_ev(EG, &q3);
-	evs[n++] = mb_ev(IN, &r3);
-	pool[npool++] = r2.p;
+	evs[n++] = ph_buf_event(EG, &cp);
+	evs[n++] = ph_buf_event(IN, &cp_r1);
+	evs[n++] = ph_buf_event(EG, &cp_d);
+	evs[n++] = ph_buf_event(IN, &cp_r2);
+	evs[n++] = ph_buf_event(IN, &ntf);
+	evs[n++] = ph_buf_event(EG, &q3);
+	evs[n++] = ph_buf_event(IN, &r3);
+	ph_keep(r2.p);
 	ph_run(&c, &proto_postgresql_ops, &client_ctx, evs, n, PH_WHOLE, true);
 	assert_int_equal(c.nmsgs, 8);
 	assert_int_equal(c.msgs[1].m.length, r.n);
@@ -397,12 +367,12 @@ static void test_streams_notices_copy_gaps(void **unused)
 	assert_int_equal(c.nmsgs, 2);
 	assert_int_equal(c.side[1].len, 0);
 	ph_free(&c);
-	pool_free();
+	ph_pool_free();
 }
 
 static void test_garbage(void **unused)
 {
-	struct mb q = { 0 }, r = { 0 };
+	struct ph_buf q = { 0 }, r = { 0 };
 	struct ph_event evs[3];
 	struct ph_conv c;
 
@@ -411,14 +381,14 @@ static void test_garbage(void **unused)
 	MB(&r, 'C', "SELECT 1");
 	ready(&r);
 	evs[0] = PH_EV(EG, "\x01\x02\x03\x04\x05\x06garbage");
-	evs[1] = mb_ev(EG, &q);
-	evs[2] = mb_ev(IN, &r);
+	evs[1] = ph_buf_event(EG, &q);
+	evs[2] = ph_buf_event(IN, &r);
 	ph_run(&c, &proto_postgresql_ops, &client_ctx, evs, 3, PH_WHOLE, true);
 	assert_int_equal(c.st.parse_errors, 1);
 	assert_int_equal(c.nmsgs, 2);
 	assert_string_equal(c.msgs[0].resource, "select ?");
 	ph_free(&c);
-	pool_free();
+	ph_pool_free();
 }
 
 static void test_detect(void **unused)
@@ -454,24 +424,14 @@ static void test_detect(void **unused)
 	assert_int_equal(proto_mysql_ops.detect(startup, sizeof(startup) - 1, EG, &other),
 			 PROTO_DETECT_NO);
 	assert_int_equal(proto_mysql_ops.detect(q, sizeof(q) - 1, EG, &other), PROTO_DETECT_NO);
-	assert_ptr_equal(proto_by_id(PROTO_POSTGRESQL), o);
-	assert_string_equal(proto_name(PROTO_POSTGRESQL), "PostgreSQL");
+	ph_check_registered(o, PROTO_POSTGRESQL, "PostgreSQL");
 }
 
 static void test_bad_arguments(void **unused)
 {
-	const struct proto_ops *o = &proto_postgresql_ops;
-	struct proto_input in = { .dir = (enum proto_dir)7 };
-	uint8_t *st = calloc(1, o->state_size);
-
 	(void)unused;
-	assert_int_equal(o->parse(st, &in, NULL, NULL, NULL), PROTO_ERROR);
-	assert_int_equal(o->parse(NULL, &in, NULL, NULL, NULL), PROTO_ERROR);
-	o->on_close(NULL, 0, NULL, NULL, NULL);
-	o->on_close(st, 0, NULL, NULL, NULL);
-	o->reset(NULL, PROTO_DIR_EGRESS);
-	o->reset(st, (enum proto_dir)9);
-	free(st);
+	ph_check_bad_args(&proto_postgresql_ops);
+	ph_check_null_args(&proto_postgresql_ops);
 }
 
 int main(void)
