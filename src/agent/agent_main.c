@@ -76,6 +76,8 @@ struct agent_cfg {
 	bool network_metrics;
 	int64_t metrics_max_rows;
 	bool keep_sensitive_values;
+	bool syscall_trace_id;
+	int64_t syscall_trace_entries;
 };
 
 #define K(name) offsetof(struct agent_cfg, name)
@@ -156,6 +158,12 @@ static const struct conf_key agent_keys[] = {
 	{ "metrics_max_rows", CONF_INT, K(metrics_max_rows), "65536", 1024, 16777216, "N",
 	  "metric rows (time buckets) held at once per interface, ~0.5 KiB each; beyond it "
 	  "flow seconds are dropped from metrics and counted" },
+	{ "syscall_trace_id", CONF_BOOL, K(syscall_trace_id), "true", 0, 0, NULL,
+	  "give each message a syscall_trace_id that joins a service's inbound request to its "
+	  "downstream calls (docs/tracing.md); false: every id is 0" },
+	{ "syscall_trace_entries", CONF_INT, K(syscall_trace_entries), "65536", 1024, 16777216, "N",
+	  "threads and sockets whose trace state the kernel keeps (each; least recently "
+	  "used evicted beyond it)" },
 	{ "keep_sensitive_values", CONF_BOOL, K(keep_sensitive_values), "false", 0, 0, NULL,
 	  "keep SQL literals, Redis values and credentials in request logs (by default they "
 	  "are replaced by '?' or left out)" },
@@ -738,6 +746,8 @@ int main(int argc, char **argv)
 			.cap_bytes = a.cfg.capture_bytes,
 			.ringbuf_bytes = a.cfg.ringbuf_size,
 			.wakeup_bytes = a.cfg.wakeup_bytes,
+			.syscall_trace_id = a.cfg.syscall_trace_id,
+			.trace_entries = (uint32_t)a.cfg.syscall_trace_entries,
 		};
 		a.probe = probe_open(&popts, on_ring_record, &a);
 		if (!a.probe)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -58,6 +59,17 @@ static void ensure_tracefs(void)
 			strerror(errno));
 }
 
+/* The low 48 bits of every syscall_trace_id start here: the agent's start time in 100 ns
+ * units, so that a restarted agent continues above the ids of the previous run. */
+static uint64_t trace_seed(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) / 100) &
+	       FS_TRACE_CTR_MASK;
+}
+
 struct probe *probe_open(const struct probe_opts *o, probe_event_fn cb, void *ctx)
 {
 	struct probe *p = calloc(1, sizeof(*p));
@@ -82,6 +94,15 @@ struct probe *probe_open(const struct probe_opts *o, probe_event_fn cb, void *ct
 	p->skel->rodata->cfg_filter_tgid = o->filter_tgid;
 	p->skel->rodata->cfg_cap_bytes = o->cap_bytes;
 	p->skel->rodata->cfg_wakeup_bytes = o->wakeup_bytes;
+	p->skel->rodata->cfg_trace_on = o->syscall_trace_id;
+	p->skel->rodata->cfg_trace_seed = trace_seed();
+	if (o->trace_entries) {
+		err = bpf_map__set_max_entries(p->skel->maps.trace_threads, o->trace_entries);
+		if (!err)
+			err = bpf_map__set_max_entries(p->skel->maps.trace_socks, o->trace_entries);
+		if (err)
+			goto fail_msg;
+	}
 	if (o->filter_comm && *o->filter_comm) {
 		strncpy((char *)p->skel->rodata->cfg_filter_comm, o->filter_comm, 15);
 		p->skel->rodata->cfg_filter_comm_set = 1;

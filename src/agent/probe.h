@@ -7,6 +7,7 @@
 #ifndef OB_AGENT_PROBE_H
 #define OB_AGENT_PROBE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,8 @@ struct probe_opts {
 	uint32_t cap_bytes;
 	uint64_t ringbuf_bytes; /* power of two, >= page size */
 	uint64_t wakeup_bytes;
+	bool syscall_trace_id;	/* syscall_trace_id on (docs/tracing.md) */
+	uint32_t trace_entries; /* max entries of the per-thread and per-socket trace maps */
 };
 
 /* Called for every ring record; return non-zero to stop the current poll. */
