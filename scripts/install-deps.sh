@@ -38,6 +38,7 @@ test_pkgs=(
 	                              # cannot be installed beside it)
 	dnsmasq-base bind9-dnsutils   # integration: DNS server (dnsmasq) and client (dig)
 	redis-server redis-tools      # integration: Redis server, redis-cli, redis-benchmark
+	golang-go                     # integration: a Go net/http service (goroutine tracking)
 )
 
 want=("${build_pkgs[@]}")

@@ -78,6 +78,7 @@ struct agent_cfg {
 	bool keep_sensitive_values;
 	bool syscall_trace_id;
 	int64_t syscall_trace_entries;
+	bool go_goroutines;
 };
 
 #define K(name) offsetof(struct agent_cfg, name)
@@ -164,6 +165,9 @@ static const struct conf_key agent_keys[] = {
 	{ "syscall_trace_entries", CONF_INT, K(syscall_trace_entries), "65536", 1024, 16777216, "N",
 	  "threads and sockets whose trace state the kernel keeps (each; least recently "
 	  "used evicted beyond it)" },
+	{ "go_goroutines", CONF_BOOL, K(go_goroutines), "false", 0, 0, NULL,
+	  "track Go goroutines (uprobes on the Go runtime of Go 1.18-1.22 programs): "
+	  "syscall_coroutine_0/1, and syscall_trace_id per goroutine (docs/tracing.md)" },
 	{ "keep_sensitive_values", CONF_BOOL, K(keep_sensitive_values), "false", 0, 0, NULL,
 	  "keep SQL literals, Redis values and credentials in request logs (by default they "
 	  "are replaced by '?' or left out)" },
@@ -392,7 +396,12 @@ static void write_record_locked(struct agent *a, const struct l7_record *r)
 static int on_ring_record(void *ctx, void *data, size_t size)
 {
 	struct agent *a = ctx;
+	const struct fs_event *ev = data;
 
+	if (size >= sizeof(*ev) && ev->type == FS_EV_EXEC) {
+		probe_go_register(a->probe, ev->pid);
+		return 0;
+	}
 	intake_event(a->intake, data, size, a->realtime_off_ns);
 	return 0;
 }
@@ -748,10 +757,12 @@ int main(int argc, char **argv)
 			.wakeup_bytes = a.cfg.wakeup_bytes,
 			.syscall_trace_id = a.cfg.syscall_trace_id,
 			.trace_entries = (uint32_t)a.cfg.syscall_trace_entries,
+			.go_goroutines = a.cfg.go_goroutines,
 		};
 		a.probe = probe_open(&popts, on_ring_record, &a);
 		if (!a.probe)
 			goto out;
+		probe_go_scan(a.probe);
 	}
 	if (a.cfg.interfaces && start_capture(&a, &icfg) < 0)
 		goto out;

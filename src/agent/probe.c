@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <limits.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,12 +18,26 @@
 #include <bpf/libbpf.h>
 
 #include "bpf/socket_trace.skel.h"
+#include "agent/golang.h"
 #include "common/log.h"
+
+/* Executables inspected for goroutine tracking, Go or not, so each is read once. */
+#define PROBE_MAX_BINARIES 256
+
+struct go_exe {
+	dev_t dev;
+	ino_t ino;
+	int32_t goid_off; /* < 0: not a supported Go binary */
+	struct bpf_link *newproc1, *runqput;
+};
 
 struct probe {
 	struct socket_trace_bpf *skel;
 	struct ring_buffer *rb;
 	int ncpus;
+	bool go;
+	struct go_exe exes[PROBE_MAX_BINARIES];
+	int nexes;
 };
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -96,6 +113,11 @@ struct probe *probe_open(const struct probe_opts *o, probe_event_fn cb, void *ct
 	p->skel->rodata->cfg_wakeup_bytes = o->wakeup_bytes;
 	p->skel->rodata->cfg_trace_on = o->syscall_trace_id;
 	p->skel->rodata->cfg_trace_seed = trace_seed();
+	p->go = o->go_goroutines && o->syscall_trace_id;
+	p->skel->rodata->cfg_go_on = p->go;
+	/* The Go uprobes are attached per binary by probe_go_register(). */
+	bpf_program__set_autoattach(p->skel->progs.go_newproc1, false);
+	bpf_program__set_autoattach(p->skel->progs.go_runqput, false);
 	if (o->trace_entries) {
 		err = bpf_map__set_max_entries(p->skel->maps.trace_threads, o->trace_entries);
 		if (!err)
@@ -182,10 +204,117 @@ int probe_counters(struct probe *p, uint64_t *out)
 	return err;
 }
 
+static struct go_exe *go_exe_inspect(struct probe *p, uint32_t pid, const struct stat *st)
+{
+	char exe[64], path[PATH_MAX];
+	struct go_binary gb;
+	struct go_exe *e;
+	ssize_t n;
+	int err;
+
+	for (int i = 0; i < p->nexes; i++)
+		if (p->exes[i].dev == st->st_dev && p->exes[i].ino == st->st_ino)
+			return &p->exes[i];
+	if (p->nexes == PROBE_MAX_BINARIES) {
+		/* Forget the non-Go ones: they can be read again. */
+		int j = 0;
+
+		for (int i = 0; i < p->nexes; i++)
+			if (p->exes[i].goid_off >= 0)
+				p->exes[j++] = p->exes[i];
+		p->nexes = j;
+		if (p->nexes == PROBE_MAX_BINARIES)
+			return NULL;
+	}
+	e = &p->exes[p->nexes++];
+	memset(e, 0, sizeof(*e));
+	e->dev = st->st_dev;
+	e->ino = st->st_ino;
+	e->goid_off = -1;
+	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
+	err = go_binary_inspect(exe, &gb);
+	if (err == -ENOTSUP)
+		ob_warn("[go] pid %u runs %s, whose runtime layout is not known: its goroutines "
+			"are "
+			"not tracked (docs/tracing.md lists the supported versions)",
+			pid, gb.version);
+	if (err)
+		return e;
+	n = readlink(exe, path, sizeof(path) - 1);
+	if (n <= 0)
+		return e;
+	path[n] = 0;
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = "runtime.newproc1");
+	e->newproc1 = bpf_program__attach_uprobe_opts(p->skel->progs.go_newproc1, -1, path, 0, &uo);
+	uo.func_name = "runtime.runqput";
+	e->runqput = bpf_program__attach_uprobe_opts(p->skel->progs.go_runqput, -1, path, 0, &uo);
+	if (!e->newproc1 || !e->runqput) {
+		ob_warn("[go] %s (%s): cannot attach to runtime.newproc1/runqput (stripped?): "
+			"goroutines are not tracked",
+			path, gb.version);
+		bpf_link__destroy(e->newproc1);
+		bpf_link__destroy(e->runqput);
+		e->newproc1 = e->runqput = NULL;
+		return e;
+	}
+	e->goid_off = gb.goid_off;
+	ob_info("[go] %s: %s, goid at offset %u of runtime.g: goroutines tracked", path, gb.version,
+		gb.goid_off);
+	return e;
+}
+
+int probe_go_register(struct probe *p, uint32_t pid)
+{
+	char exe[64];
+	struct stat st;
+	struct go_exe *e;
+
+	if (!p || !p->go)
+		return 0;
+	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
+	if (stat(exe, &st) != 0)
+		return -errno;
+	e = go_exe_inspect(p, pid, &st);
+	if (!e || e->goid_off < 0)
+		return 0;
+	struct {
+		uint32_t goid_off, pad;
+	} v = { (uint32_t)e->goid_off, 0 };
+	if (bpf_map_update_elem(bpf_map__fd(p->skel->maps.go_procs), &pid, &v, BPF_ANY))
+		return -errno;
+	ob_info("[go] pid %u registered", pid);
+	return 1;
+}
+
+void probe_go_scan(struct probe *p)
+{
+	DIR *d;
+	struct dirent *de;
+
+	if (!p || !p->go)
+		return;
+	d = opendir("/proc");
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char *end;
+		unsigned long pid = strtoul(de->d_name, &end, 10);
+
+		if (*end || pid == 0 || pid == (unsigned long)getpid())
+			continue;
+		probe_go_register(p, (uint32_t)pid);
+	}
+	closedir(d);
+}
+
 void probe_close(struct probe *p)
 {
 	if (!p)
 		return;
+	for (int i = 0; i < p->nexes; i++) {
+		bpf_link__destroy(p->exes[i].newproc1);
+		bpf_link__destroy(p->exes[i].runqput);
+	}
 	ring_buffer__free(p->rb);
 	socket_trace_bpf__destroy(p->skel);
 	free(p);

@@ -148,6 +148,126 @@ static __always_inline void count(__u32 idx, __u64 n)
 }
 
 /*
+ * Go goroutines (docs/tracing.md, "Go"). For processes the agent registered in go_procs
+ * (Go >= 1.17 on x86-64, whose register ABI keeps the running goroutine's g in R14):
+ *  - the goroutine of a syscall is read at the syscall from the user registers: R14 is g,
+ *    g.goid is at the offset the agent found for the binary's Go version. No uprobe runs
+ *    on the scheduler's path.
+ *  - runtime.newproc1 (entry: callergp in RBX) and runtime.runqput (entry: gp in RBX)
+ *    record, per `go` statement, the parent goroutine of the new one: newproc1 notes the
+ *    creator on the thread, and the runqput that follows it on the same thread (newproc
+ *    queues the new g right after creating it) names the child, whose goid is set by then.
+ *  - The trace state of a Go syscall is kept per goroutine instead of per thread; at
+ *    connect() a goroutine with no pending id borrows its parent's or grandparent's
+ *    (net/http dials in a goroutine started by the handler's).
+ */
+struct go_proc {
+	__u32 goid_off; /* offset of goid in runtime.g */
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tgid */
+	__type(value, struct go_proc);
+} go_procs SEC(".maps");
+
+struct go_key {
+	__u64 tgid;
+	__u64 goid;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct go_key);
+	__type(value, __u64); /* parent goid */
+} go_parent SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);   /* pid_tgid of a thread inside newproc1 */
+	__type(value, __u64); /* the creating goroutine's goid */
+} go_creating SEC(".maps");
+
+#define GO_MAX_GOID (1ull << 40)
+
+static __always_inline __u64 go_goid_of(__u64 g, const struct go_proc *gp)
+{
+	__u64 goid = 0;
+
+	if (!g || bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + gp->goid_off)))
+		return 0;
+	return goid < GO_MAX_GOID ? goid : 0;
+}
+
+/* The goroutine making the current syscall; 0 outside registered Go processes. */
+static __always_inline __u64 go_current_goid(__u64 pid_tgid)
+{
+	__u32 tgid = pid_tgid >> 32;
+	struct go_proc *gp = bpf_map_lookup_elem(&go_procs, &tgid);
+	struct pt_regs *regs;
+
+	if (!gp)
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!regs)
+		return 0;
+	return go_goid_of(regs->r14, gp);
+}
+
+/* The trace_threads key: the thread, or in Go the goroutine (bit 63 set, tgid in bits
+ * 40-62, goid in bits 0-39; a pid_tgid never has bit 63 set). */
+static __always_inline __u64 trace_key(__u64 pid_tgid, __u64 goid)
+{
+	if (!goid)
+		return pid_tgid;
+	return 1ull << 63 | (pid_tgid >> 32) << 40 | (goid & (GO_MAX_GOID - 1));
+}
+
+SEC("uprobe")
+int go_newproc1(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct go_proc *gp = bpf_map_lookup_elem(&go_procs, &tgid);
+	__u64 parent;
+
+	if (!gp)
+		return 0;
+	parent = go_goid_of(ctx->bx, gp);
+	if (parent)
+		bpf_map_update_elem(&go_creating, &pid_tgid, &parent, BPF_ANY);
+	return 0;
+}
+
+SEC("uprobe")
+int go_runqput(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct go_proc *gp;
+	struct go_key k;
+	__u64 *parent, p;
+
+	parent = bpf_map_lookup_elem(&go_creating, &pid_tgid);
+	if (!parent)
+		return 0;
+	p = *parent;
+	bpf_map_delete_elem(&go_creating, &pid_tgid);
+	gp = bpf_map_lookup_elem(&go_procs, &tgid);
+	if (!gp)
+		return 0;
+	k.tgid = tgid;
+	k.goid = go_goid_of(ctx->bx, gp);
+	if (k.goid && k.goid != p)
+		bpf_map_update_elem(&go_parent, &k, &p, BPF_ANY);
+	return 0;
+}
+
+/*
  * Trace ids (syscall_trace_id): joining a service's inbound request to its downstream
  * calls without instrumentation.
  *
@@ -203,6 +323,7 @@ static __always_inline void count(__u32 idx, __u64 n)
  *  report how full the maps are.
  */
 const volatile __u8 cfg_trace_on = 1;
+const volatile __u8 cfg_go_on = 0; /* report exec()s so the agent can register Go programs */
 const volatile __u64 cfg_trace_seed = 0;
 const volatile __u64 cfg_trace_ttl_ns = 10ull * 1000000000ull;
 
@@ -286,23 +407,23 @@ static __always_inline struct trace_sock *trace_sock_get(__u64 ino)
 	return ss;
 }
 
-static __always_inline void trace_thread_set(__u64 pid_tgid, struct trace_thread *ts,
+static __always_inline void trace_thread_set(__u64 key, struct trace_thread *ts,
 					     const struct trace_thread *v)
 {
 	if (ts) {
 		*ts = *v;
 		return;
 	}
-	if (bpf_map_update_elem(&trace_threads, &pid_tgid, v, BPF_NOEXIST) == 0)
+	if (bpf_map_update_elem(&trace_threads, &key, v, BPF_NOEXIST) == 0)
 		count(FS_CNT_TRACE_THREAD_ADD, 1);
 	else
 		count(FS_CNT_TRACE_STATE_FULL, 1);
 }
 
 /* The id of one data syscall on socket ino: the rules above. */
-static __noinline __u64 trace_event(__u64 pid_tgid, __u64 ino, __u8 dir, __u8 role)
+static __noinline __u64 trace_event(__u64 pid_tgid, __u64 goid, __u64 ino, __u8 dir, __u8 role)
 {
-	__u64 now = bpf_ktime_get_ns(), id = 0;
+	__u64 now = bpf_ktime_get_ns(), id = 0, key = trace_key(pid_tgid, goid);
 	struct trace_thread *ts;
 	struct trace_sock *ss;
 
@@ -311,7 +432,7 @@ static __noinline __u64 trace_event(__u64 pid_tgid, __u64 ino, __u8 dir, __u8 ro
 	ss = trace_sock_get(ino);
 	if (!ss)
 		return 0;
-	ts = bpf_map_lookup_elem(&trace_threads, &pid_tgid);
+	ts = bpf_map_lookup_elem(&trace_threads, &key);
 	if (dir == FS_DIR_INGRESS) {
 		struct trace_thread v;
 
@@ -341,7 +462,7 @@ static __noinline __u64 trace_event(__u64 pid_tgid, __u64 ino, __u8 dir, __u8 ro
 		v.sock = ino;
 		v.origin = ss->origin;
 		v.ts = now;
-		trace_thread_set(pid_tgid, ts, &v);
+		trace_thread_set(key, ts, &v);
 		return id;
 	}
 	if (ss->last_dir == TRACE_DIR_OUT) /* E1 */
@@ -365,18 +486,34 @@ static __noinline __u64 trace_event(__u64 pid_tgid, __u64 ino, __u8 dir, __u8 ro
 	return id;
 }
 
-/* C1: connect() of socket ino by a thread holding a pending id. */
-static __always_inline void trace_connect(__u64 pid_tgid, __u64 ino)
+static __always_inline bool trace_pending(const struct trace_thread *ts, __u64 now)
 {
+	return ts && ts->id && trace_fresh(ts->ts, now);
+}
+
+/* C1: connect() of socket ino by a thread (goroutine) holding a pending id; in Go, one
+ * without borrows its parent's or grandparent's. */
+static __noinline void trace_connect(__u64 pid_tgid, __u64 ino)
+{
+	__u64 goid = go_current_goid(pid_tgid), key = trace_key(pid_tgid, goid);
+	__u64 now = bpf_ktime_get_ns();
 	struct trace_thread *ts;
 	struct trace_sock *ss;
-	__u64 now;
 
 	if (!cfg_trace_on)
 		return;
-	ts = bpf_map_lookup_elem(&trace_threads, &pid_tgid);
-	now = bpf_ktime_get_ns();
-	if (!ts || !ts->id || !trace_fresh(ts->ts, now) || ts->origin == ino || ts->sock == ino)
+	ts = bpf_map_lookup_elem(&trace_threads, &key);
+	for (int i = 0; i < 2 && goid && !trace_pending(ts, now); i++) {
+		struct go_key gk = { .tgid = pid_tgid >> 32, .goid = goid };
+		__u64 *parent = bpf_map_lookup_elem(&go_parent, &gk);
+
+		if (!parent)
+			break;
+		goid = *parent;
+		key = trace_key(pid_tgid, goid);
+		ts = bpf_map_lookup_elem(&trace_threads, &key);
+	}
+	if (!trace_pending(ts, now) || ts->origin == ino || ts->sock == ino)
 		return;
 	ss = trace_sock_get(ino);
 	if (!ss)
@@ -701,10 +838,10 @@ static __always_inline void submit(struct scratch *s, __u32 cap_len)
 
 /* Header fields shared by every event of one syscall. */
 static __always_inline void fill_header(struct scratch *s, struct stash *st, __u64 pid_tgid,
-					__u64 len, __u64 trace_id)
+					__u64 len, __u64 trace_id, __u64 goid)
 {
 	s->ev.trace_id = trace_id;
-	s->ev.coroutine_id = 0;
+	s->ev.coroutine_id = goid;
 	__builtin_memcpy(s->ev.saddr, st->tuple.saddr, 16);
 	__builtin_memcpy(s->ev.daddr, st->tuple.daddr, 16);
 	s->ev.sport = st->tuple.sport;
@@ -733,14 +870,15 @@ static __always_inline int leave(long ret)
 	struct stash *st = bpf_task_storage_get(&stash_map, bpf_get_current_task_btf(), 0, 0);
 	struct scratch *s;
 	__u32 cpu, cap = cap_limit();
-	__u64 want, trace_id;
+	__u64 want, trace_id, goid;
 
 	if (!st || !st->active)
 		return 0;
 	if (ret <= 0)
 		goto out;
 	/* One id per syscall, decided before any event of it is written. */
-	trace_id = trace_event(pid_tgid, st->ino, st->direction, st->tuple.role);
+	goid = go_current_goid(pid_tgid);
+	trace_id = trace_event(pid_tgid, goid, st->ino, st->direction, st->tuple.role);
 	cpu = bpf_get_smp_processor_id();
 	s = bpf_map_lookup_elem(&scratch_map, &cpu);
 	if (!s)
@@ -758,7 +896,7 @@ static __always_inline int leave(long ret)
 			if (bpf_probe_read_user(&mh, sizeof(mh),
 						(void *)(st->ptr + i * sizeof(struct mmsghdr))))
 				break;
-			fill_header(s, st, pid_tgid, mh.msg_len, trace_id);
+			fill_header(s, st, pid_tgid, mh.msg_len, trace_id, goid);
 			read_user_peer((__u64)mh.msg_hdr.msg_name, &s->ev);
 			want = mh.msg_len < cap ? mh.msg_len : cap;
 			submit(s,
@@ -769,7 +907,7 @@ static __always_inline int leave(long ret)
 		goto out;
 	}
 
-	fill_header(s, st, pid_tgid, ret, trace_id);
+	fill_header(s, st, pid_tgid, ret, trace_id, goid);
 	want = (__u64)ret < cap ? (__u64)ret : cap;
 	if (st->kind == ARG_NONE) {
 		submit(s, 0);
@@ -983,12 +1121,33 @@ int tp_process_exit(void *ctx)
 	/* Every thread: its trace state goes with it. */
 	if (bpf_map_delete_elem(&trace_threads, &pid_tgid) == 0)
 		count(FS_CNT_TRACE_THREAD_DEL, 1);
+	bpf_map_delete_elem(&go_creating, &pid_tgid);
 	/* Only the last thread of the group: signal->live has reached zero by now. */
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
 	if ((pid_tgid >> 32) == cfg_self_tgid)
 		return 0;
+	__u32 tgid = pid_tgid >> 32;
+
+	bpf_map_delete_elem(&go_procs, &tgid);
 	ev.type = FS_EV_PROC_EXIT;
+	ev.pid = pid_tgid >> 32;
+	ev.tid = (__u32)pid_tgid;
+	ev.ts_enter_ns = ev.ts_exit_ns = bpf_ktime_get_ns();
+	submit_small(&ev);
+	return 0;
+}
+
+/* A new program image: the agent checks whether it is a Go binary to register. */
+SEC("tracepoint/sched/sched_process_exec")
+int tp_process_exec(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct fs_event ev = {};
+
+	if (!cfg_go_on || !wanted(pid_tgid))
+		return 0;
+	ev.type = FS_EV_EXEC;
 	ev.pid = pid_tgid >> 32;
 	ev.tid = (__u32)pid_tgid;
 	ev.ts_enter_ns = ev.ts_exit_ns = bpf_ktime_get_ns();

@@ -95,6 +95,39 @@ http.createServer((req, res) => {
 }).listen(Number(port), "127.0.0.1");
 '''
 
+# A middle service in Go: net/http server (a goroutine per connection) calling the backend
+# with net/http's client, on a new connection per call ("close") or kept alive.
+MIDDLE_GO = r"""
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+)
+
+func main() {
+	port, down, mode := os.Args[1], os.Args[2], os.Args[3]
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: mode == "close"}}
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		rid := r.Header.Get("X-Request-ID")
+		req, _ := http.NewRequest("GET", "http://127.0.0.1:"+down+"/b", nil)
+		req.Header.Set("X-Request-ID", rid)
+		resp, err := client.Do(req)
+		if err != nil {
+			w.WriteHeader(502)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		w.Write(body)
+	})
+	http.ListenAndServe("127.0.0.1:"+port, nil)
+}
+"""
+
 NGINX_CONF = """
 worker_processes 1;
 daemon off;
@@ -148,6 +181,21 @@ class Proc:
                 self.proc.wait()
 
 
+def go_binary(tmpdir):
+    """Build MIDDLE_GO with the machine's Go (golang-go)."""
+    go = shutil.which("go")
+    if not go:
+        pytest.fail("go is missing (apt-get install golang-go; scripts/install-deps.sh --test)")
+    src = tmpdir / "gomid"
+    src.mkdir(exist_ok=True)
+    (src / "main.go").write_text(MIDDLE_GO)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(src), "GOCACHE": str(src / "cache"),
+           "GOPATH": str(src / "gopath"), "GO111MODULE": "off", "GOFLAGS": ""}
+    subprocess.run([go, "build", "-o", str(src / "gomid"), "main.go"], cwd=src, env=env,
+                   check=True, timeout=300, capture_output=True)
+    return src / "gomid"
+
+
 @pytest.fixture
 def procs(tmpdir_path):
     started = []
@@ -162,6 +210,8 @@ def procs(tmpdir_path):
             script = tmpdir_path / "middle.py"
             script.write_text(MIDDLE_PY)
             argv = [sys.executable, str(script), str(port), *map(str, args)]
+        elif kind == "middle_go":
+            argv = [str(go_binary(tmpdir_path)), str(port), *map(str, args)]
         elif kind == "middle_js":
             if not pathlib.Path(NODE).exists():
                 pytest.fail("node is missing (apt-get install nodejs; scripts/install-deps.sh)")
@@ -265,6 +315,20 @@ def link_report(records, front_port, down_port, rids):
     return ok, bad
 
 
+def crossings(records, front_port, down_port):
+    """Inbound requests linked (by either id) to another request's downstream call."""
+    cp = sessions(records, "c-p", down_port)
+    out = []
+    for s in sessions(records, "s-p", front_port):
+        for c in cp:
+            if c["x_request_id_0"] == s["x_request_id_0"]:
+                continue
+            for k in ("syscall_trace_id_request", "syscall_trace_id_response"):
+                if s[k] and s[k] == c[k]:
+                    out.append((s["x_request_id_0"], c["x_request_id_0"], k))
+    return out
+
+
 def report(name, ok, bad):
     total = len(ok) + len(bad)
     print(f"\n[trace] {name}: {len(ok)}/{total} linked", file=sys.stderr)
@@ -315,7 +379,7 @@ def test_nginx_proxy_concurrent(nginx_proxy, agent_factory, mode):
     recs = agent.stop()
     ok, bad = link_report(recs, port, backend, rids)
     report(f"nginx {mode}", ok, bad)
-    assert not bad
+    assert not bad and not crossings(recs, port, backend)
 
 
 @pytest.mark.parametrize("mode", ["thread", "pool"])
@@ -330,6 +394,7 @@ def test_python_threading_server(procs, agent_factory, mode):
     recs = agent.stop()
     ok, bad = link_report(recs, mid.port, backend.port, rids)
     report(f"python {mode}", ok, bad)
+    assert not crossings(recs, mid.port, backend.port)
     if mode == "thread":
         assert not bad
     else:
@@ -357,7 +422,7 @@ def test_node_server(procs, agent_factory, mode):
     recs = agent.stop()
     ok, bad = link_report(recs, mid.port, backend.port, rids)
     report(f"node {mode}", ok, bad)
-    assert not bad
+    assert not bad and not crossings(recs, mid.port, backend.port)
 
 
 def test_ids_unique_and_in_range(nginx_proxy, agent_factory):
@@ -398,3 +463,54 @@ def test_disabled_gives_zeros(nginx_proxy, agent_factory):
     assert all(r["syscall_trace_id_request"] == 0 and r["syscall_trace_id_response"] == 0
                for r in mine)
     assert agent.stats["trace_ids"] == 0
+
+
+def dwarf_goid_offset(binary):
+    """runtime.g's goid offset from the binary's DWARF (binutils' readelf)."""
+    out = subprocess.run(["readelf", "--debug-dump=info", str(binary)], capture_output=True,
+                         text=True, timeout=120).stdout
+    in_g = False
+    for line in out.splitlines():
+        if "DW_AT_name" in line:
+            name = line.split(":", 1)[1].strip()
+            if "DW_TAG" not in line and name == "runtime.g":
+                in_g = True
+                continue
+            if in_g and name == "goid":
+                in_g = "member"
+                continue
+        if in_g == "member" and "DW_AT_data_member_location" in line:
+            return int(line.split(":", 1)[1].strip())
+    raise AssertionError("no runtime.g.goid in the DWARF")
+
+
+@pytest.mark.parametrize("mode", ["close", "keepalive"])
+def test_go_server(procs, agent_factory, mode):
+    """Go net/http server calling a downstream with net/http's client, with
+    --go-goroutines: syscall_coroutine_0/1 are the goroutines; with a new connection per
+    call each inbound request links to its own call (the dial goroutine borrows its
+    parent's id at connect); kept-alive calls are measured only (docs/tracing.md)."""
+    backend = procs("backend")
+    agent = agent_factory("--go-goroutines")
+    mid = procs("middle_go", backend.port, mode)
+    time.sleep(0.3)  # the agent registers the new Go process from its exec event
+    get(mid.port, "/warm", "warm")
+    rids = [f"go{mode}-{i}" for i in range(30)]
+    concurrent_gets(mid.port, "/m", rids)
+    recs = agent.stop()
+    err = agent.err.read_text()
+    assert f"pid {mid.pid} registered" in err, err
+    binary = pathlib.Path(f"/proc/{mid.pid}/exe").resolve()
+    assert f"goid at offset {dwarf_goid_offset(binary)} of runtime.g" in err
+    sp = sessions(recs, "s-p", mid.port)
+    cp = sessions(recs, "c-p", backend.port)
+    # Every Go-side record names its goroutines; the inbound ones are distinct per
+    # connection (one serving goroutine each).
+    assert all(r["syscall_coroutine_0"] and r["syscall_coroutine_1"] for r in sp + cp)
+    goids = [r["syscall_coroutine_1"] for r in sp if r["x_request_id_0"] in rids]
+    assert len(set(goids)) == len(rids)
+    ok, bad = link_report(recs, mid.port, backend.port, rids)
+    report(f"go {mode}", ok, bad)
+    assert not crossings(recs, mid.port, backend.port)
+    if mode == "close":
+        assert not bad

@@ -24,6 +24,7 @@ enum fs_event_type {
 	FS_EV_DATA = 1,	     /* bytes read or written on a socket */
 	FS_EV_CLOSE = 2,     /* close() of a socket fd */
 	FS_EV_PROC_EXIT = 3, /* a process (thread group) exited */
+	FS_EV_EXEC = 4,	     /* a process exec()ed (only with Go goroutine tracking on) */
 };
 
 enum fs_direction {
