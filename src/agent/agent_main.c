@@ -165,9 +165,9 @@ static const struct conf_key agent_keys[] = {
 	{ "syscall_trace_entries", CONF_INT, K(syscall_trace_entries), "65536", 1024, 16777216, "N",
 	  "threads and sockets whose trace state the kernel keeps (each; least recently "
 	  "used evicted beyond it)" },
-	{ "go_goroutines", CONF_BOOL, K(go_goroutines), "false", 0, 0, NULL,
-	  "track Go goroutines (uprobes on the Go runtime of Go 1.18-1.22 programs): "
-	  "syscall_coroutine_0/1, and syscall_trace_id per goroutine (docs/tracing.md)" },
+	{ "go_goroutines", CONF_BOOL, K(go_goroutines), "true", 0, 0, NULL,
+	  "in Go 1.18-1.22 programs (x86-64), fill syscall_coroutine_0/1 and keep "
+	  "syscall_trace_id state per goroutine instead of per thread (docs/tracing.md)" },
 	{ "keep_sensitive_values", CONF_BOOL, K(keep_sensitive_values), "false", 0, 0, NULL,
 	  "keep SQL literals, Redis values and credentials in request logs (by default they "
 	  "are replaced by '?' or left out)" },

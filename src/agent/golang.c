@@ -100,10 +100,10 @@ int go_binary_inspect(const char *path, struct go_binary *out)
 		if (err)
 			goto out;
 		err = go_goid_offset(out->version);
-		if (err >= 0) {
-			out->goid_off = err;
-			err = 0;
-		}
+		if (err < 0)
+			goto out;
+		out->goid_off = err;
+		err = 0;
 		goto out;
 	}
 out:

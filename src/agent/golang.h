@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 struct go_binary {
-	char version[32]; /* "go1.19.8" */
+	char version[32];  /* "go1.19.8" */
 	uint32_t goid_off; /* offset of goid in runtime.g */
 };
 

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
-#include <limits.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -28,7 +27,6 @@ struct go_exe {
 	dev_t dev;
 	ino_t ino;
 	int32_t goid_off; /* < 0: not a supported Go binary */
-	struct bpf_link *newproc1, *runqput;
 };
 
 struct probe {
@@ -115,9 +113,6 @@ struct probe *probe_open(const struct probe_opts *o, probe_event_fn cb, void *ct
 	p->skel->rodata->cfg_trace_seed = trace_seed();
 	p->go = o->go_goroutines && o->syscall_trace_id;
 	p->skel->rodata->cfg_go_on = p->go;
-	/* The Go uprobes are attached per binary by probe_go_register(). */
-	bpf_program__set_autoattach(p->skel->progs.go_newproc1, false);
-	bpf_program__set_autoattach(p->skel->progs.go_runqput, false);
 	if (o->trace_entries) {
 		err = bpf_map__set_max_entries(p->skel->maps.trace_threads, o->trace_entries);
 		if (!err)
@@ -206,10 +201,9 @@ int probe_counters(struct probe *p, uint64_t *out)
 
 static struct go_exe *go_exe_inspect(struct probe *p, uint32_t pid, const struct stat *st)
 {
-	char exe[64], path[PATH_MAX];
+	char exe[64];
 	struct go_binary gb;
 	struct go_exe *e;
-	ssize_t n;
 	int err;
 
 	for (int i = 0; i < p->nexes; i++)
@@ -240,25 +234,8 @@ static struct go_exe *go_exe_inspect(struct probe *p, uint32_t pid, const struct
 			pid, gb.version);
 	if (err)
 		return e;
-	n = readlink(exe, path, sizeof(path) - 1);
-	if (n <= 0)
-		return e;
-	path[n] = 0;
-	LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = "runtime.newproc1");
-	e->newproc1 = bpf_program__attach_uprobe_opts(p->skel->progs.go_newproc1, -1, path, 0, &uo);
-	uo.func_name = "runtime.runqput";
-	e->runqput = bpf_program__attach_uprobe_opts(p->skel->progs.go_runqput, -1, path, 0, &uo);
-	if (!e->newproc1 || !e->runqput) {
-		ob_warn("[go] %s (%s): cannot attach to runtime.newproc1/runqput (stripped?): "
-			"goroutines are not tracked",
-			path, gb.version);
-		bpf_link__destroy(e->newproc1);
-		bpf_link__destroy(e->runqput);
-		e->newproc1 = e->runqput = NULL;
-		return e;
-	}
 	e->goid_off = gb.goid_off;
-	ob_info("[go] %s: %s, goid at offset %u of runtime.g: goroutines tracked", path, gb.version,
+	ob_info("[go] %s: %s, goid at offset %u of runtime.g: goroutines tracked", exe, gb.version,
 		gb.goid_off);
 	return e;
 }
@@ -311,10 +288,6 @@ void probe_close(struct probe *p)
 {
 	if (!p)
 		return;
-	for (int i = 0; i < p->nexes; i++) {
-		bpf_link__destroy(p->exes[i].newproc1);
-		bpf_link__destroy(p->exes[i].runqput);
-	}
 	ring_buffer__free(p->rb);
 	socket_trace_bpf__destroy(p->skel);
 	free(p);

@@ -149,17 +149,13 @@ static __always_inline void count(__u32 idx, __u64 n)
 
 /*
  * Go goroutines (docs/tracing.md, "Go"). For processes the agent registered in go_procs
- * (Go >= 1.17 on x86-64, whose register ABI keeps the running goroutine's g in R14):
- *  - the goroutine of a syscall is read at the syscall from the user registers: R14 is g,
- *    g.goid is at the offset the agent found for the binary's Go version. No uprobe runs
- *    on the scheduler's path.
- *  - runtime.newproc1 (entry: callergp in RBX) and runtime.runqput (entry: gp in RBX)
- *    record, per `go` statement, the parent goroutine of the new one: newproc1 notes the
- *    creator on the thread, and the runqput that follows it on the same thread (newproc
- *    queues the new g right after creating it) names the child, whose goid is set by then.
- *  - The trace state of a Go syscall is kept per goroutine instead of per thread; at
- *    connect() a goroutine with no pending id borrows its parent's or grandparent's
- *    (net/http dials in a goroutine started by the handler's).
+ * (Go 1.18+ on x86-64, whose register ABI keeps the running goroutine's g in R14), the
+ * goroutine of a syscall is read at the syscall from the saved user registers: R14 is g,
+ * and g.goid sits at the offset the agent found for the binary's Go version. No uprobe
+ * runs. The trace state of a Go syscall is then kept per goroutine instead of per thread.
+ * (Parent goroutines are not followed: borrowing a parent's id at connect() linked
+ * net/http's dialing goroutines, but mislinked when its Transport hands a connection
+ * dialed for one request to another; see docs/tracing.md.)
  */
 struct go_proc {
 	__u32 goid_off; /* offset of goid in runtime.g */
@@ -172,25 +168,6 @@ struct {
 	__type(key, __u32); /* tgid */
 	__type(value, struct go_proc);
 } go_procs SEC(".maps");
-
-struct go_key {
-	__u64 tgid;
-	__u64 goid;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct go_key);
-	__type(value, __u64); /* parent goid */
-} go_parent SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u64);   /* pid_tgid of a thread inside newproc1 */
-	__type(value, __u64); /* the creating goroutine's goid */
-} go_creating SEC(".maps");
 
 #define GO_MAX_GOID (1ull << 40)
 
@@ -225,46 +202,6 @@ static __always_inline __u64 trace_key(__u64 pid_tgid, __u64 goid)
 	if (!goid)
 		return pid_tgid;
 	return 1ull << 63 | (pid_tgid >> 32) << 40 | (goid & (GO_MAX_GOID - 1));
-}
-
-SEC("uprobe")
-int go_newproc1(struct pt_regs *ctx)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
-	struct go_proc *gp = bpf_map_lookup_elem(&go_procs, &tgid);
-	__u64 parent;
-
-	if (!gp)
-		return 0;
-	parent = go_goid_of(ctx->bx, gp);
-	if (parent)
-		bpf_map_update_elem(&go_creating, &pid_tgid, &parent, BPF_ANY);
-	return 0;
-}
-
-SEC("uprobe")
-int go_runqput(struct pt_regs *ctx)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
-	struct go_proc *gp;
-	struct go_key k;
-	__u64 *parent, p;
-
-	parent = bpf_map_lookup_elem(&go_creating, &pid_tgid);
-	if (!parent)
-		return 0;
-	p = *parent;
-	bpf_map_delete_elem(&go_creating, &pid_tgid);
-	gp = bpf_map_lookup_elem(&go_procs, &tgid);
-	if (!gp)
-		return 0;
-	k.tgid = tgid;
-	k.goid = go_goid_of(ctx->bx, gp);
-	if (k.goid && k.goid != p)
-		bpf_map_update_elem(&go_parent, &k, &p, BPF_ANY);
-	return 0;
 }
 
 /*
@@ -491,11 +428,10 @@ static __always_inline bool trace_pending(const struct trace_thread *ts, __u64 n
 	return ts && ts->id && trace_fresh(ts->ts, now);
 }
 
-/* C1: connect() of socket ino by a thread (goroutine) holding a pending id; in Go, one
- * without borrows its parent's or grandparent's. */
+/* C1: connect() of socket ino by a thread (goroutine) holding a pending id. */
 static __noinline void trace_connect(__u64 pid_tgid, __u64 ino)
 {
-	__u64 goid = go_current_goid(pid_tgid), key = trace_key(pid_tgid, goid);
+	__u64 key = trace_key(pid_tgid, go_current_goid(pid_tgid));
 	__u64 now = bpf_ktime_get_ns();
 	struct trace_thread *ts;
 	struct trace_sock *ss;
@@ -503,16 +439,6 @@ static __noinline void trace_connect(__u64 pid_tgid, __u64 ino)
 	if (!cfg_trace_on)
 		return;
 	ts = bpf_map_lookup_elem(&trace_threads, &key);
-	for (int i = 0; i < 2 && goid && !trace_pending(ts, now); i++) {
-		struct go_key gk = { .tgid = pid_tgid >> 32, .goid = goid };
-		__u64 *parent = bpf_map_lookup_elem(&go_parent, &gk);
-
-		if (!parent)
-			break;
-		goid = *parent;
-		key = trace_key(pid_tgid, goid);
-		ts = bpf_map_lookup_elem(&trace_threads, &key);
-	}
 	if (!trace_pending(ts, now) || ts->origin == ino || ts->sock == ino)
 		return;
 	ss = trace_sock_get(ino);
@@ -1121,7 +1047,6 @@ int tp_process_exit(void *ctx)
 	/* Every thread: its trace state goes with it. */
 	if (bpf_map_delete_elem(&trace_threads, &pid_tgid) == 0)
 		count(FS_CNT_TRACE_THREAD_DEL, 1);
-	bpf_map_delete_elem(&go_creating, &pid_tgid);
 	/* Only the last thread of the group: signal->live has reached zero by now. */
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;

@@ -97,30 +97,82 @@ http.createServer((req, res) => {
 
 # A middle service in Go: net/http server (a goroutine per connection) calling the backend
 # with net/http's client, on a new connection per call ("close") or kept alive.
+# A middle service in Go: net/http server (a goroutine per connection) calling the backend
+# per request: with net/http's client on a new connection per call ("close") or kept
+# alive ("keepalive"); or with plain connections that the handler's goroutine writes and
+# reads itself, as database and cache drivers do: new per call ("raw") or from a pool of
+# kept connections ("rawpool").
 MIDDLE_GO = r"""
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 )
 
+func rawCall(c net.Conn, r *bufio.Reader, rid string) ([]byte, error) {
+	fmt.Fprintf(c, "GET /b HTTP/1.1\r\nHost: b\r\nX-Request-ID: %s\r\n\r\n", rid)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}
+
+type pooled struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
 func main() {
 	port, down, mode := os.Args[1], os.Args[2], os.Args[3]
+	addr := "127.0.0.1:" + down
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: mode == "close"}}
+	pool := make(chan pooled, 64)
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		rid := r.Header.Get("X-Request-ID")
-		req, _ := http.NewRequest("GET", "http://127.0.0.1:"+down+"/b", nil)
-		req.Header.Set("X-Request-ID", rid)
-		resp, err := client.Do(req)
+		var body []byte
+		var err error
+		switch mode {
+		case "raw":
+			var c net.Conn
+			if c, err = net.Dial("tcp", addr); err == nil {
+				body, err = rawCall(c, bufio.NewReader(c), rid)
+				c.Close()
+			}
+		case "rawpool":
+			var p pooled
+			select {
+			case p = <-pool:
+			default:
+				var c net.Conn
+				if c, err = net.Dial("tcp", addr); err == nil {
+					p = pooled{c, bufio.NewReader(c)}
+				}
+			}
+			if err == nil {
+				if body, err = rawCall(p.c, p.r, rid); err == nil {
+					pool <- p
+				}
+			}
+		default:
+			req, _ := http.NewRequest("GET", "http://"+addr+"/b", nil)
+			req.Header.Set("X-Request-ID", rid)
+			var resp *http.Response
+			if resp, err = client.Do(req); err == nil {
+				body, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+		}
 		if err != nil {
 			w.WriteHeader(502)
 			return
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
 		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
 		w.Write(body)
 	})
@@ -484,14 +536,15 @@ def dwarf_goid_offset(binary):
     raise AssertionError("no runtime.g.goid in the DWARF")
 
 
-@pytest.mark.parametrize("mode", ["close", "keepalive"])
+@pytest.mark.parametrize("mode", ["raw", "rawpool", "close", "keepalive"])
 def test_go_server(procs, agent_factory, mode):
-    """Go net/http server calling a downstream with net/http's client, with
-    --go-goroutines: syscall_coroutine_0/1 are the goroutines; with a new connection per
-    call each inbound request links to its own call (the dial goroutine borrows its
-    parent's id at connect); kept-alive calls are measured only (docs/tracing.md)."""
+    """Go net/http server calling a downstream per request (goroutine tracking is on by
+    default). syscall_coroutine_0/1 are the goroutines. Calls the handler's goroutine
+    makes itself (raw, rawpool: how database and cache drivers work) link like threads;
+    net/http's client writes and reads in goroutines of its own, a hand-off that is not
+    followed (close, keepalive): measured only, and nothing may link wrongly."""
     backend = procs("backend")
-    agent = agent_factory("--go-goroutines")
+    agent = agent_factory()
     mid = procs("middle_go", backend.port, mode)
     time.sleep(0.3)  # the agent registers the new Go process from its exec event
     get(mid.port, "/warm", "warm")
@@ -509,8 +562,25 @@ def test_go_server(procs, agent_factory, mode):
     assert all(r["syscall_coroutine_0"] and r["syscall_coroutine_1"] for r in sp + cp)
     goids = [r["syscall_coroutine_1"] for r in sp if r["x_request_id_0"] in rids]
     assert len(set(goids)) == len(rids)
+    # The backend is Python: no goroutines there.
+    assert all(r["syscall_coroutine_1"] == 0 for r in sessions(recs, "s-p", backend.port))
     ok, bad = link_report(recs, mid.port, backend.port, rids)
     report(f"go {mode}", ok, bad)
     assert not crossings(recs, mid.port, backend.port)
-    if mode == "close":
+    if mode.startswith("raw"):
         assert not bad
+
+
+def test_go_goroutines_off(procs, agent_factory):
+    """--go-goroutines=false: no coroutine ids, Go traced per thread as any program."""
+    backend = procs("backend")
+    agent = agent_factory("--go-goroutines=false")
+    mid = procs("middle_go", backend.port, "raw")
+    time.sleep(0.3)
+    for i in range(3):
+        get(mid.port, "/m", f"gooff-{i}")
+    recs = agent.stop()
+    assert "registered" not in agent.err.read_text()
+    mine = sessions(recs, "s-p", mid.port) + sessions(recs, "c-p", backend.port)
+    assert len(mine) == 6
+    assert all(r["syscall_coroutine_0"] == 0 and r["syscall_coroutine_1"] == 0 for r in mine)
