@@ -502,6 +502,26 @@ def test_ids_unique_and_in_range(nginx_proxy, agent_factory):
     assert agent.stats["trace_ids"] >= 3 * n
 
 
+def test_ids_differ_across_restarts(nginx_proxy, agent_factory):
+    """A restarted agent does not hand out the ids of its previous run: per CPU (bits
+    48-62) the counter part starts above where the previous run stopped."""
+    port = nginx_proxy["port"]
+    runs = []
+    for run in range(2):
+        agent = agent_factory()
+        for i in range(20):
+            get(port, "/close/r", f"restart{run}-{i}")
+        recs = agent.stop()
+        runs.append({r[k] for r in recs if r["server_port"] == port
+                     for k in ("syscall_trace_id_request", "syscall_trace_id_response")} - {0})
+    assert len(runs[0]) >= 20 and len(runs[1]) >= 20
+    assert not runs[0] & runs[1]
+    low = (1 << 48) - 1
+    for cpu in {i >> 48 for i in runs[0]} & {i >> 48 for i in runs[1]}:
+        assert (max(i & low for i in runs[0] if i >> 48 == cpu)
+                < min(i & low for i in runs[1] if i >> 48 == cpu))
+
+
 def test_disabled_gives_zeros(nginx_proxy, agent_factory):
     """(f) --syscall-trace-id=false: records still come, every id is 0."""
     port, backend = nginx_proxy["port"], nginx_proxy["backend"]
