@@ -45,6 +45,7 @@ test_pkgs=(
 	clickhouse-server clickhouse-client # store contract and integration tests of the
 	                              # ClickHouse backend (tests start their own server process;
 	                              # the package's service is never used)
+	golang-go                     # integration: a Go net/http service (goroutine tracking)
 )
 
 want=("${build_pkgs[@]}")
