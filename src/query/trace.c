@@ -52,8 +52,9 @@ const char *trace_auto_service(const struct trace_span *s)
  */
 static int side_rank(const struct trace_span *s)
 {
-	static const char *const ranks[] = { "c-p", "c", "c-nd", "local", "rest", "s-nd", "s",
-					     "s-p" };
+	static const char *const ranks[] = {
+		"c-p", "c", "c-nd", "local", "rest", "s-nd", "s", "s-p"
+	};
 	static const int rank[] = { 0, 1, 2, 3, 3, 4, 5, 6 };
 
 	for (size_t i = 0; i < sizeof(ranks) / sizeof(ranks[0]); i++)
@@ -138,8 +139,8 @@ static bool tcp_linked(const struct trace_cfg *cfg, const struct trace_span *a,
 	if (req && (a->req_tcp_seq != b->req_tcp_seq ||
 		    i64_abs(a->start_us - b->start_us) > cfg->delay_us))
 		return false;
-	if (resp && (a->resp_tcp_seq != b->resp_tcp_seq ||
-		     i64_abs(a->end_us - b->end_us) > cfg->delay_us))
+	if (resp &&
+	    (a->resp_tcp_seq != b->resp_tcp_seq || i64_abs(a->end_us - b->end_us) > cfg->delay_us))
 		return false;
 	return ports_agree(a, b) && !fields_conflict(a, b);
 }
@@ -150,8 +151,8 @@ static bool dns_linked(const struct trace_cfg *cfg, const struct trace_span *a,
 {
 	int la = trace_local_side(a), lb = trace_local_side(b);
 
-	if (strcmp(a->l7_protocol, "DNS") || strcmp(b->l7_protocol, "DNS") ||
-	    a->request_id < 0 || a->request_id != b->request_id)
+	if (strcmp(a->l7_protocol, "DNS") || strcmp(b->l7_protocol, "DNS") || a->request_id < 0 ||
+	    a->request_id != b->request_id)
 		return false;
 	if ((la >= 0 && la == lb) || side_rank(a) < 0 || side_rank(b) < 0)
 		return false;
@@ -266,9 +267,9 @@ struct build {
 	const struct trace_cfg *cfg;
 	struct trace_span *s;
 	size_t n;
-	size_t *net;  /* union-find: network span sets (tcp_seq / DNS) */
-	size_t *sys;  /* union-find: one thread's syscall chain within a process */
-	int *tail;    /* per net-set root: the last member (index), -1 */
+	size_t *net; /* union-find: network span sets (tcp_seq / DNS) */
+	size_t *sys; /* union-find: one thread's syscall chain within a process */
+	int *tail;   /* per net-set root: the last member (index), -1 */
 	size_t *tmp;
 };
 
@@ -369,7 +370,7 @@ static void build_process_sets(struct build *b)
 		}
 		if (best >= 0)
 			set_parent(b, c, best,
-				   best_k == 3   ? TRACE_LINK_SYSCALL
+				   best_k == 3	 ? TRACE_LINK_SYSCALL
 				   : best_k == 2 ? TRACE_LINK_X_REQUEST
 						 : TRACE_LINK_APP);
 	}
@@ -552,8 +553,8 @@ static void emit_order(struct build *b, const size_t *roots, size_t nroots, size
 
 /* Accept spans linked to the seeds, transitively (the gathered candidates that are not:
  * strays of a key collision, rows outside the windows). */
-static void accept(const struct trace_cfg *cfg, struct trace_span *s, size_t n,
-		   const size_t *seed, size_t nseed, size_t *queue)
+static void accept(const struct trace_cfg *cfg, struct trace_span *s, size_t n, const size_t *seed,
+		   size_t nseed, size_t *queue)
 {
 	size_t qh = 0, qt = 0;
 
@@ -575,8 +576,8 @@ static void accept(const struct trace_cfg *cfg, struct trace_span *s, size_t n,
 	}
 }
 
-int trace_build(const struct trace_cfg *cfg_in, struct trace_span *s, size_t n,
-		const size_t *seed, size_t nseed, size_t *order, size_t *norder)
+int trace_build(const struct trace_cfg *cfg_in, struct trace_span *s, size_t n, const size_t *seed,
+		size_t nseed, size_t *order, size_t *norder)
 {
 	struct trace_cfg cfg = *cfg_in;
 	struct build b = { .cfg = &cfg, .s = s, .n = n };

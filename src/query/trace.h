@@ -25,25 +25,25 @@
 struct store;
 
 /* Text fields are cut to these sizes (NUL included); comparisons see what is kept. */
-#define TRACE_OBS_LEN	   8
-#define TRACE_IP_LEN	   48
-#define TRACE_KNAME_LEN	   17
-#define TRACE_PROTO_LEN	   24
-#define TRACE_TYPE_LEN	   33
-#define TRACE_DOMAIN_LEN   257
-#define TRACE_RES_LEN	   1025
-#define TRACE_EXC_LEN	   257
-#define TRACE_XID_LEN	   129
-#define TRACE_TID_LEN	   65
+#define TRACE_OBS_LEN	 8
+#define TRACE_IP_LEN	 48
+#define TRACE_KNAME_LEN	 17
+#define TRACE_PROTO_LEN	 24
+#define TRACE_TYPE_LEN	 33
+#define TRACE_DOMAIN_LEN 257
+#define TRACE_RES_LEN	 1025
+#define TRACE_EXC_LEN	 257
+#define TRACE_XID_LEN	 129
+#define TRACE_TID_LEN	 65
 
 /* How a span got its parent (trace_span.link), and link kinds (trace_linked). */
 enum trace_link {
 	TRACE_LINK_NONE = 0,
-	TRACE_LINK_TCP_SEQ = 1 << 0,  /* same message: equal tcp_seq, ports, time, fields */
+	TRACE_LINK_TCP_SEQ = 1 << 0,   /* same message: equal tcp_seq, ports, time, fields */
 	TRACE_LINK_X_REQUEST = 1 << 1, /* X-Request-ID carried through a gateway */
-	TRACE_LINK_SYSCALL = 1 << 2,  /* same thread: syscall_trace_id, same process */
-	TRACE_LINK_APP = 1 << 3,      /* trace_id (+ span_id / parent_span_id) */
-	TRACE_LINK_DNS = 1 << 4,      /* same DNS exchange: request id, ports, time */
+	TRACE_LINK_SYSCALL = 1 << 2,   /* same thread: syscall_trace_id, same process */
+	TRACE_LINK_APP = 1 << 3,       /* trace_id (+ span_id / parent_span_id) */
+	TRACE_LINK_DNS = 1 << 4,       /* same DNS exchange: request id, ports, time */
 };
 
 /* One l7_flow_log row, as assembly needs it, plus what assembly computes. */
@@ -82,11 +82,11 @@ struct trace_span {
 };
 
 struct trace_cfg {
-	int64_t delay_us;     /* Δ for tcp_seq / DNS links: network delay + clock offset */
-	int64_t window_s;     /* rows are searched within the seed's times ± this */
-	uint32_t max_rounds;  /* lookup rounds after the seed's */
-	uint32_t max_spans;   /* rows gathered at most (candidates included) */
-	uint64_t timeout_ms;  /* per store query; 0 none */
+	int64_t delay_us;    /* Δ for tcp_seq / DNS links: network delay + clock offset */
+	int64_t window_s;    /* rows are searched within the seed's times ± this */
+	uint32_t max_rounds; /* lookup rounds after the seed's */
+	uint32_t max_spans;  /* rows gathered at most (candidates included) */
+	uint64_t timeout_ms; /* per store query; 0 none */
 };
 
 #define TRACE_DEF_DELAY_US   60000
@@ -117,13 +117,13 @@ unsigned trace_linked(const struct trace_cfg *cfg, const struct trace_span *a,
  * display order (depth-first, children by start time) to order[0..*norder). order must
  * have room for n entries. 0 or -errno (-EINVAL, -ENOMEM).
  */
-int trace_build(const struct trace_cfg *cfg, struct trace_span *spans, size_t n,
-		const size_t *seed, size_t nseed, size_t *order, size_t *norder);
+int trace_build(const struct trace_cfg *cfg, struct trace_span *spans, size_t n, const size_t *seed,
+		size_t nseed, size_t *order, size_t *norder);
 
 /* What to assemble: a row id, or a trace id; optional time hints (Unix seconds). */
 struct trace_query {
-	int64_t id;	      /* > 0: the span's _id */
-	const char *trace_id; /* or: a trace id */
+	int64_t id;		  /* > 0: the span's _id */
+	const char *trace_id;	  /* or: a trace id */
 	int64_t time_lo, time_hi; /* 0: no hint; else rows with time in [lo, hi] */
 };
 

@@ -325,10 +325,10 @@ static int on_row(void *ctx, const struct store_value *v, size_t ncols)
 	s->protocol = (int)val_int(&v[TC_PROTOCOL], 0);
 	s->client_port = (int)val_int(&v[TC_CPORT], 0);
 	s->server_port = (int)val_int(&v[TC_SPORT], 0);
-	copy_text(s->ip[0], sizeof(s->ip[0]), v[TC_IP4_0].type == STORE_TEXT ? &v[TC_IP4_0]
-									     : &v[TC_IP6_0]);
-	copy_text(s->ip[1], sizeof(s->ip[1]), v[TC_IP4_1].type == STORE_TEXT ? &v[TC_IP4_1]
-									     : &v[TC_IP6_1]);
+	copy_text(s->ip[0], sizeof(s->ip[0]),
+		  v[TC_IP4_0].type == STORE_TEXT ? &v[TC_IP4_0] : &v[TC_IP6_0]);
+	copy_text(s->ip[1], sizeof(s->ip[1]),
+		  v[TC_IP4_1].type == STORE_TEXT ? &v[TC_IP4_1] : &v[TC_IP6_1]);
 	s->process_id[0] = val_int(&v[TC_PID0], 0);
 	s->process_id[1] = val_int(&v[TC_PID1], 0);
 	copy_text(s->process_kname[0], sizeof(s->process_kname[0]), &v[TC_KNAME0]);
@@ -417,9 +417,14 @@ static bool text_key(const char *s)
 static int round_sql(struct gather *g, struct sbuf *b)
 {
 	static const char *const cols[] = {
-		"req_tcp_seq",	  "resp_tcp_seq",   "syscall_trace_id_request",
-		"syscall_trace_id_response", "x_request_id_0", "x_request_id_1",
-		"trace_id",	  "request_id",
+		"req_tcp_seq",
+		"resp_tcp_seq",
+		"syscall_trace_id_request",
+		"syscall_trace_id_response",
+		"x_request_id_0",
+		"x_request_id_1",
+		"trace_id",
+		"request_id",
 	};
 	struct term tm[8] = { 0 };
 	struct trace *t = g->t;
@@ -431,7 +436,8 @@ static int round_sql(struct gather *g, struct sbuf *b)
 
 		if (!s->kept)
 			continue;
-		if (s->req_tcp_seq && (rc = kset_add(&g->asked[K_REQ_SEQ], (uint64_t)s->req_tcp_seq)) > 0)
+		if (s->req_tcp_seq &&
+		    (rc = kset_add(&g->asked[K_REQ_SEQ], (uint64_t)s->req_tcp_seq)) > 0)
 			term_int(&tm[0], cols[0], s->req_tcp_seq);
 		if (rc >= 0 && s->resp_tcp_seq &&
 		    (rc = kset_add(&g->asked[K_RESP_SEQ], (uint64_t)s->resp_tcp_seq)) > 0)
@@ -552,7 +558,7 @@ int trace_assemble(struct store *st, const struct trace_cfg *cfg_in, const struc
 		goto out;
 	}
 
-	/* The seed: the row of an id (its second is in the id: one partition), or every
+	/* The seed: the row of an id (its minute is in the id: one partition), or every
 	 * row of a trace id. */
 	sb_select(&b);
 	if (q->id > 0) {
@@ -561,8 +567,10 @@ int trace_assemble(struct store *st, const struct trace_cfg *cfg_in, const struc
 		sb_str(&b, "_id = ");
 		sb_int(&b, q->id);
 		if (ts > 0) {
-			sb_str(&b, " AND time = ");
+			sb_str(&b, " AND time >= ");
 			sb_int(&b, ts);
+			sb_str(&b, " AND time < ");
+			sb_int(&b, ts + 60);
 		}
 	} else {
 		sb_str(&b, "trace_id = ");

@@ -53,12 +53,12 @@ uint64_t rowid_reserve(uint64_t n)
 
 int64_t rowid_make(int64_t time_s, uint64_t seq)
 {
-	uint64_t t = time_s > ROWID_EPOCH_S ? (uint64_t)(time_s - ROWID_EPOCH_S) : 0;
+	uint64_t t = time_s > ROWID_EPOCH_S ? (uint64_t)(time_s - ROWID_EPOCH_S) / 60 : 0;
 
 	if (t > ROWID_TIME_MASK)
 		t = ROWID_TIME_MASK;
-	return (int64_t)((t << ROWID_TIME_SHIFT) | ((uint64_t)rowid_instance() << ROWID_INST_SHIFT) |
-			 (seq & ROWID_SEQ_MASK));
+	return (int64_t)((t << ROWID_TIME_SHIFT) |
+			 ((uint64_t)rowid_instance() << ROWID_INST_SHIFT) | (seq & ROWID_SEQ_MASK));
 }
 
 int64_t rowid_time(int64_t id)
@@ -68,5 +68,5 @@ int64_t rowid_time(int64_t id)
 	if (id <= 0)
 		return -1;
 	t = ((uint64_t)id >> ROWID_TIME_SHIFT) & ROWID_TIME_MASK;
-	return t ? ROWID_EPOCH_S + (int64_t)t : -1;
+	return t ? ROWID_EPOCH_S + (int64_t)t * 60 : -1;
 }

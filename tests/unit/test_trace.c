@@ -144,8 +144,7 @@ static void to_record(const struct sp *p, struct l7_record *r)
 }
 
 /* The tree as text: one line per kept span, indented by depth. */
-static void render(const struct trace_span *s, const size_t *order, size_t n, char *buf,
-		   size_t cap)
+static void render(const struct trace_span *s, const size_t *order, size_t n, char *buf, size_t cap)
 {
 	size_t len = 0;
 
@@ -153,8 +152,8 @@ static void render(const struct trace_span *s, const size_t *order, size_t n, ch
 	for (size_t k = 0; k < n; k++) {
 		const struct trace_span *x = &s[order[k]];
 
-		len += (size_t)snprintf(buf + len, cap - len, "%*s%s %s %s %lld\n", x->depth * 2, "",
-					x->observation_point, trace_auto_service(x),
+		len += (size_t)snprintf(buf + len, cap - len, "%*s%s %s %s %lld\n", x->depth * 2,
+					"", x->observation_point, trace_auto_service(x),
 					x->request_resource, (long long)x->self_time);
 		assert_true(len < cap);
 	}
@@ -247,8 +246,8 @@ static int64_t row_id(struct store *st, const struct sp *p)
 	assert_int_equal(store_query(st, sql, v, 3, NULL, NULL, on_id, &o), 0);
 	assert_int_equal(o.n, 1);
 	assert_true(o.id > 0);
-	/* The id names its row's second. */
-	assert_int_equal(rowid_time(o.id), (T0 + p->end) / 1000000);
+	/* The id names its row's minute. */
+	assert_int_equal(rowid_time(o.id), (T0 + p->end) / 60000000 * 60);
 	return o.id;
 }
 
@@ -287,7 +286,8 @@ static void store_check(const struct sp *set, size_t n, const struct built *want
 		assert_int_equal(trace_assemble(st, NULL, &q, &t, err, sizeof(err)), 0);
 		render(t->spans, t->order, t->norder, got, sizeof(got));
 		if (strcmp(exp, got))
-			fail_msg("from span %d through the store:\n%s\nwant:\n%s", ws->id, got, exp);
+			fail_msg("from span %d through the store:\n%s\nwant:\n%s", ws->id, got,
+				 exp);
 		trace_free(t);
 	}
 	store_close(st);
@@ -472,10 +472,14 @@ static void test_retry(void **unused)
  */
 #define TR "4bf92f3577b34da6a3ce929d0e0e4736"
 static const struct sp w3c[] = {
-	{ 1, "c-p", 100, "curl", 40000, 80, 0, 10000, 0, 0, 0, 0, "/w", 0, 0, 0, TR, "00f067aa0ba902b7" },
-	{ 2, "s-p", 200, "app", 40000, 80, 100, 9900, 0, 0, 0, 0, "/w", 0, 0, 0, TR, "00f067aa0ba902b7" },
-	{ 3, "c-p", 200, "app", 41001, 81, 1000, 9000, 3000, 4000, 0, 0, "/v", 0, 0, 0, TR, "b7ad6b7169203331", "00f067aa0ba902b7" },
-	{ 4, "s-p", 300, "svc", 41001, 81, 1100, 8900, 3000, 4000, 0, 0, "/v", 0, 0, 0, TR, "b7ad6b7169203331", "00f067aa0ba902b7" },
+	{ 1, "c-p", 100, "curl", 40000, 80, 0, 10000, 0, 0, 0, 0, "/w", 0, 0, 0, TR,
+	  "00f067aa0ba902b7" },
+	{ 2, "s-p", 200, "app", 40000, 80, 100, 9900, 0, 0, 0, 0, "/w", 0, 0, 0, TR,
+	  "00f067aa0ba902b7" },
+	{ 3, "c-p", 200, "app", 41001, 81, 1000, 9000, 3000, 4000, 0, 0, "/v", 0, 0, 0, TR,
+	  "b7ad6b7169203331", "00f067aa0ba902b7" },
+	{ 4, "s-p", 300, "svc", 41001, 81, 1100, 8900, 3000, 4000, 0, 0, "/v", 0, 0, 0, TR,
+	  "b7ad6b7169203331", "00f067aa0ba902b7" },
 };
 
 static void test_w3c(void **unused)
@@ -531,9 +535,12 @@ static void test_strays(void **unused)
 static void test_dns(void **unused)
 {
 	static const struct sp set[] = {
-		{ 1, "c-p", 100, "curl", 53000, 53, 0, 900, 0, 0, 0, 0, "example.com", 0, 0, 0, 0, 0, 0, "DNS", 4242 },
-		{ 2, "c-nd", 0, "", 53000, 53, 100, 800, 0, 0, 0, 0, "example.com", 0, 0, 0, 0, 0, 0, "DNS", 4242 },
-		{ 3, "c-nd", 0, "", 53001, 53, 100, 800, 0, 0, 0, 0, "example.com", 0, 0, 0, 0, 0, 0, "DNS", 4242 },
+		{ 1, "c-p",	    100, "curl", 53000, 53, 0, 900, 0,	   0,	0,
+		  0, "example.com", 0,	 0,	 0,	0,  0, 0,   "DNS", 4242 },
+		{ 2, "c-nd",	    0, "", 53000, 53, 100, 800, 0,     0,   0,
+		  0, "example.com", 0, 0,  0,	  0,  0,   0,	"DNS", 4242 },
+		{ 3, "c-nd",	    0, "", 53001, 53, 100, 800, 0,     0,   0,
+		  0, "example.com", 0, 0,  0,	  0,  0,   0,	"DNS", 4242 },
 	};
 	struct built b;
 
@@ -550,8 +557,8 @@ static void test_dns(void **unused)
 static void test_links_symmetric(void **unused)
 {
 	const struct sp *sets[] = { chain3, net_hops, keepalive, parallel, retry, w3c, strays };
-	const size_t ns[] = { N(chain3), N(net_hops), N(keepalive), N(parallel), N(retry), N(w3c),
-			      N(strays) };
+	const size_t ns[] = { N(chain3), N(net_hops), N(keepalive), N(parallel),
+			      N(retry),	 N(w3c),      N(strays) };
 	struct trace_cfg cfg = { 0 };
 	struct trace_span a, b;
 
@@ -569,7 +576,7 @@ static void test_links_symmetric(void **unused)
 			}
 }
 
-/* Row ids: below 2^63, the row's second in the top bits, distinct within a batch. */
+/* Row ids: below 2^63, the row's minute in the top bits, distinct within a batch. */
 static void test_rowid(void **unused)
 {
 	uint64_t seq = rowid_reserve(3);
@@ -577,7 +584,7 @@ static void test_rowid(void **unused)
 
 	(void)unused;
 	assert_true(a > 0 && b > 0 && a != b);
-	assert_int_equal(rowid_time(a), 1700000000);
+	assert_int_equal(rowid_time(a), 1700000000 / 60 * 60);
 	assert_int_equal(rowid_time(rowid_make(0, seq)), -1);
 	assert_true(rowid_make(INT64_MAX, seq) > 0);
 	assert_int_equal(rowid_time(-5), -1);
