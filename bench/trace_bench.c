@@ -32,9 +32,9 @@
 #include "store/rowid.h"
 #include "store/store.h"
 
-#define HOPS	     10
-#define SPANS	     (HOPS * 4)
-#define META_FILE    "trace_bench.meta"
+#define HOPS	  10
+#define SPANS	  (HOPS * 4)
+#define META_FILE "trace_bench.meta"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -145,10 +145,10 @@ static size_t emit_hop(const struct hop *h, struct l7_record *out)
 	return n;
 }
 
-static const char *const comms[] = { "nginx", "java", "python3", "node", "envoy", "redis-server",
-				     "mysqld", "curl", "gunicorn", "php-fpm" };
-static const char *const paths[] = { "/api/v1/users", "/api/v1/orders", "/login", "/",
-				     "/static/app.js", "/api/v1/cart", "/health", "/search" };
+static const char *const comms[] = { "nginx",	     "java",   "python3", "node",     "envoy",
+				     "redis-server", "mysqld", "curl",	  "gunicorn", "php-fpm" };
+static const char *const paths[] = { "/api/v1/users",  "/api/v1/orders", "/login",  "/",
+				     "/static/app.js", "/api/v1/cart",	 "/health", "/search" };
 
 static uint64_t st_id(void)
 {
@@ -276,10 +276,14 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "rows", required_argument, NULL, 'r' },    { "traces", required_argument, NULL, 't' },
-		{ "samples", required_argument, NULL, 's' }, { "batch", required_argument, NULL, 'b' },
-		{ "window-s", required_argument, NULL, 'w' }, { "dir", required_argument, NULL, 'd' },
-		{ "reuse", no_argument, NULL, 'u' },	       { "help", no_argument, NULL, 'h' },
+		{ "rows", required_argument, NULL, 'r' },
+		{ "traces", required_argument, NULL, 't' },
+		{ "samples", required_argument, NULL, 's' },
+		{ "batch", required_argument, NULL, 'b' },
+		{ "window-s", required_argument, NULL, 'w' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ "reuse", no_argument, NULL, 'u' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t rows = 1000000, ntraces = 1000, nsamples = 200, batch = 10000, window_s = 3600;
@@ -343,9 +347,9 @@ int main(int argc, char **argv)
 					size_t m = trace_rows(buf + n, t0_us, window_us);
 					size_t pick = (size_t)(rnd() % m);
 
-					seeds[tr++] = rowid_make((int64_t)(buf[n + pick].end_ns /
-									   1000000000ull),
-								 seq + n + pick);
+					seeds[tr++] = rowid_make(
+						(int64_t)(buf[n + pick].end_ns / 1000000000ull),
+						seq + n + pick);
 					n += m;
 					next_trace += every;
 					continue;
@@ -364,7 +368,8 @@ int main(int argc, char **argv)
 		}
 		took = now_s() - t0;
 		ntraces = tr;
-		printf("store: %" PRIu64 " rows (%" PRIu64 " traces of %d spans) written in %.1f s: "
+		printf("store: %" PRIu64 " rows (%" PRIu64
+		       " traces of %d spans) written in %.1f s: "
 		       "%.0f rows/s through store_write_batch, batch %" PRIu64 "\n",
 		       written, ntraces, SPANS, took, (double)written / took, batch);
 		meta = fopen(path, "w");
@@ -425,8 +430,8 @@ int main(int argc, char **argv)
 		       "trace; complete %" PRIu64 "/%" PRIu64 "\n",
 		       nsamples, SPANS, lat[nsamples / 2], lat[(nsamples * 99) / 100],
 		       lat[nsamples - 1], sum / (double)nsamples, (double)rounds / (double)nsamples,
-		       (double)queries / (double)nsamples, (double)spans / (double)nsamples, complete,
-		       nsamples);
+		       (double)queries / (double)nsamples, (double)spans / (double)nsamples,
+		       complete, nsamples);
 	}
 	free(lat);
 	free(seeds);

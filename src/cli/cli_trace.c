@@ -182,11 +182,13 @@ static int run_trace(int argc, char **argv)
 		case 'j': json = true; break;
 		case OPT_TIME_START:
 		case OPT_TIME_END:
-			if (cli_parse_u64(optarg, 1, INT64_MAX / 2, c == OPT_TIME_START ? &tlo : &thi))
-				return cli_usage_error(&cli_cmd_trace,
-						       "--time-start / --time-end: '%s' is not Unix "
-						       "seconds",
-						       optarg);
+			if (cli_parse_u64(optarg, 1, INT64_MAX / 2,
+					  c == OPT_TIME_START ? &tlo : &thi))
+				return cli_usage_error(
+					&cli_cmd_trace,
+					"--time-start / --time-end: '%s' is not Unix "
+					"seconds",
+					optarg);
 			break;
 		case 'h': return cli_help(&cli_cmd_trace);
 		default: return CLI_EXIT_USAGE;

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, Server
+from conftest import ROOT, Server, free_port, wait_port
 from wirebatch import make_batch, pb_bytes, pb_int
 
 CLI = pathlib.Path(os.environ.get("FLOWSCOPE_CLI", ROOT / "build" / "flowscope"))
@@ -238,3 +238,144 @@ def test_cli_errors(loaded):
     assert r.returncode == 2
     r = subprocess.run([str(CLI), "trace", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("Usage: flowscope trace")
+
+
+# ---- live: flowscope up, curl -> nginx (proxy_pass) -> python3 -m http.server ----
+
+PROXY_CONF = """
+worker_processes 1;
+daemon off;
+master_process on;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ proxy_pass http://127.0.0.1:{backend}; }}
+    }}
+}}
+"""
+
+
+def up_env():
+    env = dict(os.environ)
+    env.pop("FLOWSCOPE_SERVER_URL", None)
+    for name in ("FLOWSCOPE_SERVER", "FLOWSCOPE_AGENT"):
+        if name in env:
+            env[name] = str(pathlib.Path(env[name]).resolve())
+    return env
+
+
+def test_live_curl_nginx_python():
+    d = pathlib.Path(tempfile.mkdtemp(prefix="flowscope-live-"))
+    d.chmod(0o755)
+    (d / "www").mkdir()
+    (d / "www" / "hello.txt").write_text("hello\n")
+    port, backend, api = free_port(), free_port(), free_port()
+    url = f"http://127.0.0.1:{api}"
+    (d / "nginx.conf").write_text(PROXY_CONF.format(dir=d, port=port, backend=backend))
+    procs = []
+    try:
+        up = subprocess.Popen([str(CLI), "up", "--data", str(d / "data"), "--listen",
+                               f"127.0.0.1:{api}"], stdout=open(d / "up.out", "wb"),
+                              stderr=open(d / "up.err", "wb"), env=up_env())
+        procs.append(up)
+        deadline = time.monotonic() + 120
+        while "flowscope: up." not in (d / "up.out").read_text():
+            assert up.poll() is None, (d / "up.err").read_text()
+            assert time.monotonic() < deadline, (d / "up.err").read_text()
+            time.sleep(0.1)
+        py = subprocess.Popen(["python3", "-m", "http.server", "--bind", "127.0.0.1",
+                               str(backend)], cwd=d / "www", stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        procs.append(py)
+        ngx = subprocess.Popen(["nginx", "-p", str(d), "-c", str(d / "nginx.conf")],
+                               stderr=subprocess.DEVNULL)
+        procs.append(ngx)
+        wait_port(backend)
+        wait_port(port)
+        # One request passing an X-Request-ID (nginx forwards it), one without.
+        for q, hdr in (("xrid", ["-H", "X-Request-ID: live-trace-1"]), ("plain", [])):
+            subprocess.run(["curl", "-sf", "-o", "/dev/null", *hdr,
+                            f"http://127.0.0.1:{port}/hello.txt?{q}"], check=True, timeout=30)
+
+        srv = Server.__new__(Server)  # its query helpers, on up's server
+        srv.port = api
+        srv.url = url
+        sql = ("SELECT _id, observation_point, process_kname_0, process_kname_1, "
+               "request_resource FROM l7_flow_log WHERE request_resource LIKE "
+               "'/hello.txt?%' ORDER BY start_time")
+        deadline = time.monotonic() + 20
+        while True:
+            rows = srv.query(sql)
+            if len(rows) >= 8 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        got = {(r[1], r[2] or r[3], r[4]) for r in rows}
+        for q in ("xrid", "plain"):
+            for key in (("c-p", "curl"), ("s-p", "nginx"), ("c-p", "nginx"), ("s-p", "python3")):
+                assert (*key, f"/hello.txt?{q}") in got, (q, key, sorted(got))
+
+        def tree(q, obs, proc):
+            [_id] = [r[0] for r in rows if r[1] == obs and (r[2] or r[3]) == proc
+                     and r[4] == f"/hello.txt?{q}"]
+            status, body = srv.json("GET", f"/v1/trace?id={_id}")
+            assert status == 200, body
+            by_id = {sp["_id"]: sp for sp in body["spans"]}
+            return [(sp["observation_point"], sp["auto_service"],
+                     (by_id[sp["parent_id"]]["observation_point"],
+                      by_id[sp["parent_id"]]["auto_service"]) if sp["parent_id"] else None,
+                     sp["link"]) for sp in body["spans"]]
+
+        full = [("c-p", "curl", None, ""),
+                ("s-p", "nginx", ("c-p", "curl"), "tcp_seq"),
+                ("c-p", "nginx", ("s-p", "nginx"), None),
+                ("s-p", "python3", ("c-p", "nginx"), "tcp_seq")]
+
+        def same(t, want):
+            return [x[:3] for x in t] == [w[:3] for w in want] and all(
+                w[3] is None or x[3] == w[3] for x, w in zip(t, want))
+
+        # X-Request-ID passed through nginx joins its inbound and its upstream request.
+        t = tree("xrid", "c-p", "curl")
+        assert same(t, full), t
+        assert t[2][3] in ("x_request_id", "syscall"), t
+        assert tree("xrid", "s-p", "python3") == t
+        # Without it, until the kernel fills syscall_trace_id (being built), nginx's
+        # inbound s-p and its upstream c-p stay apart: each hop is whole on its own.
+        t = tree("plain", "c-p", "curl")
+        if len(t) == 4:
+            assert same(t, full) and t[2][3] == "syscall", t
+        else:
+            assert t == full[:2], t
+            t = tree("plain", "s-p", "python3")
+            assert t == [("c-p", "nginx", None, ""),
+                         ("s-p", "python3", ("c-p", "nginx"), "tcp_seq")], t
+        # The CLI prints the same tree.
+        [_id] = [r[0] for r in rows if r[1] == "c-p" and r[2] == "curl"
+                 and r[4] == "/hello.txt?xrid"]
+        r = cli(srv, str(_id))
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert [ln.split(" self ")[0].rsplit(" ", 1)[0] for ln in lines[:4]] == [
+            "c-p curl HTTP GET /hello.txt?xrid 200",
+            "  s-p nginx HTTP GET /hello.txt?xrid 200",
+            "    c-p nginx HTTP GET /hello.txt?xrid 200",
+            "      s-p python3 HTTP GET /hello.txt?xrid 200"], r.stdout
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.send_signal(2 if p is procs[0] else 15)
+                try:
+                    p.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        shutil.rmtree(d, ignore_errors=True)
