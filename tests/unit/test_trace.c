@@ -286,8 +286,8 @@ static void store_check(const struct sp *set, size_t n, const struct built *want
 		assert_int_equal(trace_assemble(st, NULL, &q, &t, err, sizeof(err)), 0);
 		render(t->spans, t->order, t->norder, got, sizeof(got));
 		if (strcmp(exp, got))
-			fail_msg("from span %d through the store:\n%s\nwant:\n%s", ws->id, got,
-				 exp);
+			fail_msg("from span %lld through the store:\n%s\nwant:\n%s",
+				 (long long)ws->id, got, exp);
 		trace_free(t);
 	}
 	store_close(st);
