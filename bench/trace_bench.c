@@ -3,8 +3,9 @@
  * Trace assembly latency (docs/benchmarks.md, "Trace assembly"). Builds a SQLite store of
  * --rows l7_flow_log rows written through store_write_rows in batches of --batch:
  * background traffic (independent c-p/s-p exchanges, a fifth of them with c-nd/s-nd
- * packet spans, random tcp_seq and syscall trace ids, X-Request-IDs on 30 % of rows, W3C
- * trace ids on 20 %) over --window-s seconds, with --traces traces of 40 spans mixed in
+ * packet spans, random tcp_seq, syscall trace ids growing with time as the kernel's do,
+ * X-Request-IDs on 30 % of rows, W3C trace ids on 20 %) over --window-s seconds, in time
+ * order batch by batch as agents deliver them, with --traces traces of 40 spans mixed in
  * (10 hops: client -> gateway -> 3 services -> 2 downstreams each; every hop c-p, c-nd,
  * s-nd, s-p joined by tcp_seq; each service's inbound s-p and its downstream c-p chained
  * by syscall trace ids as the kernel gives them). Then assembles --samples traces, each
@@ -150,17 +151,23 @@ static const char *const comms[] = { "nginx",	     "java",   "python3", "node", 
 static const char *const paths[] = { "/api/v1/users",  "/api/v1/orders", "/login",  "/",
 				     "/static/app.js", "/api/v1/cart",	 "/health", "/search" };
 
+/* Syscall trace ids as the kernel makes them: a per-CPU base from the clock, then +1 per
+ * id, so they grow with time (DESIGN §3). */
+static uint64_t st_next = (1ull << 56) | 0x123456789ull;
+
 static uint64_t st_id(void)
 {
-	return (rnd() >> 2) | 1;
+	return ++st_next;
 }
 
-static size_t background(struct l7_record *out, uint64_t t0_us, uint64_t window_us)
+/* Rows come in time order, as agents deliver them: each batch covers the next slice
+ * [t0_us, t0_us + slice_us) of the window. */
+static size_t background(struct l7_record *out, uint64_t t0_us, uint64_t slice_us)
 {
 	struct hop h = { 0 };
 	uint64_t dur = 100 + rnd() % 1000 * (1 + rnd() % 1000);
 
-	h.start = t0_us + rnd() % window_us;
+	h.start = t0_us + rnd() % slice_us;
 	h.end = h.start + dur + 200;
 	h.req_seq = (uint32_t)rnd();
 	h.resp_seq = (uint32_t)rnd();
@@ -192,11 +199,11 @@ static size_t background(struct l7_record *out, uint64_t t0_us, uint64_t window_
 }
 
 /* A 40-span trace: hop 0 client -> svc 1; svc 1 -> svcs 2..4; each of those -> 2 more. */
-static size_t trace_rows(struct l7_record *out, uint64_t t0_us, uint64_t window_us)
+static size_t trace_rows(struct l7_record *out, uint64_t t0_us, uint64_t slice_us)
 {
 	struct hop hops[HOPS];
 	int parent[HOPS] = { -1, 0, 1, 1, 2, 2, 3, 3, 4, 4 };
-	uint64_t start = t0_us + rnd() % (window_us - 1000000);
+	uint64_t start = t0_us + rnd() % slice_us;
 	uint32_t base_pid = (uint32_t)(20000 + rnd() % 20000);
 	size_t n = 0;
 
@@ -339,12 +346,14 @@ int main(int argc, char **argv)
 		 * row k of the run gets counter value k. */
 		rowid_set_instance(1);
 		while (written < rows) {
+			uint64_t slice_us = window_us * batch / rows + 1;
+			uint64_t at_us = t0_us + window_us * written / rows;
 			size_t n = 0;
 
 			while (n < batch && written + n < rows) {
 				if (tr < ntraces && written + n >= next_trace &&
 				    written + n + SPANS <= rows) {
-					size_t m = trace_rows(buf + n, t0_us, window_us);
+					size_t m = trace_rows(buf + n, at_us, slice_us);
 					size_t pick = (size_t)(rnd() % m);
 
 					seeds[tr++] = rowid_make(
@@ -354,7 +363,7 @@ int main(int argc, char **argv)
 					next_trace += every;
 					continue;
 				}
-				n += background(buf + n, t0_us, window_us);
+				n += background(buf + n, at_us, slice_us);
 			}
 			if (store_write_batch(st, buf, n) != STORE_OK) {
 				fprintf(stderr, "write failed: %s\n", store_errmsg(st));
