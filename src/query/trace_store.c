@@ -296,6 +296,28 @@ static int64_t val_int(const struct store_value *v, int64_t null)
 	return null;
 }
 
+/*
+ * Which row this is, to keep each once however many lookups return it: its _id, or for
+ * a row stored before _id existed (NULL), a hash of what tells exchanges apart, with the
+ * top bit set so that it never meets an id (ids are below 2^63).
+ */
+static uint64_t row_key(const struct store_value *v)
+{
+	static const enum tcol keys[] = { TC_START, TC_END,  TC_CPORT,	 TC_SPORT,
+					  TC_PID0,  TC_PID1, TC_REQ_SEQ, TC_RESP_SEQ };
+	int64_t id = val_int(&v[TC_ID], 0);
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	if (id > 0)
+		return (uint64_t)id;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		h = mix(h ^ (uint64_t)val_int(&v[keys[i]], 0)) + i;
+	if (v[TC_OBS].type == STORE_TEXT)
+		for (size_t i = 0; i < v[TC_OBS].len; i++)
+			h = (h ^ (uint8_t)v[TC_OBS].s[i]) * 0x100000001b3ull;
+	return h | (1ull << 63);
+}
+
 static int on_row(void *ctx, const struct store_value *v, size_t ncols)
 {
 	struct gather *g = ctx;
@@ -305,7 +327,7 @@ static int on_row(void *ctx, const struct store_value *v, size_t ncols)
 
 	if (ncols != TC__MAX)
 		return -EIO;
-	rc = kset_add(&g->ids, val_int(&v[TC_ID], 0) > 0 ? (uint64_t)val_int(&v[TC_ID], 0) : 1);
+	rc = kset_add(&g->ids, row_key(v));
 	if (rc <= 0)
 		return rc;
 	if (t->n == g->cap) {

@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include <sqlite3.h>
+
 #include <arpa/inet.h>
 
 #include "agent/record.h"
@@ -553,6 +555,52 @@ static void test_dns(void **unused)
 	store_check(set, N(set), &b);
 }
 
+/*
+ * Rows stored before `_id` existed have it NULL: found by their keys, they still join
+ * the trace, once each, however many lookups return them.
+ */
+static void test_rows_without_id(void **unused)
+{
+	char tmpl[] = "/tmp/flowscope-trace-XXXXXX", path[256], cmd[128], err[256];
+	char exp[4096], got[4096];
+	struct store_cfg cfg = { 0 };
+	struct l7_record recs[N(net_hops)];
+	struct store_batch batch = { .l7 = recs, .n7 = N(net_hops) };
+	struct trace_query q = { 0 };
+	struct store *st = NULL;
+	struct trace *t = NULL;
+	struct built b;
+	sqlite3 *db;
+	char *sql;
+
+	(void)unused;
+	build(net_hops, N(net_hops), 1, &b);
+	render(b.s, b.order, b.norder, exp, sizeof(exp));
+	assert_non_null(mkdtemp(tmpl));
+	cfg.dir = tmpl;
+	assert_int_equal(store_open(&store_sqlite_ops, &cfg, &st), 0);
+	for (size_t i = 0; i < N(net_hops); i++)
+		to_record(&net_hops[i], &recs[i]);
+	assert_int_equal(store_write_rows(st, NULL, &batch), STORE_OK);
+	q.id = row_id(st, &net_hops[0]);
+	snprintf(path, sizeof(path), "%s/flowscope.db", tmpl);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sql = sqlite3_mprintf("UPDATE \"l7_flow_log_%s\" SET \"_id\" = NULL WHERE "
+			      "\"observation_point\" != 'c-p'",
+			      "20231114");
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_changes(db), 4);
+	sqlite3_free(sql);
+	sqlite3_close(db);
+	assert_int_equal(trace_assemble(st, NULL, &q, &t, err, sizeof(err)), 0);
+	render(t->spans, t->order, t->norder, got, sizeof(got));
+	assert_string_equal(got, exp);
+	trace_free(t);
+	store_close(st);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpl);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* Links are symmetric, and a span is never linked to itself. */
 static void test_links_symmetric(void **unused)
 {
@@ -626,6 +674,7 @@ int main(void)
 		cmocka_unit_test(test_w3c),
 		cmocka_unit_test(test_strays),
 		cmocka_unit_test(test_dns),
+		cmocka_unit_test(test_rows_without_id),
 		cmocka_unit_test(test_links_symmetric),
 		cmocka_unit_test(test_rowid),
 		cmocka_unit_test(test_assemble_errors),
