@@ -5,10 +5,11 @@
  * of flowscope's SQL dialect:
  *
  *   SELECT <columns> FROM flow_log.l7_flow_log
- *   WHERE time >= lo AND time <= hi AND (req_tcp_seq IN (...) OR resp_tcp_seq IN (...)
+ *   WHERE time >= lo AND time <= hi AND (req_tcp_seq IN (...) OR lone_resp_tcp_seq IN (...)
  *         OR syscall_trace_id_request IN (...) OR syscall_trace_id_response IN (...)
  *         OR x_request_id_0 IN (...) OR x_request_id_1 IN (...) OR trace_id IN (...)
- *         OR request_id IN (...))
+ *         OR request_id IN (...)
+ *         OR (resp_tcp_seq = R AND time >= a AND time <= b) ...)
  *
  * with only the keys not asked for before, translated by src/query (every literal bound,
  * sparse columns' index conditions added, the time range handed to the store to skip
@@ -233,7 +234,7 @@ static uint64_t str_key(const char *s)
 }
 
 /* Distinct key kinds: tagged so that one set serves all. */
-enum kkind { K_REQ_SEQ, K_RESP_SEQ, K_STRACE, K_XID, K_TRACE, K_REQID, K__MAX };
+enum kkind { K_REQ_SEQ, K_RESP_SEQ, K_LONE, K_STRACE, K_XID, K_TRACE, K_REQID, K__MAX };
 
 struct gather {
 	struct store *st;
@@ -440,7 +441,7 @@ static int round_sql(struct gather *g, struct sbuf *b)
 {
 	static const char *const cols[] = {
 		"req_tcp_seq",
-		"resp_tcp_seq",
+		"lone_resp_tcp_seq",
 		"syscall_trace_id_request",
 		"syscall_trace_id_response",
 		"x_request_id_0",
@@ -448,7 +449,7 @@ static int round_sql(struct gather *g, struct sbuf *b)
 		"trace_id",
 		"request_id",
 	};
-	struct term tm[8] = { 0 };
+	struct term tm[8] = { 0 }, lone = { 0 };
 	struct trace *t = g->t;
 	size_t nkeys = 0;
 	int rc = 0;
@@ -461,9 +462,23 @@ static int round_sql(struct gather *g, struct sbuf *b)
 		if (s->req_tcp_seq &&
 		    (rc = kset_add(&g->asked[K_REQ_SEQ], (uint64_t)s->req_tcp_seq)) > 0)
 			term_int(&tm[0], cols[0], s->req_tcp_seq);
+		/* Responses stored without their request, by the index of theirs. */
 		if (rc >= 0 && s->resp_tcp_seq &&
 		    (rc = kset_add(&g->asked[K_RESP_SEQ], (uint64_t)s->resp_tcp_seq)) > 0)
 			term_int(&tm[1], cols[1], s->resp_tcp_seq);
+		/* Such a response itself: the rows of its resp_tcp_seq end within Δ of it, so
+		 * the time index finds them (rare: only lone responses ask). */
+		if (rc >= 0 && !s->req_tcp_seq && s->resp_tcp_seq &&
+		    (rc = kset_add(&g->asked[K_LONE], (uint64_t)s->resp_tcp_seq)) > 0) {
+			sb_str(&lone.b, " OR (resp_tcp_seq = ");
+			sb_int(&lone.b, s->resp_tcp_seq);
+			sb_str(&lone.b, " AND time >= ");
+			sb_int(&lone.b, (s->end_us - g->cfg->delay_us) / 1000000);
+			sb_str(&lone.b, " AND time <= ");
+			sb_int(&lone.b, (s->end_us + g->cfg->delay_us) / 1000000);
+			sb_str(&lone.b, ")");
+			lone.nvals++;
+		}
 		for (int k = 0; k < 2 && rc >= 0; k++) {
 			int64_t id = k ? s->syscall_trace_id_response : s->syscall_trace_id_request;
 
@@ -505,6 +520,10 @@ static int round_sql(struct gather *g, struct sbuf *b)
 		sb_str(b, ")");
 		nkeys += tm[k].nvals;
 	}
+	/* Each lone term starts with " OR ": the first one goes without it. */
+	if (lone.nvals && !lone.b.oom)
+		sb_str(b, nkeys ? lone.b.p : lone.b.p + 4);
+	nkeys += lone.nvals;
 	sb_str(b, ")");
 	rc = (int)(nkeys > INT32_MAX ? INT32_MAX : nkeys);
 out:
@@ -513,6 +532,9 @@ out:
 			rc = -ENOMEM;
 		free(tm[k].b.p);
 	}
+	if (lone.b.oom)
+		rc = -ENOMEM;
+	free(lone.b.p);
 	if (b->oom)
 		rc = -ENOMEM;
 	return rc;

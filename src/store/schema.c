@@ -83,6 +83,8 @@ static const struct schema_column l7_columns[] = {
 	I("syscall_coroutine_0", "goroutine of the request syscall; 0 none"),
 	I("syscall_coroutine_1", "goroutine of the response syscall; 0 none"),
 	T("parent_span_id", "span id of the caller's span, where the protocol carries it"),
+	IS("lone_resp_tcp_seq", "resp_tcp_seq of a response stored without its request (type "
+				"1), else 0: indexed for trace assembly (not in the agent's JSON)"),
 	I("_id", "row id, unique per row, assigned by the server at ingest (not in the agent's "
 		 "JSON): the row's time in its top bits, see docs/records.md"),
 };

@@ -68,6 +68,7 @@ const char *const store_l7_col_names[L7C__MAX] = {
 	[L7C_SYSCALL_COROUTINE_0] = "syscall_coroutine_0",
 	[L7C_SYSCALL_COROUTINE_1] = "syscall_coroutine_1",
 	[L7C_PARENT_SPAN_ID] = "parent_span_id",
+	[L7C_LONE_RESP_TCP_SEQ] = "lone_resp_tcp_seq",
 	[L7C__ID] = "_id",
 };
 
@@ -406,6 +407,9 @@ void store_l7_row(const struct l7_record *r, uint64_t id_seq, struct store_value
 	v_int(&v[L7C_SYSCALL_COROUTINE_0], r->has_request ? r->req_coroutine : 0);
 	v_int(&v[L7C_SYSCALL_COROUTINE_1], r->has_response ? r->resp_coroutine : 0);
 	V_STR(&v[L7C_PARENT_SPAN_ID], r->parent_span_id);
+	/* Server-side, not in the agent's JSON: sessions are found by req_tcp_seq, so only
+	 * responses without their request need resp_tcp_seq indexed (trace assembly). */
+	v_int(&v[L7C_LONE_RESP_TCP_SEQ], !r->has_request && r->has_response ? r->resp_tcp_seq : 0);
 	v[L7C__ID].type = STORE_INT;
 	v[L7C__ID].i = rowid_make((int64_t)(r->end_ns / 1000000000ull), id_seq);
 }

@@ -262,6 +262,7 @@ enum store_l7_col {
 	L7C_SYSCALL_COROUTINE_0,
 	L7C_SYSCALL_COROUTINE_1,
 	L7C_PARENT_SPAN_ID,
+	L7C_LONE_RESP_TCP_SEQ, /* resp_tcp_seq of a response without its request, else 0 */
 	L7C__ID, /* the row id, not in the agent's JSON: assigned at ingest (store/rowid.h) */
 	L7C__MAX,
 };

@@ -105,7 +105,7 @@
 	{                                                                                          \
 		{ "l7_flow_log", { "start_time" } }, { "l7_flow_log", { "trace_id" } },            \
 			{ "l7_flow_log", { "req_tcp_seq" } },                                      \
-			{ "l7_flow_log", { "resp_tcp_seq" } },                                     \
+			{ "l7_flow_log", { "lone_resp_tcp_seq" } },                                \
 			{ "l7_flow_log", { "x_request_id_0" } },                                   \
 			{ "l7_flow_log", { "x_request_id_1" } },                                   \
 			{ "l7_flow_log", { "syscall_trace_id_request" } },                         \

@@ -44,6 +44,7 @@ struct sp {
 	const char *x0, *x1, *trace, *span, *parent_span;
 	const char *l7;	    /* NULL: HTTP */
 	int64_t request_id; /* DNS: > 0 */
+	bool lone_resp;	    /* a response stored without its request */
 };
 
 #define MAXS 32
@@ -58,10 +59,10 @@ static void to_span(const struct sp *p, struct trace_span *s)
 	s->start_us = T0 + p->start;
 	s->end_us = T0 + p->end;
 	s->time_s = s->end_us / 1000000;
-	s->response_duration = p->end - p->start;
+	s->response_duration = p->lone_resp ? -1 : p->end - p->start;
 	s->signal_source = ebpf ? 3 : 0;
 	snprintf(s->observation_point, sizeof(s->observation_point), "%s", p->obs);
-	s->type = 2;
+	s->type = p->lone_resp ? 1 : 2;
 	s->protocol = p->l7 && !strcmp(p->l7, "DNS") ? 17 : 6;
 	s->client_port = p->cport;
 	s->server_port = p->sport;
@@ -72,13 +73,13 @@ static void to_span(const struct sp *p, struct trace_span *s)
 		snprintf(s->process_kname[side], sizeof(s->process_kname[side]), "%s", p->comm);
 	}
 	snprintf(s->l7_protocol, sizeof(s->l7_protocol), "%s", p->l7 ? p->l7 : "HTTP");
-	snprintf(s->request_type, sizeof(s->request_type), "GET");
+	snprintf(s->request_type, sizeof(s->request_type), "%s", p->lone_resp ? "" : "GET");
 	snprintf(s->request_resource, sizeof(s->request_resource), "%s", p->resource);
 	s->response_code = p->code ? p->code : 200;
 	s->response_status = s->response_code >= 500 ? 3 : 0;
-	s->req_tcp_seq = p->req_seq;
+	s->req_tcp_seq = p->lone_resp ? 0 : p->req_seq;
 	s->resp_tcp_seq = p->resp_seq;
-	s->syscall_trace_id_request = p->st_req;
+	s->syscall_trace_id_request = p->lone_resp ? 0 : p->st_req;
 	s->syscall_trace_id_response = p->st_resp;
 	s->request_id = p->request_id > 0 ? p->request_id : -1;
 	snprintf(s->x_request_id[0], TRACE_XID_LEN, "%s", p->x0 ? p->x0 : "");
@@ -111,7 +112,7 @@ static void to_record(const struct sp *p, struct l7_record *r)
 	record_reset(r);
 	r->start_ns = (uint64_t)(T0 + p->start) * 1000;
 	r->end_ns = (uint64_t)(T0 + p->end) * 1000;
-	r->type = REC_TYPE_SESSION;
+	r->type = p->lone_resp ? REC_TYPE_RESPONSE : REC_TYPE_SESSION;
 	r->obs = obs_code(p->obs);
 	r->signal_source = r->obs <= REC_OBS_SERVER_PROCESS ? REC_SIGNAL_EBPF : REC_SIGNAL_PACKET;
 	r->status = code >= 500 ? 3 : 0;
@@ -119,7 +120,8 @@ static void to_record(const struct sp *p, struct l7_record *r)
 	r->l4_proto = dns ? 17 : 6;
 	r->l7_proto = dns ? PROTO_DNS : PROTO_HTTP1;
 	r->code = code;
-	r->has_request = r->has_response = true;
+	r->has_request = !p->lone_resp;
+	r->has_response = true;
 	r->req_tcp_seq = p->req_seq;
 	r->resp_tcp_seq = p->resp_seq;
 	if (p->request_id > 0) {
@@ -136,7 +138,7 @@ static void to_record(const struct sp *p, struct l7_record *r)
 	}
 	r->req_syscall_trace_id = (uint64_t)p->st_req;
 	r->resp_syscall_trace_id = (uint64_t)p->st_resp;
-	SETS(r->method, "GET");
+	SETS(r->method, p->lone_resp ? "" : "GET");
 	SETS(r->resource, p->resource);
 	SETS(r->x_request_id_0, p->x0);
 	SETS(r->x_request_id_1, p->x1);
@@ -601,6 +603,31 @@ static void test_rows_without_id(void **unused)
 	assert_int_equal(system(cmd), 0);
 }
 
+/*
+ * A response captured without its request (the capture started mid-exchange): found by
+ * its resp_tcp_seq from the sessions, and finding them from itself.
+ */
+static const struct sp lone[] = {
+	{ 1, "c-p", 100, "curl", 40000, 80, 0, 10000, 1000, 2000, 0, 0, "/l" },
+	{ 2, "c-nd", 0, "", 40000, 80, 9000, 9980, 0, 2000, 0, 0, "", .lone_resp = true },
+	{ 3, "s-p", 200, "srv", 40000, 80, 100, 9900, 1000, 2000, 0, 0, "/l" },
+};
+
+static void test_lone_response(void **unused)
+{
+	struct built b;
+
+	(void)unused;
+	for (int seed = 1; seed <= 3; seed++) {
+		build(lone, N(lone), seed, &b);
+		assert_int_equal(b.norder, 3);
+		expect(&b, 1, 0, 10000 - 980);
+		expect(&b, 2, 1, 980 - 900);
+		expect(&b, 3, 2, 9800);
+	}
+	store_check(lone, N(lone), &b);
+}
+
 /* Links are symmetric, and a span is never linked to itself. */
 static void test_links_symmetric(void **unused)
 {
@@ -674,6 +701,7 @@ int main(void)
 		cmocka_unit_test(test_w3c),
 		cmocka_unit_test(test_strays),
 		cmocka_unit_test(test_dns),
+		cmocka_unit_test(test_lone_response),
 		cmocka_unit_test(test_rows_without_id),
 		cmocka_unit_test(test_links_symmetric),
 		cmocka_unit_test(test_rowid),
