@@ -1730,6 +1730,43 @@ static int emit_ch_like(struct parser *p, const struct node *x)
 	return 0;
 }
 
+/* A non-empty value of a sparse column: non-empty text, or a non-zero integer. */
+static bool sparse_value(const struct schema_column *col, const struct node *v)
+{
+	if (!(col->flags & SCHEMA_F_SPARSE))
+		return false;
+	if (col->type == SCHEMA_TEXT)
+		return v->kind == N_TEXT && v->slen;
+	return col->type == SCHEMA_INT && v->kind == N_INT && v->i != 0;
+}
+
+/* `col IN (list)` on a sparse column, every value non-empty. */
+static bool sparse_in(struct parser *p, const struct node *x)
+{
+	const struct node *c = &p->nodes[x->a];
+
+	if (c->kind != N_COL || x->b < 0)
+		return false;
+	for (int k = x->b; k >= 0; k = p->nodes[k].next)
+		if (!sparse_value(&p->table->columns[c->ref], &p->nodes[k]))
+			return false;
+	return true;
+}
+
+/* ` AND (<the store's partial-index condition on col>)` */
+static void emit_sparse_cond(struct parser *p, const char *name, enum schema_type type)
+{
+	if (type == SCHEMA_INT) {
+		sb_puts(&p->sql, " AND (");
+		sb_ident(&p->sql, name);
+		sb_puts(&p->sql, " != 0)");
+		return;
+	}
+	sb_puts(&p->sql, " AND (length(");
+	sb_ident(&p->sql, name);
+	sb_puts(&p->sql, ") > 0)");
+}
+
 static int emit(struct parser *p, int n)
 {
 	const struct node *x = &p->nodes[n];
@@ -1810,7 +1847,13 @@ static int emit(struct parser *p, int n)
 			if (p->nodes[k].next >= 0)
 				sb_puts(b, ", ");
 		}
-		sb_puts(b, "))");
+		sb_puts(b, ")");
+		/* Wherever it stands (under OR too), a lookup of non-empty values on a sparse
+		 * column carries its partial index's condition. */
+		if (!x->neg && sparse_in(p, x))
+			emit_sparse_cond(p, p->table->columns[p->nodes[x->a].ref].name,
+					 p->table->columns[p->nodes[x->a].ref].type);
+		sb_puts(b, ")");
 		break;
 	case N_FUNC:
 		if (x->ref == F_TIME && p->ch) {
@@ -2098,10 +2141,11 @@ lower:
 }
 
 /*
- * After WHERE: for each top-level AND term `col = 'text'` (either side) on a sparse column
- * (schema.h) with a non-empty text, add `AND (length("col") > 0)`. It changes nothing (the
- * term implies it) but matches the store's partial index on that column's non-empty
- * values, which SQLite uses only when the query carries the index's own condition.
+ * After WHERE: for each top-level AND term `col = value` (either side) on a sparse column
+ * (schema.h) with a non-empty value, add the store's partial-index condition
+ * (`AND (length("col") > 0)`, or `AND ("col" != 0)` for an integer). It changes nothing
+ * (the term implies it) but SQLite uses a partial index only when the query carries the
+ * index's own condition. IN lists get it inline (emit).
  */
 static void emit_sparse_guards(struct parser *p, int n)
 {
@@ -2122,12 +2166,9 @@ static void emit_sparse_guards(struct parser *p, int n)
 		c = &p->nodes[x->b];
 		v = &p->nodes[x->a];
 	}
-	if (c->kind != N_COL || v->kind != N_TEXT || !v->slen ||
-	    !(p->table->columns[c->ref].flags & SCHEMA_F_SPARSE))
+	if (c->kind != N_COL || !sparse_value(&p->table->columns[c->ref], v))
 		return;
-	sb_puts(&p->sql, " AND (length(");
-	sb_ident(&p->sql, p->table->columns[c->ref].name);
-	sb_puts(&p->sql, ") > 0)");
+	emit_sparse_cond(p, p->table->columns[c->ref].name, p->table->columns[c->ref].type);
 }
 
 static int emit_select(struct parser *p, const struct query_limits *lim, struct query_plan *out)

@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "query/sql.h"
+#include "query/trace.h"
 #include "server/agents.h"
 #include "server/http_api.h"
 #include "store/store.h"
@@ -853,6 +854,87 @@ out:
 	return ret;
 }
 
+/* ---- /v1/trace ---- */
+
+/* A decimal integer argument in [min, max]: 0, -ENOENT (absent) or -EINVAL. */
+static int int_arg(struct MHD_Connection *conn, const char *name, int64_t min, int64_t max,
+		   int64_t *out)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+	long long x;
+	char *end;
+
+	if (!v)
+		return -ENOENT;
+	errno = 0;
+	x = strtoll(v, &end, 10);
+	if (!*v || *end || errno || x < min || x > max)
+		return -EINVAL;
+	*out = x;
+	return 0;
+}
+
+static enum MHD_Result handle_trace(struct http_api *api, struct MHD_Connection *conn)
+{
+	struct trace_cfg cfg = { .timeout_ms = api->cfg.query_timeout_ms };
+	struct trace_query q = { 0 };
+	struct trace *t = NULL;
+	const char *tid = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "trace_id");
+	enum MHD_Result ret;
+	char err[512] = "", *body = NULL;
+	size_t len = 0;
+	int64_t v;
+	int rc;
+
+	rc = int_arg(conn, "id", 1, INT64_MAX, &q.id);
+	if (rc == -EINVAL)
+		return send_error(conn, MHD_HTTP_BAD_REQUEST,
+				  "id must be a span's _id: a positive integer");
+	if (rc == -ENOENT && (!tid || !*tid))
+		return send_error(conn, MHD_HTTP_BAD_REQUEST,
+				  "give id=<a span's _id> or trace_id=<a trace id>");
+	if (rc == 0 && tid)
+		return send_error(conn, MHD_HTTP_BAD_REQUEST, "give id or trace_id, not both");
+	if (tid && strlen(tid) >= TRACE_TID_LEN)
+		return send_error(conn, MHD_HTTP_BAD_REQUEST,
+				  "trace_id is longer than a trace id (%d bytes at most)",
+				  TRACE_TID_LEN - 1);
+	q.trace_id = tid;
+	if (int_arg(conn, "time_start", 1, INT64_MAX / 2, &q.time_lo) == -EINVAL ||
+	    int_arg(conn, "time_end", 1, INT64_MAX / 2, &q.time_hi) == -EINVAL)
+		return send_error(conn, MHD_HTTP_BAD_REQUEST,
+				  "time_start and time_end are Unix seconds");
+	rc = int_arg(conn, "max_spans", 1, TRACE_MAX_SPANS, &v);
+	if (rc == -EINVAL)
+		return send_error(conn, MHD_HTTP_BAD_REQUEST, "max_spans is 1 to %d",
+				  TRACE_MAX_SPANS);
+	if (!rc)
+		cfg.max_spans = (uint32_t)v;
+	rc = int_arg(conn, "window_s", 1, 86400, &v);
+	if (rc == -EINVAL)
+		return send_error(conn, MHD_HTTP_BAD_REQUEST, "window_s is 1 to 86400 seconds");
+	if (!rc)
+		cfg.window_s = v;
+	rc = trace_assemble(api->cfg.store, &cfg, &q, &t, err, sizeof(err));
+	if (rc == -ENOENT)
+		return send_error(conn, MHD_HTTP_NOT_FOUND, "%s", err);
+	if (rc == -EINVAL)
+		return send_error(conn, MHD_HTTP_BAD_REQUEST, "%s", err);
+	if (rc == -ETIME)
+		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  "trace assembly timed out (query_timeout_ms)");
+	if (rc)
+		return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "trace: %s",
+				  *err ? err : strerror(-rc));
+	rc = trace_write_json(t, &body, &len);
+	trace_free(t);
+	if (rc)
+		return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	ret = send_body(conn, MHD_HTTP_OK, "application/json", body, len, NULL);
+	free(body);
+	return ret;
+}
+
 /* ---- /v1/agents, /healthz ---- */
 
 static enum MHD_Result handle_agents(struct http_api *api, struct MHD_Connection *conn)
@@ -1042,6 +1124,11 @@ static enum MHD_Result dispatch(struct http_api *api, struct MHD_Connection *con
 		if (!is_get)
 			goto get_only;
 		return handle_metrics(api, conn);
+	}
+	if (!strcmp(url, "/v1/trace")) {
+		if (!is_get)
+			goto get_only;
+		return handle_trace(api, conn);
 	}
 	if (!strcmp(url, "/v1/query")) {
 		if (!is_post)

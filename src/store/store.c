@@ -19,6 +19,7 @@
 #include "agent/net_meter.h"
 #include "agent/record.h"
 #include "store/store_clickhouse.h"
+#include "store/rowid.h"
 
 _Static_assert(STORE_NET_COUNTERS == NC_MAX, "store.h: STORE_NET_COUNTERS is NC_MAX");
 
@@ -68,6 +69,8 @@ const char *const store_l7_col_names[L7C__MAX] = {
 	[L7C_SYSCALL_COROUTINE_0] = "syscall_coroutine_0",
 	[L7C_SYSCALL_COROUTINE_1] = "syscall_coroutine_1",
 	[L7C_PARENT_SPAN_ID] = "parent_span_id",
+	[L7C_LONE_RESP_TCP_SEQ] = "lone_resp_tcp_seq",
+	[L7C__ID] = "_id",
 };
 
 const char *const store_l4_col_names[L4C__MAX] = {
@@ -244,6 +247,8 @@ int store_ensure_schema(struct store *s)
 enum store_result store_write_rows(struct store *s, const struct store_batch_src *src,
 				   const struct store_batch *b)
 {
+	struct store_batch bb;
+
 	if (!s || !b || (b->n7 && !b->l7) || (b->n4 && !b->l4) || (b->nnet && !b->net))
 		return STORE_DROP;
 	if (src && (!src->id || strlen(src->id) > STORE_SRC_ID_MAX))
@@ -255,7 +260,11 @@ enum store_result store_write_rows(struct store *s, const struct store_batch_src
 	/* Without a source there is no seq to advance: nothing to do. */
 	if (!src && !b->n7 && !b->n4 && !b->nnet)
 		return STORE_OK;
-	return s->ops->write_batch(s, src, b);
+	/* Row ids here, not in a backend: every backend stores the same ones. A retried
+	 * batch gets new ids, which is fine: the failed attempt stored nothing. */
+	bb = *b;
+	bb.l7_id_seq = b->n7 ? rowid_reserve(b->n7) : 0;
+	return s->ops->write_batch(s, src, &bb);
 }
 
 enum store_result store_write_batch(struct store *s, const struct l7_record *recs, size_t n)
@@ -359,7 +368,7 @@ static void put_addr(struct store_value *ip4, struct store_value *ip6, uint8_t f
 	v_cstr(ip6, buf);
 }
 
-void store_l7_row(const struct l7_record *r, struct store_value v[L7C__MAX],
+void store_l7_row(const struct l7_record *r, uint64_t id_seq, struct store_value v[L7C__MAX],
 		  struct store_addr_buf *buf)
 {
 	bool client = r->obs == REC_OBS_CLIENT_PROCESS;
@@ -432,6 +441,11 @@ void store_l7_row(const struct l7_record *r, struct store_value v[L7C__MAX],
 	v_int(&v[L7C_SYSCALL_COROUTINE_0], r->has_request ? r->req_coroutine : 0);
 	v_int(&v[L7C_SYSCALL_COROUTINE_1], r->has_response ? r->resp_coroutine : 0);
 	V_STR(&v[L7C_PARENT_SPAN_ID], r->parent_span_id);
+	/* Server-side, not in the agent's JSON: sessions are found by req_tcp_seq, so only
+	 * responses without their request need resp_tcp_seq indexed (trace assembly). */
+	v_int(&v[L7C_LONE_RESP_TCP_SEQ], !r->has_request && r->has_response ? r->resp_tcp_seq : 0);
+	v[L7C__ID].type = STORE_INT;
+	v[L7C__ID].i = rowid_make((int64_t)(r->end_ns / 1000000000ull), id_seq);
 }
 
 /*

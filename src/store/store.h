@@ -98,6 +98,12 @@ struct store_batch {
 	/* flow_metrics.network.1s / .1m and network_map.1s / .1m, each row's table by its key */
 	const struct net_row *net;
 	size_t nnet;
+	/*
+	 * Row ids (`_id`, store/rowid.h): l7 row i gets the counter value l7_id_seq + i.
+	 * store_write_rows reserves them and sets this in the copy it hands the backend,
+	 * which passes it to store_l7_row: callers leave it 0.
+	 */
+	uint64_t l7_id_seq;
 };
 
 struct store_stats {
@@ -218,8 +224,10 @@ const char *store_errmsg(struct store *s);
 
 /*
  * The l7_flow_log row of a record, shared by all backends so that they store what
- * record_write_json() prints. Columns are indexed by enum store_l7_col; text values point
- * into r or into buf (addresses), so buf must live as long as the values are used.
+ * record_write_json() prints, plus the row id `_id` (rowid_make of the row's time and
+ * id_seq: the batch's l7_id_seq + the record's index). Columns are indexed by enum
+ * store_l7_col; text values point into r or into buf (addresses), so buf must live as
+ * long as the values are used.
  */
 enum store_l7_col {
 	L7C_TIME,
@@ -267,6 +275,8 @@ enum store_l7_col {
 	L7C_SYSCALL_COROUTINE_0,
 	L7C_SYSCALL_COROUTINE_1,
 	L7C_PARENT_SPAN_ID,
+	L7C_LONE_RESP_TCP_SEQ, /* resp_tcp_seq of a response without its request, else 0 */
+	L7C__ID, /* the row id, not in the agent's JSON: assigned at ingest (store/rowid.h) */
 	L7C__MAX,
 };
 
@@ -277,7 +287,7 @@ struct store_addr_buf {
 	char a[2][48]; /* INET6_ADDRSTRLEN rounded up */
 };
 
-void store_l7_row(const struct l7_record *r, struct store_value v[L7C__MAX],
+void store_l7_row(const struct l7_record *r, uint64_t id_seq, struct store_value v[L7C__MAX],
 		  struct store_addr_buf *buf);
 
 /*

@@ -412,6 +412,28 @@ static void test_span_list_and_time_range(void **state)
 			  "0) AND (length(\"x_request_id_0\") > 0) LIMIT ?");
 	query_plan_free(&plan);
 
+	/* IN lists of non-empty values carry it inline, under OR too; integers' is != 0. */
+	assert_int_equal(
+		query_translate("SELECT time FROM l7_flow_log WHERE trace_id IN ('a', 'b') "
+				"OR syscall_trace_id_request IN (5, 6) OR request_id IN (0) "
+				"OR x_request_id_1 IN ('', 'x') OR _id = 7",
+				NULL, &plan, err, sizeof(err)),
+		0);
+	assert_string_equal(
+		plan.sql,
+		"SELECT \"time\" FROM \"l7_flow_log\" WHERE (((((\"trace_id\" IN (?, ?) "
+		"AND (length(\"trace_id\") > 0)) OR (\"syscall_trace_id_request\" IN (?, "
+		"?) AND (\"syscall_trace_id_request\" != 0))) OR (\"request_id\" IN (?))) "
+		"OR (\"x_request_id_1\" IN (?, ?))) OR (\"_id\" = ?)) LIMIT ?");
+	query_plan_free(&plan);
+	assert_int_equal(query_translate("SELECT time FROM l7_flow_log WHERE request_id = 53", NULL,
+					 &plan, err, sizeof(err)),
+			 0);
+	assert_string_equal(plan.sql,
+			    "SELECT \"time\" FROM \"l7_flow_log\" WHERE (\"request_id\" = "
+			    "?) AND (\"request_id\" != 0) LIMIT ?");
+	query_plan_free(&plan);
+
 	/* Under OR, or on another column, there is no range. */
 	assert_int_equal(query_translate("SELECT time FROM l7_flow_log WHERE time > 10 OR "
 					 "response_code = 1",

@@ -43,6 +43,7 @@
 #include "agent/net_meter.h"
 #include "agent/record.h"
 #include "common/jsonw.h"
+#include "store/rowid.h"
 #include "store/schema.h"
 #include "store/ch_http.h"
 #include "store/store.h"
@@ -358,6 +359,13 @@ struct exp {
 	{                                                                                          \
 		c, STORE_NULL, 0, NULL                                                             \
 	}
+/* The row id (`_id`, store/rowid.h): an integer that names the row's minute (its time
+ * column); each id is checked to be distinct from the others of the result. */
+#define EXP_ROWID ((enum store_value_type)100)
+#define EID(c)                                                                                     \
+	{                                                                                          \
+		c, EXP_ROWID, 0, NULL                                                              \
+	}
 
 static void check_row(const struct result *r, size_t row, const struct exp *e)
 {
@@ -371,6 +379,22 @@ static void check_row(const struct result *r, size_t row, const struct exp *e)
 				c = &r->cells[row][i];
 		if (!c)
 			fail_msg("row %zu: no column %s", row, e[n].col);
+		if (e[n].type == EXP_ROWID) {
+			int64_t t = -2;
+
+			for (size_t i = 0; i < r->ncols; i++)
+				if (!strcmp(r->names[i], "time"))
+					t = r->cells[row][i].i;
+			if (c->type != STORE_INT || c->i <= 0 || rowid_time(c->i) != t - t % 60)
+				fail_msg("row %zu %s: %lld is not a row id of time %lld", row,
+					 e[n].col, (long long)c->i, (long long)t);
+			for (size_t o = 0; o < r->nrows; o++)
+				for (size_t i = 0; o != row && i < r->ncols; i++)
+					if (!strcmp(r->names[i], e[n].col) &&
+					    r->cells[o][i].i == c->i)
+						fail_msg("rows %zu and %zu: one row id", row, o);
+			continue;
+		}
 		if (c->type != e[n].type)
 			fail_msg("row %zu %s: type %d want %d", row, e[n].col, c->type, e[n].type);
 		if (e[n].type == STORE_INT && c->i != e[n].i)
@@ -467,6 +491,7 @@ static const struct exp exp_r1[] = {
 	EI("response_length", 4096),
 	EI("req_tcp_seq", 4000000000ll),
 	EI("resp_tcp_seq", 17),
+	EI("lone_resp_tcp_seq", 0),
 	ET("x_request_id_0", "req-1"),
 	ET("x_request_id_1", "resp-1"),
 	ET("trace_id", "0af7651916cd43dd8448eb211c80319c"),
@@ -479,6 +504,7 @@ static const struct exp exp_r1[] = {
 	EI("syscall_coroutine_0", 7001),
 	EI("syscall_coroutine_1", 7002),
 	ET("parent_span_id", "00f067aa0ba902b7"),
+	EID("_id"),
 	{ NULL },
 };
 
@@ -548,6 +574,7 @@ static const struct exp exp_r2[] = {
 	EN("response_length"),
 	EI("req_tcp_seq", 5),
 	EI("resp_tcp_seq", 0),
+	EI("lone_resp_tcp_seq", 0),
 	ET("x_request_id_0", ""),
 	ET("x_request_id_1", ""),
 	ET("trace_id", ""),
@@ -560,6 +587,7 @@ static const struct exp exp_r2[] = {
 	EI("syscall_coroutine_0", 0),
 	EI("syscall_coroutine_1", 0),
 	ET("parent_span_id", ""),
+	EID("_id"),
 	{ NULL },
 };
 
@@ -630,6 +658,7 @@ static const struct exp exp_r3[] = {
 	EI("response_length", 0),
 	EI("req_tcp_seq", 0),
 	EI("resp_tcp_seq", 9),
+	EI("lone_resp_tcp_seq", 9),
 	ET("x_request_id_0", ""),
 	ET("x_request_id_1", "only-resp"),
 	ET("trace_id", ""),
@@ -642,6 +671,7 @@ static const struct exp exp_r3[] = {
 	EI("syscall_coroutine_0", 0),
 	EI("syscall_coroutine_1", 0),
 	ET("parent_span_id", ""),
+	EID("_id"),
 	{ NULL },
 };
 
@@ -694,6 +724,7 @@ static const struct exp exp_r4[] = {
 	EI("response_length", 4096),
 	EI("req_tcp_seq", 4000000000ll),
 	EI("resp_tcp_seq", 17),
+	EI("lone_resp_tcp_seq", 0),
 	ET("x_request_id_0", "req-1"),
 	ET("x_request_id_1", "resp-1"),
 	ET("trace_id", "0af7651916cd43dd8448eb211c80319c"),
@@ -706,6 +737,7 @@ static const struct exp exp_r4[] = {
 	EI("syscall_coroutine_0", 7001),
 	EI("syscall_coroutine_1", 7002),
 	ET("parent_span_id", "00f067aa0ba902b7"),
+	EID("_id"),
 	{ NULL },
 };
 
