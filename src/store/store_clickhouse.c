@@ -662,7 +662,7 @@ static enum store_result ch_write_batch(struct store *s, const struct store_batc
 		c->tabs[t].ndays = 0;
 	}
 	for (size_t i = 0; i < b->n7; i++) {
-		store_l7_row(&b->l7[i], v7, &ab);
+		store_l7_row(&b->l7[i], b->l7_id_seq + i, v7, &ab);
 		add_row(c->l7, v7, L7C__MAX);
 	}
 	for (size_t i = 0; i < b->n4; i++) {
