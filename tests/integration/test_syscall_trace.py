@@ -8,6 +8,7 @@ requests with distinct X-Request-IDs, which every hop forwards, and checks that 
 request links to exactly its own downstream call. Records are filtered by port, so other
 traffic on the host does not matter.
 """
+import atexit
 import concurrent.futures
 import http.client
 import pathlib
@@ -233,19 +234,26 @@ class Proc:
                 self.proc.wait()
 
 
-def go_binary(tmpdir):
-    """Build MIDDLE_GO with the machine's Go (golang-go)."""
+_GO_BUILD = {}
+
+
+def go_binary(_tmpdir):
+    """Build MIDDLE_GO with the machine's Go (golang-go), once per test run."""
+    if "bin" in _GO_BUILD:
+        return _GO_BUILD["bin"]
     go = shutil.which("go")
     if not go:
         pytest.fail("go is missing (apt-get install golang-go; scripts/install-deps.sh --test)")
-    src = tmpdir / "gomid"
-    src.mkdir(exist_ok=True)
+    src = pathlib.Path(tempfile.mkdtemp(prefix="flowscope-gomid-"))
+    atexit.register(shutil.rmtree, src, True)
     (src / "main.go").write_text(MIDDLE_GO)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(src), "GOCACHE": str(src / "cache"),
            "GOPATH": str(src / "gopath"), "GO111MODULE": "off", "GOFLAGS": ""}
     subprocess.run([go, "build", "-o", str(src / "gomid"), "main.go"], cwd=src, env=env,
                    check=True, timeout=300, capture_output=True)
-    return src / "gomid"
+    shutil.rmtree(src / "cache", ignore_errors=True)
+    _GO_BUILD["bin"] = src / "gomid"
+    return _GO_BUILD["bin"]
 
 
 @pytest.fixture
