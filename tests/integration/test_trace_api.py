@@ -197,6 +197,15 @@ def test_errors(loaded):
         assert body["error"]
     status, _, resp = s.request("POST", f"/v1/trace?id={ids['curl']}")
     assert status == 405 and resp.getheader("Allow") == "GET, HEAD"
+    assert s.json("GET", f"/v1/trace?id={ids['curl']}")[0] == 200
+    status, text, _ = s.request("GET", "/metrics")
+    assert status == 200
+    m = dict(line.rsplit(" ", 1) for line in text.decode().splitlines()
+             if line.startswith("flowscope_trace"))
+    assert int(m['flowscope_trace_total{result="not_found"}']) >= 2, m
+    assert int(m['flowscope_trace_total{result="refused"}']) >= 8, m
+    assert int(m['flowscope_trace_total{result="ok"}']) == int(m["flowscope_trace_seconds_count"])
+    assert int(m["flowscope_trace_spans_total"]) >= 4 and m["flowscope_trace_truncated_total"] == "0"
 
 
 def cli(s, *args):
