@@ -2,6 +2,7 @@
 #   make                  build everything into build/
 #   make test             install test deps, build, run unit + sanitizer + fuzz smoke + integration
 #   make run              install deps, build, flowscope up (server + agent, data in ./flowscope-data)
+#   make demo             the tracing demo: services in three languages, flowscope, a load
 #   make SANITIZE=address,undefined   build with sanitizers into build/san/
 #   make V=1              show commands
 .DELETE_ON_ERROR:
@@ -49,7 +50,7 @@ WIRE_GEN_C := $(patsubst %.proto,$(OUT)/%.pb-c.c,$(WIRE_PROTOS))
 WIRE_GEN_H := $(WIRE_GEN_C:.c=.h)
 CORE_OBJS := $(patsubst src/%.c,$(OUT)/obj/%.o,$(COMMON_SRCS) $(PROTO_SRCS) $(AGENT_SRCS) \
 	     $(LIB_SRCS)) $(patsubst $(OUT)/%.c,$(OUT)/obj/gen/%.o,$(WIRE_GEN_C))
-LIBS := -lyaml -lprotobuf-c -lzstd -lsqlite3 -lcurl -lpcap -lnghttp2 -lpthread -lm
+LIBS := -lyaml -lprotobuf-c -lzstd -lz -lsqlite3 -lcurl -lpcap -lnghttp2 -lpthread -lm
 CORE_LIB := $(OUT)/libflowscope_core.a
 
 BPF_SRCS := $(wildcard src/bpf/*.bpf.c)
@@ -68,7 +69,7 @@ BINS := $(OUT)/flowscope-agent $(if $(SERVER_SRCS),$(OUT)/flowscope-server) \
 BENCH_SRCS := $(wildcard bench/*_bench.c)
 BENCH_BINS := $(patsubst bench/%.c,$(OUT)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all tests deps test-deps test unit-test sanitize-test fuzz-smoke integration-test \
+.PHONY: all tests deps test-deps test demo unit-test sanitize-test fuzz-smoke integration-test \
 	integration-test-san run bench \
 	clean format format-check
 # The programs only: building the tests needs test-only packages (cmocka).
@@ -161,8 +162,13 @@ run: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)exec $(OUT)/flowscope up --data ./flowscope-data $(ARGS)
 
+# The store contract test runs against a ClickHouse server of its own too: chserver.py
+# starts one on free loopback ports, runs the test with FLOWSCOPE_TEST_CLICKHOUSE set, and
+# stops it.
 unit-test: $(UNIT_BINS)
-	$(Q)set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+	$(Q)set -e; for t in $(UNIT_BINS); do echo "== $$t"; \
+		case $$t in */test_store_contract) python3 tests/integration/chserver.py -- $$t;; \
+		*) $$t;; esac; done
 
 sanitize-test:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined CC=clang unit-test
@@ -188,6 +194,12 @@ test: test-deps
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 	$(Q)$(MAKE) --no-print-directory integration-test-san
 	$(Q)$(MAKE) --no-print-directory integration-test
+
+# The tracing demo (demo/demo.py): a shop of services in three languages in network
+# namespaces, flowscope up beside it, a bounded load, then a look at what it recorded.
+demo: test-deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)demo/demo.py run $(ARGS)
 
 bench: test-deps
 	$(Q)$(MAKE) --no-print-directory all tests

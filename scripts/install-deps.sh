@@ -38,6 +38,14 @@ test_pkgs=(
 	                              # cannot be installed beside it)
 	dnsmasq-base bind9-dnsutils   # integration: DNS server (dnsmasq) and client (dig)
 	redis-server redis-tools      # integration: Redis server, redis-cli, redis-benchmark
+	mariadb-server-core mariadb-client-core  # integration: MySQL parser against a live MariaDB
+	postgresql-15 postgresql-client-15       # integration: PostgreSQL parser (postgres, psql, pgbench)
+	rabbitmq-server python3-pika  # integration: AMQP broker and client (test_proto_amqp.py)
+	ruby ruby-pg ruby-webrick     # demo (make demo, test_demo_trace.py): the Ruby service
+	clickhouse-server clickhouse-client # store contract and integration tests of the
+	                              # ClickHouse backend (tests start their own server process;
+	                              # the package's service is never used)
+	golang-go                     # integration: a Go net/http service (goroutine tracking)
 	mosquitto mosquitto-clients   # integration: MQTT broker, mosquitto_pub / mosquitto_sub
 	python3-paho-mqtt             # integration: MQTT client for QoS 2
 	nats-server                   # integration: NATS server (the test's client is a socket script)

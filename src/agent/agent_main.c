@@ -76,6 +76,9 @@ struct agent_cfg {
 	bool network_metrics;
 	int64_t metrics_max_rows;
 	bool keep_sensitive_values;
+	bool syscall_trace_id;
+	int64_t syscall_trace_entries;
+	bool go_goroutines;
 };
 
 #define K(name) offsetof(struct agent_cfg, name)
@@ -156,6 +159,15 @@ static const struct conf_key agent_keys[] = {
 	{ "metrics_max_rows", CONF_INT, K(metrics_max_rows), "65536", 1024, 16777216, "N",
 	  "metric rows (time buckets) held at once per interface, ~0.5 KiB each; beyond it "
 	  "flow seconds are dropped from metrics and counted" },
+	{ "syscall_trace_id", CONF_BOOL, K(syscall_trace_id), "true", 0, 0, NULL,
+	  "give each message a syscall_trace_id that joins a service's inbound request to its "
+	  "downstream calls (docs/tracing.md); false: every id is 0" },
+	{ "syscall_trace_entries", CONF_INT, K(syscall_trace_entries), "65536", 1024, 16777216, "N",
+	  "threads and sockets whose trace state the kernel keeps (each; least recently "
+	  "used evicted beyond it)" },
+	{ "go_goroutines", CONF_BOOL, K(go_goroutines), "true", 0, 0, NULL,
+	  "in Go 1.18-1.22 programs (x86-64), fill syscall_coroutine_0/1 and keep "
+	  "syscall_trace_id state per goroutine instead of per thread (docs/tracing.md)" },
 	{ "keep_sensitive_values", CONF_BOOL, K(keep_sensitive_values), "false", 0, 0, NULL,
 	  "keep SQL literals, Redis values and credentials in request logs (by default they "
 	  "are replaced by '?' or left out)" },
@@ -384,7 +396,12 @@ static void write_record_locked(struct agent *a, const struct l7_record *r)
 static int on_ring_record(void *ctx, void *data, size_t size)
 {
 	struct agent *a = ctx;
+	const struct fs_event *ev = data;
 
+	if (size >= sizeof(*ev) && ev->type == FS_EV_EXEC) {
+		probe_go_register(a->probe, ev->pid);
+		return 0;
+	}
 	intake_event(a->intake, data, size, a->realtime_off_ns);
 	return 0;
 }
@@ -738,10 +755,14 @@ int main(int argc, char **argv)
 			.cap_bytes = a.cfg.capture_bytes,
 			.ringbuf_bytes = a.cfg.ringbuf_size,
 			.wakeup_bytes = a.cfg.wakeup_bytes,
+			.syscall_trace_id = a.cfg.syscall_trace_id,
+			.trace_entries = (uint32_t)a.cfg.syscall_trace_entries,
+			.go_goroutines = a.cfg.go_goroutines,
 		};
 		a.probe = probe_open(&popts, on_ring_record, &a);
 		if (!a.probe)
 			goto out;
+		probe_go_scan(a.probe);
 	}
 	if (a.cfg.interfaces && start_capture(&a, &icfg) < 0)
 		goto out;

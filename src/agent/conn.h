@@ -34,6 +34,10 @@ struct leftover {
 struct conn_dir {
 	struct leftover *left; /* NULL when everything was consumed (the common case) */
 	uint64_t stream_off;   /* stream offset of the next byte to arrive */
+	/* syscall_trace_id and coroutine of the event that began the message now being
+	 * parsed in this direction: a message's ids are those of its first syscall. */
+	uint64_t msg_trace_id;
+	uint64_t msg_coroutine;
 };
 
 struct conn {

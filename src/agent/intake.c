@@ -251,8 +251,14 @@ static void feed(struct intake *in, struct conn *c, const struct fs_event *ev,
 		.tcp_seq = ev->tcp_seq,
 	};
 	struct proto_input pi = { .dir = dir, .gap = gap, .ctx = &c->pctx };
+	uint64_t msgs_before = in->st.messages;
 	int rc;
 
+	/* Nothing left over: this event begins the next message. */
+	if (!d->left || !d->left->len) {
+		d->msg_trace_id = ev->trace_id;
+		d->msg_coroutine = ev->coroutine_id;
+	}
 	if (d->left && d->left->len) {
 		rc = leftover_append(in, d->left, payload, ev->cap_len, &seg);
 		if (rc)
@@ -290,6 +296,11 @@ static void feed(struct intake *in, struct conn *c, const struct fs_event *ev,
 	}
 	if (keep_leftover(in, d, &pi, rc))
 		drop_partial(in, c, dir);
+	/* A message ended inside this event and the rest begins the next one. */
+	if (in->st.messages != msgs_before) {
+		d->msg_trace_id = ev->trace_id;
+		d->msg_coroutine = ev->coroutine_id;
+	}
 }
 
 /* The first parser sure of the bytes, else the first that finds them plausible. */

@@ -7,19 +7,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "bpf/socket_trace.skel.h"
+#include "agent/golang.h"
 #include "common/log.h"
+
+/* Executables inspected for goroutine tracking, Go or not, so each is read once. */
+#define PROBE_MAX_BINARIES 256
+
+struct go_exe {
+	dev_t dev;
+	ino_t ino;
+	int32_t goid_off; /* < 0: not a supported Go binary */
+};
 
 struct probe {
 	struct socket_trace_bpf *skel;
 	struct ring_buffer *rb;
 	int ncpus;
+	bool go;
+	struct go_exe exes[PROBE_MAX_BINARIES];
+	int nexes;
 };
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -58,6 +74,17 @@ static void ensure_tracefs(void)
 			strerror(errno));
 }
 
+/* The low 48 bits of every syscall_trace_id start here: the agent's start time in 100 ns
+ * units, so that a restarted agent continues above the ids of the previous run. */
+static uint64_t trace_seed(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) / 100) &
+	       FS_TRACE_CTR_MASK;
+}
+
 struct probe *probe_open(const struct probe_opts *o, probe_event_fn cb, void *ctx)
 {
 	struct probe *p = calloc(1, sizeof(*p));
@@ -82,6 +109,17 @@ struct probe *probe_open(const struct probe_opts *o, probe_event_fn cb, void *ct
 	p->skel->rodata->cfg_filter_tgid = o->filter_tgid;
 	p->skel->rodata->cfg_cap_bytes = o->cap_bytes;
 	p->skel->rodata->cfg_wakeup_bytes = o->wakeup_bytes;
+	p->skel->rodata->cfg_trace_on = o->syscall_trace_id;
+	p->skel->rodata->cfg_trace_seed = trace_seed();
+	p->go = o->go_goroutines && o->syscall_trace_id;
+	p->skel->rodata->cfg_go_on = p->go;
+	if (o->trace_entries) {
+		err = bpf_map__set_max_entries(p->skel->maps.trace_threads, o->trace_entries);
+		if (!err)
+			err = bpf_map__set_max_entries(p->skel->maps.trace_socks, o->trace_entries);
+		if (err)
+			goto fail_msg;
+	}
 	if (o->filter_comm && *o->filter_comm) {
 		strncpy((char *)p->skel->rodata->cfg_filter_comm, o->filter_comm, 15);
 		p->skel->rodata->cfg_filter_comm_set = 1;
@@ -159,6 +197,91 @@ int probe_counters(struct probe *p, uint64_t *out)
 	}
 	free(vals);
 	return err;
+}
+
+static struct go_exe *go_exe_inspect(struct probe *p, uint32_t pid, const struct stat *st)
+{
+	char exe[64];
+	struct go_binary gb;
+	struct go_exe *e;
+	int err;
+
+	for (int i = 0; i < p->nexes; i++)
+		if (p->exes[i].dev == st->st_dev && p->exes[i].ino == st->st_ino)
+			return &p->exes[i];
+	if (p->nexes == PROBE_MAX_BINARIES) {
+		/* Forget the non-Go ones: they can be read again. */
+		int j = 0;
+
+		for (int i = 0; i < p->nexes; i++)
+			if (p->exes[i].goid_off >= 0)
+				p->exes[j++] = p->exes[i];
+		p->nexes = j;
+		if (p->nexes == PROBE_MAX_BINARIES)
+			return NULL;
+	}
+	e = &p->exes[p->nexes++];
+	memset(e, 0, sizeof(*e));
+	e->dev = st->st_dev;
+	e->ino = st->st_ino;
+	e->goid_off = -1;
+	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
+	err = go_binary_inspect(exe, &gb);
+	if (err == -ENOTSUP)
+		ob_warn("[go] pid %u runs %s, whose runtime layout is not known: its goroutines "
+			"are "
+			"not tracked (docs/tracing.md lists the supported versions)",
+			pid, gb.version);
+	if (err)
+		return e;
+	e->goid_off = gb.goid_off;
+	ob_info("[go] %s: %s, goid at offset %u of runtime.g: goroutines tracked", exe, gb.version,
+		gb.goid_off);
+	return e;
+}
+
+int probe_go_register(struct probe *p, uint32_t pid)
+{
+	char exe[64];
+	struct stat st;
+	struct go_exe *e;
+
+	if (!p || !p->go)
+		return 0;
+	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
+	if (stat(exe, &st) != 0)
+		return -errno;
+	e = go_exe_inspect(p, pid, &st);
+	if (!e || e->goid_off < 0)
+		return 0;
+	struct {
+		uint32_t goid_off, pad;
+	} v = { (uint32_t)e->goid_off, 0 };
+	if (bpf_map_update_elem(bpf_map__fd(p->skel->maps.go_procs), &pid, &v, BPF_ANY))
+		return -errno;
+	ob_info("[go] pid %u registered", pid);
+	return 1;
+}
+
+void probe_go_scan(struct probe *p)
+{
+	DIR *d;
+	struct dirent *de;
+
+	if (!p || !p->go)
+		return;
+	d = opendir("/proc");
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char *end;
+		unsigned long pid = strtoul(de->d_name, &end, 10);
+
+		if (*end || pid == 0 || pid == (unsigned long)getpid())
+			continue;
+		probe_go_register(p, (uint32_t)pid);
+	}
+	closedir(d);
 }
 
 void probe_close(struct probe *p)

@@ -23,7 +23,7 @@ void record_reset(struct l7_record *r)
 	r->signal_source = REC_SIGNAL_EBPF; /* the packet path says otherwise */
 	r->version.len = r->method.len = r->domain.len = r->resource.len = 0;
 	r->endpoint.len = r->exception.len = r->result.len = r->x_request_id_0.len = 0;
-	r->x_request_id_1.len = r->trace_id.len = r->span_id.len = 0;
+	r->x_request_id_1.len = r->trace_id.len = r->span_id.len = r->parent_span_id.len = 0;
 }
 
 void record_set_request(struct l7_record *r, const struct proto_msg *m)
@@ -52,6 +52,7 @@ void record_set_request(struct l7_record *r, const struct proto_msg *m)
 	}
 	REC_SET(r->trace_id, m->trace_id);
 	REC_SET(r->span_id, m->span_id);
+	REC_SET(r->parent_span_id, m->parent_span_id);
 }
 
 void record_set_response(struct l7_record *r, const struct proto_msg *m)
@@ -84,6 +85,8 @@ void record_set_response(struct l7_record *r, const struct proto_msg *m)
 		REC_SET(r->trace_id, m->trace_id);
 	if (!r->span_id.len)
 		REC_SET(r->span_id, m->span_id);
+	if (!r->parent_span_id.len)
+		REC_SET(r->parent_span_id, m->parent_span_id);
 }
 
 const char *record_obs_name(uint8_t obs)
@@ -199,5 +202,10 @@ int record_write_json(struct jsonw *w, const struct l7_record *r)
 		jsonw_u64(w, "sql_affected_rows", r->affected_rows);
 	else
 		jsonw_null(w, "sql_affected_rows");
+	jsonw_u64(w, "syscall_trace_id_request", r->has_request ? r->req_syscall_trace_id : 0);
+	jsonw_u64(w, "syscall_trace_id_response", r->has_response ? r->resp_syscall_trace_id : 0);
+	jsonw_u64(w, "syscall_coroutine_0", r->has_request ? r->req_coroutine : 0);
+	jsonw_u64(w, "syscall_coroutine_1", r->has_response ? r->resp_coroutine : 0);
+	PUT_STR(w, "parent_span_id", r->parent_span_id);
 	return jsonw_end(w);
 }

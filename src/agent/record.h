@@ -71,6 +71,14 @@ struct l7_record {
 	uint32_t pid;
 	uint32_t req_tid;  /* thread that sent/received the request: syscall_thread_0 */
 	uint32_t resp_tid; /* thread that received/sent the response: syscall_thread_1 */
+	/* syscall_trace_id_request / _response (DESIGN §3): the id the kernel gave the thread's
+	 * inbound message, carried to its next outbound one; 0 none. */
+	uint64_t req_syscall_trace_id;
+	uint64_t resp_syscall_trace_id;
+	/* syscall_coroutine_0 / _1: the goroutine (or other coroutine) of the request and
+	 * response syscalls; 0 none or unknown. */
+	uint64_t req_coroutine;
+	uint64_t resp_coroutine;
 	char comm[16];
 	REC_DEF_STR(version, 8);
 	REC_DEF_STR(method, 32);
@@ -82,7 +90,8 @@ struct l7_record {
 	REC_DEF_STR(x_request_id_0, 128);
 	REC_DEF_STR(x_request_id_1, 128);
 	REC_DEF_STR(trace_id, 64);
-	REC_DEF_STR(span_id, 32);
+	REC_DEF_STR(span_id, 64); /* sw8 segment ids are longer than W3C's 16 hex digits */
+	REC_DEF_STR(parent_span_id, 64);
 };
 
 /* Empty record: scalars zeroed and strings emptied, without clearing ~3 KiB of string

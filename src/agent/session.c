@@ -41,6 +41,23 @@ static void record_init(struct intake *in, struct conn *c, struct l7_record *r,
 	memcpy(r->comm, c->comm, sizeof(r->comm));
 }
 
+/* The ids of the message's first syscall (kept per direction by feed()). */
+static void set_req_ids(struct l7_record *r, const struct conn *c, const struct proto_msg *m)
+{
+	const struct conn_dir *d = &c->dir[m->dir == PROTO_DIR_INGRESS ? 1 : 0];
+
+	r->req_syscall_trace_id = d->msg_trace_id;
+	r->req_coroutine = d->msg_coroutine;
+}
+
+static void set_resp_ids(struct l7_record *r, const struct conn *c, const struct proto_msg *m)
+{
+	const struct conn_dir *d = &c->dir[m->dir == PROTO_DIR_INGRESS ? 1 : 0];
+
+	r->resp_syscall_trace_id = d->msg_trace_id;
+	r->resp_coroutine = d->msg_coroutine;
+}
+
 static void emit(struct intake *in, struct l7_record *r, uint8_t type)
 {
 	r->type = type;
@@ -130,6 +147,7 @@ static void on_request(struct intake *in, struct conn *c, const struct proto_msg
 	record_init(in, c, &p->rec, m);
 	record_set_request(&p->rec, m);
 	p->rec.req_tid = in->cur_ev ? in->cur_ev->tid : 0;
+	set_req_ids(&p->rec, c, m);
 	p->deadline_ns = m->end_ts + in->cfg.request_timeout_ns;
 	p->has_session_id = m->has_session_id;
 	p->session_id = m->session_id;
@@ -158,6 +176,7 @@ static void on_response(struct intake *in, struct conn *c, const struct proto_ms
 	if (p) {
 		record_set_response(&p->rec, m);
 		p->rec.resp_tid = in->cur_ev ? in->cur_ev->tid : 0;
+		set_resp_ids(&p->rec, c, m);
 		emit(in, &p->rec, REC_TYPE_SESSION);
 		release(in, p);
 		return;
@@ -165,6 +184,7 @@ static void on_response(struct intake *in, struct conn *c, const struct proto_ms
 	record_init(in, c, &lone, m);
 	record_set_response(&lone, m);
 	lone.resp_tid = in->cur_ev ? in->cur_ev->tid : 0;
+	set_resp_ids(&lone, c, m);
 	emit(in, &lone, REC_TYPE_RESPONSE);
 }
 
@@ -179,10 +199,12 @@ static void emit_alone(struct intake *in, struct conn *c, const struct proto_msg
 		record_set_request(&r, m);
 		r.status = PROTO_STATUS_OK;
 		r.req_tid = in->cur_ev ? in->cur_ev->tid : 0;
+		set_req_ids(&r, c, m);
 		emit(in, &r, REC_TYPE_REQUEST);
 	} else {
 		record_set_response(&r, m);
 		r.resp_tid = in->cur_ev ? in->cur_ev->tid : 0;
+		set_resp_ids(&r, c, m);
 		emit(in, &r, REC_TYPE_RESPONSE);
 	}
 }

@@ -76,6 +76,21 @@ int agent_stats_collect(struct stat_kv *out, const uint64_t *kern, const struct 
 		    "payloads unreadable from user memory");
 		ADD("drop_iov_limit", kern[FS_CNT_IOV_LIMIT],
 		    "iovec/mmsg entries past the per-call limit");
+		ADD("trace_ids", kern[FS_CNT_TRACE_IDS], "syscall_trace_ids handed out");
+		ADD("trace_thread_entries",
+		    kern[FS_CNT_TRACE_THREAD_ADD] > kern[FS_CNT_TRACE_THREAD_DEL]
+			    ? kern[FS_CNT_TRACE_THREAD_ADD] - kern[FS_CNT_TRACE_THREAD_DEL]
+			    : 0,
+		    "threads with trace state (created - removed; above syscall_trace_entries "
+		    "the oldest were evicted)");
+		ADD("trace_socket_entries",
+		    kern[FS_CNT_TRACE_SOCK_ADD] > kern[FS_CNT_TRACE_SOCK_DEL]
+			    ? kern[FS_CNT_TRACE_SOCK_ADD] - kern[FS_CNT_TRACE_SOCK_DEL]
+			    : 0,
+		    "sockets with trace state (created - removed; above syscall_trace_entries "
+		    "the oldest were evicted)");
+		ADD("drop_trace_state", kern[FS_CNT_TRACE_STATE_FULL],
+		    "syscalls whose trace state could not be stored (id 0 or a broken link)");
 	}
 	if (pk)
 		i = collect_packet(out, i, pk);

@@ -147,6 +147,308 @@ static __always_inline void count(__u32 idx, __u64 n)
 		c->v[idx] += n;
 }
 
+/*
+ * Go goroutines (docs/tracing.md, "Go"). For processes the agent registered in go_procs
+ * (Go 1.18+ on x86-64, whose register ABI keeps the running goroutine's g in R14), the
+ * goroutine of a syscall is read at the syscall from the saved user registers: R14 is g,
+ * and g.goid sits at the offset the agent found for the binary's Go version. No uprobe
+ * runs. The trace state of a Go syscall is then kept per goroutine instead of per thread.
+ * (Parent goroutines are not followed: borrowing a parent's id at connect() linked
+ * net/http's dialing goroutines, but mislinked when its Transport hands a connection
+ * dialed for one request to another; see docs/tracing.md.)
+ */
+struct go_proc {
+	__u32 goid_off; /* offset of goid in runtime.g */
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tgid */
+	__type(value, struct go_proc);
+} go_procs SEC(".maps");
+
+#define GO_MAX_GOID (1ull << 40)
+
+static __always_inline __u64 go_goid_of(__u64 g, const struct go_proc *gp)
+{
+	__u64 goid = 0;
+
+	if (!g || bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + gp->goid_off)))
+		return 0;
+	return goid < GO_MAX_GOID ? goid : 0;
+}
+
+/* The goroutine making the current syscall; 0 outside registered Go processes. */
+static __always_inline __u64 go_current_goid(__u64 pid_tgid)
+{
+	__u32 tgid = pid_tgid >> 32;
+	struct go_proc *gp = bpf_map_lookup_elem(&go_procs, &tgid);
+	struct pt_regs *regs;
+
+	if (!gp)
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!regs)
+		return 0;
+	return go_goid_of(regs->r14, gp);
+}
+
+/* The trace_threads key: the thread, or in Go the goroutine (bit 63 set, tgid in bits
+ * 40-62, goid in bits 0-39; a pid_tgid never has bit 63 set). */
+static __always_inline __u64 trace_key(__u64 pid_tgid, __u64 goid)
+{
+	if (!goid)
+		return pid_tgid;
+	return 1ull << 63 | (pid_tgid >> 32) << 40 | (goid & (GO_MAX_GOID - 1));
+}
+
+/*
+ * Trace ids (syscall_trace_id): joining a service's inbound request to its downstream
+ * calls without instrumentation.
+ *
+ * Every data event carries the id of the message it belongs to. The rules, per event,
+ * after the syscall succeeded ("fresh" = set less than cfg_trace_ttl_ns ago):
+ *
+ *  Ingress on socket S:
+ *   I1. S's previous event was ingress too (a message read in several calls): keep S's
+ *       current id.
+ *   I2. Otherwise a new message starts: take a new id. If S is a downstream socket whose
+ *       outbound request served a request read on socket P (S.peer = P, see E3/C1), store
+ *       the id on P (P.resp_id): P's response will carry it whatever the thread reads in
+ *       between (event loops) and whichever thread writes it (hand-off of the response).
+ *       The message's origin is P, else S itself.
+ *   I3. The thread now holds the id, the socket and the origin ("pending"), except
+ *       after a response on a socket it connected (role client) whose request served
+ *       no inbound request (no peer): then it holds nothing, so a client's (or a pool
+ *       worker's) successive calls are not chained to each other.
+ *
+ *  Egress on socket S:
+ *   E1. S's previous event was egress too (a message written in several calls): keep S's
+ *       current id.
+ *   E2. Otherwise, first match: S.pin_id (fresh; set at connect, C1); S.resp_id (fresh;
+ *       set by I2: this is the response to a request whose downstream answered); the
+ *       thread's pending id if fresh and taken on another socket (E3); else 0 - in
+ *       particular a response on the socket the pending id came from, with no downstream
+ *       call in between, carries 0.
+ *   E3. When the pending id is used, S.peer = the pending origin (unless S is it), so S's
+ *       response (I2) is remembered on the origin.
+ *   E4. The thread's pending id is consumed when it is the id carried, and when S is the
+ *       socket it came from (that message has been answered).
+ *
+ *  Connect (sys_enter_connect) of socket S by a thread holding a fresh pending id whose
+ *  origin is not S:
+ *   C1. S.pin_id = that id, S.peer = its origin. An event loop (nginx, Node.js) reads
+ *       request A, connects its upstream socket, and writes the upstream request only
+ *       when the connect completes, after reading other requests: the pin keeps A's id.
+ *
+ *  Result, for a service reading request R on A (id T1), calling downstream on B and
+ *  reading the downstream response (T2) before answering on A:
+ *   s-p(A).syscall_trace_id_request  == c-p(B).syscall_trace_id_request  == T1
+ *   s-p(A).syscall_trace_id_response == c-p(B).syscall_trace_id_response == T2
+ *  A second sequential downstream call C carries T2 (the thread's pending id after B's
+ *  response, as in DeepFlow), and C's response id becomes A's response id.
+ *
+ *  Ids: bit 63 clear; CPU in bits 48-62; bits 0-47 a per-CPU counter (atomic add, no
+ *  locks shared across CPUs) seeded with the agent's start time in 100 ns units, so a
+ *  restarted agent does not repeat the ids of the previous run (within ~325 days) unless
+ *  it handed out more than 10 million per second per CPU.
+ *
+ *  State: trace_threads (LRU, per thread) and trace_socks (LRU, per socket inode).
+ *  Entries leave at thread exit and at close; the counters FS_CNT_TRACE_* let the agent
+ *  report how full the maps are.
+ */
+const volatile __u8 cfg_trace_on = 1;
+const volatile __u8 cfg_go_on = 0; /* report exec()s so the agent can register Go programs */
+const volatile __u64 cfg_trace_seed = 0;
+const volatile __u64 cfg_trace_ttl_ns = 10ull * 1000000000ull;
+
+#define TRACE_DIR_NONE 0
+#define TRACE_DIR_IN   1
+#define TRACE_DIR_OUT  2
+
+struct trace_thread {
+	__u64 id;     /* pending id: the last ingress message's, until consumed (E4) */
+	__u64 sock;   /* the socket it was read on */
+	__u64 origin; /* the socket of the request it belongs to (I2) */
+	__u64 ts;
+};
+
+struct trace_sock {
+	__u64 cur_id; /* the id of the socket's current message */
+	__u64 origin; /* the current ingress message's origin (I2) */
+	__u64 peer;   /* downstream socket: the socket whose request its request serves */
+	__u64 pin_id; /* C1 */
+	__u64 pin_ts;
+	__u64 resp_id; /* I2: id of the downstream response, for this socket's response */
+	__u64 resp_ts;
+	__u8 last_dir; /* TRACE_DIR_* */
+	__u8 _pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct trace_thread);
+} trace_threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* socket inode */
+	__type(value, struct trace_sock);
+} trace_socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} trace_ctr SEC(".maps");
+
+static __always_inline __u64 trace_new_id(void)
+{
+	__u32 zero = 0;
+	__u64 *c = bpf_map_lookup_elem(&trace_ctr, &zero);
+	__u64 cpu = bpf_get_smp_processor_id() & FS_TRACE_CPU_MASK, low;
+
+	if (!c)
+		return 0;
+	/* Atomic: another program may preempt this one on the same CPU. */
+	low = (cfg_trace_seed + __sync_fetch_and_add(c, 1) + 1) & FS_TRACE_CTR_MASK;
+	if (!low) /* 0 means "no id": skip it when the counter wraps */
+		low = (cfg_trace_seed + __sync_fetch_and_add(c, 1) + 1) & FS_TRACE_CTR_MASK;
+	count(FS_CNT_TRACE_IDS, 1);
+	return cpu << FS_TRACE_CPU_SHIFT | low;
+}
+
+static __always_inline bool trace_fresh(__u64 ts, __u64 now)
+{
+	return ts && now - ts < cfg_trace_ttl_ns;
+}
+
+static __always_inline struct trace_sock *trace_sock_get(__u64 ino)
+{
+	struct trace_sock *ss = bpf_map_lookup_elem(&trace_socks, &ino);
+	struct trace_sock fresh = {};
+
+	if (ss)
+		return ss;
+	if (bpf_map_update_elem(&trace_socks, &ino, &fresh, BPF_NOEXIST) == 0)
+		count(FS_CNT_TRACE_SOCK_ADD, 1);
+	ss = bpf_map_lookup_elem(&trace_socks, &ino);
+	if (!ss)
+		count(FS_CNT_TRACE_STATE_FULL, 1);
+	return ss;
+}
+
+static __always_inline void trace_thread_set(__u64 key, struct trace_thread *ts,
+					     const struct trace_thread *v)
+{
+	if (ts) {
+		*ts = *v;
+		return;
+	}
+	if (bpf_map_update_elem(&trace_threads, &key, v, BPF_NOEXIST) == 0)
+		count(FS_CNT_TRACE_THREAD_ADD, 1);
+	else
+		count(FS_CNT_TRACE_STATE_FULL, 1);
+}
+
+/* The id of one data syscall on socket ino: the rules above. */
+static __noinline __u64 trace_event(__u64 pid_tgid, __u64 goid, __u64 ino, __u8 dir, __u8 role)
+{
+	__u64 now = bpf_ktime_get_ns(), id = 0, key = trace_key(pid_tgid, goid);
+	struct trace_thread *ts;
+	struct trace_sock *ss;
+
+	if (!cfg_trace_on)
+		return 0;
+	ss = trace_sock_get(ino);
+	if (!ss)
+		return 0;
+	ts = bpf_map_lookup_elem(&trace_threads, &key);
+	if (dir == FS_DIR_INGRESS) {
+		struct trace_thread v;
+
+		if (ss->last_dir == TRACE_DIR_IN && ss->cur_id) { /* I1 */
+			id = ss->cur_id;
+		} else { /* I2 */
+			id = trace_new_id();
+			ss->origin = ino;
+			if (ss->peer) {
+				__u64 peer = ss->peer;
+				struct trace_sock *p = bpf_map_lookup_elem(&trace_socks, &peer);
+
+				if (p) {
+					p->resp_id = id;
+					p->resp_ts = now;
+				}
+				ss->origin = peer;
+				ss->peer = 0;
+			}
+			ss->cur_id = id;
+			ss->last_dir = TRACE_DIR_IN;
+		}
+		/* I3; but a response on a socket we connected, to a request that served no
+		 * inbound one, starts nothing: a client's calls (or a pool worker's) would
+		 * otherwise chain one call's response to its next, unrelated call. */
+		v.id = role == FS_ROLE_CLIENT && ss->origin == ino ? 0 : id;
+		v.sock = ino;
+		v.origin = ss->origin;
+		v.ts = now;
+		trace_thread_set(key, ts, &v);
+		return id;
+	}
+	if (ss->last_dir == TRACE_DIR_OUT) /* E1 */
+		return ss->cur_id;
+	/* E2 */
+	if (ss->pin_id && trace_fresh(ss->pin_ts, now)) {
+		id = ss->pin_id;
+	} else if (ss->resp_id && trace_fresh(ss->resp_ts, now)) {
+		id = ss->resp_id;
+	} else if (ts && ts->id && trace_fresh(ts->ts, now) && ts->sock != ino) {
+		id = ts->id;
+		if (ts->origin != ino) /* E3 */
+			ss->peer = ts->origin;
+	}
+	if (ts && ts->id && (ts->id == id || ts->sock == ino)) /* E4 */
+		ts->id = 0;
+	ss->pin_id = 0;
+	ss->resp_id = 0;
+	ss->cur_id = id;
+	ss->last_dir = TRACE_DIR_OUT;
+	return id;
+}
+
+static __always_inline bool trace_pending(const struct trace_thread *ts, __u64 now)
+{
+	return ts && ts->id && trace_fresh(ts->ts, now);
+}
+
+/* C1: connect() of socket ino by a thread (goroutine) holding a pending id. */
+static __noinline void trace_connect(__u64 pid_tgid, __u64 ino)
+{
+	__u64 key = trace_key(pid_tgid, go_current_goid(pid_tgid));
+	__u64 now = bpf_ktime_get_ns();
+	struct trace_thread *ts;
+	struct trace_sock *ss;
+
+	if (!cfg_trace_on)
+		return;
+	ts = bpf_map_lookup_elem(&trace_threads, &key);
+	if (!trace_pending(ts, now) || ts->origin == ino || ts->sock == ino)
+		return;
+	ss = trace_sock_get(ino);
+	if (!ss)
+		return;
+	ss->pin_id = ts->id;
+	ss->pin_ts = now;
+	ss->peer = ts->origin;
+}
+
 /* Filters that need no kernel walk: self, --pid, --comm. */
 static __always_inline bool wanted(__u64 pid_tgid)
 {
@@ -462,8 +764,10 @@ static __always_inline void submit(struct scratch *s, __u32 cap_len)
 
 /* Header fields shared by every event of one syscall. */
 static __always_inline void fill_header(struct scratch *s, struct stash *st, __u64 pid_tgid,
-					__u64 len)
+					__u64 len, __u64 trace_id, __u64 goid)
 {
+	s->ev.trace_id = trace_id;
+	s->ev.coroutine_id = goid;
 	__builtin_memcpy(s->ev.saddr, st->tuple.saddr, 16);
 	__builtin_memcpy(s->ev.daddr, st->tuple.daddr, 16);
 	s->ev.sport = st->tuple.sport;
@@ -492,12 +796,15 @@ static __always_inline int leave(long ret)
 	struct stash *st = bpf_task_storage_get(&stash_map, bpf_get_current_task_btf(), 0, 0);
 	struct scratch *s;
 	__u32 cpu, cap = cap_limit();
-	__u64 want;
+	__u64 want, trace_id, goid;
 
 	if (!st || !st->active)
 		return 0;
 	if (ret <= 0)
 		goto out;
+	/* One id per syscall, decided before any event of it is written. */
+	goid = go_current_goid(pid_tgid);
+	trace_id = trace_event(pid_tgid, goid, st->ino, st->direction, st->tuple.role);
 	cpu = bpf_get_smp_processor_id();
 	s = bpf_map_lookup_elem(&scratch_map, &cpu);
 	if (!s)
@@ -515,7 +822,7 @@ static __always_inline int leave(long ret)
 			if (bpf_probe_read_user(&mh, sizeof(mh),
 						(void *)(st->ptr + i * sizeof(struct mmsghdr))))
 				break;
-			fill_header(s, st, pid_tgid, mh.msg_len);
+			fill_header(s, st, pid_tgid, mh.msg_len, trace_id, goid);
 			read_user_peer((__u64)mh.msg_hdr.msg_name, &s->ev);
 			want = mh.msg_len < cap ? mh.msg_len : cap;
 			submit(s,
@@ -526,7 +833,7 @@ static __always_inline int leave(long ret)
 		goto out;
 	}
 
-	fill_header(s, st, pid_tgid, ret);
+	fill_header(s, st, pid_tgid, ret, trace_id, goid);
 	want = (__u64)ret < cap ? (__u64)ret : cap;
 	if (st->kind == ARG_NONE) {
 		submit(s, 0);
@@ -657,8 +964,14 @@ static __always_inline void set_role(__u32 fd, __u8 role)
 SEC("tracepoint/syscalls/sys_enter_connect")
 int tp_enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
-	if (wanted(bpf_get_current_pid_tgid()))
-		set_role(ARG(0), FS_ROLE_CLIENT);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u8 role = FS_ROLE_CLIENT;
+	__u64 ino = 0;
+
+	if (!wanted(pid_tgid) || !fd_to_socket(ARG(0), &ino))
+		return 0;
+	bpf_map_update_elem(&roles, &ino, &role, BPF_ANY);
+	trace_connect(pid_tgid, ino);
 	return 0;
 }
 
@@ -711,6 +1024,8 @@ int tp_enter_close(struct trace_event_raw_sys_enter *ctx)
 	bpf_map_delete_elem(&sock_cache, &key);
 	if (!ino)
 		return 0;
+	if (bpf_map_delete_elem(&trace_socks, &ino) == 0)
+		count(FS_CNT_TRACE_SOCK_DEL, 1);
 	ev.type = FS_EV_CLOSE;
 	ev.syscall = FS_SYS_CLOSE;
 	ev.socket_id = ino;
@@ -729,12 +1044,35 @@ int tp_process_exit(void *ctx)
 	struct task_struct *task = (void *)bpf_get_current_task();
 	struct fs_event ev = {};
 
+	/* Every thread: its trace state goes with it. */
+	if (bpf_map_delete_elem(&trace_threads, &pid_tgid) == 0)
+		count(FS_CNT_TRACE_THREAD_DEL, 1);
 	/* Only the last thread of the group: signal->live has reached zero by now. */
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
 	if ((pid_tgid >> 32) == cfg_self_tgid)
 		return 0;
+	__u32 tgid = pid_tgid >> 32;
+
+	bpf_map_delete_elem(&go_procs, &tgid);
 	ev.type = FS_EV_PROC_EXIT;
+	ev.pid = pid_tgid >> 32;
+	ev.tid = (__u32)pid_tgid;
+	ev.ts_enter_ns = ev.ts_exit_ns = bpf_ktime_get_ns();
+	submit_small(&ev);
+	return 0;
+}
+
+/* A new program image: the agent checks whether it is a Go binary to register. */
+SEC("tracepoint/sched/sched_process_exec")
+int tp_process_exec(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct fs_event ev = {};
+
+	if (!cfg_go_on || !wanted(pid_tgid))
+		return 0;
+	ev.type = FS_EV_EXEC;
 	ev.pid = pid_tgid >> 32;
 	ev.tid = (__u32)pid_tgid;
 	ev.ts_enter_ns = ev.ts_exit_ns = bpf_ktime_get_ns();

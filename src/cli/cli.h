@@ -32,6 +32,7 @@ struct cli_cmd {
 extern const struct cli_cmd cli_cmd_up;
 extern const struct cli_cmd cli_cmd_query;
 extern const struct cli_cmd cli_cmd_status;
+extern const struct cli_cmd cli_cmd_trace;
 
 /*
  * getopt_long() for subcommand cmd, with our own messages: an unknown option or a missing

@@ -14,6 +14,7 @@
 static const struct cli_cmd *const commands[] = {
 	&cli_cmd_up,
 	&cli_cmd_query,
+	&cli_cmd_trace,
 	&cli_cmd_status,
 };
 

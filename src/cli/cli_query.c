@@ -14,7 +14,6 @@
 #include "cli/cli_json.h"
 #include "cli/cli_reply.h"
 
-#define DEFAULT_DB	  "flow_log"
 #define DEFAULT_MAX_WIDTH 60
 /* SQL from stdin: far more than any statement, far less than the server's max_body. */
 #define MAX_SQL (1u << 20)
@@ -31,7 +30,8 @@ static const char query_help[] =
 	"Options:\n"
 	"  -s, --server URL      server to ask (default $FLOWSCOPE_SERVER_URL, else\n"
 	"                        " CLI_DEFAULT_URL ")\n"
-	"  -d, --db DB           database the statement's tables are in (default " DEFAULT_DB ")\n"
+	"  -d, --db DB           database the statement's tables are in (default: found by\n"
+	"                        the table's name, e.g. network.1s is in flow_metrics)\n"
 	"  -j, --json            print the server's JSON reply as it is\n"
 	"  -w, --wide            never cut long cells\n"
 	"      --max-width N     cut cells longer than N characters with '\xe2\x80\xa6' (default "
@@ -147,7 +147,7 @@ static void report_refusal(const char *url, const struct cli_http_reply *r)
 
 static int run_query(int argc, char **argv)
 {
-	const char *server_opt = NULL, *db = DEFAULT_DB;
+	const char *server_opt = NULL, *db = NULL;
 	struct cli_reply_opts ropts = { .max_width = DEFAULT_MAX_WIDTH };
 	struct cli_http_reply r = { 0 };
 	char *url = NULL, *endpoint = NULL, *sql = NULL, *form = NULL;
@@ -177,7 +177,7 @@ static int run_query(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return cli_usage_error(&cli_cmd_query, "no SQL statement given");
-	if (!*db)
+	if (db && !*db)
 		return cli_usage_error(&cli_cmd_query, "--db must not be empty");
 	if (argc - optind == 1 && !strcmp(argv[optind], "-"))
 		sql = read_stdin_sql();
@@ -192,7 +192,8 @@ static int run_query(int argc, char **argv)
 	url = cli_server_url(server_opt);
 	if (url && asprintf(&endpoint, "%s/v1/query", url) < 0)
 		endpoint = NULL; /* asprintf leaves it undefined on failure */
-	if (!endpoint || cli_http_form_add(&form, "db", db) ||
+	/* Without --db the server finds each table by its name, in whichever database. */
+	if (!endpoint || (db && cli_http_form_add(&form, "db", db)) ||
 	    cli_http_form_add(&form, "sql", sql)) {
 		fprintf(stderr, "flowscope: out of memory\n");
 		goto out;

@@ -247,6 +247,13 @@ static void print_metrics(const struct status *st)
 	if (!rows)
 		rows = metric(st, "flowscope_store_rows_written_total");
 	fputs("store   ", stdout);
+	/* The backend, from /healthz (servers before the ClickHouse backend do not say). */
+	{
+		const struct cj_node *b = cj_get(cj_root(st->health.doc), "store");
+
+		if (b && b->type == CJ_STRING)
+			printf(" %s:", b->str);
+	}
 	if (rows)
 		printf(" %.0f rows%s", rows->value,
 		       prom_is(rows, "flowscope_store_rows") ? "" : " written");

@@ -47,7 +47,7 @@
 
 static const char up_help[] =
 	"Usage: flowscope up [--data DIR] [--listen ADDR:PORT] [--retention-days N]\n"
-	"                    [--agent-arg ARG]... [--server-arg ARG]...\n"
+	"                    [--store URL] [--agent-arg ARG]... [--server-arg ARG]...\n"
 	"\n"
 	"Run flowscope-server and flowscope-agent on this host, in the foreground, until\n"
 	"Ctrl-C (SIGINT) or SIGTERM. The server starts first; once it answers, the agent\n"
@@ -60,6 +60,8 @@ static const char up_help[] =
 	"  -d, --data DIR           where the server keeps its store (default " DEFAULT_DATA ")\n"
 	"  -l, --listen ADDR:PORT   the server's HTTP API (default " CLI_DEFAULT_LISTEN ")\n"
 	"      --retention-days N   days of records the server keeps (default: the server's)\n"
+	"      --store URL          sqlite: (default, in --data) or\n"
+	"                           clickhouse://HOST:PORT/DB[?cluster=NAME]\n"
 	"      --agent-arg ARG      one more argument for flowscope-agent (repeatable), e.g.\n"
 	"                           --agent-arg=--comm=nginx\n"
 	"      --server-arg ARG     one more argument for flowscope-server (repeatable)\n"
@@ -72,6 +74,7 @@ static const char up_help[] =
 	"  sudo flowscope up\n"
 	"  sudo flowscope up --data /var/lib/flowscope --retention-days 30\n"
 	"  sudo flowscope up --agent-arg=--comm=nginx\n"
+	"  sudo flowscope up --store clickhouse://127.0.0.1:8123/flowscope\n"
 	"\n"
 	"Exit status: 0 both stopped cleanly, 1 one failed to start, died or did not stop\n"
 	"cleanly, 2 bad command line.\n";
@@ -85,12 +88,13 @@ const struct cli_cmd cli_cmd_up = {
 	.run = run_up,
 };
 
-enum { OPT_RETENTION = 256, OPT_AGENT_ARG, OPT_SERVER_ARG };
+enum { OPT_RETENTION = 256, OPT_AGENT_ARG, OPT_SERVER_ARG, OPT_STORE };
 
 static const struct option up_opts[] = {
 	{ "data", required_argument, NULL, 'd' },
 	{ "listen", required_argument, NULL, 'l' },
 	{ "retention-days", required_argument, NULL, OPT_RETENTION },
+	{ "store", required_argument, NULL, OPT_STORE },
 	{ "agent-arg", required_argument, NULL, OPT_AGENT_ARG },
 	{ "server-arg", required_argument, NULL, OPT_SERVER_ARG },
 	{ "help", no_argument, NULL, 'h' },
@@ -501,6 +505,7 @@ static char **make_argv(const char *const *fixed, size_t nfixed, char **extra, s
 static int run_up(int argc, char **argv)
 {
 	const char *data = DEFAULT_DATA, *listen = CLI_DEFAULT_LISTEN, *retention = NULL;
+	const char *store = NULL;
 	char **agent_args = NULL, **server_args = NULL, **sargv = NULL, **aargv = NULL;
 	char *url = NULL, *colon;
 	size_t nagent = 0, nserver = 0, nfixed;
@@ -531,6 +536,7 @@ static int run_up(int argc, char **argv)
 			}
 			retention = optarg;
 			break;
+		case OPT_STORE: store = optarg; break;
 		case OPT_AGENT_ARG: agent_args[nagent++] = optarg; break;
 		case OPT_SERVER_ARG: server_args[nserver++] = optarg; break;
 		case 'h': exit_code = cli_help(&cli_cmd_up); goto out;
@@ -564,10 +570,18 @@ static int run_up(int argc, char **argv)
 	if (!u.server.path || !u.agent.path)
 		goto out;
 	{
-		const char *fixed[] = { u.server.path, "--data-dir",	   data,     "--listen",
-					listen,	       "--retention-days", retention };
+		/* The store URL is checked by the server, which says what is wrong with it. */
+		const char *fixed[9] = { u.server.path, "--data-dir", data, "--listen", listen };
 
-		nfixed = retention ? 7 : 5;
+		nfixed = 5;
+		if (retention) {
+			fixed[nfixed++] = "--retention-days";
+			fixed[nfixed++] = retention;
+		}
+		if (store) {
+			fixed[nfixed++] = "--store";
+			fixed[nfixed++] = store;
+		}
 		sargv = make_argv(fixed, nfixed, server_args, nserver);
 	}
 	{

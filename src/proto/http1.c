@@ -36,6 +36,8 @@
 #include <string.h>
 
 #include "proto/proto.h"
+#include "proto/proto_util.h"
+#include "proto/trace_ctx.h"
 
 #define H1_FIFO_LEN	  32
 #define H1_CHUNK_LINE_MAX 4096
@@ -217,11 +219,6 @@ static bool is_alpha(uint8_t ch)
 static bool is_ows(uint8_t ch)
 {
 	return ch == ' ' || ch == '\t';
-}
-
-static bool is_lhex(uint8_t ch)
-{
-	return is_digit(ch) || (ch >= 'a' && ch <= 'f');
 }
 
 static int hex_val(uint8_t ch)
@@ -664,37 +661,6 @@ static void read_head(const uint8_t *p, size_t from, size_t to, struct h1_head *
 	}
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (p[i] != '0')
-			return false;
-	}
-	return true;
-}
-
-/* W3C trace-context: version-traceid-parentid-flags, lower-case hex, ids not all zero. */
-static bool traceparent_ok(const uint8_t *v, size_t n)
-{
-	size_t i;
-
-	if (n < 55 || !is_lhex(v[0]) || !is_lhex(v[1]) || (v[0] == 'f' && v[1] == 'f'))
-		return false;
-	if (v[0] == '0' && v[1] == '0' && n != 55)
-		return false;
-	if (n > 55 && v[55] != '-')
-		return false;
-	if (v[2] != '-' || v[35] != '-' || v[52] != '-')
-		return false;
-	for (i = 3; i < 55; i++) {
-		if (i != 35 && i != 52 && !is_lhex(v[i]))
-			return false;
-	}
-	return !all_zero(v + 3, H1_TRACE_LEN) && !all_zero(v + 36, H1_SPAN_LEN);
-}
-
 /* "1a;name=value": hex size, then optional extensions. */
 static bool parse_chunk_size(const uint8_t *p, size_t n, uint64_t *size)
 {
@@ -726,20 +692,6 @@ static bool parse_chunk_size(const uint8_t *p, size_t n, uint64_t *size)
 }
 
 /* ---- the connection ------------------------------------------------------------- */
-
-static uint64_t ts_start_at(const struct proto_input *in, size_t idx)
-{
-	const struct proto_seg *s = proto_input_locate(in, idx);
-
-	return s ? s->ts_start : 0;
-}
-
-static uint64_t ts_end_at(const struct proto_input *in, size_t idx)
-{
-	const struct proto_seg *s = proto_input_locate(in, idx);
-
-	return s ? s->ts_end : 0;
-}
 
 static void fifo_push(struct h1_conn *c, uint8_t method)
 {
@@ -922,8 +874,8 @@ static void fill_msg(struct h1_run *r, size_t pos, size_t hdr_len, const struct 
 	m->kind = sl->kind;
 	m->dir = (uint8_t)r->dir;
 	m->method = method;
-	m->start_ts = ts_start_at(r->in, pos);
-	m->end_ts = ts_end_at(r->in, pos + hdr_len - 1);
+	m->start_ts = proto_ts_start_at(r->in, pos);
+	m->end_ts = proto_ts_end_at(r->in, pos + hdr_len - 1);
 	m->tcp_seq = proto_input_seq_at(r->in, pos);
 	m->length = hdr_len;
 	m->code = -1;
@@ -943,9 +895,12 @@ static void fill_msg(struct h1_run *r, size_t pos, size_t hdr_len, const struct 
 	}
 	if (h->has_xrid)
 		text_put(m, &m->xrid, "", 0, h->xrid, h->xrid_len, H1_CAP_XRID);
-	if (h->has_traceparent && traceparent_ok(h->traceparent, h->traceparent_len)) {
-		text_put(m, &m->trace, "", 0, h->traceparent + 3, H1_TRACE_LEN, H1_TRACE_LEN);
-		text_put(m, &m->span, "", 0, h->traceparent + 36, H1_SPAN_LEN, H1_SPAN_LEN);
+	if (h->has_traceparent &&
+	    trace_ctx_traceparent_ok((const char *)h->traceparent, h->traceparent_len)) {
+		text_put(m, &m->trace, "", 0, h->traceparent + TRACE_CTX_TP_TRACE_OFF, H1_TRACE_LEN,
+			 H1_TRACE_LEN);
+		text_put(m, &m->span, "", 0, h->traceparent + TRACE_CTX_TP_SPAN_OFF, H1_SPAN_LEN,
+			 H1_SPAN_LEN);
 	}
 }
 
@@ -1085,7 +1040,7 @@ static void begin_truncated(struct h1_run *r, size_t pos, const struct h1_line *
 	other_starts(r, answers_last);
 	fill_msg(r, pos, r->len - pos, sl, &h, method);
 	d->msg.length += r->in->gap;
-	d->msg.end_ts = ts_end_at(r->in, r->len);
+	d->msg.end_ts = proto_ts_end_at(r->in, r->len);
 	d->msg.flags |= PROTO_MSG_F_TRUNCATED | PROTO_MSG_F_LEN_GUESSED;
 	if (sl->kind == K_REQ) {
 		fifo_push(r->c, method);
@@ -1102,7 +1057,7 @@ static void body_bytes(struct h1_run *r, size_t from, size_t to)
 {
 	if (to > from) {
 		r->d->msg.length += to - from;
-		r->d->msg.end_ts = ts_end_at(r->in, to - 1);
+		r->d->msg.end_ts = proto_ts_end_at(r->in, to - 1);
 	}
 }
 
@@ -1329,7 +1284,7 @@ static void apply_gap(struct h1_run *r, size_t pos)
 	struct h1_dir *d = r->d;
 	struct h1_msg *m = &d->msg;
 	uint64_t gap = r->in->gap, over;
-	uint64_t last_ts = ts_end_at(r->in, r->len);
+	uint64_t last_ts = proto_ts_end_at(r->in, r->len);
 	struct h1_line sl;
 	size_t lines_end;
 
@@ -1392,15 +1347,9 @@ static int http1_parse(void *state, const struct proto_input *in, proto_emit_fn 
 	enum h1_step step = ST_MORE;
 	size_t pos = 0;
 
-	if (!stats) {
-		memset(&scratch, 0, sizeof(scratch));
-		stats = &scratch;
-	}
-	if (!c || !in || (in->dir != PROTO_DIR_EGRESS && in->dir != PROTO_DIR_INGRESS) ||
-	    in->len > INT_MAX || (in->len && !in->data)) {
-		stats->parse_errors++;
+	stats = proto_parse_begin(c, in, stats, &scratch);
+	if (!stats)
 		return PROTO_ERROR;
-	}
 	if (c->opaque)
 		return (int)in->len;
 
@@ -1458,10 +1407,7 @@ static void http1_on_close(void *state, uint64_t ts, proto_emit_fn emit, void *c
 
 	if (!c)
 		return;
-	if (!stats) {
-		memset(&scratch, 0, sizeof(scratch));
-		stats = &scratch;
-	}
+	stats = proto_stats_or_scratch(stats, &scratch);
 	/* Report the older of two pending messages first. */
 	first = c->dir[1].msg.start_ts < c->dir[0].msg.start_ts;
 	for (k = 0; k < 2 && !c->opaque; k++) {

@@ -37,6 +37,8 @@
 #include <nghttp2/nghttp2.h>
 
 #include "proto/proto.h"
+#include "proto/proto_util.h"
+#include "proto/trace_ctx.h"
 
 #define H2_PREFACE     "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define H2_PREFACE_LEN 24
@@ -343,20 +345,6 @@ static enum proto_detect http2_detect(const uint8_t *data, size_t len, enum prot
 
 /* ---- small helpers ---- */
 
-static uint64_t ts_start_at(const struct proto_input *in, size_t idx)
-{
-	const struct proto_seg *s = proto_input_locate(in, idx);
-
-	return s ? s->ts_start : 0;
-}
-
-static uint64_t ts_end_at(const struct proto_input *in, size_t idx)
-{
-	const struct proto_seg *s = proto_input_locate(in, idx);
-
-	return s ? s->ts_end : 0;
-}
-
 static bool eq(const char *a, size_t n, const char *lit)
 {
 	size_t k = strlen(lit);
@@ -378,11 +366,6 @@ static bool prefix_is(const char *a, size_t n, const char *lit)
 		(st)->field##_len = (__typeof__((st)->field##_len))k_;                             \
 	} while (0)
 
-static bool is_lhex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-}
-
 static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -392,33 +375,6 @@ static int hexval(char c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
-}
-
-static bool all_zero(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] != '0')
-			return false;
-	}
-	return true;
-}
-
-/* W3C trace-context: version-traceid-parentid-flags. */
-static bool traceparent_ok(const char *v, size_t n)
-{
-	if (n < 55 || !is_lhex(v[0]) || !is_lhex(v[1]) || (v[0] == 'f' && v[1] == 'f'))
-		return false;
-	if (v[0] == '0' && v[1] == '0' && n != 55)
-		return false;
-	if (n > 55 && v[55] != '-')
-		return false;
-	if (v[2] != '-' || v[35] != '-' || v[52] != '-')
-		return false;
-	for (size_t i = 3; i < 55; i++) {
-		if (i != 35 && i != 52 && !is_lhex(v[i]))
-			return false;
-	}
-	return !all_zero(v + 3, 32) && !all_zero(v + 36, 16);
 }
 
 /* ---- streams ---- */
@@ -876,9 +832,9 @@ static void on_field(struct h2_stream *s, bool req, const char *n, size_t nl, co
 		else
 			PUT(s, xrid1, v, vl);
 	} else if (eq(n, nl, "traceparent")) {
-		if (traceparent_ok(v, vl) && !s->trace_len) {
-			PUT(s, trace, v + 3, 32);
-			PUT(s, span, v + 36, 16);
+		if (trace_ctx_traceparent_ok(v, vl) && !s->trace_len) {
+			PUT(s, trace, v + TRACE_CTX_TP_TRACE_OFF, TRACE_CTX_TP_TRACE_LEN);
+			PUT(s, span, v + TRACE_CTX_TP_SPAN_OFF, TRACE_CTX_TP_SPAN_LEN);
 		}
 	}
 }
@@ -1168,7 +1124,7 @@ static void count_frame(struct h2_run *r, struct h2_stream *s, uint64_t bytes)
 static void frame_done(struct h2_run *r, size_t last)
 {
 	struct h2_dir *d = r->d;
-	uint64_t te = ts_end_at(r->in, last);
+	uint64_t te = proto_ts_end_at(r->in, last);
 	struct h2_stream *s;
 
 	switch (d->ftype) {
@@ -1245,7 +1201,7 @@ static bool frame_start(struct h2_run *r, size_t pos, const struct h2_fh *f)
 	d->prefix_len = 0;
 	d->ctrl_len = 0;
 	if (f->type != T_CONTINUATION) {
-		d->fr_ts = ts_start_at(r->in, pos);
+		d->fr_ts = proto_ts_start_at(r->in, pos);
 		d->fr_seq = proto_input_seq_at(r->in, pos);
 	}
 	switch (f->type) {

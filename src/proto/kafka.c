@@ -25,6 +25,8 @@
 #include <string.h>
 
 #include "proto/proto.h"
+#include "proto/proto_util.h"
+#include "proto/trace_ctx.h"
 
 #define KF_HEAD	     4096		  /* bytes of a message parsed; the rest is skipped */
 #define KF_MAX_SIZE  (256u * 1024 * 1024) /* larger sizes are not Kafka */
@@ -432,20 +434,6 @@ static bool printable(const uint8_t *s, size_t n)
 	return true;
 }
 
-static uint64_t ts_start_at(const struct proto_input *in, size_t idx)
-{
-	const struct proto_seg *s = proto_input_locate(in, idx);
-
-	return s ? s->ts_start : 0;
-}
-
-static uint64_t ts_end_at(const struct proto_input *in, size_t idx)
-{
-	const struct proto_seg *s = proto_input_locate(in, idx);
-
-	return s ? s->ts_end : 0;
-}
-
 static uint8_t put(char *dst, size_t cap, const char *fmt, const void *a, size_t alen,
 		   long long num)
 {
@@ -532,49 +520,15 @@ static void pend_add(struct kf_conn *c, uint32_t corr, uint8_t key, uint8_t ver)
 
 /* ---- trace context from record headers ------------------------------------------- */
 
-static int b64v(uint8_t c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
-/* Base64-decode s into out (printable result only); returns the length or 0. */
+/* Kafka's reading of base64 ends at the first '=', whatever follows it. */
 static size_t b64dec(const uint8_t *s, size_t n, char *out, size_t cap)
 {
-	uint32_t acc = 0;
-	int bits = 0;
-	size_t k = 0;
+	const uint8_t *pad = memchr(s, '=', n);
+	size_t k;
 
-	for (size_t i = 0; i < n; i++) {
-		int v;
-
-		if (s[i] == '=')
-			break;
-		v = b64v(s[i]);
-		if (v < 0)
-			return 0;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (k >= cap)
-				return 0;
-			out[k] = (char)((acc >> bits) & 0xff);
-			if (out[k] < 0x20 || out[k] > 0x7e)
-				return 0;
-			k++;
-		}
-	}
-	return k;
+	if (pad)
+		n = (size_t)(pad - s);
+	return trace_ctx_b64_text((const char *)s, n, out, cap, &k) ? k : 0;
 }
 
 static void trace_from(struct kf_msg *m, const uint8_t *k, size_t kn, const uint8_t *v, size_t vn)
@@ -582,36 +536,28 @@ static void trace_from(struct kf_msg *m, const uint8_t *k, size_t kn, const uint
 	if (m->trace_len)
 		return;
 	if (kn == 11 && memcmp(k, "traceparent", 11) == 0) {
-		/* 00-<32 hex trace>-<16 hex span>-<2 hex flags> */
-		if (vn < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-' || !printable(v, 55))
+		/* 00-<32 hex trace>-<16 hex span>-<2 hex flags>, taken if printable */
+		if (!trace_ctx_tp_shape((const char *)v, vn) || !printable(v, TRACE_CTX_TP_LEN))
 			return;
-		memcpy(m->trace, v + 3, 32);
-		m->trace_len = 32;
-		memcpy(m->span, v + 36, 16);
-		m->span_len = 16;
+		memcpy(m->trace, v + TRACE_CTX_TP_TRACE_OFF, TRACE_CTX_TP_TRACE_LEN);
+		m->trace_len = TRACE_CTX_TP_TRACE_LEN;
+		memcpy(m->span, v + TRACE_CTX_TP_SPAN_OFF, TRACE_CTX_TP_SPAN_LEN);
+		m->span_len = TRACE_CTX_TP_SPAN_LEN;
 	} else if (kn == 3 && memcmp(k, "sw8", 3) == 0) {
 		/* sample-traceId-segmentId-spanId-...: ids base64; span = segment-spanId */
-		const uint8_t *f[4];
-		size_t fl[4], nf = 0, start = 0;
+		struct trace_ctx_sw8 f;
 		size_t a, b;
 
-		for (size_t i = 0; i <= vn && nf < 4; i++) {
-			if (i == vn || v[i] == '-') {
-				f[nf] = v + start;
-				fl[nf++] = i - start;
-				start = i + 1;
-			}
-		}
-		if (nf < 4)
+		if (!trace_ctx_sw8_split((const char *)v, vn, &f))
 			return;
-		a = b64dec(f[1], fl[1], m->trace, sizeof(m->trace));
-		b = b64dec(f[2], fl[2], m->span, sizeof(m->span) - 12);
-		if (!a || !b || fl[3] > 10 || !printable(f[3], fl[3]))
+		a = b64dec((const uint8_t *)f.f[1], f.len[1], m->trace, sizeof(m->trace));
+		b = b64dec((const uint8_t *)f.f[2], f.len[2], m->span, sizeof(m->span) - 12);
+		if (!a || !b || f.len[3] > 10 || !printable((const uint8_t *)f.f[3], f.len[3]))
 			return;
 		m->span[b++] = '-';
-		memcpy(m->span + b, f[3], fl[3]);
+		memcpy(m->span + b, f.f[3], f.len[3]);
 		m->trace_len = (uint8_t)a;
-		m->span_len = (uint8_t)(b + fl[3]);
+		m->span_len = (uint8_t)(b + f.len[3]);
 	}
 }
 
@@ -1023,15 +969,9 @@ static int kafka_parse(void *state, const struct proto_input *in, proto_emit_fn 
 	const uint8_t *data;
 	int dir;
 
-	if (!stats) {
-		memset(&scratch, 0, sizeof(scratch));
-		stats = &scratch;
-	}
-	if (!c || !in || (in->dir != PROTO_DIR_EGRESS && in->dir != PROTO_DIR_INGRESS) ||
-	    in->len > INT_MAX || (in->len && !in->data)) {
-		stats->parse_errors++;
+	stats = proto_parse_begin(c, in, stats, &scratch);
+	if (!stats)
 		return PROTO_ERROR;
-	}
 	dir = in->dir == PROTO_DIR_INGRESS;
 	d = &c->dir[dir];
 	data = in->data;
@@ -1049,7 +989,7 @@ static int kafka_parse(void *state, const struct proto_input *in, proto_emit_fn 
 				break;
 			pos += k;
 			d->remaining -= k;
-			d->msg.end_ts = ts_end_at(in, pos - 1);
+			d->msg.end_ts = proto_ts_end_at(in, pos - 1);
 			if (!d->remaining) {
 				d->phase = KF_PH_HEAD;
 				emit_msg(d, dir, emit, ctx, stats);
@@ -1101,9 +1041,9 @@ static int kafka_parse(void *state, const struct proto_input *in, proto_emit_fn 
 			enter_resync(d, stats);
 			continue;
 		}
-		d->msg.start_ts = ts_start_at(in, pos);
+		d->msg.start_ts = proto_ts_start_at(in, pos);
 		d->msg.tcp_seq = proto_input_seq_at(in, pos);
-		d->msg.end_ts = ts_end_at(in, pos + want - 1);
+		d->msg.end_ts = proto_ts_end_at(in, pos + want - 1);
 		d->active = 1;
 		d->remaining = (uint64_t)size + 4 - want;
 		pos += want;
@@ -1139,9 +1079,9 @@ static int kafka_parse(void *state, const struct proto_input *in, proto_emit_fn 
 				uint64_t rest = (uint64_t)size + 4 - avail;
 
 				d->msg.flags |= PROTO_MSG_F_TRUNCATED;
-				d->msg.start_ts = ts_start_at(in, pos);
+				d->msg.start_ts = proto_ts_start_at(in, pos);
 				d->msg.tcp_seq = proto_input_seq_at(in, pos);
-				d->msg.end_ts = ts_end_at(in, len);
+				d->msg.end_ts = proto_ts_end_at(in, len);
 				d->active = 1;
 				stats->truncated++;
 				if (in->gap < rest) {
@@ -1175,10 +1115,7 @@ static void kafka_on_close(void *state, uint64_t ts, proto_emit_fn emit, void *c
 
 	if (!c)
 		return;
-	if (!stats) {
-		memset(&scratch, 0, sizeof(scratch));
-		stats = &scratch;
-	}
+	stats = proto_stats_or_scratch(stats, &scratch);
 	first = c->dir[1].msg.start_ts < c->dir[0].msg.start_ts;
 	for (int k = 0; k < 2; k++) {
 		int i = k ? !first : first;

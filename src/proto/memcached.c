@@ -43,7 +43,7 @@ struct mc_dir {
 	uint8_t phase;
 	bool active;
 	bool truncated;
-	bool multi;	/* a response of VALUE / STAT lines, until END */
+	bool multi; /* a response of VALUE / STAT lines, until END */
 	bool binary;
 	uint8_t kind;
 	uint32_t flags;
@@ -76,15 +76,15 @@ static const struct {
 	uint8_t type;
 	uint8_t first_key; /* index of the first key among the arguments */
 } mc_cmds[] = {
-	{ "set", T_STORE, 0 },	     { "add", T_STORE, 0 },	 { "replace", T_STORE, 0 },
-	{ "append", T_STORE, 0 },    { "prepend", T_STORE, 0 },	 { "cas", T_STORE, 0 },
-	{ "get", T_GET, 0 },	     { "gets", T_GET, 0 },	 { "gat", T_GET, 1 },
-	{ "gats", T_GET, 1 },	     { "delete", T_KEY, 0 },	 { "incr", T_KEY, 0 },
-	{ "decr", T_KEY, 0 },	     { "touch", T_KEY, 0 },	 { "flush_all", T_NONE, 0 },
-	{ "version", T_NONE, 0 },    { "stats", T_NONE, 0 },	 { "verbosity", T_NONE, 0 },
-	{ "quit", T_NONE, 0 },	     { "shutdown", T_NONE, 0 },	 { "cache_memlimit", T_NONE, 0 },
-	{ "mg", T_META, 0 },	     { "ms", T_META_DATA, 0 },	 { "md", T_META, 0 },
-	{ "ma", T_META, 0 },	     { "mn", T_NONE, 0 },	 { "me", T_META, 0 },
+	{ "set", T_STORE, 0 },	  { "add", T_STORE, 0 },     { "replace", T_STORE, 0 },
+	{ "append", T_STORE, 0 }, { "prepend", T_STORE, 0 }, { "cas", T_STORE, 0 },
+	{ "get", T_GET, 0 },	  { "gets", T_GET, 0 },	     { "gat", T_GET, 1 },
+	{ "gats", T_GET, 1 },	  { "delete", T_KEY, 0 },    { "incr", T_KEY, 0 },
+	{ "decr", T_KEY, 0 },	  { "touch", T_KEY, 0 },     { "flush_all", T_NONE, 0 },
+	{ "version", T_NONE, 0 }, { "stats", T_NONE, 0 },    { "verbosity", T_NONE, 0 },
+	{ "quit", T_NONE, 0 },	  { "shutdown", T_NONE, 0 }, { "cache_memlimit", T_NONE, 0 },
+	{ "mg", T_META, 0 },	  { "ms", T_META_DATA, 0 },  { "md", T_META, 0 },
+	{ "ma", T_META, 0 },	  { "mn", T_NONE, 0 },	     { "me", T_META, 0 },
 };
 
 #define MC_NCMDS (sizeof(mc_cmds) / sizeof(mc_cmds[0]))
@@ -93,11 +93,11 @@ static const struct {
 static const char *bin_name(uint8_t op)
 {
 	static const char *const n[] = {
-		"get",	   "set",     "add",	 "replace", "delete",  "incr",	  "decr",
-		"quit",	   "flush_all", "getq",	 "noop",    "version", "getk",	  "getkq",
-		"append",  "prepend", "stats",	 "setq",    "addq",    "replaceq", "deleteq",
-		"incrq",   "decrq",   "quitq",	 "flushq",  "appendq", "prependq", "verbosity",
-		"touch",   "gat",     "gatq",
+		"get",	  "set",       "add",	"replace", "delete",  "incr",	  "decr",
+		"quit",	  "flush_all", "getq",	"noop",	   "version", "getk",	  "getkq",
+		"append", "prepend",   "stats", "setq",	   "addq",    "replaceq", "deleteq",
+		"incrq",  "decrq",     "quitq", "flushq",  "appendq", "prependq", "verbosity",
+		"touch",  "gat",       "gatq",
 	};
 
 	if (op < sizeof(n) / sizeof(n[0]))

@@ -169,10 +169,11 @@ struct proto_msg {
 	bool has_request_id;
 	uint32_t request_id;
 	/* correlation */
-	struct proto_str x_request_id; /* X-Request-ID of this message */
-	struct proto_str trace_id;     /* from W3C traceparent */
-	struct proto_str span_id;      /* from W3C traceparent */
-	bool has_session_id;	       /* pairing by id instead of by order */
+	struct proto_str x_request_id;	 /* X-Request-ID of this message */
+	struct proto_str trace_id;	 /* from W3C traceparent */
+	struct proto_str span_id;	 /* from W3C traceparent */
+	struct proto_str parent_span_id; /* where the protocol carries the caller's span */
+	bool has_session_id;		 /* pairing by id instead of by order */
 	uint32_t session_id;
 	/* enum proto_id this message is, when not the connection's parser's (gRPC streams on
 	 * an HTTP/2 connection); 0: the parser's */
@@ -240,6 +241,11 @@ extern const struct proto_ops proto_kafka_ops;
 extern const struct proto_ops proto_http2_ops; /* HTTP/2 and gRPC */
 extern const struct proto_ops proto_dns_ops;
 extern const struct proto_ops proto_redis_ops;
+extern const struct proto_ops proto_mysql_ops;
+extern const struct proto_ops proto_postgresql_ops;
+extern const struct proto_ops proto_amqp_ops;
+extern const struct proto_ops proto_mongodb_ops;
+extern const struct proto_ops proto_dubbo_ops;
 extern const struct proto_ops proto_mqtt_ops;
 extern const struct proto_ops proto_nats_ops;
 extern const struct proto_ops proto_memcached_ops;

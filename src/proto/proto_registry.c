@@ -12,10 +12,19 @@
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct proto_ops *const proto_table[PROTO_ID_MAX] = {
-	[PROTO_HTTP1] = &proto_http1_ops, [PROTO_KAFKA] = &proto_kafka_ops,
-	[PROTO_HTTP2] = &proto_http2_ops, [PROTO_DNS] = &proto_dns_ops,
-	[PROTO_REDIS] = &proto_redis_ops, [PROTO_MQTT] = &proto_mqtt_ops,
-	[PROTO_NATS] = &proto_nats_ops,	  [PROTO_MEMCACHED] = &proto_memcached_ops,
+	[PROTO_HTTP1] = &proto_http1_ops,
+	[PROTO_KAFKA] = &proto_kafka_ops,
+	[PROTO_HTTP2] = &proto_http2_ops,
+	[PROTO_DNS] = &proto_dns_ops,
+	[PROTO_REDIS] = &proto_redis_ops,
+	[PROTO_MYSQL] = &proto_mysql_ops,
+	[PROTO_POSTGRESQL] = &proto_postgresql_ops,
+	[PROTO_AMQP] = &proto_amqp_ops,
+	[PROTO_MONGODB] = &proto_mongodb_ops,
+	[PROTO_DUBBO] = &proto_dubbo_ops,
+	[PROTO_MQTT] = &proto_mqtt_ops,
+	[PROTO_NATS] = &proto_nats_ops,
+	[PROTO_MEMCACHED] = &proto_memcached_ops,
 };
 _Static_assert(ARRAY_SIZE(proto_table) == PROTO_ID_MAX, "one slot per protocol id");
 
@@ -30,16 +39,11 @@ static const char *const proto_names[PROTO_ID_MAX] = {
 _Static_assert(ARRAY_SIZE(proto_names) == PROTO_ID_MAX, "one name slot per protocol id");
 
 const struct proto_ops *const proto_detect_order[] = {
-	&proto_http1_ops,
-	&proto_http2_ops, /* the connection preface or well-formed frames: strong
-			     evidence */
-	&proto_kafka_ops,
-	&proto_dns_ops,
-	&proto_redis_ops,
-	&proto_mqtt_ops,
-	&proto_nats_ops,
-	&proto_memcached_ops,
-	NULL,
+	&proto_http1_ops,   &proto_http2_ops, /* the connection preface or well-formed frames:
+						 strong evidence */
+	&proto_mysql_ops,   &proto_postgresql_ops, &proto_amqp_ops,	 &proto_dubbo_ops,
+	&proto_mongodb_ops, &proto_kafka_ops,	   &proto_dns_ops,	 &proto_redis_ops,
+	&proto_mqtt_ops,    &proto_nats_ops,	   &proto_memcached_ops, NULL,
 };
 
 const struct proto_seg *proto_input_locate(const struct proto_input *in, size_t idx)

@@ -181,6 +181,7 @@ struct parser {
 	const struct schema_table *table;
 
 	bool time_noindex; /* emit the time column as +"time": see top_n_ordered() */
+	bool ch;	   /* QUERY_DIALECT_CLICKHOUSE */
 
 	struct strbuf sql;
 	struct query_param *params;
@@ -1631,6 +1632,141 @@ static void item_alias(struct strbuf *b, size_t i)
 	sb_puts(b, buf);
 }
 
+/*
+ * Whether n is an integer in SQLite's eyes (so that / and % are integer operations there):
+ * integer columns and literals, counts, comparisons, and arithmetic, sums, minima and
+ * maxima of integers. Used by the ClickHouse dialect, whose `/` is always real division.
+ */
+static bool is_int(struct parser *p, int n)
+{
+	const struct node *x = &p->nodes[n];
+
+	switch (x->kind) {
+	case N_COL: return p->table->columns[x->ref].type == SCHEMA_INT;
+	case N_REF: return p->items[x->ref].expr >= 0 && is_int(p, p->items[x->ref].expr);
+	case N_INT: return true;
+	case N_NEG: return is_int(p, x->a);
+	case N_BIN:
+		switch (x->op) {
+		case OP_PLUS:
+		case OP_MINUS:
+		case OP_STAR:
+		case OP_SLASH:
+		case OP_PCT: return is_int(p, x->a) && is_int(p, x->b);
+		default: return true; /* comparisons, AND, OR: 0 or 1 */
+		}
+	case N_NOT:
+	case N_LIKE:
+	case N_IN:
+	case N_ISNULL:
+	case N_BETWEEN: return true;
+	case N_FUNC:
+		switch (x->ref) {
+		case F_COUNT:
+		case F_UNIQ:
+		case F_TIME: return true;
+		case F_SUM:
+		case F_MAX:
+		case F_MIN: return x->a >= 0 && is_int(p, x->a);
+		default: return false;
+		}
+	default: return false;
+	}
+}
+
+static int emit(struct parser *p, int n);
+
+/*
+ * ClickHouse: a / b and a % b as SQLite computes them: integer division (truncating) when
+ * both are integers, NULL for a zero divisor. `if` evaluates both branches there, so the
+ * divisor is replaced by 1 where it is 0 to keep intDiv from raising.
+ */
+static void emit_ch_division(struct parser *p, const struct node *x)
+{
+	struct strbuf *b = &p->sql;
+	bool ints = is_int(p, x->a) && is_int(p, x->b);
+
+	sb_puts(b, "if((");
+	emit(p, x->b);
+	sb_puts(b, ") = 0, NULL, ");
+	if (x->op == OP_SLASH && ints) {
+		sb_puts(b, "intDiv(");
+		emit(p, x->a);
+		sb_puts(b, ", if((");
+		emit(p, x->b);
+		sb_puts(b, ") = 0, 1, ");
+		emit(p, x->b);
+		sb_puts(b, "))");
+	} else {
+		sb_puts(b, "(");
+		emit(p, x->a);
+		sb_puts(b, x->op == OP_SLASH ? " / if((" : " % if((");
+		emit(p, x->b);
+		sb_puts(b, ") = 0, 1, ");
+		emit(p, x->b);
+		sb_puts(b, "))");
+	}
+	sb_puts(b, ")");
+}
+
+/* ClickHouse: LIKE ASCII case-insensitive with backslash ordinary, as SQLite's. */
+static int emit_ch_like(struct parser *p, const struct node *x)
+{
+	static const struct node one = { .kind = N_TEXT, .s = "\\", .slen = 1 };
+	static const struct node two = { .kind = N_TEXT, .s = "\\\\", .slen = 2 };
+	struct strbuf *b = &p->sql;
+
+	sb_puts(b, "(lower(");
+	emit(p, x->a);
+	sb_puts(b, x->neg ? ") NOT LIKE replaceAll(lower(" : ") LIKE replaceAll(lower(");
+	emit(p, x->b);
+	sb_puts(b, "), ");
+	if (add_param(p, &one))
+		return p->rc;
+	sb_puts(b, ", ");
+	if (add_param(p, &two))
+		return p->rc;
+	sb_puts(b, "))");
+	return 0;
+}
+
+/* A non-empty value of a sparse column: non-empty text, or a non-zero integer. */
+static bool sparse_value(const struct schema_column *col, const struct node *v)
+{
+	if (!(col->flags & SCHEMA_F_SPARSE))
+		return false;
+	if (col->type == SCHEMA_TEXT)
+		return v->kind == N_TEXT && v->slen;
+	return col->type == SCHEMA_INT && v->kind == N_INT && v->i != 0;
+}
+
+/* `col IN (list)` on a sparse column, every value non-empty. */
+static bool sparse_in(struct parser *p, const struct node *x)
+{
+	const struct node *c = &p->nodes[x->a];
+
+	if (c->kind != N_COL || x->b < 0)
+		return false;
+	for (int k = x->b; k >= 0; k = p->nodes[k].next)
+		if (!sparse_value(&p->table->columns[c->ref], &p->nodes[k]))
+			return false;
+	return true;
+}
+
+/* ` AND (<the store's partial-index condition on col>)` */
+static void emit_sparse_cond(struct parser *p, const char *name, enum schema_type type)
+{
+	if (type == SCHEMA_INT) {
+		sb_puts(&p->sql, " AND (");
+		sb_ident(&p->sql, name);
+		sb_puts(&p->sql, " != 0)");
+		return;
+	}
+	sb_puts(&p->sql, " AND (length(");
+	sb_ident(&p->sql, name);
+	sb_puts(&p->sql, ") > 0)");
+}
+
 static int emit(struct parser *p, int n)
 {
 	const struct node *x = &p->nodes[n];
@@ -1638,7 +1774,7 @@ static int emit(struct parser *p, int n)
 
 	switch (x->kind) {
 	case N_COL:
-		if (p->time_noindex && p->table->time_column &&
+		if (p->time_noindex && !p->ch && p->table->time_column &&
 		    !strcmp(p->table->columns[x->ref].name, p->table->time_column))
 			sb_puts(b, "+");
 		sb_ident(b, p->table->columns[x->ref].name);
@@ -1650,6 +1786,10 @@ static int emit(struct parser *p, int n)
 	case N_NULL: sb_puts(b, "NULL"); break;
 	case N_STAR: sb_puts(b, "*"); break;
 	case N_BIN:
+		if (p->ch && (x->op == OP_SLASH || x->op == OP_PCT)) {
+			emit_ch_division(p, x);
+			break;
+		}
 		sb_puts(b, "(");
 		emit(p, x->a);
 		sb_puts(b, " ");
@@ -1665,6 +1805,8 @@ static int emit(struct parser *p, int n)
 		sb_puts(b, ")");
 		break;
 	case N_LIKE:
+		if (p->ch)
+			return emit_ch_like(p, x);
 		sb_puts(b, "(");
 		emit(p, x->a);
 		sb_puts(b, x->neg ? " NOT LIKE " : " LIKE ");
@@ -1677,6 +1819,17 @@ static int emit(struct parser *p, int n)
 		sb_puts(b, x->neg ? " IS NOT NULL)" : " IS NULL)");
 		break;
 	case N_BETWEEN:
+		if (p->ch) {
+			/* ClickHouse 18.16 has no NOT BETWEEN. */
+			sb_puts(b, x->neg ? "(NOT (" : "(");
+			emit(p, x->a);
+			sb_puts(b, " BETWEEN ");
+			emit(p, x->b);
+			sb_puts(b, " AND ");
+			emit(p, x->c);
+			sb_puts(b, x->neg ? "))" : ")");
+			break;
+		}
 		sb_puts(b, "(");
 		emit(p, x->a);
 		sb_puts(b, x->neg ? " NOT BETWEEN " : " BETWEEN ");
@@ -1694,9 +1847,38 @@ static int emit(struct parser *p, int n)
 			if (p->nodes[k].next >= 0)
 				sb_puts(b, ", ");
 		}
-		sb_puts(b, "))");
+		sb_puts(b, ")");
+		/* Wherever it stands (under OR too), a lookup of non-empty values on a sparse
+		 * column carries its partial index's condition. */
+		if (!x->neg && sparse_in(p, x))
+			emit_sparse_cond(p, p->table->columns[p->nodes[x->a].ref].name,
+					 p->table->columns[p->nodes[x->a].ref].type);
+		sb_puts(b, ")");
 		break;
 	case N_FUNC:
+		if (x->ref == F_TIME && p->ch) {
+			/* N is a positive integer (check_func): no zero to guard. */
+			int q = p->nodes[x->a].next;
+
+			sb_puts(b, "(intDiv(");
+			emit(p, x->a);
+			sb_puts(b, ", ");
+			emit(p, q);
+			sb_puts(b, ") * ");
+			emit(p, q);
+			sb_puts(b, ")");
+			break;
+		}
+		if (p->ch &&
+		    (x->ref == F_SUM || x->ref == F_AVG || x->ref == F_MAX || x->ref == F_MIN)) {
+			/* Over no values ClickHouse gives 0 (nan for avg) for a non-Nullable
+			 * argument; SQLite gives NULL. */
+			sb_puts(b, funcs[x->ref].backend);
+			sb_puts(b, "toNullable(");
+			emit(p, x->a);
+			sb_puts(b, "))");
+			break;
+		}
 		if (x->ref == F_TIME) {
 			int q = p->nodes[x->a].next;
 
@@ -1959,10 +2141,11 @@ lower:
 }
 
 /*
- * After WHERE: for each top-level AND term `col = 'text'` (either side) on a sparse column
- * (schema.h) with a non-empty text, add `AND (length("col") > 0)`. It changes nothing (the
- * term implies it) but matches the store's partial index on that column's non-empty
- * values, which SQLite uses only when the query carries the index's own condition.
+ * After WHERE: for each top-level AND term `col = value` (either side) on a sparse column
+ * (schema.h) with a non-empty value, add the store's partial-index condition
+ * (`AND (length("col") > 0)`, or `AND ("col" != 0)` for an integer). It changes nothing
+ * (the term implies it) but SQLite uses a partial index only when the query carries the
+ * index's own condition. IN lists get it inline (emit).
  */
 static void emit_sparse_guards(struct parser *p, int n)
 {
@@ -1983,12 +2166,9 @@ static void emit_sparse_guards(struct parser *p, int n)
 		c = &p->nodes[x->b];
 		v = &p->nodes[x->a];
 	}
-	if (c->kind != N_COL || v->kind != N_TEXT || !v->slen ||
-	    !(p->table->columns[c->ref].flags & SCHEMA_F_SPARSE))
+	if (c->kind != N_COL || !sparse_value(&p->table->columns[c->ref], v))
 		return;
-	sb_puts(&p->sql, " AND (length(");
-	sb_ident(&p->sql, p->table->columns[c->ref].name);
-	sb_puts(&p->sql, ") > 0)");
+	emit_sparse_cond(p, p->table->columns[c->ref].name, p->table->columns[c->ref].type);
 }
 
 static int emit_select(struct parser *p, const struct query_limits *lim, struct query_plan *out)
@@ -2055,7 +2235,8 @@ static int emit_select(struct parser *p, const struct query_limits *lim, struct 
 		if (emit(p, p->where))
 			return p->rc;
 		p->time_noindex = false;
-		emit_sparse_guards(p, p->where);
+		if (!p->ch)
+			emit_sparse_guards(p, p->where);
 		if (time_range(p, p->where, &lo, &hi)) {
 			out->has_time_range = true;
 			out->time_lo = lo;
@@ -2082,7 +2263,11 @@ static int emit_select(struct parser *p, const struct query_limits *lim, struct 
 		sb_puts(b, o ? ", " : " ORDER BY ");
 		if (emit(p, p->orders[o].expr))
 			return p->rc;
-		sb_puts(b, p->orders[o].desc ? " DESC" : " ASC");
+		/* SQLite sorts NULL below everything; ClickHouse must be told. */
+		if (p->ch)
+			sb_puts(b, p->orders[o].desc ? " DESC NULLS LAST" : " ASC NULLS FIRST");
+		else
+			sb_puts(b, p->orders[o].desc ? " DESC" : " ASC");
 	}
 	out->max_rows = max_rows;
 	lit.i = p->has_limit ? p->limit : 0;
@@ -2281,6 +2466,7 @@ int query_translate_n(const char *sql, size_t len, const char *db,
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	p.db = db && *db ? db : NULL;
+	p.ch = limits && limits->dialect == QUERY_DIALECT_CLICKHOUSE;
 	if (!sql) {
 		fail(&p, "empty query");
 		return -EINVAL;

@@ -2,11 +2,11 @@
 /*
  * flowscope's SQL dialect (DeepFlow style, DESIGN §6): a tokenizer, a recursive-descent
  * parser to a small AST, a validator against the tables of store/schema.h, and a
- * translator to SQLite SQL. Nothing the user typed reaches the backend as text: every
- * literal becomes a `?` parameter, every identifier is looked up in the schema and
- * re-emitted from the schema's own string (double-quoted), every keyword and function
- * name is written by the translator. The output SQL therefore never contains a single
- * quote. SHOW statements need no backend: their rows come straight from the schema.
+ * translator to SQLite SQL (or, with QUERY_DIALECT_CLICKHOUSE, ClickHouse SQL). Nothing the user
+ * typed reaches the backend as text: every literal becomes a `?` parameter, every identifier is
+ * looked up in the schema and re-emitted from the schema's own string (double-quoted), every
+ * keyword and function name is written by the translator. The output SQL therefore never contains a
+ * single quote. SHOW statements need no backend: their rows come straight from the schema.
  *
  * Accepted:
  *   SELECT item, ... FROM [db.]table [WHERE cond] [GROUP BY expr, ...]
@@ -25,7 +25,8 @@
  * column and table names are not. "..." and `...` quote identifiers. GROUP BY and ORDER BY
  * may name a select alias or a 1-based select position. -- and block comments are skipped,
  * one trailing ';' is tolerated. LIKE is SQLite's (ASCII case-insensitive unless the store
- * sets case_sensitive_like); backslash is an ordinary character in strings.
+ * sets case_sensitive_like, which ours does not; the ClickHouse dialect matches it);
+ * backslash is an ordinary character in strings and patterns.
  */
 #ifndef OB_QUERY_SQL_H
 #define OB_QUERY_SQL_H
@@ -54,6 +55,18 @@
  */
 struct query_limits {
 	uint64_t max_rows;
+	enum query_dialect {
+		QUERY_DIALECT_SQLITE = 0, /* the default: SQLite SQL */
+		/*
+		 * ClickHouse SQL (18.16+) with the same answers: integer division and modulo
+		 * where both sides are integers (NULL when dividing by 0, as in SQLite), LIKE
+		 * ASCII case-insensitive with backslash an ordinary character (as SQLite's),
+		 * Sum/Avg/Max/Min NULL over no values, NULLs first ascending and last
+		 * descending, `percentile(x, p)` left for the store to expand (its LIKE needs
+		 * a constant pattern: a literal, as the dialect writes it).
+		 */
+		QUERY_DIALECT_CLICKHOUSE = 1,
+	} dialect;
 };
 
 enum query_param_type {

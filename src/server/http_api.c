@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "query/sql.h"
+#include "query/trace.h"
 #include "server/agents.h"
 #include "server/http_api.h"
 #include "store/store.h"
@@ -59,6 +60,9 @@ static const double ingest_lat_bounds[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0
 enum query_result { QRY_OK, QRY_REFUSED, QRY_ERROR, QRY__MAX };
 static const char *const query_result_names[QRY__MAX] = { "ok", "refused", "error" };
 
+enum trace_result { TRC_OK, TRC_NOT_FOUND, TRC_REFUSED, TRC_ERROR, TRC__MAX };
+static const char *const trace_result_names[TRC__MAX] = { "ok", "not_found", "refused", "error" };
+
 struct http_api {
 	struct MHD_Daemon *mhd;
 	struct http_api_cfg cfg;
@@ -68,6 +72,10 @@ struct http_api {
 	_Atomic uint64_t ingest_bytes;
 	_Atomic uint64_t query_total[QRY__MAX];
 	_Atomic uint64_t query_us_sum;
+	_Atomic uint64_t trace_total[TRC__MAX];
+	_Atomic uint64_t trace_us_sum; /* successful assemblies */
+	_Atomic uint64_t trace_spans;  /* spans they returned */
+	_Atomic uint64_t trace_truncated;
 	_Atomic uint64_t too_large; /* 413s on every path, ingest included */
 	/* Time from a complete ingest body to its answer (decode + durable store). */
 	_Atomic uint64_t ingest_lat_count[ING_LAT_BUCKETS + 1]; /* per bucket, not cumulative */
@@ -614,7 +622,8 @@ static int q_on_row(void *ctx, const struct store_value *vals, size_t ncols)
 static enum MHD_Result handle_query(struct http_api *api, struct MHD_Connection *conn,
 				    const struct req *r)
 {
-	struct query_limits ql = { .max_rows = api->cfg.max_rows };
+	struct query_limits ql = { .max_rows = api->cfg.max_rows,
+				   .dialect = (enum query_dialect)api->cfg.sql_dialect };
 	struct store_limits sl = { 0 };
 	struct query_plan plan = { 0 };
 	struct query_req q = { 0 };
@@ -852,6 +861,101 @@ out:
 	return ret;
 }
 
+/* ---- /v1/trace ---- */
+
+/* A decimal integer argument in [min, max]: 0, -ENOENT (absent) or -EINVAL. */
+static int int_arg(struct MHD_Connection *conn, const char *name, int64_t min, int64_t max,
+		   int64_t *out)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+	long long x;
+	char *end;
+
+	if (!v)
+		return -ENOENT;
+	errno = 0;
+	x = strtoll(v, &end, 10);
+	if (!*v || *end || errno || x < min || x > max)
+		return -EINVAL;
+	*out = x;
+	return 0;
+}
+
+_Static_assert(TRACE_TID_LEN - 1 == 64 && TRACE_MAX_SPANS == 100000,
+	       "the messages of handle_trace say these numbers");
+
+static enum MHD_Result trace_refuse(struct http_api *api, struct MHD_Connection *conn,
+				    const char *msg)
+{
+	cnt_add(&api->trace_total[TRC_REFUSED], 1);
+	return send_error(conn, MHD_HTTP_BAD_REQUEST, "%s", msg);
+}
+
+static enum MHD_Result handle_trace(struct http_api *api, struct MHD_Connection *conn)
+{
+	struct trace_cfg cfg = { .timeout_ms = api->cfg.query_timeout_ms };
+	struct trace_query q = { 0 };
+	struct trace *t = NULL;
+	const char *tid = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "trace_id");
+	enum MHD_Result ret;
+	char err[512] = "", *body = NULL;
+	uint64_t t0 = mono_us();
+	size_t len = 0;
+	int64_t v;
+	int rc;
+
+	rc = int_arg(conn, "id", 1, INT64_MAX, &q.id);
+	if (rc == -EINVAL)
+		return trace_refuse(api, conn, "id must be a span's _id: a positive integer");
+	if (rc == -ENOENT && (!tid || !*tid))
+		return trace_refuse(api, conn, "give id=<a span's _id> or trace_id=<a trace id>");
+	if (rc == 0 && tid)
+		return trace_refuse(api, conn, "give id or trace_id, not both");
+	if (tid && strlen(tid) >= TRACE_TID_LEN)
+		return trace_refuse(api, conn,
+				    "trace_id is longer than a trace id (64 bytes at most)");
+	q.trace_id = tid;
+	if (int_arg(conn, "time_start", 1, INT64_MAX / 2, &q.time_lo) == -EINVAL ||
+	    int_arg(conn, "time_end", 1, INT64_MAX / 2, &q.time_hi) == -EINVAL)
+		return trace_refuse(api, conn, "time_start and time_end are Unix seconds");
+	rc = int_arg(conn, "max_spans", 1, TRACE_MAX_SPANS, &v);
+	if (rc == -EINVAL)
+		return trace_refuse(api, conn, "max_spans is 1 to 100000");
+	if (!rc)
+		cfg.max_spans = (uint32_t)v;
+	rc = int_arg(conn, "window_s", 1, 86400, &v);
+	if (rc == -EINVAL)
+		return trace_refuse(api, conn, "window_s is 1 to 86400 seconds");
+	if (!rc)
+		cfg.window_s = v;
+	rc = trace_assemble(api->cfg.store, &cfg, &q, &t, err, sizeof(err));
+	if (rc == -ENOENT) {
+		cnt_add(&api->trace_total[TRC_NOT_FOUND], 1);
+		return send_error(conn, MHD_HTTP_NOT_FOUND, "%s", err);
+	}
+	if (rc == -EINVAL)
+		return trace_refuse(api, conn, err);
+	if (!rc)
+		rc = trace_write_json(t, &body, &len);
+	if (rc) {
+		cnt_add(&api->trace_total[TRC_ERROR], 1);
+		trace_free(t);
+		if (rc == -ETIME)
+			return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+					  "trace assembly timed out (query_timeout_ms)");
+		return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "trace: %s",
+				  *err ? err : strerror(-rc));
+	}
+	cnt_add(&api->trace_total[TRC_OK], 1);
+	cnt_add(&api->trace_us_sum, mono_us() - t0);
+	cnt_add(&api->trace_spans, t->norder);
+	cnt_add(&api->trace_truncated, t->truncated);
+	trace_free(t);
+	ret = send_body(conn, MHD_HTTP_OK, "application/json", body, len, NULL);
+	free(body);
+	return ret;
+}
+
 /* ---- /v1/agents, /healthz ---- */
 
 static enum MHD_Result handle_agents(struct http_api *api, struct MHD_Connection *conn)
@@ -895,9 +999,11 @@ static enum MHD_Result handle_healthz(struct http_api *api, struct MHD_Connectio
 	struct obuf out = { 0 };
 	enum MHD_Result ret;
 
-	ob_printf(&out, "{\"status\":\"ok\",\"version\":\"%s\",\"uptime_s\":%llu}\n",
+	ob_printf(&out,
+		  "{\"status\":\"ok\",\"version\":\"%s\",\"uptime_s\":%llu,\"store\":\"%s\"}\n",
 		  FLOWSCOPE_VERSION,
-		  (unsigned long long)((mono_us() - api->started_mono_us) / 1000000));
+		  (unsigned long long)((mono_us() - api->started_mono_us) / 1000000),
+		  api->cfg.store->ops->name);
 	ret = send_obuf(conn, MHD_HTTP_OK, &out);
 	ob_free(&out);
 	return ret;
@@ -978,11 +1084,41 @@ static enum MHD_Result handle_metrics(struct http_api *api, struct MHD_Connectio
 		  "flowscope_query_seconds_count %llu\n",
 		  (double)cnt_get(&api->query_us_sum) / 1e6,
 		  (unsigned long long)cnt_get(&api->query_total[QRY_OK]));
+	ob_puts(&out, "# HELP flowscope_trace_total Trace assemblies (GET /v1/trace) by outcome.\n"
+		      "# TYPE flowscope_trace_total counter\n");
+	for (i = 0; i < TRC__MAX; i++)
+		ob_printf(&out, "flowscope_trace_total{result=\"%s\"} %llu\n",
+			  trace_result_names[i], (unsigned long long)cnt_get(&api->trace_total[i]));
+	/* ob_printf formats at most 255 bytes: one value per call. */
+	ob_printf(&out,
+		  "# HELP flowscope_trace_seconds Time spent on successful trace assemblies.\n"
+		  "# TYPE flowscope_trace_seconds summary\n"
+		  "flowscope_trace_seconds_sum %.6f\n",
+		  (double)cnt_get(&api->trace_us_sum) / 1e6);
+	ob_printf(&out, "flowscope_trace_seconds_count %llu\n",
+		  (unsigned long long)cnt_get(&api->trace_total[TRC_OK]));
+	ob_printf(&out,
+		  "# HELP flowscope_trace_spans_total Spans returned by trace assemblies.\n"
+		  "# TYPE flowscope_trace_spans_total counter\n"
+		  "flowscope_trace_spans_total %llu\n",
+		  (unsigned long long)cnt_get(&api->trace_spans));
+	ob_printf(&out,
+		  "# HELP flowscope_trace_truncated_total Trace assemblies stopped by max_spans "
+		  "or the round limit.\n"
+		  "# TYPE flowscope_trace_truncated_total counter\n"
+		  "flowscope_trace_truncated_total %llu\n",
+		  (unsigned long long)cnt_get(&api->trace_truncated));
 	ob_printf(&out,
 		  "# HELP flowscope_http_too_large_total Requests refused with 413.\n"
 		  "# TYPE flowscope_http_too_large_total counter\n"
 		  "flowscope_http_too_large_total %llu\n",
 		  (unsigned long long)cnt_get(&api->too_large));
+	/* The backend's name is a static identifier ("sqlite", "clickhouse"). */
+	ob_printf(&out,
+		  "# HELP flowscope_store_info The storage backend this server writes to.\n"
+		  "# TYPE flowscope_store_info gauge\n"
+		  "flowscope_store_info{backend=\"%s\"} 1\n",
+		  api->cfg.store->ops->name);
 	if (store_stats(api->cfg.store, &st) == 0) {
 		ob_printf(&out,
 			  "# HELP flowscope_store_rows_written_total Rows committed to the store, "
@@ -1033,6 +1169,11 @@ static enum MHD_Result dispatch(struct http_api *api, struct MHD_Connection *con
 		if (!is_get)
 			goto get_only;
 		return handle_metrics(api, conn);
+	}
+	if (!strcmp(url, "/v1/trace")) {
+		if (!is_get)
+			goto get_only;
+		return handle_trace(api, conn);
 	}
 	if (!strcmp(url, "/v1/query")) {
 		if (!is_post)

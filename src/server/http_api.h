@@ -23,6 +23,7 @@ struct http_api_cfg {
 	uint64_t max_rows;	   /* query row cap; 0: QUERY_DEFAULT_MAX_ROWS */
 	uint64_t query_timeout_ms; /* 0: none */
 	uint64_t max_body;	   /* request body bytes; beyond: 413 */
+	int sql_dialect;	   /* enum query_dialect of the store's SQL */
 };
 
 /*

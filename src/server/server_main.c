@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * flowscope-server: store the records agents send and answer queries over them
- * (DESIGN §6). It opens the SQLite store in data_dir, serves the HTTP API of http_api.c
- * on one IPv4 address, and drops partitions older than retention_days at start and then
- * hourly. SIGINT/SIGTERM stop it cleanly: in-flight requests finish, the store is closed,
- * and the process exits 0.
+ * (DESIGN §6). It opens the store (SQLite in data_dir, or ClickHouse: --store), serves the HTTP API
+ * of http_api.c on one IPv4 address, and drops partitions older than retention_days at start and
+ * then hourly. SIGINT/SIGTERM stop it cleanly: in-flight requests finish, the store is closed, and
+ * the process exits 0.
  *
  * The signals are blocked before the HTTP thread starts (so it inherits the mask) and
  * taken synchronously with sigtimedwait() here, whose timeout is also the retention timer:
@@ -20,6 +20,7 @@
 
 #include "common/conf.h"
 #include "common/log.h"
+#include "query/sql.h"
 #include "server/http_api.h"
 #include "store/store.h"
 
@@ -29,6 +30,7 @@
 struct server_cfg {
 	char *listen;
 	char *data_dir;
+	char *store;
 	int64_t retention_days;
 	uint64_t max_rows;
 	uint64_t query_timeout_ms;
@@ -43,6 +45,9 @@ static const struct conf_key server_keys[] = {
 	  "IPv4 address and port of the HTTP API (loopback only by default)" },
 	{ "data_dir", CONF_STRING, K(data_dir), "./flowscope-data", 0, 0, "DIR",
 	  "directory of the store, created if missing" },
+	{ "store", CONF_STRING, K(store), "sqlite:", 0, 0, "URL",
+	  "where records go: sqlite: (a database in data_dir) or "
+	  "clickhouse://HOST:PORT/DB[?cluster=NAME] (ClickHouse's HTTP port)" },
 	{ "retention_days", CONF_INT, K(retention_days), "7", 1, STORE_MAX_RETENTION_DAYS, "N",
 	  "whole days of records kept; older partitions are dropped hourly" },
 	{ "max_rows", CONF_UINT, K(max_rows), "10000", 1, INT64_MAX - 1, "N",
@@ -66,6 +71,7 @@ static const struct conf_spec server_spec = {
 	.examples = "  flowscope-server                                  127.0.0.1:20416, "
 		    "./flowscope-data\n"
 		    "  flowscope-server --data-dir /var/lib/flowscope --retention-days 30\n"
+		    "  flowscope-server --store clickhouse://127.0.0.1:8123/flowscope\n"
 		    "  curl -s localhost:20416/v1/query --data-urlencode 'sql=SHOW TABLES'\n",
 	.default_path = "/etc/flowscope/server.yaml",
 	.keys = server_keys,
@@ -112,6 +118,8 @@ int main(int argc, char **argv)
 	struct store_cfg scfg = { 0 };
 	struct http_api_cfg acfg;
 	struct store *st = NULL;
+	const struct store_ops *ops = NULL;
+	char err[600];
 	struct http_api *api = NULL;
 	sigset_t stop_set;
 	int rc, level, exit_code = 1;
@@ -148,11 +156,31 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (store_ops_for_url(cfg.store, &ops, err, sizeof(err))) {
+		fprintf(stderr, "flowscope-server: --store: %s\n", err);
+		exit_code = 2;
+		goto out;
+	}
 	scfg.dir = cfg.data_dir;
+	scfg.url = cfg.store;
 	scfg.retention_days = (uint32_t)cfg.retention_days;
-	rc = store_open(&store_sqlite_ops, &scfg, &st);
+	/*
+	 * A ClickHouse that does not answer at start is an error, not something to wait for:
+	 * the schema must exist before the first batch is acknowledged. Once running, a
+	 * ClickHouse that goes away makes ingest answer 503 (agents keep their batches and
+	 * resend) and queries fail with the reason, until it is back.
+	 */
+	rc = store_open_msg(ops, &scfg, &st, err, sizeof(err));
 	if (rc) {
-		ob_err("[server] cannot open the store in %s: %s", cfg.data_dir, strerror(-rc));
+		if (ops == &store_sqlite_ops)
+			ob_err("[server] cannot open the store in %s: %s%s%s", cfg.data_dir,
+			       strerror(-rc), err[0] ? ": " : "", err);
+		else
+			ob_err("[server] cannot open the store %s: %s%s%s. Start ClickHouse (or "
+			       "fix "
+			       "the URL: its HTTP port and database) and start flowscope-server "
+			       "again",
+			       cfg.store, strerror(-rc), err[0] ? ": " : "", err);
 		goto out;
 	}
 	drop_expired(st);
@@ -163,6 +191,8 @@ int main(int argc, char **argv)
 		.max_rows = cfg.max_rows,
 		.query_timeout_ms = cfg.query_timeout_ms,
 		.max_body = cfg.max_body,
+		.sql_dialect = ops == &store_clickhouse_ops ? QUERY_DIALECT_CLICKHOUSE
+							    : QUERY_DIALECT_SQLITE,
 	};
 	rc = http_api_start(&acfg, &api);
 	if (rc) {

@@ -25,6 +25,11 @@
 	{                                                                                          \
 		n, SCHEMA_INT, SCHEMA_METRIC, h                                                    \
 	}
+/* A sparse integer tag (0 or NULL on most rows): see SCHEMA_F_SPARSE. */
+#define IS(n, h)                                                                                   \
+	{                                                                                          \
+		n, SCHEMA_INT, SCHEMA_TAG, h, SCHEMA_F_SPARSE                                      \
+	}
 /* An ordered integer tag: see SCHEMA_F_ORDERED. */
 #define IO(n, h)                                                                                   \
 	{                                                                                          \
@@ -66,12 +71,22 @@ static const struct schema_column l7_columns[] = {
 	I("req_tcp_seq", "TCP sequence of the request's first byte"),
 	I("resp_tcp_seq", "TCP sequence of the response's first byte"),
 	TS("x_request_id_0", "X-Request-ID of the request"),
-	T("x_request_id_1", "X-Request-ID of the response"),
+	TS("x_request_id_1", "X-Request-ID of the response"),
 	TS("trace_id", "W3C trace id"),
 	T("span_id", "W3C span id"),
 	T("response_result", "what the response said: DNS answers, a Redis reply, ..."),
-	I("request_id", "the protocol's id of the exchange (DNS id, stream id, ...)"),
+	IS("request_id", "the protocol's id of the exchange (DNS id, stream id, ...)"),
 	M("sql_affected_rows", "rows a SQL statement changed or returned"),
+	IS("syscall_trace_id_request", "kernel trace id of the request syscall: joins a service's "
+				       "inbound request to its downstream calls"),
+	IS("syscall_trace_id_response", "kernel trace id of the response syscall"),
+	I("syscall_coroutine_0", "goroutine of the request syscall; 0 none"),
+	I("syscall_coroutine_1", "goroutine of the response syscall; 0 none"),
+	T("parent_span_id", "span id of the caller's span, where the protocol carries it"),
+	IS("lone_resp_tcp_seq", "resp_tcp_seq of a response stored without its request (type "
+				"1), else 0: indexed for trace assembly (not in the agent's JSON)"),
+	I("_id", "row id, unique per row, assigned by the server at ingest (not in the agent's "
+		 "JSON): the row's time in its top bits, see docs/records.md"),
 };
 
 static const struct schema_table l7_flow_log = {

@@ -23,10 +23,11 @@ enum schema_kind {
 };
 
 /*
- * A sparse column is empty ('') on most rows and looked up by a non-empty value (trace
- * ids, request ids): a store indexes only its non-empty values, so rows without one cost
- * nothing at ingest, and the query layer adds `col != ''` to an equality lookup so that
- * such an index serves it.
+ * A sparse column is empty ('' for text, 0 or NULL for integers) on most rows and looked
+ * up by a non-empty value (trace ids, request ids, syscall trace ids): a store indexes
+ * only its non-empty values, so rows without one cost nothing at ingest, and the query
+ * layer adds the index's condition (`length(col) > 0`, `col != 0`) to an equality or IN
+ * lookup of non-empty values so that such an index serves it.
  */
 #define SCHEMA_F_SPARSE (1u << 0)
 /*

@@ -18,6 +18,8 @@
 #include "agent/l4_record.h"
 #include "agent/net_meter.h"
 #include "agent/record.h"
+#include "store/store_clickhouse.h"
+#include "store/rowid.h"
 
 _Static_assert(STORE_NET_COUNTERS == NC_MAX, "store.h: STORE_NET_COUNTERS is NC_MAX");
 
@@ -62,6 +64,13 @@ const char *const store_l7_col_names[L7C__MAX] = {
 	[L7C_RESPONSE_RESULT] = "response_result",
 	[L7C_REQUEST_ID] = "request_id",
 	[L7C_SQL_AFFECTED_ROWS] = "sql_affected_rows",
+	[L7C_SYSCALL_TRACE_ID_REQUEST] = "syscall_trace_id_request",
+	[L7C_SYSCALL_TRACE_ID_RESPONSE] = "syscall_trace_id_response",
+	[L7C_SYSCALL_COROUTINE_0] = "syscall_coroutine_0",
+	[L7C_SYSCALL_COROUTINE_1] = "syscall_coroutine_1",
+	[L7C_PARENT_SPAN_ID] = "parent_span_id",
+	[L7C_LONE_RESP_TCP_SEQ] = "lone_resp_tcp_seq",
+	[L7C__ID] = "_id",
 };
 
 const char *const store_l4_col_names[L4C__MAX] = {
@@ -163,10 +172,41 @@ const struct store_row_map store_row_maps[] = {
 	{ NULL, NULL, 0, NULL, 0 },
 };
 
+int store_ops_for_url(const char *url, const struct store_ops **ops, char *err, size_t errlen)
+{
+	if (!url || !*url || !strcmp(url, "sqlite") || !strcmp(url, "sqlite:")) {
+		*ops = &store_sqlite_ops;
+		return 0;
+	}
+	if (!strncmp(url, "clickhouse://", 13)) {
+		struct ch_url u;
+		int rc = ch_parse_url(url, &u, err, errlen);
+
+		if (!rc)
+			*ops = &store_clickhouse_ops;
+		return rc;
+	}
+	if (err && errlen)
+		snprintf(err, errlen,
+			 "store '%.64s': expected sqlite: or "
+			 "clickhouse://HOST:PORT/DB[?cluster=NAME]",
+			 url);
+	return -EINVAL;
+}
+
 int store_open(const struct store_ops *ops, const struct store_cfg *cfg, struct store **out)
+{
+	return store_open_msg(ops, cfg, out, NULL, 0);
+}
+
+int store_open_msg(const struct store_ops *ops, const struct store_cfg *cfg, struct store **out,
+		   char *errbuf, size_t errlen)
 {
 	struct store *s = NULL;
 	int err;
+
+	if (errbuf && errlen)
+		errbuf[0] = 0;
 
 	if (!out)
 		return -EINVAL;
@@ -185,6 +225,8 @@ int store_open(const struct store_ops *ops, const struct store_cfg *cfg, struct 
 	*out = s;
 	return 0;
 err:
+	if (errbuf && errlen && ops->errmsg)
+		snprintf(errbuf, errlen, "%s", ops->errmsg(s));
 	ops->close(s);
 	return err;
 }
@@ -205,6 +247,8 @@ int store_ensure_schema(struct store *s)
 enum store_result store_write_rows(struct store *s, const struct store_batch_src *src,
 				   const struct store_batch *b)
 {
+	struct store_batch bb;
+
 	if (!s || !b || (b->n7 && !b->l7) || (b->n4 && !b->l4) || (b->nnet && !b->net))
 		return STORE_DROP;
 	if (src && (!src->id || strlen(src->id) > STORE_SRC_ID_MAX))
@@ -216,7 +260,11 @@ enum store_result store_write_rows(struct store *s, const struct store_batch_src
 	/* Without a source there is no seq to advance: nothing to do. */
 	if (!src && !b->n7 && !b->n4 && !b->nnet)
 		return STORE_OK;
-	return s->ops->write_batch(s, src, b);
+	/* Row ids here, not in a backend: every backend stores the same ones. A retried
+	 * batch gets new ids, which is fine: the failed attempt stored nothing. */
+	bb = *b;
+	bb.l7_id_seq = b->n7 ? rowid_reserve(b->n7) : 0;
+	return s->ops->write_batch(s, src, &bb);
 }
 
 enum store_result store_write_batch(struct store *s, const struct l7_record *recs, size_t n)
@@ -320,7 +368,7 @@ static void put_addr(struct store_value *ip4, struct store_value *ip6, uint8_t f
 	v_cstr(ip6, buf);
 }
 
-void store_l7_row(const struct l7_record *r, struct store_value v[L7C__MAX],
+void store_l7_row(const struct l7_record *r, uint64_t id_seq, struct store_value v[L7C__MAX],
 		  struct store_addr_buf *buf)
 {
 	bool client = r->obs == REC_OBS_CLIENT_PROCESS;
@@ -387,6 +435,17 @@ void store_l7_row(const struct l7_record *r, struct store_value v[L7C__MAX],
 		v_int(&v[L7C_SQL_AFFECTED_ROWS], (int64_t)r->affected_rows);
 	else
 		v_null(&v[L7C_SQL_AFFECTED_ROWS]);
+	/* Trace ids stay below 2^63 (the kernel side's layout), so they fit SQL's INTEGER. */
+	v_int(&v[L7C_SYSCALL_TRACE_ID_REQUEST], r->has_request ? r->req_syscall_trace_id : 0);
+	v_int(&v[L7C_SYSCALL_TRACE_ID_RESPONSE], r->has_response ? r->resp_syscall_trace_id : 0);
+	v_int(&v[L7C_SYSCALL_COROUTINE_0], r->has_request ? r->req_coroutine : 0);
+	v_int(&v[L7C_SYSCALL_COROUTINE_1], r->has_response ? r->resp_coroutine : 0);
+	V_STR(&v[L7C_PARENT_SPAN_ID], r->parent_span_id);
+	/* Server-side, not in the agent's JSON: sessions are found by req_tcp_seq, so only
+	 * responses without their request need resp_tcp_seq indexed (trace assembly). */
+	v_int(&v[L7C_LONE_RESP_TCP_SEQ], !r->has_request && r->has_response ? r->resp_tcp_seq : 0);
+	v[L7C__ID].type = STORE_INT;
+	v[L7C__ID].i = rowid_make((int64_t)(r->end_ns / 1000000000ull), id_seq);
 }
 
 /*

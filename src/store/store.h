@@ -24,7 +24,8 @@ struct l4_record;
 struct net_row;
 
 struct store_cfg {
-	const char *dir;	  /* data directory, created if missing */
+	const char *dir;	  /* data directory, created if missing (sqlite) */
+	const char *url;	  /* clickhouse://HOST:PORT/DB[?cluster=NAME] (clickhouse) */
 	uint32_t retention_days;  /* whole days kept; 0: STORE_DEF_RETENTION_DAYS */
 	uint32_t busy_timeout_ms; /* wait for a locked database; 0: STORE_DEF_BUSY_MS */
 };
@@ -97,6 +98,12 @@ struct store_batch {
 	/* flow_metrics.network.1s / .1m and network_map.1s / .1m, each row's table by its key */
 	const struct net_row *net;
 	size_t nnet;
+	/*
+	 * Row ids (`_id`, store/rowid.h): l7 row i gets the counter value l7_id_seq + i.
+	 * store_write_rows reserves them and sets this in the copy it hands the backend,
+	 * which passes it to store_l7_row: callers leave it 0.
+	 */
+	uint64_t l7_id_seq;
 };
 
 struct store_stats {
@@ -141,12 +148,24 @@ struct store {
 };
 
 extern const struct store_ops store_sqlite_ops;
+extern const struct store_ops store_clickhouse_ops;
+
+/*
+ * Which backend a store URL names: "sqlite:" (or "sqlite", or "": the data directory's
+ * SQLite) or "clickhouse://HOST:PORT/DB[?cluster=NAME]" (cfg.url is then the URL itself).
+ * 0, or -EINVAL with a one-line reason in err.
+ */
+int store_ops_for_url(const char *url, const struct store_ops **ops, char *err, size_t errlen);
 
 /*
  * Open a store with backend ops and run its schema migrations (store_ensure_schema).
  * Opening an existing directory again is fine. 0 or -errno; *out is NULL on failure.
  */
 int store_open(const struct store_ops *ops, const struct store_cfg *cfg, struct store **out);
+/* The same, with the backend's text for a failure copied to err (the handle is gone by
+ * then, so store_errmsg cannot give it). */
+int store_open_msg(const struct store_ops *ops, const struct store_cfg *cfg, struct store **out,
+		   char *err, size_t errlen);
 void store_close(struct store *s);
 
 /* Idempotent migrations: create or upgrade the schema. store_open already ran it. */
@@ -205,8 +224,10 @@ const char *store_errmsg(struct store *s);
 
 /*
  * The l7_flow_log row of a record, shared by all backends so that they store what
- * record_write_json() prints. Columns are indexed by enum store_l7_col; text values point
- * into r or into buf (addresses), so buf must live as long as the values are used.
+ * record_write_json() prints, plus the row id `_id` (rowid_make of the row's time and
+ * id_seq: the batch's l7_id_seq + the record's index). Columns are indexed by enum
+ * store_l7_col; text values point into r or into buf (addresses), so buf must live as
+ * long as the values are used.
  */
 enum store_l7_col {
 	L7C_TIME,
@@ -249,6 +270,13 @@ enum store_l7_col {
 	L7C_RESPONSE_RESULT,
 	L7C_REQUEST_ID,
 	L7C_SQL_AFFECTED_ROWS,
+	L7C_SYSCALL_TRACE_ID_REQUEST,
+	L7C_SYSCALL_TRACE_ID_RESPONSE,
+	L7C_SYSCALL_COROUTINE_0,
+	L7C_SYSCALL_COROUTINE_1,
+	L7C_PARENT_SPAN_ID,
+	L7C_LONE_RESP_TCP_SEQ, /* resp_tcp_seq of a response without its request, else 0 */
+	L7C__ID, /* the row id, not in the agent's JSON: assigned at ingest (store/rowid.h) */
 	L7C__MAX,
 };
 
@@ -259,7 +287,7 @@ struct store_addr_buf {
 	char a[2][48]; /* INET6_ADDRSTRLEN rounded up */
 };
 
-void store_l7_row(const struct l7_record *r, struct store_value v[L7C__MAX],
+void store_l7_row(const struct l7_record *r, uint64_t id_seq, struct store_value v[L7C__MAX],
 		  struct store_addr_buf *buf);
 
 /*

@@ -462,7 +462,10 @@ static int partition_indexes(struct store_sqlite *q, const struct sq_table *tb, 
 			/* Random keys cost one dirty index page per row at ingest: only rows that
 			 * have a value pay it. */
 			rc = execf(q->wdb, SQL_DROP_INDEX_FMT, part, c->name);
-			if (!rc)
+			if (!rc && c->type == SCHEMA_INT)
+				rc = execf(q->wdb, SQL_CREATE_SPARSE_INT_INDEX_FMT, part, c->name,
+					   part, c->name, c->name);
+			else if (!rc)
 				rc = execf(q->wdb, SQL_CREATE_SPARSE_INDEX_FMT, part, c->name, part,
 					   c->name, c->name);
 		} else {
@@ -1200,7 +1203,7 @@ static enum store_result sq_write_batch(struct store *s, const struct store_batc
 	/* Every kind in this one transaction, with the source's seq: a batch is stored whole
 	 * or not at all, and its resend is a duplicate for every table at once. */
 	for (size_t i = 0; i < b->n7; i++) {
-		store_l7_row(&b->l7[i], v7, &ab);
+		store_l7_row(&b->l7[i], b->l7_id_seq + i, v7, &ab);
 		rc = insert_row(q, q->l7, v7, v7[L7C_TIME].i);
 		if (rc != SQLITE_DONE)
 			goto rollback;

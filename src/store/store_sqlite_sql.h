@@ -76,6 +76,10 @@
  * `length(col) > 0` term to equality lookups, which is what lets SQLite use the index. */
 #define SQL_CREATE_SPARSE_INDEX_FMT                                                                \
 	"CREATE INDEX IF NOT EXISTS \"%s_%s_nz\" ON \"%s\" (\"%s\") WHERE length(\"%s\") > 0"
+/* The same for a sparse integer column: indexed where not 0 (nor NULL); src/query adds
+ * `col != 0` to lookups of non-zero values. */
+#define SQL_CREATE_SPARSE_INT_INDEX_FMT                                                            \
+	"CREATE INDEX IF NOT EXISTS \"%s_%s_nz\" ON \"%s\" (\"%s\") WHERE \"%s\" != 0"
 #define SQL_DROP_INDEX_FMT     "DROP INDEX IF EXISTS \"%s_%s\""
 #define SQL_TABLE_COLUMNS_FMT  "SELECT name FROM pragma_table_info('%s')"
 #define SQL_ADD_COLUMN_FMT     "ALTER TABLE \"%s\" ADD COLUMN \"%s\" %s"
@@ -101,7 +105,12 @@
 	{                                                                                          \
 		{ "l7_flow_log", { "start_time" } }, { "l7_flow_log", { "trace_id" } },            \
 			{ "l7_flow_log", { "req_tcp_seq" } },                                      \
+			{ "l7_flow_log", { "lone_resp_tcp_seq" } },                                \
 			{ "l7_flow_log", { "x_request_id_0" } },                                   \
+			{ "l7_flow_log", { "x_request_id_1" } },                                   \
+			{ "l7_flow_log", { "syscall_trace_id_request" } },                         \
+			{ "l7_flow_log", { "syscall_trace_id_response" } },                        \
+			{ "l7_flow_log", { "request_id" } }, { "l7_flow_log", { "_id" } },         \
 			{ "l4_flow_log", { "ip4_1", "server_port" } },                             \
 	}
 #define SQL_INDEX_MAX_COLUMNS 3

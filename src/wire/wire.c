@@ -83,6 +83,16 @@ static void to_pb(const struct l7_record *r, pb_rec *p)
 	SET(x_request_id_1, BIN(r->x_request_id_1));
 	SET(trace_id, BIN(r->trace_id));
 	SET(span_id, BIN(r->span_id));
+	if (r->req_syscall_trace_id)
+		SET(syscall_trace_id_request, r->req_syscall_trace_id);
+	if (r->resp_syscall_trace_id)
+		SET(syscall_trace_id_response, r->resp_syscall_trace_id);
+	if (r->req_coroutine)
+		SET(syscall_coroutine_0, r->req_coroutine);
+	if (r->resp_coroutine)
+		SET(syscall_coroutine_1, r->resp_coroutine);
+	if (r->parent_span_id.len)
+		SET(parent_span_id, BIN(r->parent_span_id));
 #undef SET
 }
 
@@ -538,6 +548,11 @@ static const char *from_pb(const pb_rec *p, struct l7_record *r)
 		return "end_time before start_time";
 	if (p->has_sql_affected_rows && p->sql_affected_rows > INT64_MAX)
 		return "sql_affected_rows out of range";
+	if ((p->has_syscall_trace_id_request && p->syscall_trace_id_request > INT64_MAX) ||
+	    (p->has_syscall_trace_id_response && p->syscall_trace_id_response > INT64_MAX) ||
+	    (p->has_syscall_coroutine_0 && p->syscall_coroutine_0 > INT64_MAX) ||
+	    (p->has_syscall_coroutine_1 && p->syscall_coroutine_1 > INT64_MAX))
+		return "syscall trace or coroutine id out of range";
 	if ((p->has_start_time_us && p->start_time_us > UINT64_MAX / 1000) ||
 	    (p->has_end_time_us && p->end_time_us > UINT64_MAX / 1000))
 		return "time out of range";
@@ -587,6 +602,12 @@ static const char *from_pb(const pb_rec *p, struct l7_record *r)
 	COPY(r->x_request_id_1, x_request_id_1);
 	COPY(r->trace_id, trace_id);
 	COPY(r->span_id, span_id);
+	COPY(r->parent_span_id, parent_span_id);
+	r->req_syscall_trace_id = p->has_syscall_trace_id_request ? p->syscall_trace_id_request : 0;
+	r->resp_syscall_trace_id =
+		p->has_syscall_trace_id_response ? p->syscall_trace_id_response : 0;
+	r->req_coroutine = p->has_syscall_coroutine_0 ? p->syscall_coroutine_0 : 0;
+	r->resp_coroutine = p->has_syscall_coroutine_1 ? p->syscall_coroutine_1 : 0;
 	return NULL;
 }
 

@@ -19,7 +19,7 @@ TIME=${FUZZ_TIME:-20}
 # for this long whatever its speed (no run cap).
 PROTO_TIME=${FUZZ_PROTO_TIME:-30}
 # src/common links against what the Makefile links the unit tests with.
-LIBS=${FUZZ_LIBS:--lyaml -lprotobuf-c -lzstd -lsqlite3 -lcurl -lpcap -lnghttp2 -lpthread -lm}
+LIBS=${FUZZ_LIBS:--lyaml -lprotobuf-c -lzstd -lz -lsqlite3 -lcurl -lpcap -lnghttp2 -lpthread -lm}
 OUT=build/fuzz
 
 shopt -s nullglob
@@ -43,8 +43,31 @@ if [ ${#targets[@]} -eq 0 ]; then
 	exit 0
 fi
 
-fail=0
-for t in "${targets[@]}"; do
+# The code under test is the same for every target: compile it once per run (headers may
+# have changed since the last one) (two compilers at a
+# time, the machine's cores), then each target is its own file plus a link.
+JOBS=${FUZZ_JOBS:-2}
+CFLAGS_FUZZ=(-g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+	-Isrc -Ibuild)
+mkdir -p "$OUT/obj"
+export CLANG OUT
+printf '%s\n' "${srcs[@]}" | xargs -P "$JOBS" -I{} sh -c '
+	o="$OUT/obj/$(echo "{}" | tr / _).o"
+	rm -f "$o"
+	"$CLANG" '"${CFLAGS_FUZZ[*]}"' -c "{}" -o "$o" 2>>"$OUT/obj.build.log" || rm -f "$o"'
+objs=()
+for src in "${srcs[@]}"; do
+	o="$OUT/obj/$(echo "$src" | tr / _).o"
+	if [ ! -e "$o" ]; then
+		echo "FAIL  fuzz-smoke: $src does not build (see $OUT/obj.build.log)"
+		exit 1
+	fi
+	objs+=("$o")
+done
+
+# Build one target and run it on its seeds; prints one PASS/FAIL line, returns 0 on PASS.
+run_target() {
+	local t=$1 name bin corpus log runs time work done_line
 	name=$(basename "$t" .c)
 	bin=$OUT/$name
 	corpus=tests/fuzz/corpus/$name
@@ -52,15 +75,13 @@ for t in "${targets[@]}"; do
 
 	# shellcheck disable=SC2086 # LIBS is a list of flags
 	if ! "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-Isrc -Ibuild "$t" "${srcs[@]}" -Wl,--as-needed $LIBS -o "$bin" >"$OUT/$name.build.log" 2>&1; then
+		-Isrc -Ibuild "$t" "${objs[@]}" -Wl,--as-needed $LIBS -o "$bin" >"$OUT/$name.build.log" 2>&1; then
 		echo "FAIL  $name: does not build (see $OUT/$name.build.log)"
-		fail=1
-		continue
+		return 1
 	fi
 	if [ ! -d "$corpus" ]; then
 		echo "FAIL  $name: no seed corpus in $corpus"
-		fail=1
-		continue
+		return 1
 	fi
 	runs=$RUNS time=$TIME
 	case $name in fuzz_proto_*) runs=-1 time=$PROTO_TIME ;; esac
@@ -69,11 +90,27 @@ for t in "${targets[@]}"; do
 		"$work" "$corpus" >"$log" 2>&1; then
 		done_line=$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$log" | tail -n 1)
 		echo "PASS  $name: ${done_line:-finished}, $(find "$corpus" -type f | wc -l) seeds"
-	else
-		echo "FAIL  $name: crash (log $log, reproducer $OUT/$name-*)"
-		grep -m 5 -E 'ERROR|runtime error|SUMMARY' "$log" | sed 's/^/      /'
-		fail=1
+		rm -rf "$work"
+		return 0
 	fi
+	echo "FAIL  $name: crash (log $log, reproducer $OUT/$name-*)"
+	grep -m 5 -E 'ERROR|runtime error|SUMMARY' "$log" | sed 's/^/      /'
 	rm -rf "$work"
+	return 1
+}
+
+# JOBS targets at a time: each fuzzer is single-threaded, and its time budget is wall time.
+fail=0
+pids=()
+for t in "${targets[@]}"; do
+	run_target "$t" &
+	pids+=($!)
+	if [ ${#pids[@]} -ge "$JOBS" ]; then
+		wait "${pids[0]}" || fail=1
+		pids=("${pids[@]:1}")
+	fi
+done
+for p in "${pids[@]}"; do
+	wait "$p" || fail=1
 done
 exit $fail

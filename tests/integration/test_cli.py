@@ -157,10 +157,11 @@ def test_help_and_version():
     assert p.stdout.startswith("Usage: flowscope COMMAND [OPTIONS] [ARGS]\n")
     for line in ("  up       start flowscope-server and flowscope-agent here; Ctrl-C stops both",
                  "  query    run a SQL query on the server and print the result as a table",
+                 "  trace    assemble the distributed trace of a span and print it as a tree",
                  "  status   show the server's health, store, ingest counters and agents"):
         assert line in p.stdout.splitlines()
     assert cli("help").stdout == p.stdout
-    for cmd in ("up", "query", "status"):
+    for cmd in ("up", "query", "trace", "status"):
         h = cli(cmd, "--help")
         assert h.returncode == 0 and h.stdout.startswith(f"Usage: flowscope {cmd} ")
         assert cli("help", cmd).stdout == h.stdout
@@ -187,6 +188,11 @@ def test_help_and_version():
      "Try 'flowscope query --help'.\n"),
     (("query", "  "), "flowscope query: the SQL statement is empty\n"
                       "Try 'flowscope query --help'.\n"),
+    (("trace",), "flowscope trace: no span ID given\nTry 'flowscope trace --help'.\n"),
+    (("trace", "12x"), "flowscope trace: '12x' is not a span ID (a positive integer: the _id "
+                       "column)\nTry 'flowscope trace --help'.\n"),
+    (("trace", "1", "2"), "flowscope trace: one span ID only, not '2'\n"
+                          "Try 'flowscope trace --help'.\n"),
     (("status", "--json=yes"),
      "flowscope status: option '--json' takes no value\nTry 'flowscope status --help'.\n"),
     (("status", "extra"),
@@ -264,6 +270,14 @@ def test_query_words_stdin_and_env(loaded):
     p = cli("query", "--server", loaded.url, "--db", "flow_log", "SHOW TABLES")
     assert split_footer(p.stdout) == ("name         db\n-----------  --------\n"
                                       "l7_flow_log  flow_log\nl4_flow_log  flow_log\n", 2), p
+    # Without --db the server finds a table by its name, in whichever database it is.
+    p = cli("query", "--server", loaded.url, "SELECT Count(row) AS n FROM network.1s")
+    assert p.returncode == 0 and split_footer(p.stdout) == ("n\n-\n0\n", 1), p
+    p = cli("query", "--server", loaded.url, "--db", "flow_log",
+            "SELECT Count(row) AS n FROM network.1s")
+    assert p.returncode == 1 and "is in database 'flow_metrics'" in p.stderr, p
+    p = cli("query", "--server", loaded.url, "--db", "", "SHOW TABLES")
+    assert p.returncode == 2 and "--db must not be empty" in p.stderr, p
 
 
 @pytest.mark.parametrize("sql,message", [
@@ -407,7 +421,7 @@ def test_query_not_flowscope():
 
 STATUS_HEAD = [
     r"server   http://127\.0\.0\.1:\d+: ok, version \d+\.\d+\.\d+, up \d+s",
-    r"store    {rows} rows written, {parts} partitions?, \d+\.\d KiB on disk",
+    r"store    sqlite: {rows} rows written, {parts} partitions?, \d+\.\d KiB on disk",
 ]
 
 

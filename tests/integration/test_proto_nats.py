@@ -101,8 +101,8 @@ def test_captures_match_deepflow(name):
             want.append((cmd, "", err, "", ""))
         else:
             want.append((cmd, subj, "", trace, span))
-    # the agent keeps 32 bytes of a span id: SkyWalking's "segment-span" is longer
-    want = [w[:4] + (w[4][:32],) for w in want]
+    # the agent keeps 64 bytes of a span id: room for SkyWalking's "segment-span"
+    want = [w[:4] + (w[4][:64],) for w in want]
     got = [x[1:] for x in sorted(ours, key=lambda x: x[0])]
     assert sorted(got) == sorted(want), (got, want)
     # requests in the order DeepFlow lists them

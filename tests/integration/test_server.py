@@ -73,8 +73,8 @@ def healthy(server):
 def test_healthz(server):
     status, body = server.json("GET", "/healthz")
     assert status == 200
-    assert sorted(body) == ["status", "uptime_s", "version"]
-    assert body["status"] == "ok"
+    assert sorted(body) == ["status", "store", "uptime_s", "version"]
+    assert body["status"] == "ok" and body["store"] == "sqlite"
     assert body["version"] == subprocess.run([str(SERVER), "--version"], capture_output=True,
                                              text=True).stdout.split()[-1]
     assert 0 <= body["uptime_s"] < 600
@@ -321,7 +321,7 @@ def test_print_config():
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr
     for line in ('listen: "127.0.0.1:20416"', "retention_days: 30", "max_rows: 10000",
-                 "query_timeout: 10s", "max_body: 16MiB"):
+                 "query_timeout: 10s", "max_body: 16MiB", 'store: "sqlite:"'):
         assert any(l.startswith(line) for l in p.stdout.splitlines()), (line, p.stdout)
 
 

@@ -21,6 +21,7 @@
 #define OB_TESTS_PROTO_HARNESS_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -369,6 +370,113 @@ static PH_UNUSED void ph_check_splits(const struct proto_ops *ops, const struct 
 	ph_assert_same(&whole, &other, "byte by byte");
 	ph_free(&other);
 	ph_free(&whole);
+}
+
+/*
+ * Bytes a test builds for an event: a growing buffer, and a pool that owns what events
+ * point at until the test ends (ph_pool_free()).
+ */
+struct ph_buf {
+	uint8_t *p;
+	size_t n, cap;
+};
+
+#define PH_POOL_MAX 256
+static PH_UNUSED uint8_t *ph_pool[PH_POOL_MAX];
+static PH_UNUSED size_t ph_npool;
+
+static PH_UNUSED uint8_t *ph_keep(uint8_t *p)
+{
+	assert_true(ph_npool < PH_POOL_MAX);
+	ph_pool[ph_npool++] = p;
+	return p;
+}
+
+static PH_UNUSED void ph_pool_free(void)
+{
+	while (ph_npool)
+		free(ph_pool[--ph_npool]);
+}
+
+static PH_UNUSED void ph_buf_put(struct ph_buf *b, const void *data, size_t n)
+{
+	if (b->n + n > b->cap) {
+		b->cap = (b->n + n) * 2 + 64;
+		b->p = realloc(b->p, b->cap);
+		assert_non_null(b->p);
+	}
+	memcpy(b->p + b->n, data, n);
+	b->n += n;
+}
+
+/* An event of the buffer's bytes; the pool takes the buffer. */
+static PH_UNUSED struct ph_event ph_buf_event(enum proto_dir d, struct ph_buf *b)
+{
+	ph_keep(b->p);
+	return PH_EVB(d, b->p, b->n);
+}
+
+/* The parser is the registry's for its id and name, and detection tries it. */
+static PH_UNUSED void ph_check_registered(const struct proto_ops *ops, enum proto_id id,
+					  const char *name)
+{
+	bool found = false;
+
+	assert_ptr_equal(proto_by_id(id), ops);
+	assert_string_equal(proto_name(id), name);
+	for (size_t i = 0; proto_detect_order[i]; i++)
+		found |= proto_detect_order[i] == ops;
+	assert_true(found);
+}
+
+/*
+ * parse() as proto.h bounds it: nothing to do is not an error; an unknown direction, bytes
+ * without data or no state are, each counted (when there are stats to count into); then
+ * reset() and on_close() without stats are harmless.
+ */
+static PH_UNUSED void ph_check_bad_args(const struct proto_ops *ops)
+{
+	struct proto_stats st = { 0 };
+	struct proto_input in = { .dir = PROTO_DIR_EGRESS };
+	void *state = calloc(1, ops->state_size);
+
+	assert_non_null(state);
+	assert_int_equal(ops->parse(state, &in, NULL, NULL, &st), 0);
+	in.dir = (enum proto_dir)7;
+	assert_int_equal(ops->parse(state, &in, NULL, NULL, &st), PROTO_ERROR);
+	in.dir = PROTO_DIR_INGRESS;
+	in.len = 3;
+	assert_int_equal(ops->parse(state, &in, NULL, NULL, &st), PROTO_ERROR);
+	assert_int_equal(st.parse_errors, 2);
+	in.len = 0;
+	assert_int_equal(ops->parse(NULL, &in, NULL, NULL, NULL), PROTO_ERROR);
+	if (ops->reset)
+		ops->reset(state, PROTO_DIR_EGRESS);
+	ops->on_close(state, 1, NULL, NULL, NULL);
+	if (ops->release)
+		ops->release(state);
+	free(state);
+}
+
+/* For parsers that go further: every entry point takes a NULL state, no stats and a bad
+ * direction without harm. */
+static PH_UNUSED void ph_check_null_args(const struct proto_ops *ops)
+{
+	struct proto_input in = { .dir = (enum proto_dir)7 };
+	uint8_t *st = calloc(1, ops->state_size);
+
+	assert_non_null(st);
+	assert_int_equal(ops->parse(st, &in, NULL, NULL, NULL), PROTO_ERROR);
+	assert_int_equal(ops->parse(NULL, &in, NULL, NULL, NULL), PROTO_ERROR);
+	ops->on_close(NULL, 0, NULL, NULL, NULL);
+	ops->on_close(st, 0, NULL, NULL, NULL);
+	ops->reset(NULL, PROTO_DIR_EGRESS);
+	ops->reset(st, (enum proto_dir)9);
+	if (ops->release) {
+		ops->release(NULL);
+		ops->release(st);
+	}
+	free(st);
 }
 
 #endif

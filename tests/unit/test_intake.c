@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,9 @@ struct ring_rec {
 	uint8_t data[FS_CAP_MAX];
 };
 
+/* syscall_trace_id / coroutine the next data events carry. */
+static uint64_t ev_trace_id, ev_coroutine;
+
 /* Local 10.0.0.1:40000 (client side) talking to 10.0.0.2:80 unless changed. */
 static void data_event(struct intake *in, uint64_t sock, uint8_t dir, const char *payload,
 		       uint64_t syscall_len, uint64_t ts_enter, uint64_t ts_exit, uint32_t seq)
@@ -59,6 +63,8 @@ static void data_event(struct intake *in, uint64_t sock, uint8_t dir, const char
 	r.ev.ts_exit_ns = ts_exit;
 	r.ev.socket_id = sock;
 	r.ev.syscall_len = syscall_len ? syscall_len : n;
+	r.ev.trace_id = ev_trace_id;
+	r.ev.coroutine_id = ev_coroutine;
 	r.ev.pid = 100;
 	r.ev.tid = 101 + dir;
 	r.ev.fd = 7;
@@ -376,7 +382,10 @@ static void test_record_json(void **unused)
 		"\"response_length\":68,\"req_tcp_seq\":5,\"resp_tcp_seq\":6,"
 		"\"x_request_id_0\":\"r1\",\"x_request_id_1\":\"r2\",\"trace_id\":\"\","
 		"\"span_id\":\"\",\"response_result\":\"\",\"request_id\":null,"
-		"\"sql_affected_rows\":null}\n";
+		"\"sql_affected_rows\":null,\"syscall_trace_id_request\":0,"
+		"\"syscall_trace_id_response\":0,\"syscall_coroutine_0\":0,\"syscall_coroutine_1\":"
+		"0,"
+		"\"parent_span_id\":\"\"}\n";
 	assert_string_equal(w.buf, want);
 	jsonw_free(&w);
 	intake_destroy(in);
@@ -426,6 +435,50 @@ static void test_record_addresses(void **unused)
 	jsonw_free(&w);
 }
 
+/* A message's syscall_trace_id and coroutine are those of its first syscall, also when a
+ * message begins inside an event that ended the previous one. */
+static void test_trace_ids_from_first_syscall(void **unused)
+{
+	struct sink s = { 0 };
+	struct intake *in = intake_create(&default_cfg, collect, &s);
+	const char *req = REQ;
+	size_t half = strlen(REQ) / 2;
+	char buf[512];
+
+	(void)unused;
+	ev_trace_id = 11, ev_coroutine = 5;
+	data_event(in, 1, FS_DIR_EGRESS, "GET /a HTTP/1.1\r\nHo", 0, 1000, 1100, 100);
+	ev_trace_id = 12, ev_coroutine = 6;
+	data_event(in, 1, FS_DIR_EGRESS, "st: x\r\n\r\n", 0, 1200, 1300, 120);
+	ev_trace_id = 21, ev_coroutine = 7;
+	data_event(in, 1, FS_DIR_INGRESS, "HTTP/1.1 200 OK\r\nContent-", 0, 1400, 1500, 500);
+	ev_trace_id = 22, ev_coroutine = 8;
+	data_event(in, 1, FS_DIR_INGRESS, "Length: 0\r\n\r\n", 0, 1600, 1700, 526);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.recs[0].req_syscall_trace_id, 11);
+	assert_int_equal(s.recs[0].req_coroutine, 5);
+	assert_int_equal(s.recs[0].resp_syscall_trace_id, 21);
+	assert_int_equal(s.recs[0].resp_coroutine, 7);
+
+	/* Two pipelined requests: the second begins in the event that ends the first. */
+	snprintf(buf, sizeof(buf), "%s%.*s", REQ, (int)half, req);
+	ev_trace_id = 40;
+	data_event(in, 2, FS_DIR_EGRESS, buf, 0, 2000, 2100, 1000);
+	ev_trace_id = 41;
+	data_event(in, 2, FS_DIR_EGRESS, req + half, 0, 2200, 2300, 0);
+	ev_trace_id = 50;
+	data_event(in, 2, FS_DIR_INGRESS, "HTTP/1.1 204 No Content\r\n\r\n", 0, 2400, 2500, 0);
+	ev_trace_id = 51;
+	data_event(in, 2, FS_DIR_INGRESS, "HTTP/1.1 204 No Content\r\n\r\n", 0, 2600, 2700, 0);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(s.recs[1].req_syscall_trace_id, 40);
+	assert_int_equal(s.recs[1].resp_syscall_trace_id, 50);
+	assert_int_equal(s.recs[2].req_syscall_trace_id, 40);
+	assert_int_equal(s.recs[2].resp_syscall_trace_id, 51);
+	ev_trace_id = ev_coroutine = 0;
+	intake_destroy(in);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -441,6 +494,7 @@ int main(void)
 		cmocka_unit_test(test_record_json),
 		cmocka_unit_test(test_jsonw_escapes_and_utf8),
 		cmocka_unit_test(test_record_addresses),
+		cmocka_unit_test(test_trace_ids_from_first_syscall),
 	};
 
 	return cmocka_run_group_tests_name("intake", tests, NULL, NULL);

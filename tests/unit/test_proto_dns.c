@@ -684,8 +684,7 @@ static void test_detect(void **unused)
 static void test_registry(void **unused)
 {
 	(void)unused;
-	assert_ptr_equal(proto_by_id(PROTO_DNS), &proto_dns_ops);
-	assert_string_equal(proto_name(PROTO_DNS), "DNS");
+	ph_check_registered(&proto_dns_ops, PROTO_DNS, "DNS");
 	assert_true(proto_dns_ops.state_size > 0);
 	assert_non_null(proto_dns_ops.reset);
 }

@@ -1892,21 +1892,8 @@ static void test_reset_resynchronises(void **unused)
 
 static void test_bad_arguments(void **unused)
 {
-	struct proto_stats st = { 0 };
-	struct proto_input in = { .dir = EGRESS };
-	void *state = calloc(1, proto_http1_ops.state_size);
-
 	(void)unused;
-	assert_non_null(state);
-	assert_int_equal(proto_http1_ops.parse(state, &in, on_msg, NULL, &st), 0);
-	in.dir = (enum proto_dir)7;
-	assert_int_equal(proto_http1_ops.parse(state, &in, on_msg, NULL, &st), PROTO_ERROR);
-	in.dir = INGRESS;
-	in.len = 3;
-	assert_int_equal(proto_http1_ops.parse(state, &in, on_msg, NULL, &st), PROTO_ERROR);
-	assert_int_equal(st.parse_errors, 2);
-	proto_http1_ops.on_close(state, 1, on_msg, NULL, NULL);
-	free(state);
+	ph_check_bad_args(&proto_http1_ops);
 }
 
 int main(void)

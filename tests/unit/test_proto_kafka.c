@@ -562,8 +562,7 @@ static void test_bad_arguments(void **unused)
 	proto_kafka_ops.on_close(NULL, 0, NULL, NULL, NULL);
 	proto_kafka_ops.on_close(state, 0, NULL, NULL, NULL);
 	proto_kafka_ops.reset(NULL, EG);
-	assert_ptr_equal(proto_by_id(PROTO_KAFKA), &proto_kafka_ops);
-	assert_string_equal(proto_name(PROTO_KAFKA), "Kafka");
+	ph_check_registered(&proto_kafka_ops, PROTO_KAFKA, "Kafka");
 }
 
 int main(void)

@@ -77,8 +77,10 @@ static void expect_resp(const struct ph_conv *c, size_t i, uint8_t status, const
 static void test_capture(void **unused)
 {
 	const struct ph_event evs[] = {
-		PH_EV(EG, "set foo 0 0 3\r\n"), PH_EV(EG, "bar\r\n"),
-		PH_EV(IN, "STORED\r\n"),	PH_EV(EG, "get foo\r\n"),
+		PH_EV(EG, "set foo 0 0 3\r\n"),
+		PH_EV(EG, "bar\r\n"),
+		PH_EV(IN, "STORED\r\n"),
+		PH_EV(EG, "get foo\r\n"),
 		PH_EV(IN, "VALUE foo 0 3\r\nbar\r\nEND\r\n"),
 		PH_EV(EG, "quit\r\n"),
 	};
@@ -110,13 +112,14 @@ static void test_capture(void **unused)
 }
 
 #define PIPE_REQ                                                                                   \
-	"add k1 1 0 2\r\nv1\r\nreplace nope 0 0 1\r\nx\r\nappend k1 0 0 1 noreply\r\nz\r\n"      \
+	"add k1 1 0 2\r\nv1\r\nreplace nope 0 0 1\r\nx\r\nappend k1 0 0 1 noreply\r\nz\r\n"        \
 	"cas k1 0 0 2 99\r\nv2\r\ngets k1 k2 k3\r\nincr n 5\r\ndecr k1 1\r\ndelete k1\r\n"         \
 	"touch k1 10\r\ngat 100 k1 k2\r\nflush_all\r\nversion\r\nstats\r\nbogus\r\n"               \
 	"set big 0 0 999999999999\r\nprepend k1 0 0 1\r\nx\r\n"
 #define PIPE_RESP                                                                                  \
-	"STORED\r\nNOT_STORED\r\nEXISTS\r\nVALUE k1 0 3 7\r\nv1z\r\nVALUE k3 0 1 8\r\nq\r\nEND\r\n" \
-	"15\r\nCLIENT_ERROR cannot increment or decrement non-numeric value\r\nDELETED\r\n"         \
+	"STORED\r\nNOT_STORED\r\nEXISTS\r\nVALUE k1 0 3 7\r\nv1z\r\nVALUE k3 0 1 "                 \
+	"8\r\nq\r\nEND\r\n"                                                                        \
+	"15\r\nCLIENT_ERROR cannot increment or decrement non-numeric value\r\nDELETED\r\n"        \
 	"NOT_FOUND\r\nEND\r\nOK\r\nVERSION 1.6.18\r\nSTAT pid 1\r\nSTAT uptime 5\r\nEND\r\n"       \
 	"ERROR\r\nSERVER_ERROR object too large for cache\r\n"
 
@@ -174,7 +177,8 @@ static void test_pipeline(void **unused)
 
 static void test_pipeline_splits(void **unused)
 {
-	static const char req[] = "set a 0 0 2\r\nv1\r\nget a b\r\ndelete a noreply\r\nincr n 1\r\n";
+	static const char req[] =
+		"set a 0 0 2\r\nv1\r\nget a b\r\ndelete a noreply\r\nincr n 1\r\n";
 	static const char resp[] = "STORED\r\nVALUE a 0 2\r\nv1\r\nEND\r\n2\r\n";
 	const struct ph_event evs[] = { PH_EV(EG, req), PH_EV(IN, resp) };
 	struct ph_conv c;
@@ -216,34 +220,262 @@ static void test_meta(void **unused)
 /* Binary: set, get (hit), getq (miss: no response), delete of a missing key, a bad incr. */
 static const uint8_t bin_req[] = {
 	/* set "k" = "vv", flags 0, exptime 0, opaque 0x11 */
-	0x80, 0x01, 0x00, 0x01, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0b, 0x00, 0x00, 0x00,
-	0x11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'k', 'v', 'v',
+	0x80,
+	0x01,
+	0x00,
+	0x01,
+	0x08,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x0b,
+	0x00,
+	0x00,
+	0x00,
+	0x11,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	'k',
+	'v',
+	'v',
 	/* get "k", opaque 0x12 */
-	0x80, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
-	0x12, 0, 0, 0, 0, 0, 0, 0, 0, 'k',
+	0x80,
+	0x00,
+	0x00,
+	0x01,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x01,
+	0x00,
+	0x00,
+	0x00,
+	0x12,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	'k',
 	/* getq "x", opaque 0x13 */
-	0x80, 0x09, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
-	0x13, 0, 0, 0, 0, 0, 0, 0, 0, 'x',
+	0x80,
+	0x09,
+	0x00,
+	0x01,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x01,
+	0x00,
+	0x00,
+	0x00,
+	0x13,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	'x',
 	/* delete "zz", opaque 0x14 */
-	0x80, 0x04, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00,
-	0x14, 0, 0, 0, 0, 0, 0, 0, 0, 'z', 'z',
+	0x80,
+	0x04,
+	0x00,
+	0x02,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x02,
+	0x00,
+	0x00,
+	0x00,
+	0x14,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	'z',
+	'z',
 	/* noop, opaque 0x15 */
-	0x80, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-	0x15, 0, 0, 0, 0, 0, 0, 0, 0,
+	0x80,
+	0x0a,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x15,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
 };
 static const uint8_t bin_resp[] = {
 	/* set: ok, cas 1 */
-	0x81, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-	0x11, 0, 0, 0, 0, 0, 0, 0, 1,
+	0x81,
+	0x01,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x11,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	1,
 	/* get: ok, extras 4 (flags), value "vv" */
-	0x81, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00,
-	0x12, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 'v', 'v',
+	0x81,
+	0x00,
+	0x00,
+	0x00,
+	0x04,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x06,
+	0x00,
+	0x00,
+	0x00,
+	0x12,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	1,
+	0,
+	0,
+	0,
+	0,
+	'v',
+	'v',
 	/* delete: not found, "Not found" */
-	0x81, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x09, 0x00, 0x00, 0x00,
-	0x14, 0, 0, 0, 0, 0, 0, 0, 0, 'N', 'o', 't', ' ', 'f', 'o', 'u', 'n', 'd',
+	0x81,
+	0x04,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x01,
+	0x00,
+	0x00,
+	0x00,
+	0x09,
+	0x00,
+	0x00,
+	0x00,
+	0x14,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	'N',
+	'o',
+	't',
+	' ',
+	'f',
+	'o',
+	'u',
+	'n',
+	'd',
 	/* noop: unknown command (as a server without it would say) */
-	0x81, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x81, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-	0x15, 0, 0, 0, 0, 0, 0, 0, 0,
+	0x81,
+	0x0a,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x81,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x00,
+	0x15,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
+	0,
 };
 
 static void test_binary(void **unused)
@@ -318,13 +550,13 @@ static void test_big_value(void **unused)
 static void test_garbage_and_gaps(void **unused)
 {
 	struct ph_event evs[] = {
-		PH_EV(EG, "set a 0 0 x\r\n"),	 /* not a number */
-		PH_EV(EG, "junk"),		 /* skipped while resynchronising */
-		PH_EV(EG, "get a\r\n"),		 /* resync */
-		PH_EV(IN, "WHAT\r\n"),		 /* no such reply */
-		PH_EV(IN, "END\r\n"),		 /* resync */
+		PH_EV(EG, "set a 0 0 x\r\n"),	  /* not a number */
+		PH_EV(EG, "junk"),		  /* skipped while resynchronising */
+		PH_EV(EG, "get a\r\n"),		  /* resync */
+		PH_EV(IN, "WHAT\r\n"),		  /* no such reply */
+		PH_EV(IN, "END\r\n"),		  /* resync */
 		PH_EV(EG, "set b 0 0 2\r\nabXX"), /* no CRLF after the data */
-		PH_EV(EG, "get b"),		 /* a gap cuts the line */
+		PH_EV(EG, "get b"),		  /* a gap cuts the line */
 		PH_EV(EG, "version\r\n"),
 		PH_EV(IN, "VERSION 1.6.18\r\n"),
 	};
@@ -401,9 +633,9 @@ static void test_registry(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_capture),	       cmocka_unit_test(test_pipeline),
-		cmocka_unit_test(test_pipeline_splits), cmocka_unit_test(test_meta),
-		cmocka_unit_test(test_binary),	       cmocka_unit_test(test_big_value),
+		cmocka_unit_test(test_capture),		 cmocka_unit_test(test_pipeline),
+		cmocka_unit_test(test_pipeline_splits),	 cmocka_unit_test(test_meta),
+		cmocka_unit_test(test_binary),		 cmocka_unit_test(test_big_value),
 		cmocka_unit_test(test_garbage_and_gaps), cmocka_unit_test(test_detect),
 		cmocka_unit_test(test_registry),
 	};

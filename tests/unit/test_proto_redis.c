@@ -476,8 +476,7 @@ static void test_detect(void **unused)
 static void test_registry(void **unused)
 {
 	(void)unused;
-	assert_ptr_equal(proto_by_id(PROTO_REDIS), &proto_redis_ops);
-	assert_string_equal(proto_name(PROTO_REDIS), "Redis");
+	ph_check_registered(&proto_redis_ops, PROTO_REDIS, "Redis");
 	assert_string_equal(proto_redis_ops.name, "Redis");
 }
 

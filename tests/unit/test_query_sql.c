@@ -412,6 +412,28 @@ static void test_span_list_and_time_range(void **state)
 			  "0) AND (length(\"x_request_id_0\") > 0) LIMIT ?");
 	query_plan_free(&plan);
 
+	/* IN lists of non-empty values carry it inline, under OR too; integers' is != 0. */
+	assert_int_equal(
+		query_translate("SELECT time FROM l7_flow_log WHERE trace_id IN ('a', 'b') "
+				"OR syscall_trace_id_request IN (5, 6) OR request_id IN (0) "
+				"OR x_request_id_1 IN ('', 'x') OR _id = 7",
+				NULL, &plan, err, sizeof(err)),
+		0);
+	assert_string_equal(
+		plan.sql,
+		"SELECT \"time\" FROM \"l7_flow_log\" WHERE (((((\"trace_id\" IN (?, ?) "
+		"AND (length(\"trace_id\") > 0)) OR (\"syscall_trace_id_request\" IN (?, "
+		"?) AND (\"syscall_trace_id_request\" != 0))) OR (\"request_id\" IN (?))) "
+		"OR (\"x_request_id_1\" IN (?, ?))) OR (\"_id\" = ?)) LIMIT ?");
+	query_plan_free(&plan);
+	assert_int_equal(query_translate("SELECT time FROM l7_flow_log WHERE request_id = 53", NULL,
+					 &plan, err, sizeof(err)),
+			 0);
+	assert_string_equal(plan.sql,
+			    "SELECT \"time\" FROM \"l7_flow_log\" WHERE (\"request_id\" = "
+			    "?) AND (\"request_id\" != 0) LIMIT ?");
+	query_plan_free(&plan);
+
 	/* Under OR, or on another column, there is no range. */
 	assert_int_equal(query_translate("SELECT time FROM l7_flow_log WHERE time > 10 OR "
 					 "response_code = 1",
@@ -490,6 +512,93 @@ static void test_accepted(void **state)
 		assert_string_equal(buf, c->columns);
 		query_plan_free(&plan);
 		query_plan_free(&plan); /* idempotent */
+	}
+}
+
+/* The ClickHouse dialect: the same plans, written for ClickHouse (sql.h). */
+static const struct ok_case ch_cases[] = {
+	/* Integer division and modulo: intDiv, NULL for a zero divisor (never raised). */
+	{ "SELECT response_length / 2, response_length % 3 FROM l7_flow_log", NULL,
+	  "SELECT if((?) = 0, NULL, intDiv(\"response_length\", if((?) = 0, 1, ?))), "
+	  "if((?) = 0, NULL, (\"response_length\" % if((?) = 0, 1, ?))) FROM \"l7_flow_log\" " LIM,
+	  "i:2,i:2,i:2,i:3,i:3,i:3," CAP, "response_length / 2|response_length % 3" },
+	/* Real division stays real; Avg is real. */
+	{ "SELECT Avg(response_length) / 2.5 FROM l7_flow_log", NULL,
+	  "SELECT if((?) = 0, NULL, (AVG(toNullable(\"response_length\")) / if((?) = 0, 1, ?))) "
+	  "FROM \"l7_flow_log\" " LIM,
+	  "d:2.5,d:2.5,d:2.5," CAP, "Avg(response_length) / 2.5" },
+	/* time(): integer buckets. Aggregates are NULL over no values, as in SQLite. */
+	{ "SELECT time(time, 60) AS t, Sum(request_length), Max(time), Count(row) FROM "
+	  "l7_flow_log GROUP BY t ORDER BY t",
+	  NULL,
+	  "SELECT (intDiv(\"time\", ?) * ?) AS \"_c1\", SUM(toNullable(\"request_length\")), "
+	  "MAX(toNullable(\"time\")), COUNT(*) FROM \"l7_flow_log\" GROUP BY \"_c1\" ORDER BY "
+	  "\"_c1\" ASC NULLS FIRST " LIM,
+	  "i:60,i:60," CAP, "t|Sum(request_length)|Max(time)|Count(row)" },
+	/* LIKE: ASCII case-insensitive, backslash ordinary. */
+	{ "SELECT endpoint FROM l7_flow_log WHERE endpoint LIKE '/API%' AND request_type NOT "
+	  "LIKE 'g_t' ORDER BY endpoint DESC",
+	  NULL,
+	  "SELECT \"endpoint\" FROM \"l7_flow_log\" WHERE ((lower(\"endpoint\") LIKE "
+	  "replaceAll(lower(?), ?, ?)) AND (lower(\"request_type\") NOT LIKE "
+	  "replaceAll(lower(?), ?, ?))) ORDER BY \"endpoint\" DESC NULLS LAST " LIM,
+	  "s:/API%,s:\\,s:\\\\,s:g_t,s:\\,s:\\\\," CAP, "endpoint" },
+	/* NOT BETWEEN, percentile left to the store, Uniq. */
+	{ "SELECT Percentile(response_duration, 95), Uniq(ip4_0) FROM l7_flow_log WHERE "
+	  "server_port NOT BETWEEN 1 AND 1024",
+	  NULL,
+	  "SELECT percentile(\"response_duration\", ?), COUNT(DISTINCT \"ip4_0\") FROM "
+	  "\"l7_flow_log\" WHERE (NOT (\"server_port\" BETWEEN ? AND ?)) " LIM,
+	  "d:0.95,i:1,i:1024," CAP, "Percentile(response_duration, 95)|Uniq(ip4_0)" },
+	/* A span list: no +"time" and no sparse guard (no partial indexes there); the
+	 * start_time bound stays, it changes no answer. */
+	{ "SELECT trace_id FROM l7_flow_log WHERE time >= 100 AND time < 200 AND trace_id = 'x' "
+	  "ORDER BY start_time LIMIT 5 OFFSET 2",
+	  NULL,
+	  "SELECT \"trace_id\" FROM \"l7_flow_log\" WHERE (((\"time\" >= ?) AND (\"time\" < ?)) "
+	  "AND (\"trace_id\" = ?)) AND (\"start_time\" < ?) ORDER BY \"start_time\" ASC NULLS "
+	  "FIRST LIMIT ? OFFSET ?",
+	  "i:100,i:200,s:x,i:200000000,i:5,i:2", "trace_id" },
+};
+
+static void test_clickhouse_dialect(void **state)
+{
+	struct query_limits lim = { .dialect = QUERY_DIALECT_CLICKHOUSE };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ch_cases) / sizeof(ch_cases[0]); i++) {
+		const struct ok_case *c = &ch_cases[i];
+		struct query_plan plan;
+		char err[256], buf[4096];
+		int rc = query_translate_n(c->in, strlen(c->in), c->db, &lim, &plan, err,
+					   sizeof(err));
+
+		if (rc)
+			print_error("case %zu: %s -> %s\n", i, c->in, err);
+		assert_int_equal(rc, 0);
+		if (strcmp(plan.sql, c->sql))
+			print_error("case %zu:\n got  %s\n want %s\n", i, plan.sql, c->sql);
+		assert_string_equal(plan.sql, c->sql);
+		assert_null(strchr(plan.sql, '\''));
+		params_text(&plan, buf, sizeof(buf));
+		assert_string_equal(buf, c->params);
+		columns_text(&plan, buf, sizeof(buf));
+		assert_string_equal(buf, c->columns);
+		query_plan_free(&plan);
+	}
+	/* The default dialect is SQLite's, byte for byte (test_accepted's cases). */
+	lim.dialect = QUERY_DIALECT_SQLITE;
+	for (size_t i = 0; i < sizeof(ok_cases) / sizeof(ok_cases[0]); i++) {
+		struct query_plan plan;
+		char err[256];
+
+		if (!ok_cases[i].sql)
+			continue;
+		assert_int_equal(query_translate_n(ok_cases[i].in, strlen(ok_cases[i].in),
+						   ok_cases[i].db, &lim, &plan, err, sizeof(err)),
+				 0);
+		assert_string_equal(plan.sql, ok_cases[i].sql);
+		query_plan_free(&plan);
 	}
 }
 
@@ -838,6 +947,7 @@ int main(void)
 		cmocka_unit_test(test_accepted),
 		cmocka_unit_test(test_span_list_and_time_range),
 		cmocka_unit_test(test_l4_no_span_rewrite),
+		cmocka_unit_test(test_clickhouse_dialect),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_select_star),
 		cmocka_unit_test(test_show),

@@ -68,6 +68,12 @@ static void make_records(struct l7_record *r)
 	r[0].request_id = UINT32_MAX;
 	r[0].has_affected_rows = true;
 	r[0].affected_rows = (uint64_t)INT64_MAX;
+	r[0].req_syscall_trace_id = (uint64_t)INT64_MAX;
+	r[0].resp_syscall_trace_id = 1;
+	r[0].req_coroutine = 5;
+	r[0].resp_coroutine = 6;
+	rec_copy(r[0].parent_span_id.s, &r[0].parent_span_id.len, sizeof(r[0].parent_span_id.s),
+		 "00f067aa0ba902b7", 16);
 
 	record_reset(&r[1]); /* a lone request over IPv6: no response fields at all */
 	r[1].start_ns = r[1].end_ns = 1795325483000000000ull;
@@ -132,6 +138,10 @@ static void test_round_trip(void **unused)
 	assert_true(out[0].has_request_id && out[0].request_id == UINT32_MAX);
 	assert_true(out[0].has_affected_rows && out[0].affected_rows == (uint64_t)INT64_MAX);
 	assert_false(out[1].has_request_id || out[1].has_affected_rows);
+	assert_true(out[0].req_syscall_trace_id == (uint64_t)INT64_MAX);
+	assert_true(out[0].resp_syscall_trace_id == 1 && out[0].req_coroutine == 5 &&
+		    out[0].resp_coroutine == 6);
+	assert_true(out[1].req_syscall_trace_id == 0 && out[1].resp_coroutine == 0);
 	free(out);
 	free(buf);
 

@@ -24,6 +24,7 @@ enum fs_event_type {
 	FS_EV_DATA = 1,	     /* bytes read or written on a socket */
 	FS_EV_CLOSE = 2,     /* close() of a socket fd */
 	FS_EV_PROC_EXIT = 3, /* a process (thread group) exited */
+	FS_EV_EXEC = 4,	     /* a process exec()ed (only with Go goroutine tracking on) */
 };
 
 enum fs_direction {
@@ -52,6 +53,13 @@ enum fs_syscall {
 	FS_SYS_SENDFILE,
 };
 
+/* syscall_trace_id layout: bit 63 is 0 (the store keeps signed 64-bit integers), bits
+ * 48-62 the CPU that made it, bits 0-47 a per-CPU counter that starts at the agent's start
+ * time in 100 ns units (modulo 2^48, ~325 days). */
+#define FS_TRACE_CPU_SHIFT 48
+#define FS_TRACE_CTR_MASK  ((1ull << 48) - 1)
+#define FS_TRACE_CPU_MASK  0x7fffull
+
 /* Per-CPU counters, summed by the agent. Every drop has its reason here. */
 enum fs_counter {
 	FS_CNT_EVENTS = 0,	/* events written to the ring */
@@ -63,6 +71,15 @@ enum fs_counter {
 	FS_CNT_TRUNCATED,	/* payload not copied whole (capture size, iov limit); event kept */
 	FS_CNT_IOV_LIMIT,	/* more iovecs/messages than we visit: tail not captured */
 	FS_CNT_FILTERED,	/* syscalls skipped by the pid/comm filters or self-exclusion */
+	/* syscall_trace_id state (socket_trace.bpf.c, "Trace ids"): entries added to and
+	 * removed from the per-thread and per-socket LRU maps, so the agent can tell how full
+	 * they are (added - removed; beyond max_entries the LRU evicted the difference). */
+	FS_CNT_TRACE_IDS,	 /* syscall_trace_ids handed out */
+	FS_CNT_TRACE_THREAD_ADD, /* per-thread trace entries created */
+	FS_CNT_TRACE_THREAD_DEL, /* ... removed at thread exit */
+	FS_CNT_TRACE_SOCK_ADD,	 /* per-socket trace entries created */
+	FS_CNT_TRACE_SOCK_DEL,	 /* ... removed at close */
+	FS_CNT_TRACE_STATE_FULL, /* an entry could not be created (map update failed) */
 	FS_CNT_MAX,
 };
 
@@ -72,13 +89,15 @@ struct fs_counters {
 
 /* Everything below is one ring-buffer record: header, then cap_len payload bytes. */
 struct fs_event {
-	__u64 ts_enter_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) at syscall entry */
-	__u64 ts_exit_ns;  /* ... at syscall exit */
-	__u64 socket_id;   /* the socket's inode number: unique per socket while it lives */
-	__u64 syscall_len; /* bytes the syscall transferred (whole message, not what we copied) */
-	__u32 type;	   /* enum fs_event_type */
-	__u32 pid;	   /* thread group id (what users call the pid) */
-	__u32 tid;	   /* thread id */
+	__u64 ts_enter_ns;  /* CLOCK_MONOTONIC (bpf_ktime_get_ns) at syscall entry */
+	__u64 ts_exit_ns;   /* ... at syscall exit */
+	__u64 socket_id;    /* the socket's inode number: unique per socket while it lives */
+	__u64 syscall_len;  /* bytes the syscall transferred (whole message, not what we copied) */
+	__u64 trace_id;	    /* syscall_trace_id of the message this syscall belongs to; 0 none */
+	__u64 coroutine_id; /* goroutine id of the calling thread; 0 none or unknown */
+	__u32 type;	    /* enum fs_event_type */
+	__u32 pid;	    /* thread group id (what users call the pid) */
+	__u32 tid;	    /* thread id */
 	__u32 fd;
 	__u32 tcp_seq;	/* write_seq at send entry / copied_seq at receive entry */
 	__u32 cap_len;	/* payload bytes that follow this header */

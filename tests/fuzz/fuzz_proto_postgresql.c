@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* libFuzzer target for the PostgreSQL parser: see fuzz_proto_common.h for the input. */
+#define FUZZ_OPS      proto_postgresql_ops
+#define FUZZ_PORT     5432
+#define FUZZ_MAX_LEFT 64 /* a message header and little more */
+#define FUZZ_TCP_ONLY 1
+/* command names and the version come from constant tables */
+#define FUZZ_VIEWS_MAY_BE_STATIC (FUZZ_V_VERSION | FUZZ_V_METHOD)
+#define FUZZ_STATIC_MAX_LEN	 32
+/* The truncated count may follow where events are cut (seen by this target; the older
+ * SQL body never compared it). */
+#define FUZZ_SPLIT_TRUNCATED 0
+#include "fuzz_proto_common.h"
