@@ -1430,8 +1430,17 @@ static int mysql_parse(void *state, const struct proto_input *in, proto_emit_fn 
 	if (c->phase == MP_OPAQUE)
 		return (int)in->len;
 	if (!d->seen && in->len) {
+		bool guessing = !c->framing_known && c->phase == MP_INIT && dir_is_client(c, r.di);
+
 		if (!guess_framing(&r, in->data, in->len, in->gap > 0))
 			return 0; /* too few bytes to judge the framing */
+		/*
+		 * A connection picked up after its handshake: the framing was guessed from the
+		 * first client event, and where that event starts and ends decided it. That is a
+		 * resynchronisation (and tells a replay cut elsewhere that it may differ).
+		 */
+		if (guessing)
+			stats->resyncs++;
 		d->seen = 1;
 	}
 	/* Framing lost: only a capture event that begins like a packet resumes it. */
