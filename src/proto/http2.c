@@ -1165,8 +1165,10 @@ static void frame_done(struct h2_run *r, size_t last)
 
 				half_start(&s->resp, d->fr_ts, d->fr_seq);
 				s->resp.end_ts = te;
-				if (r->dir != s->req_dir)
-					s->resp.length = H2_FRAME_HDR + 4;
+				/* The reset frame ends the exchange, whichever side sent it (a
+				 * client's cancel too): its bytes are the answer's size, never 0.
+				 */
+				s->resp.length = H2_FRAME_HDR + 4;
 				memcpy(s->exc, "RST_STREAM ", 11);
 				memcpy(s->exc + 11, nm, k);
 				s->exc_len = (uint8_t)(11 + k);

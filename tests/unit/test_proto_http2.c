@@ -408,6 +408,31 @@ static void test_rst_stream(void **st)
 	conv_free(&v);
 }
 
+/* A request its own client cancels: the reset still ends the exchange, with its size. */
+static void test_rst_stream_by_client(void **st)
+{
+	struct conv v;
+	const char *const req[] = { ":method", "GET",	     ":scheme", "http", ":path",
+				    "/slow",   ":authority", "h",	NULL };
+	uint8_t code[4] = { 0, 0, 0, 8 };
+	struct ph_conv c;
+	struct ph_event evs[1];
+
+	(void)st;
+	conv_init(&v, true);
+	headers(&v.cli, v.dc, 1, 0x01, req);
+	frame(&v.cli, 3, 0, 1, code, 4);
+	evs[0] = PH_EVB(E, v.cli.b, v.cli.n);
+	ph_run(&c, &proto_http2_ops, &ctx_none, evs, 1, PH_WHOLE, false);
+	assert_int_equal(c.nmsgs, 2);
+	assert_int_equal(c.msgs[1].m.kind, PROTO_MSG_RESPONSE);
+	assert_string_equal(c.msgs[1].exception, "RST_STREAM CANCEL");
+	assert_int_equal(c.msgs[1].m.length, 13);
+	ph_free(&c);
+	ph_check_splits(&proto_http2_ops, &ctx_none, evs, 1, false);
+	conv_free(&v);
+}
+
 /* Joined after the first exchange: references to it are unknown, new literals decode,
  * and the table fills again. */
 static void test_join_mid_stream_recovers(void **st)
@@ -604,6 +629,7 @@ int main(void)
 		cmocka_unit_test(test_prior_knowledge),
 		cmocka_unit_test(test_grpc),
 		cmocka_unit_test(test_rst_stream),
+		cmocka_unit_test(test_rst_stream_by_client),
 		cmocka_unit_test(test_join_mid_stream_recovers),
 		cmocka_unit_test(test_gaps),
 		cmocka_unit_test(test_detect),
