@@ -444,7 +444,6 @@ static void test_join_mid_stream_recovers(void **st)
 				     "/a",	     ":authority", "svc:80",  "x-custom", "two",
 				     "x-request-id", "r-2",	   NULL };
 	const char *const resp[] = { ":status", "200", "server", "s", NULL };
-	struct buf skip = { .n = 0 };
 	struct ph_conv c;
 	struct ph_event evs[4];
 	size_t cut_c, cut_s;
@@ -459,7 +458,6 @@ static void test_join_mid_stream_recovers(void **st)
 	headers(&v.srv, v.ds, 3, 0x01, resp);
 	headers(&v.cli, v.dc, 5, 0x01, req2); /* x-new from stream 3: known */
 	headers(&v.srv, v.ds, 5, 0x01, resp);
-	(void)skip;
 	evs[0] = PH_EVB(E, v.cli.b + cut_c, v.cli.n - cut_c);
 	evs[1] = PH_EVB(I, v.srv.b + cut_s, v.srv.n - cut_s);
 	ph_run(&c, &proto_http2_ops, &ctx_client, evs, 2, PH_WHOLE, false);
