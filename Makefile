@@ -43,14 +43,14 @@ endif
 COMMON_SRCS := $(wildcard src/common/*.c)
 PROTO_SRCS := $(wildcard src/proto/*.c)
 AGENT_SRCS := $(filter-out src/agent/agent_main.c src/agent/probe.c,$(wildcard src/agent/*.c))
-LIB_SRCS := $(wildcard src/wire/*.c src/store/*.c src/query/*.c)
+LIB_SRCS := $(wildcard src/wire/*.c src/store/*.c src/query/*.c src/tag/*.c)
 # The wire format's protobuf code is generated from src/wire/*.proto by protoc-c.
 WIRE_PROTOS := $(wildcard src/wire/*.proto)
 WIRE_GEN_C := $(patsubst %.proto,$(OUT)/%.pb-c.c,$(WIRE_PROTOS))
 WIRE_GEN_H := $(WIRE_GEN_C:.c=.h)
 CORE_OBJS := $(patsubst src/%.c,$(OUT)/obj/%.o,$(COMMON_SRCS) $(PROTO_SRCS) $(AGENT_SRCS) \
 	     $(LIB_SRCS)) $(patsubst $(OUT)/%.c,$(OUT)/obj/gen/%.o,$(WIRE_GEN_C))
-LIBS := -lyaml -lprotobuf-c -lzstd -lz -lsqlite3 -lcurl -lpcap -lnghttp2 -lpthread -lm
+LIBS := -lxxhash -lyaml -lprotobuf-c -lzstd -lz -lsqlite3 -lcurl -lpcap -lnghttp2 -lpthread -lm
 CORE_LIB := $(OUT)/libflowscope_core.a
 
 BPF_SRCS := $(wildcard src/bpf/*.bpf.c)

@@ -20,6 +20,7 @@ build_pkgs=(
 	uthash-dev                    # hash tables (connection and flow tables)
 	libpcap-dev                   # capture files (--read-pcap), capture filter compiler
 	libnghttp2-dev                # HTTP/2 parser: HPACK Huffman strings (nghttp2's inflater)
+	libxxhash-dev                 # tag ids: a hash of kind and key, the same on every server
 	pkg-config
 	clang-format                  # make format / format-check
 )

@@ -19,7 +19,7 @@ TIME=${FUZZ_TIME:-20}
 # for this long whatever its speed (no run cap).
 PROTO_TIME=${FUZZ_PROTO_TIME:-30}
 # src/common links against what the Makefile links the unit tests with.
-LIBS=${FUZZ_LIBS:--lyaml -lprotobuf-c -lzstd -lz -lsqlite3 -lcurl -lpcap -lnghttp2 -lpthread -lm}
+LIBS=${FUZZ_LIBS:--lxxhash -lyaml -lprotobuf-c -lzstd -lz -lsqlite3 -lcurl -lpcap -lnghttp2 -lpthread -lm}
 OUT=build/fuzz
 
 shopt -s nullglob
