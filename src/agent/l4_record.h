@@ -8,13 +8,15 @@
 
 #include "agent/flow.h"
 #include "common/jsonw.h"
+#include "common/tag_set.h"
 
 /* A row as the agent outputs it: the flow table's measurements, where they were taken and
  * what the L7 parsers recognised on the flow. */
 struct l4_record {
 	struct l4_flow_rec f;
-	uint8_t obs;	   /* enum rec_obs_point (packet values: c-nd, s-nd, local, rest) */
-	uint16_t l7_proto; /* enum proto_id; PROTO_UNKNOWN when nothing was recognised */
+	uint8_t obs;		/* enum rec_obs_point (packet values: c-nd, s-nd, local, rest) */
+	uint16_t l7_proto;	/* enum proto_id; PROTO_UNKNOWN when nothing was recognised */
+	struct tag_set tags[2]; /* zero on the agent; set by the server's tagger */
 };
 
 int l4_record_write_json(struct jsonw *w, const struct l4_record *rec);

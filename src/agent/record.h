@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "common/jsonw.h"
+#include "common/tag_set.h"
 #include "proto/proto.h"
 
 enum rec_type {
@@ -79,6 +80,9 @@ struct l7_record {
 	 * response syscalls; 0 none or unknown. */
 	uint64_t req_coroutine;
 	uint64_t resp_coroutine;
+	/* Side 0 (client) and side 1 (server): zero on the agent, set by the server's tagger.
+	 * Before version: record_reset() zeroes them with the other scalars. */
+	struct tag_set tags[2];
 	char comm[16];
 	REC_DEF_STR(version, 8);
 	REC_DEF_STR(method, 32);

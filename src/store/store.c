@@ -18,10 +18,29 @@
 #include "agent/l4_record.h"
 #include "agent/net_meter.h"
 #include "agent/record.h"
+#include "common/tag_set.h"
 #include "store/store_clickhouse.h"
 #include "store/rowid.h"
 
 _Static_assert(STORE_NET_COUNTERS == NC_MAX, "store.h: STORE_NET_COUNTERS is NC_MAX");
+
+/* A side's tag column names at base + enum store_tag_col, as schema.c names them. */
+#define TAG_COL_NAMES(base, side)                                                                  \
+	[(base) + TAGC_HOST_ID] = "host_id_" side,                                                 \
+		  [(base) + TAGC_GPROCESS_ID] = "gprocess_id_" side,                               \
+		  [(base) + TAGC_CONTAINER_ID] = "container_id_" side,                             \
+		  [(base) + TAGC_NETNS_ID] = "netns_id_" side,                                     \
+		  [(base) + TAGC_CUSTOM_SERVICE_ID] = "custom_service_id_" side,                   \
+		  [(base) + TAGC_POD_CLUSTER_ID] = "pod_cluster_id_" side,                         \
+		  [(base) + TAGC_POD_NS_ID] = "pod_ns_id_" side,                                   \
+		  [(base) + TAGC_POD_NODE_ID] = "pod_node_id_" side,                               \
+		  [(base) + TAGC_POD_ID] = "pod_id_" side,                                         \
+		  [(base) + TAGC_POD_GROUP_ID] = "pod_group_id_" side,                             \
+		  [(base) + TAGC_POD_SERVICE_ID] = "pod_service_id_" side,                         \
+		  [(base) + TAGC_AUTO_SERVICE_ID] = "auto_service_id_" side,                       \
+		  [(base) + TAGC_AUTO_SERVICE_TYPE] = "auto_service_type_" side,                   \
+		  [(base) + TAGC_AUTO_INSTANCE_ID] = "auto_instance_id_" side,                     \
+		  [(base) + TAGC_AUTO_INSTANCE_TYPE] = "auto_instance_type_" side
 
 const char *const store_l7_col_names[L7C__MAX] = {
 	[L7C_TIME] = "time",
@@ -71,6 +90,8 @@ const char *const store_l7_col_names[L7C__MAX] = {
 	[L7C_PARENT_SPAN_ID] = "parent_span_id",
 	[L7C_LONE_RESP_TCP_SEQ] = "lone_resp_tcp_seq",
 	[L7C__ID] = "_id",
+	TAG_COL_NAMES(L7C_TAGS_0, "0"),
+	TAG_COL_NAMES(L7C_TAGS_1, "1"),
 };
 
 const char *const store_l4_col_names[L4C__MAX] = {
@@ -137,6 +158,8 @@ const char *const store_l4_col_names[L4C__MAX] = {
 	[L4C_RETRANS_SYNACK] = "retrans_synack",
 	[L4C_FIN_COUNT] = "fin_count",
 	[L4C_RST_COUNT] = "rst_count",
+	TAG_COL_NAMES(L4C_TAGS_0, "0"),
+	TAG_COL_NAMES(L4C_TAGS_1, "1"),
 };
 
 const char *const store_net_col_names[NETC__KEYS] = {
@@ -350,6 +373,30 @@ static void v_null(struct store_value *v)
 
 #define V_STR(v, f) v_text((v), (f).s, (f).len)
 
+void store_tag_values(const struct tag_set *t, struct store_value v[STORE_TAG_NCOLS])
+{
+	const int64_t ids[STORE_TAG_NCOLS] = {
+		[TAGC_HOST_ID] = t->host,
+		[TAGC_GPROCESS_ID] = t->gprocess,
+		[TAGC_CONTAINER_ID] = t->container,
+		[TAGC_NETNS_ID] = t->netns,
+		[TAGC_CUSTOM_SERVICE_ID] = t->custom_service,
+		[TAGC_POD_CLUSTER_ID] = t->pod_cluster,
+		[TAGC_POD_NS_ID] = t->pod_ns,
+		[TAGC_POD_NODE_ID] = t->pod_node,
+		[TAGC_POD_ID] = t->pod,
+		[TAGC_POD_GROUP_ID] = t->pod_group,
+		[TAGC_POD_SERVICE_ID] = t->pod_service,
+		[TAGC_AUTO_SERVICE_ID] = t->auto_service,
+		[TAGC_AUTO_SERVICE_TYPE] = t->auto_service_type,
+		[TAGC_AUTO_INSTANCE_ID] = t->auto_instance,
+		[TAGC_AUTO_INSTANCE_TYPE] = t->auto_instance_type,
+	};
+
+	for (int c = 0; c < STORE_TAG_NCOLS; c++)
+		v[c] = (struct store_value){ .type = STORE_INT, .i = ids[c] };
+}
+
 static void put_addr(struct store_value *ip4, struct store_value *ip6, uint8_t family,
 		     const uint8_t *a, char *buf, size_t cap)
 {
@@ -446,6 +493,8 @@ void store_l7_row(const struct l7_record *r, uint64_t id_seq, struct store_value
 	v_int(&v[L7C_LONE_RESP_TCP_SEQ], !r->has_request && r->has_response ? r->resp_tcp_seq : 0);
 	v[L7C__ID].type = STORE_INT;
 	v[L7C__ID].i = rowid_make((int64_t)(r->end_ns / 1000000000ull), id_seq);
+	store_tag_values(&r->tags[0], &v[L7C_TAGS_0]);
+	store_tag_values(&r->tags[1], &v[L7C_TAGS_1]);
 }
 
 /*
@@ -532,6 +581,8 @@ void store_l4_row(const struct l4_record *rec, struct store_value v[L4C__MAX],
 	v_int(&v[L4C_RETRANS_SYNACK], r->retrans_synack);
 	v_int(&v[L4C_FIN_COUNT], r->fin_count);
 	v_int(&v[L4C_RST_COUNT], r->rst_count);
+	store_tag_values(&rec->tags[0], &v[L4C_TAGS_0]);
+	store_tag_values(&rec->tags[1], &v[L4C_TAGS_1]);
 }
 
 /*

@@ -22,6 +22,7 @@
 struct l7_record;
 struct l4_record;
 struct net_row;
+struct tag_set;
 
 struct store_cfg {
 	const char *dir;	  /* data directory, created if missing (sqlite) */
@@ -223,6 +224,34 @@ unsigned int store_caps(const struct store *s);
 const char *store_errmsg(struct store *s);
 
 /*
+ * The tag id columns of one side of an l7_flow_log or l4_flow_log row (schema.c's
+ * TAG_ID_COLUMNS, docs/tagging.md), in schema order: a block of STORE_TAG_NCOLS values per
+ * side, starting at L7C_TAGS_0 / L7C_TAGS_1 (L4C_TAGS_0 / L4C_TAGS_1), filled from the
+ * record's struct tag_set of that side (common/tag_set.h).
+ */
+enum store_tag_col {
+	TAGC_HOST_ID,
+	TAGC_GPROCESS_ID,
+	TAGC_CONTAINER_ID,
+	TAGC_NETNS_ID,
+	TAGC_CUSTOM_SERVICE_ID,
+	TAGC_POD_CLUSTER_ID,
+	TAGC_POD_NS_ID,
+	TAGC_POD_NODE_ID,
+	TAGC_POD_ID,
+	TAGC_POD_GROUP_ID,
+	TAGC_POD_SERVICE_ID,
+	TAGC_AUTO_SERVICE_ID,
+	TAGC_AUTO_SERVICE_TYPE,
+	TAGC_AUTO_INSTANCE_ID,
+	TAGC_AUTO_INSTANCE_TYPE,
+	STORE_TAG_NCOLS,
+};
+
+/* The values of one side's block, in enum store_tag_col order (all integers). */
+void store_tag_values(const struct tag_set *t, struct store_value v[STORE_TAG_NCOLS]);
+
+/*
  * The l7_flow_log row of a record, shared by all backends so that they store what
  * record_write_json() prints, plus the row id `_id` (rowid_make of the row's time and
  * id_seq: the batch's l7_id_seq + the record's index). Columns are indexed by enum
@@ -277,7 +306,10 @@ enum store_l7_col {
 	L7C_PARENT_SPAN_ID,
 	L7C_LONE_RESP_TCP_SEQ, /* resp_tcp_seq of a response without its request, else 0 */
 	L7C__ID, /* the row id, not in the agent's JSON: assigned at ingest (store/rowid.h) */
-	L7C__MAX,
+	/* Not in the agent's JSON: the tagger's ids, side 0 then side 1 (enum store_tag_col). */
+	L7C_TAGS_0,
+	L7C_TAGS_1 = L7C_TAGS_0 + STORE_TAG_NCOLS,
+	L7C__MAX = L7C_TAGS_1 + STORE_TAG_NCOLS,
 };
 
 /* Column names, in enum order; each is a column of the l7_flow_log schema table. */
@@ -359,7 +391,10 @@ enum store_l4_col {
 	L4C_RETRANS_SYNACK,
 	L4C_FIN_COUNT,
 	L4C_RST_COUNT,
-	L4C__MAX,
+	/* Not in the agent's JSON: the tagger's ids, as for l7 (enum store_tag_col). */
+	L4C_TAGS_0,
+	L4C_TAGS_1 = L4C_TAGS_0 + STORE_TAG_NCOLS,
+	L4C__MAX = L4C_TAGS_1 + STORE_TAG_NCOLS,
 };
 
 /* Column names, in enum order; each is a column of the l4_flow_log schema table. */

@@ -244,7 +244,7 @@ static void rec_basic(struct l7_record *r, uint64_t t, uint64_t resp_len)
 }
 
 /* Rows as delivered, copied so they outlive the callback. */
-#define MAX_COLS 80
+#define MAX_COLS 128
 #define MAX_ROWS 64
 
 struct cell {
@@ -367,6 +367,17 @@ struct exp {
 		c, EXP_ROWID, 0, NULL                                                              \
 	}
 
+/* A side's tag id columns (schema.c's TAG_ID_COLUMNS), as the tagger left them. */
+#define ETAGS(side, h, gp, ct, ns, cs, pc, pn, pd, p, pg, ps, as, ast, ai, ait)                    \
+	EI("host_id_" side, h), EI("gprocess_id_" side, gp), EI("container_id_" side, ct),         \
+		EI("netns_id_" side, ns), EI("custom_service_id_" side, cs),                       \
+		EI("pod_cluster_id_" side, pc), EI("pod_ns_id_" side, pn),                         \
+		EI("pod_node_id_" side, pd), EI("pod_id_" side, p), EI("pod_group_id_" side, pg),  \
+		EI("pod_service_id_" side, ps), EI("auto_service_id_" side, as),                   \
+		EI("auto_service_type_" side, ast), EI("auto_instance_id_" side, ai),              \
+		EI("auto_instance_type_" side, ait)
+#define ETAGS_NONE(side) ETAGS(side, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
 static void check_row(const struct result *r, size_t row, const struct exp *e)
 {
 	size_t n = 0;
@@ -455,6 +466,11 @@ static void make_r1(struct l7_record *r)
 	r->req_coroutine = 7001;
 	r->resp_coroutine = 7002;
 	SETS(r->parent_span_id, "00f067aa0ba902b7");
+	r->tags[0] = (struct tag_set){ 101, 102, 103, 104, 105, 106, 107, 108,
+				       109, 110, 111, 112, 113, 6,   3 };
+	r->tags[1] = (struct tag_set){ 201,	  202, 203, 204, 205, 206,
+				       207,	  208, 209, 210, 211, (int64_t)1 << 62,
+				       INT64_MAX, 12,  10 };
 }
 
 static const struct exp exp_r1[] = {
@@ -505,6 +521,10 @@ static const struct exp exp_r1[] = {
 	EI("syscall_coroutine_1", 7002),
 	ET("parent_span_id", "00f067aa0ba902b7"),
 	EID("_id"),
+	/* make_r1 sets every id of both sides: each lands in its own column. */
+	ETAGS("0", 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 6, 113, 3),
+	ETAGS("1", 201, 202, 203, 204, 205, 206, 207, 208, 209, 210, 211, (int64_t)1 << 62, 12,
+	      INT64_MAX, 10),
 	{ NULL },
 };
 
@@ -588,6 +608,8 @@ static const struct exp exp_r2[] = {
 	EI("syscall_coroutine_1", 0),
 	ET("parent_span_id", ""),
 	EID("_id"),
+	ETAGS_NONE("0"),
+	ETAGS_NONE("1"),
 	{ NULL },
 };
 
@@ -672,6 +694,8 @@ static const struct exp exp_r3[] = {
 	EI("syscall_coroutine_1", 0),
 	ET("parent_span_id", ""),
 	EID("_id"),
+	ETAGS_NONE("0"),
+	ETAGS_NONE("1"),
 	{ NULL },
 };
 
@@ -679,6 +703,7 @@ static const struct exp exp_r3[] = {
 static void make_r4(struct l7_record *r)
 {
 	make_r1(r);
+	memset(r->tags, 0, sizeof(r->tags));
 	r->start_ns = (T0 + 30) * SEC;
 	r->end_ns = (T0 + 30) * SEC; /* zero duration */
 	r->obs = REC_OBS_SERVER_PROCESS;
@@ -738,6 +763,8 @@ static const struct exp exp_r4[] = {
 	EI("syscall_coroutine_1", 7002),
 	ET("parent_span_id", "00f067aa0ba902b7"),
 	EID("_id"),
+	ETAGS_NONE("0"),
+	ETAGS_NONE("1"),
 	{ NULL },
 };
 
@@ -1363,7 +1390,8 @@ static char *row_json_of(const struct result *r, size_t row, const char *table)
 
 	jsonw_begin(&w);
 	jsonw_cstr(&w, "table", table);
-	for (size_t i = 0; i < r->ncols; i++) {
+	/* The tagger's id columns come last and are not in the agent's JSON. */
+	for (size_t i = 0; i < r->ncols && strcmp(r->names[i], "host_id_0"); i++) {
 		const struct cell *c = &r->cells[row][i];
 		int kl = snprintf(key, sizeof(key), "\"%s\":", r->names[i]);
 
@@ -1412,10 +1440,39 @@ static void test_l4_roundtrip_every_column(void **state)
 
 	reopen(f, 0);
 	make_l4(recs);
+	recs[2].tags[1] = (struct tag_set){ .host = 1,
+					    .pod_service = INT64_MAX,
+					    .auto_service = INT64_MAX,
+					    .auto_service_type = 12,
+					    .auto_instance = 77,
+					    .auto_instance_type = 1 };
 	assert_int_equal(store_write_rows(f->s, NULL, &b), STORE_OK);
 	r = query(f->s, "SELECT * FROM l4_flow_log ORDER BY flow_id", NULL, 0, 0, 0);
 	assert_int_equal(r->nrows, 3);
 	assert_int_equal(r->ncols, t->ncolumns);
+	assert_int_equal(r->ncols, L4C__MAX);
+	/* The tag ids, which the agent's JSON has not: every one in its own column. */
+	for (size_t i = 0; i < 2 * STORE_TAG_NCOLS; i++) {
+		const struct cell *c = &r->cells[2][L4C_TAGS_0 + i];
+		int64_t want = 0;
+
+		assert_string_equal(r->names[L4C_TAGS_0 + i], store_l4_col_names[L4C_TAGS_0 + i]);
+		assert_int_equal(c->type, STORE_INT);
+		assert_int_equal(r->cells[0][L4C_TAGS_0 + i].i, 0);
+		if (i == STORE_TAG_NCOLS + TAGC_HOST_ID)
+			want = 1;
+		else if (i == STORE_TAG_NCOLS + TAGC_POD_SERVICE_ID ||
+			 i == STORE_TAG_NCOLS + TAGC_AUTO_SERVICE_ID)
+			want = INT64_MAX;
+		else if (i == STORE_TAG_NCOLS + TAGC_AUTO_SERVICE_TYPE)
+			want = 12;
+		else if (i == STORE_TAG_NCOLS + TAGC_AUTO_INSTANCE_ID)
+			want = 77;
+		else if (i == STORE_TAG_NCOLS + TAGC_AUTO_INSTANCE_TYPE)
+			want = 1;
+		assert_int_equal(c->i, want);
+	}
+	assert_string_equal(r->names[L4C_TAGS_1 + TAGC_AUTO_INSTANCE_TYPE], "auto_instance_type_1");
 	/* Every value, and the key order: the row is the agent's JSON line. */
 	for (size_t i = 0; i < 3; i++) {
 		char *want = rec_json(&recs[i]), *got = row_json(r, i);
