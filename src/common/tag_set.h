@@ -22,8 +22,8 @@ struct tag_set {
 	int64_t pod;
 	int64_t pod_group;
 	int64_t pod_service;
-	int64_t auto_service;  /* custom_service > pod_service > pod_group > gprocess > ip */
-	int64_t auto_instance; /* pod > gprocess > ip */
+	int64_t auto_service;	    /* custom_service > pod_service > pod_group > gprocess > ip */
+	int64_t auto_instance;	    /* pod > gprocess > ip */
 	uint8_t auto_service_type;  /* enum tag_kind of auto_service; 0 when it is 0 */
 	uint8_t auto_instance_type; /* enum tag_kind of auto_instance */
 };
