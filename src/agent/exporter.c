@@ -13,9 +13,25 @@
 
 #include <curl/curl.h>
 
+#include "agent/proc_info.h"
 #include "common/log.h"
 
 #define BACKOFF_START_MS 100
+/* The reported-process table: sets of ways, a pid's set by its hash. */
+#define PROC_TABLE_SETS 512
+#define PROC_TABLE_WAYS 8
+/* A known pid's start time is read again (pid reuse) at most this often. */
+#define PROC_RECHECK_NS (10 * 1000000000ull)
+/* The host's addresses are read again at most this often. */
+#define HOST_RECHECK_NS (10 * 1000000000ull)
+#define REPORT_DEF_MS	(5 * 60 * 1000ull)
+
+struct proc_seen {
+	uint32_t pid; /* 0: free */
+	uint64_t start_time_us;
+	uint64_t reported_ns, checked_ns, used_ns;
+};
+
 /* Log again about a server that stays away at most this often. */
 #define DOWN_LOG_EVERY_NS (60 * 1000000000ull)
 
@@ -40,6 +56,11 @@ struct exporter {
 	uint64_t batch_open_ns;	      /* when the open batch got its first record */
 	uint64_t last_close_ns;	      /* when a batch was last closed (0: never) */
 	uint64_t next_seq;
+	struct proc_seen procs[PROC_TABLE_SETS][PROC_TABLE_WAYS];
+	struct proc_info *pinfo;	   /* scratch for one report: ~1 KiB */
+	struct host_info *host, *host_new; /* last reported / just read */
+	bool host_reported;
+	uint64_t host_reported_ns, host_checked_ns;
 
 	/* Shared with the sender: under lock. */
 	pthread_mutex_t lock;
@@ -158,11 +179,44 @@ static void spool_add(struct exporter *e, struct spool_batch *b)
 		batch_free(b);
 }
 
+static uint64_t report_ns(const struct exporter *e)
+{
+	return e->cfg.report_interval_ms * 1000000ull;
+}
+
+/* The host report goes with this batch: the first, a changed host, or its interval. */
+static void host_report(struct exporter *e, uint64_t now_ns)
+{
+	bool changed = false;
+
+	if (!e->host_checked_ns || now_ns - e->host_checked_ns >= HOST_RECHECK_NS) {
+		e->host_checked_ns = now_ns;
+		if (!host_info_read(e->host_new))
+			changed = !e->host_reported || !host_info_equal(e->host, e->host_new);
+		else if (!e->host_reported)
+			return; /* nothing read yet: nothing to say */
+		if (changed)
+			memcpy(e->host, e->host_new, sizeof(*e->host));
+	}
+	if (!changed && e->host_reported && now_ns - e->host_reported_ns < report_ns(e))
+		return;
+	if (!wire_builder_set_host(&e->wb, e->host)) {
+		e->host_reported = true;
+		e->host_reported_ns = now_ns;
+		pthread_mutex_lock(&e->lock);
+		e->st.hosts_reported++;
+		pthread_mutex_unlock(&e->lock);
+	}
+}
+
 static void close_batch(struct exporter *e, uint64_t now_ns)
 {
 	struct spool_batch *b;
-	size_t nrec = e->wb.n;
+	size_t nrec;
 	int err;
+
+	host_report(e, now_ns);
+	nrec = e->wb.n;
 
 	e->last_close_ns = now_ns;
 	e->batch_open_ns = 0;
@@ -211,8 +265,77 @@ static void added(struct exporter *e, int err)
 		close_batch(e, now);
 }
 
+/* The way of pid in its set, or the one to reuse (free, else least recently used). */
+static struct proc_seen *proc_slot(struct exporter *e, uint32_t pid, bool *found)
+{
+	struct proc_seen *set = e->procs[(pid * 2654435761u) % PROC_TABLE_SETS], *old = &set[0];
+
+	for (int w = 0; w < PROC_TABLE_WAYS; w++) {
+		if (set[w].pid == pid) {
+			*found = true;
+			return &set[w];
+		}
+		if (!set[w].pid || (old->pid && set[w].used_ns < old->used_ns))
+			old = &set[w];
+	}
+	*found = false;
+	return old;
+}
+
+/*
+ * Before the record that names pid is packed, so that its report is in the same batch: a
+ * report when the pid is new to the table, was reused, or was last reported an interval
+ * ago. Reading a known pid's start time again is rate-limited (PROC_RECHECK_NS): reuse
+ * within that time goes unseen until the next check.
+ */
+static void proc_report(struct exporter *e, uint32_t pid, const char *comm, uint64_t now_ns)
+{
+	const char *root = e->cfg.proc_root ? e->cfg.proc_root : "/proc";
+	bool found, gone;
+	struct proc_seen *ps = proc_slot(e, pid, &found);
+	uint64_t start = 0;
+	int err;
+
+	if (found) {
+		ps->used_ns = now_ns;
+		if (now_ns - ps->checked_ns < PROC_RECHECK_NS &&
+		    now_ns - ps->reported_ns < report_ns(e))
+			return;
+		ps->checked_ns = now_ns;
+		if (proc_start_time_us(root, pid, &start))
+			return; /* gone since it was reported: nothing new to say */
+		if (start == ps->start_time_us && now_ns - ps->reported_ns < report_ns(e))
+			return;
+	}
+	gone = proc_info_read(root, pid, e->pinfo) != 0;
+	if (gone) {
+		/* Exited before it could be read: what the record says. */
+		memset(e->pinfo, 0, sizeof(*e->pinfo));
+		e->pinfo->pid = pid;
+		snprintf(e->pinfo->comm, sizeof(e->pinfo->comm), "%.15s", comm);
+	}
+	err = wire_builder_add_proc(&e->wb, e->pinfo);
+	pthread_mutex_lock(&e->lock);
+	if (!err) {
+		e->st.procs_reported++;
+		e->st.procs_gone += gone;
+	} else {
+		e->st.procs_deferred++;
+	}
+	pthread_mutex_unlock(&e->lock);
+	if (err)
+		return; /* not remembered: the next record naming it tries again */
+	*ps = (struct proc_seen){ .pid = pid,
+				  .start_time_us = e->pinfo->start_time_us,
+				  .reported_ns = now_ns,
+				  .checked_ns = now_ns,
+				  .used_ns = now_ns };
+}
+
 void exporter_add(struct exporter *e, const struct l7_record *r)
 {
+	if (r->pid)
+		proc_report(e, r->pid, r->comm, mono_ns());
 	added(e, wire_builder_add(&e->wb, r));
 }
 
@@ -495,8 +618,13 @@ struct exporter *exporter_create(const struct exporter_cfg *cfg)
 	snprintf(e->agent_id, sizeof(e->agent_id), "%s", cfg->agent_id);
 	e->cfg.agent_id = e->agent_id;
 	e->cfg.url = NULL;
+	if (!e->cfg.report_interval_ms)
+		e->cfg.report_interval_ms = REPORT_DEF_MS;
 	e->info = calloc(1, sizeof(*e->info));
-	if (!e->info || build_url(e, cfg->url))
+	e->pinfo = calloc(1, sizeof(*e->pinfo));
+	e->host = calloc(1, sizeof(*e->host));
+	e->host_new = calloc(1, sizeof(*e->host_new));
+	if (!e->info || !e->pinfo || !e->host || !e->host_new || build_url(e, cfg->url))
 		goto fail;
 	/* Numbered from the start time: a restarted agent never reuses a number the server
 	 * has stored, as long as it sent fewer than a million batches a second. */
@@ -583,5 +711,8 @@ void exporter_destroy(struct exporter *e, uint64_t drain_ms, struct exporter_sta
 	curl_slist_free_all(e->headers);
 	wire_builder_free(&e->wb);
 	free(e->info);
+	free(e->pinfo);
+	free(e->host);
+	free(e->host_new);
 	free(e);
 }

@@ -15,6 +15,13 @@
  * heartbeat, so the server sees it alive and has its counters. Batches are numbered from
  * the start time in microseconds, so a restarted agent keeps numbering upward and the
  * server's duplicate check stays valid.
+ *
+ * For the server's tagger (docs/tagging.md) batches also carry reports: the host's (name
+ * and addresses) in the first batch, when it changes and every report_interval, and a
+ * process report for each pid the l7 records name, in the batch of the first record that
+ * names it, again when the pid was reused (another start time) and every report_interval
+ * while records name it. A bounded table (PROC_TABLE_WAYS x PROC_TABLE_SETS pids, least
+ * recently used out) remembers what was reported.
  */
 #ifndef OB_AGENT_EXPORTER_H
 #define OB_AGENT_EXPORTER_H
@@ -43,6 +50,8 @@ struct exporter_cfg {
 	 */
 	void (*collect_counters)(void *ctx, struct wire_batch_info *info);
 	void *ctx;
+	const char *proc_root;	     /* NULL: "/proc" (tests point it at a fixture tree) */
+	uint64_t report_interval_ms; /* host and process reports again; 0: 5 minutes */
 };
 
 /* Record counts cover every kind (l7, l4 and network rows) together. */
@@ -60,6 +69,10 @@ struct exporter_stats {
 	uint64_t encode_failures;
 	uint64_t spool_batches; /* now waiting, the one in flight included */
 	uint64_t spool_bytes;
+	uint64_t procs_reported; /* process reports added to batches */
+	uint64_t procs_gone;	 /* ... of which for a process already gone (pid, comm) */
+	uint64_t procs_deferred; /* not added (the batch's bound, out of memory): tried again */
+	uint64_t hosts_reported; /* host reports added to batches */
 };
 
 struct exporter;

@@ -129,7 +129,8 @@ static const char *component_id(const char *c, size_t n)
 
 	if (is_hex64(c, n))
 		return c; /* cgroupfs driver: /docker/<id>, /kubepods/burstable/pod.../<id> */
-	if (n > sizeof(scope) - 1 && !memcmp(c + n - (sizeof(scope) - 1), scope, sizeof(scope) - 1)) {
+	if (n > sizeof(scope) - 1 &&
+	    !memcmp(c + n - (sizeof(scope) - 1), scope, sizeof(scope) - 1)) {
 		n -= sizeof(scope) - 1;
 		for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
 			size_t pl = strlen(prefixes[i]);
@@ -162,7 +163,8 @@ bool proc_container_id(const char *text, size_t len, char out[PROC_CONTAINER_ID_
 			const char *id = component_id(c, (size_t)(ce - c));
 
 			if (id) {
-				/* The innermost wins: nested runtimes name the inner container last. */
+				/* The innermost wins: nested runtimes name the inner container
+				 * last. */
 				for (int i = 0; i < PROC_CONTAINER_ID_LEN; i++)
 					out[i] = (char)tolower((unsigned char)id[i]);
 				out[PROC_CONTAINER_ID_LEN] = 0;
@@ -260,7 +262,8 @@ int host_info_read(struct host_info *out)
 			ip.family = 4;
 			memcpy(ip.a, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
 		} else if (i->ifa_addr->sa_family == AF_INET6) {
-			const struct in6_addr *a6 = &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+			const struct in6_addr *a6 =
+				&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
 
 			if (IN6_IS_ADDR_LINKLOCAL(a6) || IN6_IS_ADDR_LOOPBACK(a6))
 				continue;

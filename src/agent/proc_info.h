@@ -12,10 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROC_COMM_MAX	 16  /* the kernel's TASK_COMM_LEN, NUL included */
-#define PROC_EXE_MAX	 256 /* longer executable paths are cut */
-#define PROC_CMDLINE_MAX 512 /* arguments joined by spaces, cut */
-#define PROC_USER_MAX	 64
+#define PROC_COMM_MAX	      16  /* the kernel's TASK_COMM_LEN, NUL included */
+#define PROC_EXE_MAX	      256 /* longer executable paths are cut */
+#define PROC_CMDLINE_MAX      512 /* arguments joined by spaces, cut */
+#define PROC_USER_MAX	      64
 #define PROC_CONTAINER_ID_LEN 64 /* a full container id: 64 lowercase hex digits */
 
 struct proc_info {

@@ -147,6 +147,13 @@ outputs:
 		    "records lost: still unsent when the drain time at exit ran out");
 		ADD("drop_encode", ex->encode_failures,
 		    "records lost: out of memory packing them, or not fit to send");
+		ADD("procs_reported", ex->procs_reported,
+		    "process reports sent for the server's tagger");
+		ADD("procs_gone", ex->procs_gone,
+		    "... of processes gone before they could be read (pid and comm only)");
+		ADD("procs_deferred", ex->procs_deferred,
+		    "process reports left for a later batch (its bound of 1024 reached)");
+		ADD("hosts_reported", ex->hosts_reported, "host reports sent");
 	}
 	return i;
 }

@@ -18,6 +18,8 @@ typedef Flowscope__Wire__V1__L4Record pb_l4;
 typedef Flowscope__Wire__V1__NetRow pb_net;
 typedef Flowscope__Wire__V1__Batch pb_batch;
 typedef Flowscope__Wire__V1__Counter pb_counter;
+typedef Flowscope__Wire__V1__Host pb_host;
+typedef Flowscope__Wire__V1__Process pb_proc;
 
 static bool counter_name_ok(const char *s)
 {
@@ -338,9 +340,12 @@ static int builder_reserve(struct wire_builder *b, size_t more)
 #define TAG_BATCH_L7  0x22
 #define TAG_BATCH_L4  0x32
 #define TAG_BATCH_NET 0x3a
+/* Batch.host (8) and Batch.procs (9), length-delimited too. */
+#define TAG_BATCH_HOST	0x42
+#define TAG_BATCH_PROCS 0x4a
 
-/* Append one packed record as the Batch field of that tag. */
-static int builder_put(struct wire_builder *b, uint8_t tag, const ProtobufCMessage *m)
+/* Append one packed message as the Batch field of that tag. */
+static int builder_put_msg(struct wire_builder *b, uint8_t tag, const ProtobufCMessage *m)
 {
 	size_t plen = protobuf_c_message_get_packed_size(m);
 
@@ -349,9 +354,116 @@ static int builder_put(struct wire_builder *b, uint8_t tag, const ProtobufCMessa
 	b->buf[b->len++] = tag;
 	b->len += put_varint(b->buf + b->len, plen);
 	b->len += protobuf_c_message_pack(m, b->buf + b->len);
-	b->n++;
 	return 0;
 }
+
+/* Append one packed record: it counts against WIRE_MAX_RECORDS. */
+static int builder_put(struct wire_builder *b, uint8_t tag, const ProtobufCMessage *m)
+{
+	int err = builder_put_msg(b, tag, m);
+
+	if (!err)
+		b->n++;
+	return err;
+}
+
+static bool hostname_ok(const char *s, size_t n)
+{
+	if (!n || n >= HOST_NAME_CAP)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+static bool container_id_ok(const char *s, size_t n)
+{
+	if (n != PROC_CONTAINER_ID_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+int wire_builder_set_host(struct wire_builder *b, const struct host_info *h)
+{
+	pb_host p;
+	ProtobufCBinaryData ips[HOST_MAX_IPS];
+	int err;
+
+	if (b->has_host)
+		return -EALREADY;
+	if (!hostname_ok(h->hostname, strnlen(h->hostname, sizeof(h->hostname))) ||
+	    h->nips > HOST_MAX_IPS)
+		return -EINVAL;
+	flowscope__wire__v1__host__init(&p);
+	p.hostname = (char *)h->hostname;
+	for (size_t i = 0; i < h->nips; i++) {
+		if (h->ips[i].family != 4 && h->ips[i].family != 6)
+			return -EINVAL;
+		ips[i] = (ProtobufCBinaryData){ h->ips[i].family == 4 ? 4 : 16,
+						(uint8_t *)h->ips[i].a };
+	}
+	p.n_ips = h->nips;
+	p.ips = h->nips ? ips : NULL;
+	err = builder_put_msg(b, TAG_BATCH_HOST, &p.base);
+	if (!err)
+		b->has_host = true;
+	return err;
+}
+
+#define PBSTR(s) ((ProtobufCBinaryData){ strnlen((s), sizeof(s)), (uint8_t *)(s) })
+
+int wire_builder_add_proc(struct wire_builder *b, const struct proc_info *pi)
+{
+	pb_proc p;
+	int err;
+
+	if (b->nprocs >= WIRE_MAX_PROCS)
+		return -E2BIG;
+	if (!pi->pid || pi->pid > WIRE_MAX_PID ||
+	    (pi->container_id[0] && !container_id_ok(pi->container_id, strlen(pi->container_id))))
+		return -EINVAL;
+	flowscope__wire__v1__process__init(&p);
+	p.has_pid = 1;
+	p.pid = pi->pid;
+	if (pi->start_time_us) {
+		p.has_start_time_us = 1;
+		p.start_time_us = pi->start_time_us;
+	}
+	/* The struct's sizes are the decoder's bounds: cut strings arrive whole. */
+	p.has_comm = 1;
+	p.comm = PBSTR(pi->comm);
+	if (pi->exe[0]) {
+		p.has_exe = 1;
+		p.exe = PBSTR(pi->exe);
+	}
+	if (pi->cmdline[0]) {
+		p.has_cmdline = 1;
+		p.cmdline = PBSTR(pi->cmdline);
+	}
+	if (pi->has_uid) {
+		p.has_uid = 1;
+		p.uid = pi->uid;
+	}
+	if (pi->user[0]) {
+		p.has_user = 1;
+		p.user = PBSTR(pi->user);
+	}
+	if (pi->container_id[0])
+		p.container_id = (char *)pi->container_id;
+	if (pi->netns_inode) {
+		p.has_netns_inode = 1;
+		p.netns_inode = pi->netns_inode;
+	}
+	err = builder_put_msg(b, TAG_BATCH_PROCS, &p.base);
+	if (!err)
+		b->nprocs++;
+	return err;
+}
+#undef PBSTR
 
 int wire_builder_add(struct wire_builder *b, const struct l7_record *r)
 {
@@ -457,8 +569,7 @@ int wire_builder_finish(struct wire_builder *b, const struct wire_batch_info *in
 	*out = zo.dst;
 	*out_len = zo.pos;
 	zo.dst = NULL;
-	b->len = 0;
-	b->n = 0;
+	wire_builder_reset(b);
 	err = 0;
 out:
 	free(zo.dst);
@@ -471,6 +582,8 @@ void wire_builder_reset(struct wire_builder *b)
 {
 	b->len = 0;
 	b->n = 0;
+	b->nprocs = 0;
+	b->has_host = false;
 }
 
 void wire_builder_free(struct wire_builder *b)
@@ -785,6 +898,67 @@ static const char *from_pb_net(const pb_net *p, struct net_row *r)
 #undef U0
 #undef TOO_BIG
 
+/* A bytes field into a NUL-terminated char array of cap bytes: false when longer. */
+static bool copy_str(char *dst, size_t cap, protobuf_c_boolean has, ProtobufCBinaryData v)
+{
+	dst[0] = 0;
+	if (!has)
+		return true;
+	if (v.len >= cap || (v.len && memchr(v.data, 0, v.len)))
+		return false;
+	if (v.len)
+		memcpy(dst, v.data, v.len);
+	dst[v.len] = 0;
+	return true;
+}
+
+static const char *from_pb_host(const pb_host *p, struct host_info *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (!p->hostname || !hostname_ok(p->hostname, strlen(p->hostname)))
+		return "hostname missing, longer than 255 bytes or with control characters";
+	if (p->n_ips > HOST_MAX_IPS)
+		return "more than 64 ips";
+	strcpy(h->hostname, p->hostname);
+	for (size_t i = 0; i < p->n_ips; i++) {
+		if (p->ips[i].len != 4 && p->ips[i].len != 16)
+			return "an ip not of 4 or 16 bytes";
+		h->ips[i].family = p->ips[i].len == 4 ? 4 : 6;
+		memcpy(h->ips[i].a, p->ips[i].data, p->ips[i].len);
+	}
+	h->nips = p->n_ips;
+	return NULL;
+}
+
+static const char *from_pb_proc(const pb_proc *p, struct proc_info *pi)
+{
+	memset(pi, 0, sizeof(*pi));
+	if (!p->has_pid || !p->pid || p->pid > WIRE_MAX_PID)
+		return "pid missing or not 1..4194304";
+	if (p->has_start_time_us && p->start_time_us > INT64_MAX)
+		return "start_time_us above 2^63-1";
+	if (p->has_netns_inode && p->netns_inode > INT64_MAX)
+		return "netns_inode above 2^63-1";
+	if (p->container_id && !container_id_ok(p->container_id, strlen(p->container_id)))
+		return "container_id not 64 lowercase hex digits";
+	if (!copy_str(pi->comm, sizeof(pi->comm), p->has_comm, p->comm))
+		return "comm longer than 15 bytes or with a NUL";
+	if (!copy_str(pi->exe, sizeof(pi->exe), p->has_exe, p->exe))
+		return "exe longer than 255 bytes or with a NUL";
+	if (!copy_str(pi->cmdline, sizeof(pi->cmdline), p->has_cmdline, p->cmdline))
+		return "cmdline longer than 511 bytes or with a NUL";
+	if (!copy_str(pi->user, sizeof(pi->user), p->has_user, p->user))
+		return "user longer than 63 bytes or with a NUL";
+	pi->pid = p->pid;
+	pi->start_time_us = p->has_start_time_us ? p->start_time_us : 0;
+	pi->has_uid = p->has_uid;
+	pi->uid = p->has_uid ? p->uid : 0;
+	if (p->container_id)
+		strcpy(pi->container_id, p->container_id);
+	pi->netns_inode = p->has_netns_inode ? p->netns_inode : 0;
+	return NULL;
+}
+
 void wire_decoded_free(struct wire_decoded *d)
 {
 	if (!d)
@@ -792,20 +966,22 @@ void wire_decoded_free(struct wire_decoded *d)
 	free(d->l7);
 	free(d->l4);
 	free(d->net);
-	*d = (struct wire_decoded){ 0 };
+	free(d->procs);
+	memset(d, 0, sizeof(*d));
 }
 
 int wire_decode(const uint8_t *buf, size_t len, size_t max_decoded, struct wire_batch_info *info,
 		struct wire_decoded *out, char *err, size_t errlen)
 {
 	unsigned long long size;
-	struct wire_decoded d = { 0 };
+	struct wire_decoded d;
 	pb_batch *b = NULL;
 	uint8_t *raw = NULL;
 	size_t got;
 	int rc;
 
-	*out = (struct wire_decoded){ 0 };
+	memset(&d, 0, sizeof(d));
+	memset(out, 0, sizeof(*out));
 	if (len > WIRE_MAX_BODY)
 		return fail(err, errlen, -EMSGSIZE, "body of %zu bytes exceeds %u", len,
 			    WIRE_MAX_BODY);
@@ -863,6 +1039,36 @@ int wire_decode(const uint8_t *buf, size_t len, size_t max_decoded, struct wire_
 			goto out;
 		}
 	}
+	if (b->n_procs > WIRE_MAX_PROCS) {
+		rc = fail(err, errlen, -EMSGSIZE, "%zu process reports exceed %u", b->n_procs,
+			  WIRE_MAX_PROCS);
+		goto out;
+	}
+	if (b->host) {
+		const char *why = from_pb_host(b->host, &d.host);
+
+		if (why) {
+			rc = fail(err, errlen, -EPROTO, "host: %s", why);
+			goto out;
+		}
+		d.has_host = true;
+	}
+	if (b->n_procs) {
+		d.procs = malloc(b->n_procs * sizeof(*d.procs));
+		if (!d.procs) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < b->n_procs; i++) {
+		const char *why = from_pb_proc(b->procs[i], &d.procs[i]);
+
+		if (why) {
+			rc = fail(err, errlen, -EPROTO, "process %zu: %s", i, why);
+			goto out;
+		}
+	}
+	d.nprocs = b->n_procs;
 	if (b->n_l7)
 		d.l7 = malloc(b->n_l7 * sizeof(*d.l7));
 	if (b->n_l4)
@@ -909,7 +1115,7 @@ int wire_decode(const uint8_t *buf, size_t len, size_t max_decoded, struct wire_
 		info->counters[i].value = b->counters[i]->value;
 	}
 	*out = d;
-	d = (struct wire_decoded){ 0 };
+	memset(&d, 0, sizeof(d));
 	rc = 0;
 out:
 	wire_decoded_free(&d);

@@ -8,11 +8,13 @@
 #ifndef OB_WIRE_WIRE_H
 #define OB_WIRE_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "agent/l4_record.h"
 #include "agent/net_meter.h"
+#include "agent/proc_info.h"
 #include "agent/record.h"
 
 #define WIRE_VERSION 1
@@ -21,6 +23,11 @@
 #define WIRE_MAX_DECODED (64u << 20)
 /* Records of every kind together (l7 + l4 + net) in one batch. */
 #define WIRE_MAX_RECORDS 16384
+
+/* Process reports one batch may carry (Batch.procs). */
+#define WIRE_MAX_PROCS 1024
+/* Largest pid Linux gives (PID_MAX_LIMIT on 64-bit). */
+#define WIRE_MAX_PID (4u << 20)
 
 /* Counters a batch may carry, and their names: [a-z0-9_], 1..WIRE_COUNTER_NAME_MAX-1. */
 #define WIRE_MAX_COUNTERS     128
@@ -56,7 +63,9 @@ int wire_encode(const struct wire_batch_info *info, const struct l7_record *recs
 struct wire_builder {
 	uint8_t *buf;
 	size_t len, cap;
-	size_t n; /* records added, every kind */
+	size_t n;      /* records added, every kind */
+	size_t nprocs; /* process reports added (not records: they do not count in n) */
+	bool has_host;
 };
 
 /* 0, -ENOMEM, or -E2BIG once WIRE_MAX_RECORDS (every kind together) are in. */
@@ -66,6 +75,12 @@ int wire_builder_add_l4(struct wire_builder *b, const struct l4_record *r);
 /* A flow_metrics network / network_map row: the same, in the same batch. -EINVAL for a
  * row the decoder would refuse (a table that is not enum net_table). */
 int wire_builder_add_net(struct wire_builder *b, const struct net_row *r);
+/* The host report of this batch: 0, -EALREADY (one per batch), -EINVAL (a report the
+ * decoder would refuse: empty name, more than HOST_MAX_IPS) or -ENOMEM. */
+int wire_builder_set_host(struct wire_builder *b, const struct host_info *h);
+/* A process report: 0, -E2BIG once WIRE_MAX_PROCS are in, -EINVAL (pid 0 or above
+ * WIRE_MAX_PID, a container id that is not 64 hex digits) or -ENOMEM. */
+int wire_builder_add_proc(struct wire_builder *b, const struct proc_info *p);
 /* Compress header + records into *out (malloc'd) and empty the builder. 0 or -errno. */
 int wire_builder_finish(struct wire_builder *b, const struct wire_batch_info *info, int zstd_level,
 			uint8_t **out, size_t *out_len);
@@ -85,6 +100,10 @@ struct wire_decoded {
 	size_t n4;
 	struct net_row *net; /* keys zero-filled past their family's address length */
 	size_t nnet;
+	bool has_host; /* Batch.host was there */
+	struct host_info host;
+	struct proc_info *procs;
+	size_t nprocs;
 };
 
 /*

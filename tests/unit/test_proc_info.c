@@ -40,8 +40,7 @@ static const struct cg_case cg_cases[] = {
 	  "7182_93a4_b5c6d7e8f901.slice/cri-containerd-" ID_A ".scope\n",
 	  ID_A },
 	{ "kubernetes, cgroup v1, cgroupfs driver",
-	  "4:pids:/kubepods/burstable/pod1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901/" ID_A "\n",
-	  ID_A },
+	  "4:pids:/kubepods/burstable/pod1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901/" ID_A "\n", ID_A },
 	{ "kubernetes besteffort, cgroup v2, cgroupfs driver",
 	  "0::/kubepods/besteffort/pod1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901/" ID_A "\n", ID_A },
 	{ "CRI-O", "0::/kubepods.slice/kubepods-pod1.slice/crio-" ID_A ".scope\n", ID_A },
@@ -60,10 +59,17 @@ static const struct cg_case cg_cases[] = {
 	{ "init", "0::/init.scope\n", NULL },
 	{ "a system service", "0::/system.slice/ssh.service\n", NULL },
 	{ "the root", "0::/\n", NULL },
-	{ "63 hex digits", "0::/docker/" "3f2a9c1d5e7b4a60891c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d" "\n",
+	{ "63 hex digits",
+	  "0::/docker/"
+	  "3f2a9c1d5e7b4a60891c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d"
+	  "\n",
 	  NULL },
 	{ "65 hex digits", "0::/docker/" ID_A "0\n", NULL },
-	{ "not hex", "0::/system.slice/docker-" "3f2a9c1d5e7b4a60891c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5dg" ".scope\n", NULL },
+	{ "not hex",
+	  "0::/system.slice/docker-"
+	  "3f2a9c1d5e7b4a60891c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5dg"
+	  ".scope\n",
+	  NULL },
 	{ "a scope of another runtime prefix", "0::/system.slice/rkt-" ID_A ".scope\n", NULL },
 	{ "docker- without .scope", "0::/system.slice/docker-" ID_A "\n", NULL },
 	{ "the id in the controllers, not the path", "1:" ID_A ":/\n", NULL },

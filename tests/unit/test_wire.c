@@ -912,14 +912,242 @@ static void test_bad_net_fields(void **unused)
 	}
 }
 
+#define CID "3f2a9c1d5e7b4a60891c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6"
+
+static void make_host(struct host_info *h)
+{
+	memset(h, 0, sizeof(*h));
+	strcpy(h->hostname, "node-1.example");
+	h->nips = 2;
+	h->ips[0].family = 4;
+	memcpy(h->ips[0].a, "\x0a\x00\x00\x07", 4);
+	h->ips[1].family = 6;
+	memcpy(h->ips[1].a, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x07", 16);
+}
+
+static void make_procs(struct proc_info *p)
+{
+	memset(p, 0, 2 * sizeof(*p));
+	p[0].pid = 4194304; /* the largest pid */
+	p[0].start_time_us = 1795325483036508000ull / 1000;
+	strcpy(p[0].comm, "nginx: worker p"); /* 15 bytes, the most */
+	memset(p[0].exe, 'e', sizeof(p[0].exe) - 1);
+	memset(p[0].cmdline, 'c', sizeof(p[0].cmdline) - 1);
+	p[0].has_uid = true;
+	p[0].uid = 0; /* root: present and 0 */
+	strcpy(p[0].user, "root");
+	strcpy(p[0].container_id, CID);
+	p[0].netns_inode = 4026531840ull;
+	/* Gone before it was read: pid and comm only. */
+	p[1].pid = 77;
+	strcpy(p[1].comm, "sh");
+}
+
+/* Host and process reports ride with the records and come back field for field; they are
+ * not records (the record bound and count ignore them). */
+static void test_host_procs_round_trip(void **unused)
+{
+	struct wire_builder wb = { 0 };
+	struct l7_record rec;
+	struct host_info h;
+	struct proc_info p[2];
+	struct wire_batch_info got;
+	struct wire_decoded d;
+	uint8_t *buf;
+	size_t len;
+	char err[128] = "";
+
+	(void)unused;
+	make_host(&h);
+	make_procs(p);
+	make_records(&rec);
+	assert_int_equal(wire_builder_add_proc(&wb, &p[0]), 0);
+	assert_int_equal(wire_builder_set_host(&wb, &h), 0);
+	assert_int_equal(wire_builder_set_host(&wb, &h), -EALREADY);
+	assert_int_equal(wire_builder_add(&wb, &rec), 0);
+	assert_int_equal(wire_builder_add_proc(&wb, &p[1]), 0);
+	assert_int_equal(wb.n, 1);
+	assert_int_equal(wb.nprocs, 2);
+	assert_int_equal(wire_builder_finish(&wb, &info, 3, &buf, &len), 0);
+	assert_int_equal(wb.nprocs, 0);
+	assert_false(wb.has_host);
+	assert_int_equal(wire_decode(buf, len, WIRE_MAX_DECODED, &got, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.n7, 1);
+	assert_true(d.has_host);
+	assert_string_equal(d.host.hostname, "node-1.example");
+	assert_int_equal(d.host.nips, 2);
+	assert_memory_equal(&d.host.ips[0], &h.ips[0], sizeof(h.ips[0]));
+	assert_memory_equal(&d.host.ips[1], &h.ips[1], sizeof(h.ips[1]));
+	assert_int_equal(d.nprocs, 2);
+	assert_memory_equal(&d.procs[0], &p[0], sizeof(p[0]));
+	assert_memory_equal(&d.procs[1], &p[1], sizeof(p[1]));
+	assert_false(d.procs[1].has_uid);
+	wire_decoded_free(&d);
+	assert_null(d.procs);
+	free(buf);
+
+	/* A batch without them has none. */
+	assert_int_equal(wire_builder_add(&wb, &rec), 0);
+	assert_int_equal(wire_builder_finish(&wb, &info, 3, &buf, &len), 0);
+	assert_int_equal(wire_decode(buf, len, WIRE_MAX_DECODED, &got, &d, err, sizeof(err)), 0);
+	assert_false(d.has_host);
+	assert_int_equal(d.nprocs, 0);
+	assert_null(d.procs);
+	wire_decoded_free(&d);
+	free(buf);
+
+	/* The builder refuses what the decoder would. */
+	p[1].pid = 0;
+	assert_int_equal(wire_builder_add_proc(&wb, &p[1]), -EINVAL);
+	p[1].pid = 4194305;
+	assert_int_equal(wire_builder_add_proc(&wb, &p[1]), -EINVAL);
+	p[1].pid = 9;
+	strcpy(p[1].container_id, "abc");
+	assert_int_equal(wire_builder_add_proc(&wb, &p[1]), -EINVAL);
+	p[1].container_id[0] = 0;
+	for (int i = 0; i < WIRE_MAX_PROCS; i++)
+		assert_int_equal(wire_builder_add_proc(&wb, &p[1]), 0);
+	assert_int_equal(wire_builder_add_proc(&wb, &p[1]), -E2BIG);
+	h.hostname[0] = 0;
+	assert_int_equal(wire_builder_set_host(&wb, &h), -EINVAL);
+	wire_builder_free(&wb);
+}
+
+/* Bad reports are refused with their reason, like bad records. */
+static void test_bad_host_procs(void **unused)
+{
+	static const struct {
+		int field; /* which change, below */
+		const char *err;
+	} cases[] = {
+		{ 0, "host: hostname missing, longer than 255 bytes or with control characters" },
+		{ 1, "host: hostname missing, longer than 255 bytes or with control characters" },
+		{ 2, "host: hostname missing, longer than 255 bytes or with control characters" },
+		{ 3, "host: an ip not of 4 or 16 bytes" },
+		{ 4, "host: more than 64 ips" },
+		{ 5, "process 1: pid missing or not 1..4194304" },
+		{ 6, "process 1: pid missing or not 1..4194304" },
+		{ 7, "process 1: pid missing or not 1..4194304" },
+		{ 8, "process 1: comm longer than 15 bytes or with a NUL" },
+		{ 9, "process 1: container_id not 64 lowercase hex digits" },
+		{ 10, "process 1: container_id not 64 lowercase hex digits" },
+		{ 11, "process 1: exe longer than 255 bytes or with a NUL" },
+		{ 12, "process 1: cmdline longer than 511 bytes or with a NUL" },
+		{ 13, "process 1: user longer than 63 bytes or with a NUL" },
+		{ 14, "process 1: start_time_us above 2^63-1" },
+		{ 15, "process 1: comm longer than 15 bytes or with a NUL" },
+		{ 16, "1025 process reports exceed 1024" },
+	};
+	static char long_text[600];
+	static uint8_t ip5[5] = { 1, 2, 3, 4, 5 };
+	char err[128];
+
+	(void)unused;
+	memset(long_text, 'x', sizeof(long_text) - 1);
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		Flowscope__Wire__V1__Batch b = FLOWSCOPE__WIRE__V1__BATCH__INIT;
+		Flowscope__Wire__V1__Host host = FLOWSCOPE__WIRE__V1__HOST__INIT;
+		Flowscope__Wire__V1__Process pr[2], *pp[WIRE_MAX_PROCS + 1];
+		ProtobufCBinaryData ips[65];
+		char name[300];
+		uint8_t *z;
+		size_t zlen;
+
+		b.has_version = 1;
+		b.version = 1;
+		b.agent_id = "a";
+		b.has_seq = 1;
+		b.host = &host;
+		host.hostname = "h";
+		for (int i = 0; i < 2; i++) {
+			flowscope__wire__v1__process__init(&pr[i]);
+			pr[i].has_pid = 1;
+			pr[i].pid = 10 + i;
+			pp[i] = &pr[i];
+		}
+		b.n_procs = 2;
+		b.procs = pp;
+		switch (cases[c].field) {
+		case 0: host.hostname = NULL; break;
+		case 1:
+			memset(name, 'n', 256);
+			name[256] = 0;
+			host.hostname = name;
+			break;
+		case 2: host.hostname = "a\tb"; break;
+		case 3:
+			host.n_ips = 1;
+			ips[0] = (ProtobufCBinaryData){ 5, ip5 };
+			host.ips = ips;
+			break;
+		case 4:
+			for (int i = 0; i < 65; i++)
+				ips[i] = (ProtobufCBinaryData){ 4, ip5 };
+			host.n_ips = 65;
+			host.ips = ips;
+			break;
+		case 5: pr[1].has_pid = 0; break;
+		case 6: pr[1].pid = 0; break;
+		case 7: pr[1].pid = 4194305; break;
+		case 8:
+			pr[1].has_comm = 1;
+			pr[1].comm = (ProtobufCBinaryData){ 16, (uint8_t *)long_text };
+			break;
+		case 9:
+			pr[1].container_id =
+				"3F2A9C1D5E7B4A60891C2D3E4F5A6B7C8D9E0F1A2B3C4D5E6F708192A3B4C5D6";
+			break;
+		case 10: pr[1].container_id = CID "0"; break;
+		case 11:
+			pr[1].has_exe = 1;
+			pr[1].exe = (ProtobufCBinaryData){ 256, (uint8_t *)long_text };
+			break;
+		case 12:
+			pr[1].has_cmdline = 1;
+			pr[1].cmdline = (ProtobufCBinaryData){ 512, (uint8_t *)long_text };
+			break;
+		case 13:
+			pr[1].has_user = 1;
+			pr[1].user = (ProtobufCBinaryData){ 64, (uint8_t *)long_text };
+			break;
+		case 14:
+			pr[1].has_start_time_us = 1;
+			pr[1].start_time_us = (uint64_t)INT64_MAX + 1;
+			break;
+		case 15:
+			pr[1].has_comm = 1;
+			pr[1].comm = (ProtobufCBinaryData){ 3, (uint8_t *)"a\0b" };
+			break;
+		case 16:
+			for (int i = 2; i <= WIRE_MAX_PROCS; i++)
+				pp[i] = &pr[0];
+			b.n_procs = WIRE_MAX_PROCS + 1;
+			break;
+		}
+		z = pack_batch(&b, &zlen, true);
+		err[0] = 0;
+		assert_int_equal(decode(z, zlen, WIRE_MAX_DECODED, err),
+				 cases[c].field == 16 ? -EMSGSIZE : -EPROTO);
+		if (strcmp(err, cases[c].err))
+			fail_msg("case %zu: '%s' want '%s'", c, err, cases[c].err);
+		free(z);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),	cmocka_unit_test(test_l4_round_trip),
-		cmocka_unit_test(test_record_bound),	cmocka_unit_test(test_bad_bodies),
-		cmocka_unit_test(test_bad_l4_fields),	cmocka_unit_test(test_net_round_trip),
-		cmocka_unit_test(test_net_field_names), cmocka_unit_test(test_net_builder_refuses),
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_l4_round_trip),
+		cmocka_unit_test(test_record_bound),
+		cmocka_unit_test(test_bad_bodies),
+		cmocka_unit_test(test_bad_l4_fields),
+		cmocka_unit_test(test_net_round_trip),
+		cmocka_unit_test(test_net_field_names),
+		cmocka_unit_test(test_net_builder_refuses),
 		cmocka_unit_test(test_bad_net_fields),
+		cmocka_unit_test(test_host_procs_round_trip),
+		cmocka_unit_test(test_bad_host_procs),
 	};
 
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
