@@ -184,6 +184,32 @@ const char *const store_netmap_col_names[NMAPC__KEYS] = {
 	[NMAPC_SIGNAL_SOURCE] = "signal_source",
 };
 
+static const char *const tag_dict_cols[] = { "time", "id", "kind", "name", "key" };
+static const char *const tag_link_cols[] = { "time", "id", "attr_kind", "attr_id" };
+static const char *const k8s_label_cols[] = { "time", "id", "key", "value" };
+static const char *const process_cols[] = { "time",	"gprocess_id", "host_id", "agent_id",
+					    "pid",	"start_time",  "comm",	  "exe",
+					    "cmdline",	"uid",	       "user",	  "container_id",
+					    "netns_id", "netns_inode" };
+static const char *const host_cols[] = { "time", "host_id", "hostname", "agent_id", "ips" };
+
+#define NCOLS(a) (sizeof(a) / sizeof((a)[0]))
+_Static_assert(NCOLS(process_cols) == STORE_TAG_ROW_MAX, "the widest flow_tag row");
+
+const char *const store_tag_table_names[STAG__TABLES] = {
+	[STAG_DICT] = "tag_dict",   [STAG_LINK] = "tag_link", [STAG_LABEL] = "k8s_label",
+	[STAG_PROCESS] = "process", [STAG_HOST] = "host",
+};
+const char *const *const store_tag_table_cols[STAG__TABLES] = {
+	[STAG_DICT] = tag_dict_cols,   [STAG_LINK] = tag_link_cols, [STAG_LABEL] = k8s_label_cols,
+	[STAG_PROCESS] = process_cols, [STAG_HOST] = host_cols,
+};
+const size_t store_tag_table_ncols[STAG__TABLES] = {
+	[STAG_DICT] = NCOLS(tag_dict_cols),   [STAG_LINK] = NCOLS(tag_link_cols),
+	[STAG_LABEL] = NCOLS(k8s_label_cols), [STAG_PROCESS] = NCOLS(process_cols),
+	[STAG_HOST] = NCOLS(host_cols),
+};
+
 /* The network tables by the names the agent writes its rows under (net_table_name()). */
 const struct store_row_map store_row_maps[] = {
 	{ "l7_flow_log", store_l7_col_names, L7C__MAX, NULL, 0 },
@@ -192,6 +218,12 @@ const struct store_row_map store_row_maps[] = {
 	{ "network.1m", store_net_col_names, NETC__KEYS, net_counter_names, NC_MAX },
 	{ "network_map.1s", store_netmap_col_names, NMAPC__KEYS, net_counter_names, NC_MAX },
 	{ "network_map.1m", store_netmap_col_names, NMAPC__KEYS, net_counter_names, NC_MAX },
+	/* flow_tag, in enum store_tag_table order (backends find a row's table by its index) */
+	{ "tag_dict", tag_dict_cols, NCOLS(tag_dict_cols), NULL, 0 },
+	{ "tag_link", tag_link_cols, NCOLS(tag_link_cols), NULL, 0 },
+	{ "k8s_label", k8s_label_cols, NCOLS(k8s_label_cols), NULL, 0 },
+	{ "process", process_cols, NCOLS(process_cols), NULL, 0 },
+	{ "host", host_cols, NCOLS(host_cols), NULL, 0 },
 	{ NULL, NULL, 0, NULL, 0 },
 };
 
@@ -272,7 +304,8 @@ enum store_result store_write_rows(struct store *s, const struct store_batch_src
 {
 	struct store_batch bb;
 
-	if (!s || !b || (b->n7 && !b->l7) || (b->n4 && !b->l4) || (b->nnet && !b->net))
+	if (!s || !b || (b->n7 && !b->l7) || (b->n4 && !b->l4) || (b->nnet && !b->net) ||
+	    (b->ntags && !b->tags))
 		return STORE_DROP;
 	if (src && (!src->id || strlen(src->id) > STORE_SRC_ID_MAX))
 		return STORE_DROP;
@@ -280,8 +313,11 @@ enum store_result store_write_rows(struct store *s, const struct store_batch_src
 	for (size_t i = 0; i < b->nnet; i++)
 		if (b->net[i].k.table >= NET_TABLES)
 			return STORE_DROP;
+	for (size_t i = 0; i < b->ntags; i++)
+		if (b->tags[i].table >= STAG__TABLES)
+			return STORE_DROP;
 	/* Without a source there is no seq to advance: nothing to do. */
-	if (!src && !b->n7 && !b->n4 && !b->nnet)
+	if (!src && !b->n7 && !b->n4 && !b->nnet && !b->ntags)
 		return STORE_OK;
 	/* Row ids here, not in a backend: every backend stores the same ones. A retried
 	 * batch gets new ids, which is fine: the failed attempt stored nothing. */

@@ -90,6 +90,32 @@ struct store_batch_src {
 };
 #define STORE_SRC_ID_MAX 63
 
+/*
+ * A row of a flow_tag dictionary table (schema.c, docs/tagging.md) that the server's tagger
+ * writes with a batch: v[] in the order of that table's column names
+ * (store_tag_table_cols), v[0] its time. Text values point into the tagger's memory, valid
+ * during the write.
+ */
+enum store_tag_table {
+	STAG_DICT,    /* flow_tag.tag_dict */
+	STAG_LINK,    /* flow_tag.tag_link */
+	STAG_LABEL,   /* flow_tag.k8s_label */
+	STAG_PROCESS, /* flow_tag.process */
+	STAG_HOST,    /* flow_tag.host */
+	STAG__TABLES,
+};
+#define STORE_TAG_ROW_MAX 14 /* columns of the widest, flow_tag.process */
+
+struct store_tag_row {
+	uint8_t table; /* enum store_tag_table */
+	struct store_value v[STORE_TAG_ROW_MAX];
+};
+
+/* Each table's schema name ("tag_dict", ...) and column names, in value order. */
+extern const char *const store_tag_table_names[STAG__TABLES];
+extern const char *const *const store_tag_table_cols[STAG__TABLES];
+extern const size_t store_tag_table_ncols[STAG__TABLES];
+
 /* The rows of one batch, by table: stored together or not at all. */
 struct store_batch {
 	const struct l7_record *l7; /* l7_flow_log */
@@ -99,6 +125,9 @@ struct store_batch {
 	/* flow_metrics.network.1s / .1m and network_map.1s / .1m, each row's table by its key */
 	const struct net_row *net;
 	size_t nnet;
+	/* flow_tag dictionary rows, each row's table by its table field */
+	const struct store_tag_row *tags;
+	size_t ntags;
 	/*
 	 * Row ids (`_id`, store/rowid.h): l7 row i gets the counter value l7_id_seq + i.
 	 * store_write_rows reserves them and sets this in the copy it hands the backend,

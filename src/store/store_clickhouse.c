@@ -88,6 +88,7 @@ struct store_ch {
 	struct ch_table tabs[MAX_TABLES];
 	size_t ntabs;
 	struct ch_table *l7, *l4, *net[NET_TABLES];
+	struct ch_table *tag[STAG__TABLES]; /* by enum store_tag_table */
 	struct store_stats st;
 	bool schema_lost; /* a write found a table or the database missing: ensure again */
 
@@ -615,7 +616,7 @@ static enum store_result ch_write_batch(struct store *s, const struct store_batc
 	struct ch_http_result r;
 	struct ch_buf lit = { 0 };
 	enum store_result res = STORE_OK;
-	size_t n = b->n7 + b->n4 + b->nnet;
+	size_t n = b->n7 + b->n4 + b->nnet + b->ntags;
 	int rc = 0;
 
 	pthread_mutex_lock(&c->wlock);
@@ -674,6 +675,9 @@ static enum store_result ch_write_batch(struct store *s, const struct store_batc
 
 		add_row(c->net[b->net[i].k.table], vn, nv);
 	}
+	for (size_t i = 0; i < b->ntags; i++)
+		add_row(c->tag[b->tags[i].table], b->tags[i].v,
+			store_tag_table_ncols[b->tags[i].table]);
 	for (size_t t = 0; t < c->ntabs; t++) {
 		if (c->tabs[t].rows.failed) {
 			set_err(c, "write: batch larger than the insert buffer (%u MiB per table)",
@@ -1096,6 +1100,16 @@ static int ch_open(const struct store_cfg *cfg, struct store **out)
 			if (!strcmp(c->tabs[i].t->name, net_table_name((uint8_t)n)))
 				c->net[n] = &c->tabs[i];
 		if (!c->net[n] || !c->net[n]->map) {
+			err = -EINVAL;
+			goto err;
+		}
+	}
+	for (int n = 0; n < STAG__TABLES; n++) {
+		for (size_t i = 0; i < c->ntabs; i++)
+			if (!strcmp(c->tabs[i].t->db, "flow_tag") &&
+			    !strcmp(c->tabs[i].t->name, store_tag_table_names[n]))
+				c->tag[n] = &c->tabs[i];
+		if (!c->tag[n] || !c->tag[n]->map) {
 			err = -EINVAL;
 			goto err;
 		}

@@ -40,7 +40,7 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define SCHEMA_VERSION	 4
+#define SCHEMA_VERSION	 5
 #define MAX_TABLES	 16
 #define INSERT_CACHE	 4 /* days with a cached INSERT: today, yesterday, stragglers */
 #define DAY_S		 86400
@@ -80,8 +80,9 @@ struct store_sqlite {
 	sqlite3 *wdb;
 	struct sq_table tabs[MAX_TABLES]; /* schema_tables order */
 	size_t ntabs;
-	struct sq_table *l7, *l4;	  /* where the kinds of records go */
-	struct sq_table *net[NET_TABLES]; /* by enum net_table */
+	struct sq_table *l7, *l4;	    /* where the kinds of records go */
+	struct sq_table *net[NET_TABLES];   /* by enum net_table */
+	struct sq_table *tag[STAG__TABLES]; /* by enum store_tag_table */
 	uint64_t ins_clock;
 	struct store_stats st;
 
@@ -942,6 +943,16 @@ static int sq_open(const struct store_cfg *cfg, struct store **out)
 			goto err;
 		}
 	}
+	for (int n = 0; n < STAG__TABLES; n++) {
+		for (size_t i = 0; i < q->ntabs; i++)
+			if (!strcmp(q->tabs[i].t->db, "flow_tag") &&
+			    !strcmp(q->tabs[i].t->name, store_tag_table_names[n]))
+				q->tag[n] = &q->tabs[i];
+		if (!q->tag[n] || !q->tag[n]->map) {
+			err = -EINVAL;
+			goto err;
+		}
+	}
 	if (!q->l7 || !q->l7->map || !q->l4 || !q->l4->map) {
 		err = -EINVAL;
 		goto err;
@@ -1007,16 +1018,25 @@ static int migrate_v4(struct store_sqlite *q)
 	return SQLITE_OK;
 }
 
+/*
+ * Version 5: the tag id columns of l7_flow_log and l4_flow_log (partitions grow them on
+ * open, 0 in older rows) and the flow_tag dictionaries, the same way as version 3: an
+ * older flowscope refuses the database rather than serve it without its tags.
+ */
+static int migrate_v5(struct store_sqlite *q)
+{
+	(void)q;
+	return SQLITE_OK;
+}
+
 static const struct migration {
 	int version;
 	int (*apply)(struct store_sqlite *q);
 } migrations[] = {
-	{ 1, migrate_v1 },
-	{ 2, migrate_v2 },
-	{ 3, migrate_v3 },
-	{ 4, migrate_v4 },
+	{ 1, migrate_v1 }, { 2, migrate_v2 }, { 3, migrate_v3 },
+	{ 4, migrate_v4 }, { 5, migrate_v5 },
 };
-_Static_assert(SCHEMA_VERSION == 4, "add the migration for the new version");
+_Static_assert(SCHEMA_VERSION == 5, "add the migration for the new version");
 
 static int sq_ensure_schema(struct store *s)
 {
@@ -1180,7 +1200,7 @@ static enum store_result sq_write_batch(struct store *s, const struct store_batc
 	struct store_l4_buf lb;
 	struct store_net_buf nb;
 	enum store_result res = STORE_OK;
-	size_t n = b->n7 + b->n4 + b->nnet;
+	size_t n = b->n7 + b->n4 + b->nnet + b->ntags;
 	int rc = SQLITE_DONE;
 
 	pthread_mutex_lock(&q->wlock);
@@ -1220,6 +1240,12 @@ static enum store_result sq_write_batch(struct store *s, const struct store_batc
 	for (size_t i = 0; i < b->nnet; i++) {
 		store_net_row(&b->net[i], vn, &nb);
 		rc = insert_row(q, q->net[b->net[i].k.table], vn, vn[0].i);
+		if (rc != SQLITE_DONE)
+			goto rollback;
+	}
+	/* The tagger's dictionary rows, with the rows that name their ids. */
+	for (size_t i = 0; i < b->ntags; i++) {
+		rc = insert_row(q, q->tag[b->tags[i].table], b->tags[i].v, b->tags[i].v[0].i);
 		if (rc != SQLITE_DONE)
 			goto rollback;
 	}

@@ -1713,8 +1713,15 @@ static void test_sqlite_upgrade_from_v2(void **state)
 	sqlite3_close(db);
 
 	reopen(f, 0);
-	assert_int_equal(count(f->s, "SELECT max(version) FROM schema_version"), 4);
+	assert_int_equal(count(f->s, "SELECT max(version) FROM schema_version"), 5);
 	assert_int_equal(count(f->s, "SELECT count(*) FROM network_map_1m"), 0);
+	/* Version 5: the flow_tag views exist, empty; an older row's tag ids read as none. */
+	assert_int_equal(count(f->s, "SELECT count(*) FROM flow_tag_tag_dict"), 0);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM flow_tag_process"), 0);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM l7_flow_log WHERE "
+				     "coalesce(auto_service_id_1, 0) = 0 AND "
+				     "coalesce(host_id_0, 0) = 0"),
+			 1);
 	assert_int_equal(count_l4(f->s), 0);
 	assert_int_equal(count_all(f->s), 1);
 	assert_int_equal(store_write_batch_from(f->s, &a5, &r7, 1), STORE_DUPLICATE);
@@ -1724,7 +1731,7 @@ static void test_sqlite_upgrade_from_v2(void **state)
 	/* Again: nothing changes. */
 	reopen(f, 0);
 	assert_int_equal(store_ensure_schema(f->s), 0);
-	assert_int_equal(count(f->s, "SELECT count(*) FROM schema_version"), 4);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM schema_version"), 5);
 	assert_int_equal(count_l4(f->s), 1);
 	assert_int_equal(count_all(f->s), 1);
 	store_close(f->s);
@@ -1733,7 +1740,7 @@ static void test_sqlite_upgrade_from_v2(void **state)
 	/* A version this program does not know. */
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(
-		sqlite3_exec(db, "INSERT INTO schema_version VALUES (5, 0)", NULL, NULL, NULL),
+		sqlite3_exec(db, "INSERT INTO schema_version VALUES (6, 0)", NULL, NULL, NULL),
 		SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(store_open(f->be->ops, &cfg, &f->s), -EPROTO);
@@ -2113,8 +2120,8 @@ static void test_sqlite_upgrade_from_v3(void **state)
 	sqlite3_close(db);
 
 	reopen(f, 0);
-	assert_int_equal(count(f->s, "SELECT max(version) FROM schema_version"), 4);
-	assert_int_equal(count(f->s, "SELECT count(*) FROM schema_version"), 4);
+	assert_int_equal(count(f->s, "SELECT max(version) FROM schema_version"), 5);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM schema_version"), 5);
 	for (size_t ti = 0; schema_tables[ti]; ti++) {
 		char sql[128];
 
@@ -2128,12 +2135,88 @@ static void test_sqlite_upgrade_from_v3(void **state)
 	assert_int_equal(count(f->s, "SELECT sum(packet_tx) FROM network_1s"), 7);
 }
 
+/* The tagger's flow_tag rows go with the batch's records, all or none, every column as
+ * given; a resend of the batch writes none of them again. */
+static void test_tag_rows(void **state)
+{
+	struct fixture *f = *state;
+	struct l7_record rec;
+	struct store_tag_row tr[5];
+	struct store_batch b = { .l7 = &rec, .n7 = 1, .tags = tr, .ntags = 5 };
+	struct store_batch_src src = { .id = "agent-t", .seq = 7 };
+	struct result *r;
+
+#define TI(x) ((struct store_value){ .type = STORE_INT, .i = (x) })
+#define TT(x) ((struct store_value){ .type = STORE_TEXT, .s = (x), .len = strlen(x) })
+	reopen(f, 0);
+	make_r1(&rec);
+	memset(tr, 0, sizeof(tr));
+	tr[0] = (struct store_tag_row){
+		STAG_DICT, { TI(T0), TI(INT64_MAX), TI(3), TT("nginx"), TT("h/1/2") }
+	};
+	tr[1] = (struct store_tag_row){ STAG_LINK, { TI(T0), TI(INT64_MAX), TI(2), TI(42) } };
+	tr[2] = (struct store_tag_row){ STAG_LABEL, { TI(T0), TI(9), TT("app"), TT("it's") } };
+	tr[3] = (struct store_tag_row){ STAG_PROCESS,
+					{ TI(T0), TI(INT64_MAX), TI(42), TT("agent-t"), TI(4194304),
+					  TI(1700000000123456), TT("nginx"), TT("/usr/sbin/nginx"),
+					  TT("nginx -g daemon off;"), TI(0), TT("root"), TI(5),
+					  TI(6), TI(4026531840) } };
+	tr[4] = (struct store_tag_row){ STAG_HOST,
+					{ TI(T0 + DAY_S), TI(42), TT("node-1"), TT("agent-t"),
+					  TT("10.0.0.7,2001:db8::7") } };
+	assert_int_equal(store_write_rows(f->s, &src, &b), STORE_OK);
+	assert_int_equal(store_write_rows(f->s, &src, &b), STORE_DUPLICATE);
+	assert_int_equal(count_all(f->s), 1);
+
+	r = query(f->s, "SELECT time, id, kind, name, key FROM flow_tag_tag_dict", NULL, 0, 0, 0);
+	assert_int_equal(r->nrows, 1);
+	assert_int_equal(r->cells[0][1].i, INT64_MAX);
+	assert_int_equal(r->cells[0][2].i, 3);
+	assert_string_equal(r->cells[0][3].s, "nginx");
+	assert_string_equal(r->cells[0][4].s, "h/1/2");
+	result_free(r);
+	r = query(f->s, "SELECT id, attr_kind, attr_id FROM flow_tag_tag_link", NULL, 0, 0, 0);
+	assert_int_equal(r->nrows, 1);
+	assert_int_equal(r->cells[0][1].i, 2);
+	assert_int_equal(r->cells[0][2].i, 42);
+	result_free(r);
+	r = query(f->s, "SELECT id, key, value FROM flow_tag_k8s_label", NULL, 0, 0, 0);
+	assert_int_equal(r->nrows, 1);
+	assert_string_equal(r->cells[0][2].s, "it's");
+	result_free(r);
+	r = query(f->s, "SELECT * FROM flow_tag_process", NULL, 0, 0, 0);
+	assert_int_equal(r->nrows, 1);
+	assert_int_equal(r->ncols, STORE_TAG_ROW_MAX);
+	for (size_t c = 0; c < STORE_TAG_ROW_MAX; c++) {
+		assert_string_equal(r->names[c], store_tag_table_cols[STAG_PROCESS][c]);
+		assert_int_equal(r->cells[0][c].type, tr[3].v[c].type);
+		if (tr[3].v[c].type == STORE_INT)
+			assert_int_equal(r->cells[0][c].i, tr[3].v[c].i);
+		else
+			assert_string_equal(r->cells[0][c].s, tr[3].v[c].s);
+	}
+	result_free(r);
+	/* A row of another day goes to that day's partition, like any row. */
+	r = query(f->s, "SELECT time, hostname, ips FROM flow_tag_host", NULL, 0, 0, 0);
+	assert_int_equal(r->nrows, 1);
+	assert_int_equal(r->cells[0][0].i, (int64_t)(T0 + DAY_S));
+	assert_string_equal(r->cells[0][2].s, "10.0.0.7,2001:db8::7");
+	result_free(r);
+	/* A row of no flow_tag table can never be stored: the batch with it. */
+	tr[0].table = STAG__TABLES;
+	src.seq = 8;
+	assert_int_equal(store_write_rows(f->s, &src, &b), STORE_DROP);
+#undef TI
+#undef TT
+}
+
 /* ---- runner ------------------------------------------------------------------------------ */
 
 static const struct {
 	const char *name;
 	CMUnitTestFunction fn;
 } contract[] = {
+	{ "tag_rows", test_tag_rows },
 	{ "empty_store", test_empty_store },
 	{ "roundtrip_every_column", test_roundtrip_every_column },
 	{ "partitions_and_retention", test_partitions_and_retention },
