@@ -31,6 +31,7 @@
 #include "server/agents.h"
 #include "server/http_api.h"
 #include "store/store.h"
+#include "tag/tagger.h"
 #include "wire/wire.h"
 
 /* Agents keep one connection each; queries come and go. */
@@ -823,10 +824,21 @@ static enum MHD_Result handle_ingest(struct http_api *api, struct MHD_Connection
 				     .n4 = recs.n4,
 				     .net = recs.net,
 				     .nnet = recs.nnet };
+	/* Tags before the write: the records' id columns and the dictionary rows they need
+	 * go in the batch's one transaction (docs/tagging.md). */
+	if (api->cfg.tagger &&
+	    tagger_batch(api->cfg.tagger, info->agent_id, &recs,
+			 (int64_t)(clock_us(CLOCK_REALTIME) / 1000000), &rows.tags, &rows.ntags)) {
+		cnt_add(&api->ingest_batches[ING_RETRY], 1);
+		ret = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory tagging");
+		goto out;
+	}
 	/* "rows" counts every kind: the batch's l7_flow_log, l4_flow_log and flow_metrics
 	 * rows. */
 	n = recs.n7 + recs.n4 + recs.nnet;
 	sr = store_write_rows(api->cfg.store, &src, &rows);
+	if (api->cfg.tagger)
+		tagger_done(api->cfg.tagger, sr == STORE_OK);
 	switch (sr) {
 	case STORE_OK:
 	case STORE_DUPLICATE:
@@ -1071,6 +1083,37 @@ static enum MHD_Result handle_metrics(struct http_api *api, struct MHD_Connectio
 				  "flowscope_agents %zu\n",
 				  na);
 		free(a);
+	}
+	if (api->cfg.tagger) {
+		struct tagger_stats ts;
+		static const struct {
+			const char *name, *type, *help;
+			size_t off;
+		} tm[] = {
+#define TM(f, type, help) { #f, type, help, offsetof(struct tagger_stats, f) }
+			TM(host_reports, "counter", "Host reports agents sent."),
+			TM(proc_reports, "counter", "Process reports agents sent."),
+			TM(hosts, "gauge", "Hosts the tagger knows."),
+			TM(procs, "gauge", "Processes the tagger knows."),
+			TM(procs_unknown, "counter",
+			   "Record sides with a pid no process report named (no gprocess tag)."),
+			TM(proc_resets, "counter", "Times the full process table started over."),
+			TM(dict_rows, "counter", "flow_tag rows written with ingest batches."),
+			TM(dict_resets, "counter",
+			   "Times the full table of written dictionary entries started over."),
+			TM(custom_matches, "counter",
+			   "Record sides named by a custom service rule."),
+#undef TM
+		};
+
+		tagger_get_stats(api->cfg.tagger, &ts);
+		for (size_t k = 0; k < sizeof(tm) / sizeof(tm[0]); k++) {
+			ob_printf(&out, "# HELP flowscope_tagger_%s %s\n", tm[k].name, tm[k].help);
+			ob_printf(&out, "# TYPE flowscope_tagger_%s %s\n", tm[k].name, tm[k].type);
+			ob_printf(&out, "flowscope_tagger_%s %llu\n", tm[k].name,
+				  (unsigned long long)*(const uint64_t *)((const char *)&ts +
+									  tm[k].off));
+		}
 	}
 	ob_puts(&out, "# HELP flowscope_query_total Queries by outcome.\n"
 		      "# TYPE flowscope_query_total counter\n");

@@ -16,6 +16,7 @@
 
 struct store;
 struct http_api;
+struct tagger;
 
 struct http_api_cfg {
 	const char *listen;	   /* "A.B.C.D:PORT", IPv4 only for now */
@@ -24,6 +25,7 @@ struct http_api_cfg {
 	uint64_t query_timeout_ms; /* 0: none */
 	uint64_t max_body;	   /* request body bytes; beyond: 413 */
 	int sql_dialect;	   /* enum query_dialect of the store's SQL */
+	struct tagger *tagger;	   /* borrowed; tags ingest batches (NULL: untagged) */
 };
 
 /*

@@ -23,6 +23,8 @@
 #include "query/sql.h"
 #include "server/http_api.h"
 #include "store/store.h"
+#include "tag/custom_rules.h"
+#include "tag/tagger.h"
 
 #include "common/version.h"
 #define RETENTION_EVERY_S 3600
@@ -36,6 +38,7 @@ struct server_cfg {
 	uint64_t query_timeout_ms;
 	uint64_t max_body;
 	char *log_level;
+	char *custom_services;
 };
 
 #define K(name) offsetof(struct server_cfg, name)
@@ -58,6 +61,10 @@ static const struct conf_key server_keys[] = {
 	  "largest request body accepted (ingest batches, queries); larger ones get 413" },
 	{ "log_level", CONF_STRING, K(log_level), "info", 0, 0, "LEVEL",
 	  "error, warn, info or debug" },
+	{ "custom_services", CONF_LIST, K(custom_services), "", 0, 0, "NAME=CIDR[:PORT],...",
+	  "name traffic: rows whose server address (and port) or client address matches get "
+	  "custom_service and auto_service NAME (docs/tagging.md); IPv6 with a port as "
+	  "NAME=[CIDR]:PORT" },
 	{ 0 },
 };
 
@@ -121,6 +128,8 @@ int main(int argc, char **argv)
 	const struct store_ops *ops = NULL;
 	char err[600];
 	struct http_api *api = NULL;
+	struct custom_rules rules = { 0 };
+	struct tagger *tagger = NULL;
 	sigset_t stop_set;
 	int rc, level, exit_code = 1;
 
@@ -146,6 +155,17 @@ int main(int argc, char **argv)
 	if (!cfg.listen || !cfg.data_dir || !*cfg.data_dir) {
 		fprintf(stderr, "flowscope-server: --listen and --data-dir must be set\n");
 		exit_code = 2;
+		goto out;
+	}
+
+	if (custom_rules_parse(cfg.custom_services, &rules, err, sizeof(err))) {
+		fprintf(stderr, "flowscope-server: --custom-services: %s\n", err);
+		exit_code = 2;
+		goto out;
+	}
+	tagger = tagger_new(&(struct tagger_cfg){ .rules = &rules });
+	if (!tagger) {
+		ob_err("[server] out of memory for the tagger");
 		goto out;
 	}
 
@@ -193,6 +213,7 @@ int main(int argc, char **argv)
 		.max_body = cfg.max_body,
 		.sql_dialect = ops == &store_clickhouse_ops ? QUERY_DIALECT_CLICKHOUSE
 							    : QUERY_DIALECT_SQLITE,
+		.tagger = tagger,
 	};
 	rc = http_api_start(&acfg, &api);
 	if (rc) {
@@ -204,6 +225,8 @@ int main(int argc, char **argv)
 	exit_code = 0;
 out:
 	http_api_stop(api);
+	tagger_free(tagger);
+	custom_rules_free(&rules);
 	store_close(st);
 	conf_free(&server_spec, &cfg);
 	return exit_code;

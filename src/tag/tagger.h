@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The server's tagger (DESIGN §5, docs/tagging.md): it keeps, in bounded memory, what
+ * agents reported (hosts, processes) and the custom service rules, and at ingest resolves
+ * both sides of every l7 and l4 record of a batch into tag ids (struct tag_set), the
+ * dictionary entries of which it lists as flow_tag rows to be written in the batch's own
+ * transaction: an entry when first seen, when it changed, and again after a day (so that
+ * retention by time drops only entries no retained row refers to).
+ *
+ * Ids come only from tag_id(): two servers given the same reports tag the same rows with
+ * the same ids. One batch at a time: the ingest path calls tagger_batch, writes, then
+ * tagger_done, under its ingest lock.
+ */
+#ifndef OB_TAG_TAGGER_H
+#define OB_TAG_TAGGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+#include "tag/custom_rules.h"
+#include "wire/wire.h"
+
+#define TAGGER_MAX_HOSTS 4096
+#define TAGGER_MAX_PROCS 16384	   /* processes remembered; when full, the table restarts */
+#define TAGGER_DICT_SLOTS (1u << 19) /* dictionary entries remembered as written (half) */
+#define TAGGER_DICT_EVERY_S 86400    /* an entry is written again after this long */
+
+struct tagger_cfg {
+	const struct custom_rules *rules; /* borrowed, may be NULL */
+};
+
+struct tagger_stats {
+	uint64_t batches;
+	uint64_t hosts;		 /* hosts known now */
+	uint64_t host_reports;	 /* host reports received */
+	uint64_t procs;		 /* processes known now */
+	uint64_t proc_reports;	 /* process reports received */
+	uint64_t procs_unknown;	 /* record sides with a pid no report named */
+	uint64_t proc_resets;	 /* the process table was full and started over */
+	uint64_t dict_rows;	 /* flow_tag rows listed for writing */
+	uint64_t dict_resets;	 /* the written-entries table was full and started over */
+	uint64_t custom_matches; /* record sides named by a custom service rule */
+};
+
+struct tagger;
+
+struct tagger *tagger_new(const struct tagger_cfg *cfg);
+void tagger_free(struct tagger *t);
+
+/*
+ * Take the batch's host and process reports (agent_id is the batch's), set the tags of
+ * every record of d in place, and point *rows / *nrows at the flow_tag rows to write with
+ * them (valid until tagger_done). now_s is the rows' time. 0 or -ENOMEM (the records are
+ * then untagged or partly tagged, and no row is listed).
+ */
+int tagger_batch(struct tagger *t, const char *agent_id, struct wire_decoded *d, int64_t now_s,
+		 const struct store_tag_row **rows, size_t *nrows);
+
+/* The store's answer for that batch: stored, the rows count as written; otherwise they are
+ * listed again with the next batch that needs them. */
+void tagger_done(struct tagger *t, bool stored);
+
+void tagger_get_stats(struct tagger *t, struct tagger_stats *out);
+
+#endif
