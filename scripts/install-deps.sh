@@ -51,6 +51,7 @@ test_pkgs=(
 	python3-paho-mqtt             # integration: MQTT client for QoS 2
 	nats-server                   # integration: NATS server (the test's client is a socket script)
 	memcached libmemcached-tools  # integration: Memcached server, memccp / memccat / memcrm
+	python3-xxhash                # integration: recomputes tag ids (XXH3_64) to assert them exactly
 )
 
 want=("${build_pkgs[@]}")

@@ -616,7 +616,7 @@ static enum store_result ch_write_batch(struct store *s, const struct store_batc
 	struct ch_http_result r;
 	struct ch_buf lit = { 0 };
 	enum store_result res = STORE_OK;
-	size_t n = b->n7 + b->n4 + b->nnet + b->ntags;
+	size_t n = b->n7 + b->n4 + b->nnet; /* records; the tagger counts its own rows */
 	int rc = 0;
 
 	pthread_mutex_lock(&c->wlock);

@@ -1200,7 +1200,7 @@ static enum store_result sq_write_batch(struct store *s, const struct store_batc
 	struct store_l4_buf lb;
 	struct store_net_buf nb;
 	enum store_result res = STORE_OK;
-	size_t n = b->n7 + b->n4 + b->nnet + b->ntags;
+	size_t n = b->n7 + b->n4 + b->nnet; /* records; the tagger counts its own rows */
 	int rc = SQLITE_DONE;
 
 	pthread_mutex_lock(&q->wlock);

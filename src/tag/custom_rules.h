@@ -18,9 +18,9 @@ struct custom_rule {
 	char name[CUSTOM_RULE_NAME_MAX];
 	uint8_t family; /* 4 or 6 */
 	uint8_t addr[16];
-	uint8_t prefix;	  /* bits */
-	uint16_t port;	  /* 0: any port */
-	int64_t id;	  /* tag_id(TAG_CUSTOM_SERVICE, name) */
+	uint8_t prefix; /* bits */
+	uint16_t port;	/* 0: any port */
+	int64_t id;	/* tag_id(TAG_CUSTOM_SERVICE, name) */
 };
 
 struct custom_rules {

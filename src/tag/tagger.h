@@ -22,10 +22,10 @@
 #include "tag/custom_rules.h"
 #include "wire/wire.h"
 
-#define TAGGER_MAX_HOSTS 4096
-#define TAGGER_MAX_PROCS 16384	   /* processes remembered; when full, the table restarts */
-#define TAGGER_DICT_SLOTS (1u << 19) /* dictionary entries remembered as written (half) */
-#define TAGGER_DICT_EVERY_S 86400    /* an entry is written again after this long */
+#define TAGGER_MAX_HOSTS    4096
+#define TAGGER_MAX_PROCS    16384      /* processes remembered; when full, the table restarts */
+#define TAGGER_DICT_SLOTS   (1u << 19) /* dictionary entries remembered as written (half) */
+#define TAGGER_DICT_EVERY_S 86400      /* an entry is written again after this long */
 
 struct tagger_cfg {
 	const struct custom_rules *rules; /* borrowed, may be NULL */

@@ -90,8 +90,14 @@ def table(server, name):
 
 
 # l7_flow_log columns the server adds at ingest, which the agent's JSON does not have
-# (docs/records.md): the row id, and the resp_tcp_seq of a response without its request.
-SERVER_COLUMNS = {"_id", "lone_resp_tcp_seq"}
+# (docs/records.md): the row id, and the resp_tcp_seq of a response without its request;
+# and on both tables the tagger's ids (docs/tagging.md, checked by test_tagging.py).
+TAG_COLUMNS = {f"{n}_{side}" for side in (0, 1) for n in (
+    "host_id", "gprocess_id", "container_id", "netns_id", "custom_service_id",
+    "pod_cluster_id", "pod_ns_id", "pod_node_id", "pod_id", "pod_group_id",
+    "pod_service_id", "auto_service_id", "auto_service_type", "auto_instance_id",
+    "auto_instance_type")}
+SERVER_COLUMNS = {"_id", "lone_resp_tcp_seq"} | TAG_COLUMNS
 
 
 def same_rows(cols, stored, printed, key):

@@ -84,7 +84,10 @@ def test_show_tables_form_and_json(server):
     flow_log = [["l7_flow_log", "flow_log"], ["l4_flow_log", "flow_log"]]
     # Without a db, every database's tables.
     every = flow_log + [["network.1s", "flow_metrics"], ["network.1m", "flow_metrics"],
-                        ["network_map.1s", "flow_metrics"], ["network_map.1m", "flow_metrics"]]
+                        ["network_map.1s", "flow_metrics"], ["network_map.1m", "flow_metrics"],
+                        ["tag_dict", "flow_tag"], ["tag_link", "flow_tag"],
+                        ["k8s_label", "flow_tag"], ["process", "flow_tag"],
+                        ["host", "flow_tag"]]
     for (status, body), values in ((query_form(server, "SHOW TABLES"), every),
                                    (query_form(server, "SHOW TABLES", db="flow_log"), flow_log),
                                    (query_json(server, {"db": "flow_log", "sql": "SHOW TABLES"}),
@@ -299,7 +302,9 @@ def test_metrics(server):
     for name, value in expect.items():
         assert metric(text, name) == value, name
     assert metric(text, "flowscope_query_seconds_sum") >= 0
-    assert metric(text, "flowscope_store_partitions") == (1 if COUNTS["ingest_rows"] else 0)
+    # The rows' day of l7_flow_log and today's of flow_tag.tag_dict (the tagger's entries
+    # for the rows' addresses: these batches carry no host or process reports).
+    assert metric(text, "flowscope_store_partitions") == (2 if COUNTS["ingest_rows"] else 0)
     assert metric(text, "flowscope_store_bytes") > 0
 
 

@@ -33,16 +33,25 @@ static void test_rules_parse(void **state)
 		const char *in, *err;
 	} bad[] = {
 		{ "web", "custom service 'web': expected NAME=CIDR[:PORT]" },
-		{ "=10.0.0.1", "custom service '=10.0.0.1': the name must be 1..63 of A-Z a-z 0-9 . _ -" },
-		{ "a b=10.0.0.1", "custom service 'a b=10.0.0.1': the name must be 1..63 of A-Z a-z 0-9 . _ -" },
-		{ "web=10.0.0.256", "custom service 'web=10.0.0.256': not an IPv4 or IPv6 address" },
-		{ "web=10.0.0.0/33", "custom service 'web=10.0.0.0/33': prefix length out of range" },
-		{ "web=10.0.0.1/24", "custom service 'web=10.0.0.1/24': address bits set beyond the prefix length" },
-		{ "web=10.0.0.0/24:0", "custom service 'web=10.0.0.0/24:0': port out of range (1..65535)" },
-		{ "web=10.0.0.0/24:65536", "custom service 'web=10.0.0.0/24:65536': port out of range (1..65535)" },
-		{ "web=10.0.0.0/24:", "custom service 'web=10.0.0.0/24:': port out of range (1..65535)" },
+		{ "=10.0.0.1",
+		  "custom service '=10.0.0.1': the name must be 1..63 of A-Z a-z 0-9 . _ -" },
+		{ "a b=10.0.0.1",
+		  "custom service 'a b=10.0.0.1': the name must be 1..63 of A-Z a-z 0-9 . _ -" },
+		{ "web=10.0.0.256",
+		  "custom service 'web=10.0.0.256': not an IPv4 or IPv6 address" },
+		{ "web=10.0.0.0/33",
+		  "custom service 'web=10.0.0.0/33': prefix length out of range" },
+		{ "web=10.0.0.1/24",
+		  "custom service 'web=10.0.0.1/24': address bits set beyond the prefix length" },
+		{ "web=10.0.0.0/24:0",
+		  "custom service 'web=10.0.0.0/24:0': port out of range (1..65535)" },
+		{ "web=10.0.0.0/24:65536",
+		  "custom service 'web=10.0.0.0/24:65536': port out of range (1..65535)" },
+		{ "web=10.0.0.0/24:",
+		  "custom service 'web=10.0.0.0/24:': port out of range (1..65535)" },
 		{ "v6=[fd00::/64", "custom service 'v6=[fd00::/64': '[' without ']'" },
-		{ "v6=[fd00::/64]80", "custom service 'v6=[fd00::/64]80': expected ':PORT' after ']'" },
+		{ "v6=[fd00::/64]80",
+		  "custom service 'v6=[fd00::/64]80': expected ':PORT' after ']'" },
 		{ "ok=10.0.0.1, bad=x", "custom service 'bad=x': not an IPv4 or IPv6 address" },
 	};
 	struct custom_rules rs;
@@ -182,8 +191,7 @@ static size_t count_rows(const struct store_tag_row *rows, size_t n, int table, 
 	return c;
 }
 
-static const struct store_tag_row *find_dict(const struct store_tag_row *rows, size_t n,
-					     int64_t id)
+static const struct store_tag_row *find_dict(const struct store_tag_row *rows, size_t n, int64_t id)
 {
 	for (size_t i = 0; i < n; i++)
 		if (rows[i].table == STAG_DICT && rows[i].v[1].i == id)
