@@ -232,11 +232,12 @@ static const struct bad_case bad_cases[] = {
 	  "unknown column 'x' in l7_flow_log" },
 	{ "SELECT * FROM x", NULL,
 	  "unknown table 'x' (tables: l7_flow_log, l4_flow_log, network.1s, network.1m, "
-	  "network_map.1s, network_map.1m)" },
+	  "network_map.1s, network_map.1m, tag_dict, tag_link, k8s_label, "
+	  "process, host)" },
 	{ "SELECT * FROM other.l7_flow_log", "flow_log",
 	  "database 'other' does not match the request's db 'flow_log'" },
 	{ "SELECT * FROM l7_flow_log", "metrics",
-	  "unknown database 'metrics' (databases: flow_log, flow_metrics)" },
+	  "unknown database 'metrics' (databases: flow_log, flow_metrics, flow_tag)" },
 	{ "SELECT sleep(1) FROM l7_flow_log", NULL, "unknown function 'sleep'" },
 	{ "SELECT load_extension('x') FROM l7_flow_log", NULL,
 	  "unknown function 'load_extension'" },
@@ -289,13 +290,15 @@ static const struct bad_case bad_cases[] = {
 	{ "SHOW INDEXES", NULL, "expected DATABASES, TABLES, TAGS or METRICS near 'INDEXES'" },
 	{ "SHOW TAGS FROM nope", NULL,
 	  "unknown table 'nope' (tables: l7_flow_log, l4_flow_log, network.1s, network.1m, "
-	  "network_map.1s, network_map.1m)" },
+	  "network_map.1s, network_map.1m, tag_dict, tag_link, k8s_label, "
+	  "process, host)" },
 	{ "SELECT time FROM flow_log.l5_flow_log", NULL,
 	  "unknown table 'l5_flow_log' (tables: l7_flow_log, l4_flow_log)" },
 	/* flow_metrics' dotted names: each part a name, at most db.table.suffix, no spaces. */
 	{ "SELECT time FROM network.1h", NULL,
 	  "unknown table 'network.1h' (tables: l7_flow_log, l4_flow_log, network.1s, network.1m, "
-	  "network_map.1s, network_map.1m)" },
+	  "network_map.1s, network_map.1m, tag_dict, tag_link, k8s_label, "
+	  "process, host)" },
 	{ "SELECT time FROM network.1s", "flow_log",
 	  "table 'network.1s' is in database 'flow_metrics', not the request's db 'flow_log'" },
 	{ "SHOW METRICS FROM network_map.1m", "flow_log",
@@ -311,10 +314,12 @@ static const struct bad_case bad_cases[] = {
 	{ "SELECT time FROM network .1s", NULL, "malformed number '.1s'" },
 	{ "SELECT time FROM network_1s", NULL,
 	  "unknown table 'network_1s' (tables: l7_flow_log, l4_flow_log, network.1s, network.1m, "
-	  "network_map.1s, network_map.1m)" },
+	  "network_map.1s, network_map.1m, tag_dict, tag_link, k8s_label, "
+	  "process, host)" },
 	{ "SELECT time FROM \"network.1s\".x", NULL,
 	  "unknown table 'network.1s.x' (tables: l7_flow_log, l4_flow_log, network.1s, network.1m, "
-	  "network_map.1s, network_map.1m)" },
+	  "network_map.1s, network_map.1m, tag_dict, tag_link, k8s_label, "
+	  "process, host)" },
 	{ "SELECT ip4_0 FROM network.1s", NULL, "unknown column 'ip4_0' in network.1s" },
 	{ "SELECT role FROM network_map.1s", NULL, "unknown column 'role' in network_map.1s" },
 	{ "SELECT network.1s FROM network.1s", NULL, "qualified column names are not supported" },
@@ -673,15 +678,18 @@ static void test_show(void **state)
 
 	/* Every database's tables without a db, flow_metrics' alone with it. */
 	assert_int_equal(query_translate("SHOW TABLES", NULL, &plan, err, sizeof(err)), 0);
-	assert_int_equal(plan.nrows, 6);
+	assert_int_equal(plan.nrows, 11);
 	{
 		static const char *const want[] = {
 			"l7_flow_log",	  "flow_log",	  "l4_flow_log",    "flow_log",
 			"network.1s",	  "flow_metrics", "network.1m",	    "flow_metrics",
-			"network_map.1s", "flow_metrics", "network_map.1m", "flow_metrics"
+			"network_map.1s", "flow_metrics", "network_map.1m", "flow_metrics",
+			"tag_dict",	  "flow_tag",	  "tag_link",	    "flow_tag",
+			"k8s_label",	  "flow_tag",	  "process",	    "flow_tag",
+			"host",		  "flow_tag",
 		};
 
-		for (size_t i = 0; i < 12; i++)
+		for (size_t i = 0; i < 22; i++)
 			assert_string_equal(plan.rows[i], want[i]);
 	}
 	query_plan_free(&plan);
@@ -694,9 +702,10 @@ static void test_show(void **state)
 
 	assert_int_equal(query_translate("SHOW DATABASES;", NULL, &plan, err, sizeof(err)), 0);
 	assert_int_equal(plan.ncolumns, 1);
-	assert_int_equal(plan.nrows, 2);
+	assert_int_equal(plan.nrows, 3);
 	assert_string_equal(plan.rows[0], "flow_log");
 	assert_string_equal(plan.rows[1], "flow_metrics");
+	assert_string_equal(plan.rows[2], "flow_tag");
 	query_plan_free(&plan);
 
 	for (size_t i = 0; i < t->ncolumns; i++)
@@ -728,7 +737,7 @@ static void test_show(void **state)
 	tags = metrics = 0;
 	for (size_t i = 0; i < t->ncolumns; i++)
 		*(t->columns[i].kind == SCHEMA_TAG ? &tags : &metrics) += 1;
-	assert_int_equal(tags, 30);
+	assert_int_equal(tags, 60); /* 30 of the record, 2 x 15 tag ids */
 	assert_int_equal(metrics, 33);
 	assert_int_equal(query_translate("SHOW TAGS FROM flow_log.l4_flow_log", "flow_log", &plan,
 					 err, sizeof(err)),
