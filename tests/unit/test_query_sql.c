@@ -227,9 +227,10 @@ static const struct bad_case bad_cases[] = {
 	  "subqueries are not supported" },
 	{ "SELECT (SELECT 1) FROM l7_flow_log", NULL, "subqueries are not supported" },
 	{ "SELECT foo FROM l7_flow_log", NULL, "unknown column 'foo' in l7_flow_log" },
-	{ "SELECT Time FROM l7_flow_log", NULL, "unknown column 'Time' in l7_flow_log" },
+	{ "SELECT Time FROM l7_flow_log", NULL,
+	  "unknown column 'Time' in l7_flow_log (near: time)" },
 	{ "SELECT time FROM l7_flow_log WHERE \"x\" = 1", NULL,
-	  "unknown column 'x' in l7_flow_log" },
+	  "unknown column 'x' in l7_flow_log (near: x_request_id_0, x_request_id_1)" },
 	{ "SELECT * FROM x", NULL,
 	  "unknown table 'x' (tables: l7_flow_log, l4_flow_log, network.1s, network.1m, "
 	  "network_map.1s, network_map.1m, tag_dict, tag_link, k8s_label, "
@@ -320,7 +321,8 @@ static const struct bad_case bad_cases[] = {
 	  "unknown table 'network.1s.x' (tables: l7_flow_log, l4_flow_log, network.1s, network.1m, "
 	  "network_map.1s, network_map.1m, tag_dict, tag_link, k8s_label, "
 	  "process, host)" },
-	{ "SELECT ip4_0 FROM network.1s", NULL, "unknown column 'ip4_0' in network.1s" },
+	{ "SELECT ip4_0 FROM network.1s", NULL,
+	  "unknown column 'ip4_0' in network.1s (near: ip4)" },
 	{ "SELECT role FROM network_map.1s", NULL, "unknown column 'role' in network_map.1s" },
 	{ "SELECT network.1s FROM network.1s", NULL, "qualified column names are not supported" },
 	{ "SELECT time FROM l7_flow_log WHERE time > l7_flow_log.1", NULL,
