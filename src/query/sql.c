@@ -2947,7 +2947,7 @@ static int parse_show(struct parser *p, struct query_plan *out)
 		if (peek(p)->kind != TK_END)
 			return fail_near(p, "syntax error");
 		t = p->table;
-		if (show_setup(p, out, cols, 3, t->ncolumns))
+		if (show_setup(p, out, cols, 3, t->ncolumns + tag_ncolumns + 2))
 			return p->rc;
 		for (size_t i = 0; i < t->ncolumns; i++) {
 			if (t->columns[i].kind != kind)
@@ -2955,6 +2955,20 @@ static int parse_show(struct parser *p, struct query_plan *out)
 			out->rows[out->nrows * 3] = t->columns[i].name;
 			out->rows[out->nrows * 3 + 1] = type_name(t->columns[i].type);
 			out->rows[out->nrows * 3 + 2] = t->columns[i].help;
+			out->nrows++;
+		}
+		if (kind != SCHEMA_TAG || !tag_columns_on(t))
+			return 0;
+		/* The virtual tag columns (tag_columns.h) after the stored ones, type "tag":
+		 * names through the flow_tag dictionaries, not stored on the table. */
+		for (size_t i = 0; i < tag_ncolumns + 2; i++) {
+			out->rows[out->nrows * 3] = i < tag_ncolumns
+							    ? tag_columns[i].name
+							    : tag_label_show[i - tag_ncolumns][0];
+			out->rows[out->nrows * 3 + 1] = "tag";
+			out->rows[out->nrows * 3 + 2] =
+				i < tag_ncolumns ? tag_columns[i].help
+						 : tag_label_show[i - tag_ncolumns][1];
 			out->nrows++;
 		}
 		return 0;

@@ -13,6 +13,7 @@
  *          [ORDER BY expr [ASC|DESC], ...] [LIMIT n [OFFSET m] | LIMIT m, n]
  *   item: * | expr [AS alias]
  *   SHOW DATABASES | SHOW TABLES | SHOW TAGS FROM [db.]t | SHOW METRICS FROM [db.]t
+ *   (SHOW TAGS lists the virtual tag columns after the stored ones, with type "tag")
  * A table whose name holds a dot (flow_metrics' network.1s, network_map.1m, ...) may be
  * written bare or quoted, with or without its db: network.1s, "network.1s",
  * flow_metrics.network.1s, flow_metrics."network.1s".

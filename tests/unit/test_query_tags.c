@@ -424,13 +424,61 @@ static void test_tag_columns(void **state)
 	assert_false(tag_label_parse("k8s.labels.app_0", 16, &key, &keylen, &side));
 }
 
+/* SHOW TAGS: the stored tags, then the virtual ones (type "tag"), on l7 and l4 only; the
+ * flow_tag tables show their own columns. */
+static void test_show_tags(void **state)
+{
+	const struct schema_table *l7 = schema_find_table("flow_log", "l7_flow_log");
+	struct query_plan plan;
+	size_t stored = 0, at;
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < l7->ncolumns; i++)
+		stored += l7->columns[i].kind == SCHEMA_TAG;
+	assert_int_equal(translate("SHOW TAGS FROM l7_flow_log", 0, &plan, err, sizeof(err)), 0);
+	assert_int_equal(plan.nrows, stored + 28);
+	at = stored * 3;
+	assert_string_equal(plan.rows[at - 3], "auto_instance_type_1");
+	assert_string_equal(plan.rows[at], "host_0");
+	assert_string_equal(plan.rows[at + 1], "tag");
+	assert_string_equal(plan.rows[at + 2], "the client's host name");
+	assert_string_equal(plan.rows[at + 3 * 8], "pod_0");
+	assert_string_equal(plan.rows[at + 3 * 8 + 2], "the client's pod");
+	assert_string_equal(plan.rows[at + 3 * 25], "auto_instance_1");
+	assert_string_equal(plan.rows[at + 3 * 25 + 2],
+			    "the server's instance: pod > process > IP");
+	assert_string_equal(plan.rows[at + 3 * 26], "k8s.label.KEY_0");
+	assert_string_equal(plan.rows[at + 3 * 27], "k8s.label.KEY_1");
+	assert_string_equal(plan.rows[at + 3 * 27 + 1], "tag");
+	assert_string_equal(plan.rows[at + 3 * 27 + 2],
+			    "label KEY of the server's pod (of its k8s service when no pod)");
+	query_plan_free(&plan);
+
+	assert_int_equal(translate("SHOW TAGS FROM flow_tag.tag_dict", 0, &plan, err, sizeof(err)),
+			 0);
+	assert_int_equal(plan.nrows, 5);
+	assert_string_equal(plan.rows[0], "time");
+	assert_string_equal(plan.rows[3 * 3], "name");
+	assert_string_equal(plan.rows[3 * 3 + 1], "text");
+	assert_string_equal(plan.rows[3 * 4], "key");
+	query_plan_free(&plan);
+	assert_int_equal(translate("SHOW TAGS FROM k8s_label", 0, &plan, err, sizeof(err)), 0);
+	assert_int_equal(plan.nrows, 4);
+	assert_string_equal(plan.rows[3 * 3], "value");
+	query_plan_free(&plan);
+	assert_int_equal(translate("SHOW TAGS FROM network.1s", 0, &plan, err, sizeof(err)), 0);
+	for (size_t i = 0; i < plan.nrows; i++)
+		assert_string_not_equal(plan.rows[i * 3 + 1], "tag");
+	query_plan_free(&plan);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_translations),
-		cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_huge_in),
-		cmocka_unit_test(test_tag_columns),
+		cmocka_unit_test(test_translations), cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_huge_in),	     cmocka_unit_test(test_tag_columns),
+		cmocka_unit_test(test_show_tags),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
