@@ -2166,7 +2166,8 @@ enum tag_pred { TP_EQ, TP_NE, TP_IN, TP_NOT_IN, TP_LIKE, TP_NOT_LIKE, TP_NOT_NUL
 
 /*
  * A WHERE term on a tag (tag_atom), negated when neg: `subject IN (the ids whose
- * dictionary entry satisfies it)`. A row without the tag (id 0, or an id the dictionary
+ * dictionary entry satisfies it)` (for a process, its newest entry; a label, its entity's
+ * newest labels). A row without the tag (id 0, or an id the dictionary
  * does not know) has the value NULL, as the result shows it: every comparison with NULL
  * is false there (pod_1 != 'x' leaves it out) and only IS NULL takes it, which is what SQL
  * does with a NULL column. The caller pushes NOT down to the terms (emit_cond) so that
@@ -2220,6 +2221,20 @@ static int emit_tag_term(struct parser *p, const struct node *x, bool neg)
 		}
 		if (kinds & (kinds - 1))
 			sb_puts(b, ")");
+		/* A process's name is its comm, which exec changes: only its newest version
+		 * counts, as in results. Every other kind's name is fixed by its key. */
+		if ((kinds & (1u << TAG_GPROCESS)) && pred != TP_NOT_NULL && pred != TP_NULL) {
+			snprintf(num, sizeof(num), "%d", TAG_GPROCESS);
+			sb_puts(b, " AND (\"kind\" != ");
+			sb_puts(b, num);
+			sb_puts(b, " OR (\"id\", \"time\")");
+			sb_in(p, false);
+			sb_puts(b, "SELECT \"id\", max(\"time\") FROM ");
+			sb_dict(p, "tag_dict");
+			sb_puts(b, " WHERE \"kind\" = ");
+			sb_puts(b, num);
+			sb_puts(b, " GROUP BY \"id\"))");
+		}
 	} else if (emit_label_rows(p, &p->labels[t->ref], "SELECT \"id\"")) {
 		return p->rc;
 	}

@@ -60,22 +60,28 @@ static const struct ok_case ok_cases[] = {
 	  "s:shop,s:default,i:10001", "time" },
 	{ 0, "SELECT time FROM l7_flow_log WHERE auto_service_1 NOT IN ('a')",
 	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE (\"auto_service_id_1\" IN (SELECT \"id\" "
-	  "FROM main.\"flow_tag_tag_dict\" WHERE \"kind\" IN (1, 3, 6, 11, 12) AND \"name\" NOT IN "
-	  "(?))) LIMIT ?",
+	  "FROM main.\"flow_tag_tag_dict\" WHERE \"kind\" IN (1, 3, 6, 11, 12) AND (\"kind\" != 3 "
+	  "OR (\"id\", \"time\") IN (SELECT \"id\", max(\"time\") FROM main.\"flow_tag_tag_dict\" "
+	  "WHERE \"kind\" = 3 GROUP BY \"id\")) AND \"name\" NOT IN (?))) LIMIT ?",
 	  "s:a,i:10001", "time" },
 	{ 1, "SELECT time FROM l7_flow_log WHERE auto_service_1 NOT IN ('a')",
 	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE (\"auto_service_id_1\" GLOBAL IN (SELECT "
-	  "\"id\" FROM \"flow_tag_tag_dict\" WHERE \"kind\" IN (1, 3, 6, 11, 12) AND \"name\" NOT "
-	  "IN (?))) LIMIT ?",
+	  "\"id\" FROM \"flow_tag_tag_dict\" WHERE \"kind\" IN (1, 3, 6, 11, 12) AND (\"kind\" != "
+	  "3 OR (\"id\", \"time\") GLOBAL IN (SELECT \"id\", max(\"time\") FROM "
+	  "\"flow_tag_tag_dict\" WHERE \"kind\" = 3 GROUP BY \"id\")) AND \"name\" NOT IN (?))) "
+	  "LIMIT ?",
 	  "s:a,i:10001", "time" },
 	{ 0, "SELECT time FROM l7_flow_log WHERE process_0 LIKE 'ng%'",
 	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE (\"gprocess_id_0\" IN (SELECT \"id\" FROM "
-	  "main.\"flow_tag_tag_dict\" WHERE \"kind\" = 3 AND \"name\" LIKE ?)) LIMIT ?",
+	  "main.\"flow_tag_tag_dict\" WHERE \"kind\" = 3 AND (\"kind\" != 3 OR (\"id\", \"time\") "
+	  "IN (SELECT \"id\", max(\"time\") FROM main.\"flow_tag_tag_dict\" WHERE \"kind\" = 3 "
+	  "GROUP BY \"id\")) AND \"name\" LIKE ?)) LIMIT ?",
 	  "s:ng%,i:10001", "time" },
 	{ 1, "SELECT time FROM l7_flow_log WHERE process_0 LIKE 'ng%'",
 	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE (\"gprocess_id_0\" GLOBAL IN (SELECT \"id\" "
-	  "FROM \"flow_tag_tag_dict\" WHERE \"kind\" = 3 AND lower(\"name\") LIKE "
-	  "replaceAll(lower(?), ?, ?))) LIMIT ?",
+	  "FROM \"flow_tag_tag_dict\" WHERE \"kind\" = 3 AND (\"kind\" != 3 OR (\"id\", \"time\") "
+	  "GLOBAL IN (SELECT \"id\", max(\"time\") FROM \"flow_tag_tag_dict\" WHERE \"kind\" = 3 "
+	  "GROUP BY \"id\")) AND lower(\"name\") LIKE replaceAll(lower(?), ?, ?))) LIMIT ?",
 	  "s:ng%,s:\\,s:\\\\,i:10001", "time" },
 	{ 0, "SELECT time FROM l7_flow_log WHERE pod_1 NOT LIKE 'web%'",
 	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE (\"pod_id_1\" IN (SELECT \"id\" FROM "
@@ -223,6 +229,22 @@ static const struct ok_case ok_cases[] = {
 	  "(SELECT \"id\", max(\"time\") FROM \"flow_tag_k8s_label\" GROUP BY \"id\") AND "
 	  "\"value\" = ?)) LIMIT ?",
 	  "s:app,s:app,s:,s:a'b,s:c'd,i:10001", "Count(pod_1)|Uniq(k8s.label.app_0)" },
+	{ 0,
+	  "SELECT time FROM l7_flow_log WHERE process_0 = 'nginx' AND auto_instance_0 IS NOT NULL",
+	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE ((\"gprocess_id_0\" IN (SELECT \"id\" FROM "
+	  "main.\"flow_tag_tag_dict\" WHERE \"kind\" = 3 AND (\"kind\" != 3 OR (\"id\", \"time\") "
+	  "IN (SELECT \"id\", max(\"time\") FROM main.\"flow_tag_tag_dict\" WHERE \"kind\" = 3 "
+	  "GROUP BY \"id\")) AND \"name\" = ?)) AND (\"auto_instance_id_0\" IN (SELECT \"id\" FROM "
+	  "main.\"flow_tag_tag_dict\" WHERE \"kind\" IN (1, 3, 10)))) LIMIT ?",
+	  "s:nginx,i:10001", "time" },
+	{ 1,
+	  "SELECT time FROM l7_flow_log WHERE process_0 = 'nginx' AND auto_instance_0 IS NOT NULL",
+	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE ((\"gprocess_id_0\" GLOBAL IN (SELECT \"id\" "
+	  "FROM \"flow_tag_tag_dict\" WHERE \"kind\" = 3 AND (\"kind\" != 3 OR (\"id\", \"time\") "
+	  "GLOBAL IN (SELECT \"id\", max(\"time\") FROM \"flow_tag_tag_dict\" WHERE \"kind\" = 3 "
+	  "GROUP BY \"id\")) AND \"name\" = ?)) AND (\"auto_instance_id_0\" GLOBAL IN (SELECT "
+	  "\"id\" FROM \"flow_tag_tag_dict\" WHERE \"kind\" IN (1, 3, 10)))) LIMIT ?",
+	  "s:nginx,i:10001", "time" },
 };
 
 static void render_params(const struct query_plan *p, char *out, size_t cap)
