@@ -84,7 +84,10 @@ def test_show_tables_form_and_json(server):
     flow_log = [["l7_flow_log", "flow_log"], ["l4_flow_log", "flow_log"]]
     # Without a db, every database's tables.
     every = flow_log + [["network.1s", "flow_metrics"], ["network.1m", "flow_metrics"],
-                        ["network_map.1s", "flow_metrics"], ["network_map.1m", "flow_metrics"]]
+                        ["network_map.1s", "flow_metrics"], ["network_map.1m", "flow_metrics"],
+                        ["tag_dict", "flow_tag"], ["tag_link", "flow_tag"],
+                        ["k8s_label", "flow_tag"], ["process", "flow_tag"],
+                        ["host", "flow_tag"]]
     for (status, body), values in ((query_form(server, "SHOW TABLES"), every),
                                    (query_form(server, "SHOW TABLES", db="flow_log"), flow_log),
                                    (query_json(server, {"db": "flow_log", "sql": "SHOW TABLES"}),
