@@ -183,11 +183,13 @@ def test_show_tables_tags_metrics(server):
     _, values = query(server, "SHOW TABLES")
     assert values == [["l7_flow_log", "flow_log"], ["l4_flow_log", "flow_log"],
                       ["network.1s", "flow_metrics"], ["network.1m", "flow_metrics"],
-                      ["network_map.1s", "flow_metrics"], ["network_map.1m", "flow_metrics"]]
+                      ["network_map.1s", "flow_metrics"], ["network_map.1m", "flow_metrics"],
+                      ["tag_dict", "flow_tag"], ["tag_link", "flow_tag"], ["k8s_label", "flow_tag"],
+                      ["process", "flow_tag"], ["host", "flow_tag"]]
     _, values = query(server, "SHOW TABLES", db="flow_metrics")
     assert [v[0] for v in values] == NET_TABLES
     _, values = query(server, "SHOW DATABASES")
-    assert values == [["flow_log"], ["flow_metrics"]]
+    assert values == [["flow_log"], ["flow_metrics"], ["flow_tag"]]
     for table in NET_TABLES:
         _, tags = query(server, f"SHOW TAGS FROM flow_metrics.{table}")
         _, metrics = query(server, f'SHOW METRICS FROM "{table}"')
