@@ -21,6 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/tag_id.h"
+#include "query/tag_columns.h"
+
 /* ---- tokens ---- */
 
 enum tok_kind {
@@ -84,6 +87,8 @@ enum node_kind {
 	N_ISNULL,  /* a IS [NOT] NULL */
 	N_BETWEEN, /* a [NOT] BETWEEN b AND c */
 	N_FUNC,	   /* fn(list at a, linked by next) */
+	N_TAG,	   /* virtual tag column: ref indexes tag_columns[] (tag_columns.h) */
+	N_LABEL,   /* k8s.label.KEY_N: ref indexes parser.labels[]; s is the name as written */
 };
 
 enum func {
@@ -147,6 +152,16 @@ struct order {
 #define MAX_ITEMS  QUERY_MAX_COLUMNS
 #define MAX_GROUPS 256
 #define MAX_ORDERS 256
+/* Distinct label columns of one statement: each shown one is a join (SQLite) or a pair of
+ * arrays (ClickHouse) over flow_tag.k8s_label. */
+#define MAX_LABELS 8
+
+struct label {
+	const char *key; /* into the input or the pool */
+	size_t keylen;
+	int side;
+	bool shown; /* in the select list, GROUP BY or ORDER BY, not only in WHERE */
+};
 
 struct strbuf {
 	char *buf;
@@ -182,6 +197,9 @@ struct parser {
 
 	bool time_noindex; /* emit the time column as +"time": see top_n_ordered() */
 	bool ch;	   /* QUERY_DIALECT_CLICKHOUSE */
+
+	struct label labels[MAX_LABELS];
+	size_t nlabels;
 
 	struct strbuf sql;
 	struct query_param *params;
@@ -650,6 +668,35 @@ static int parse_call(struct parser *p)
 	return n;
 }
 
+/*
+ * After the name token of node n: "k8s" "." "label" "." NAME written without spaces is
+ * the label column k8s.label.NAME (tag_columns.h), one name spanning the source text. A
+ * key with other characters (app.kubernetes.io/name) is written quoted, whole:
+ * "k8s.label.app.kubernetes.io/name_1".
+ */
+static bool bare_label(struct parser *p, int n)
+{
+	const struct token *t = &p->toks[p->pos - 1], *prev = t;
+
+	if (t->kind != TK_IDENT || t->len != 3 || memcmp(t->p, "k8s", 3) != 0)
+		return false;
+	/* . label . NAME, each touching the one before; TK_END ends the walk in time */
+	for (size_t k = 0; k < 4; k++) {
+		const struct token *u = &p->toks[p->pos + k];
+
+		if (u->kind == TK_END || u->p != prev->p + prev->len)
+			return false;
+		if (k % 2 == 0 ? !is_op(u, OP_DOT) : u->kind != TK_IDENT)
+			return false;
+		if (k == 1 && (u->len != 5 || memcmp(u->p, "label", 5) != 0))
+			return false;
+		prev = u;
+	}
+	p->nodes[n].slen = (size_t)(prev->p + prev->len - t->p);
+	p->pos += 4;
+	return true;
+}
+
 static int parse_primary(struct parser *p)
 {
 	const struct token *t = peek(p);
@@ -737,6 +784,8 @@ static int parse_primary(struct parser *p)
 		p->nodes[n].s = t->p;
 		p->nodes[n].slen = t->len;
 		p->pos++;
+		if (bare_label(p, n))
+			return n;
 		if (is_op(peek(p), OP_DOT)) {
 			fail(p, "qualified column names are not supported");
 			return -1;
@@ -1261,8 +1310,8 @@ static bool is_text(struct parser *p, int n)
 {
 	const struct node *x = &p->nodes[n];
 
-	if (x->kind == N_TEXT)
-		return true;
+	if (x->kind == N_TEXT || x->kind == N_TAG || x->kind == N_LABEL)
+		return true; /* tags show names */
 	if (x->kind == N_COL)
 		return p->table->columns[x->ref].type == SCHEMA_TEXT;
 	if (x->kind == N_FUNC && (x->ref == F_MAX || x->ref == F_MIN))
@@ -1273,6 +1322,51 @@ static bool is_text(struct parser *p, int n)
 }
 
 static int resolve(struct parser *p, int n, enum clause cl, int agg);
+
+/* A name that is no stored column: a virtual tag column (tag_columns.h), or an error
+ * naming the near names. */
+static int resolve_virtual(struct parser *p, struct node *x)
+{
+	const struct tag_column *tc = tag_column_find(p->table, x->s, x->slen);
+	const char *key;
+	size_t keylen, i;
+	int side;
+	char tmp[64], near_list[200];
+
+	if (tc) {
+		x->kind = N_TAG;
+		x->ref = (int)(tc - tag_columns);
+		return 0;
+	}
+	if (tag_columns_on(p->table) && tag_label_parse(x->s, x->slen, &key, &keylen, &side)) {
+		for (i = 0; i < p->nlabels; i++)
+			if (p->labels[i].side == side && p->labels[i].keylen == keylen &&
+			    !memcmp(p->labels[i].key, key, keylen))
+				break;
+		if (i == p->nlabels) {
+			if (p->nlabels == MAX_LABELS)
+				return fail(p, "too many label columns (limit %d)", MAX_LABELS);
+			if (memchr(key, '\0', keylen))
+				return fail(p, "label key contains a NUL byte");
+			p->labels[p->nlabels++] =
+				(struct label){ .key = key, .keylen = keylen, .side = side };
+		}
+		x->kind = N_LABEL;
+		x->ref = (int)i;
+		return 0;
+	}
+	if (tag_columns_on(p->table) && x->slen >= strlen(TAG_LABEL_PREFIX) &&
+	    !memcmp(x->s, TAG_LABEL_PREFIX, strlen(TAG_LABEL_PREFIX)))
+		return fail(p,
+			    "unknown column '%s' in %s: a label is k8s.label.KEY_0 (the client's "
+			    "pod) or k8s.label.KEY_1 (the server's)",
+			    shown(tmp, sizeof(tmp), x->s, x->slen), p->table->name);
+	if (tag_near_names(p->table, x->s, x->slen, near_list, sizeof(near_list), 8))
+		return fail(p, "unknown column '%s' in %s (near: %s)",
+			    shown(tmp, sizeof(tmp), x->s, x->slen), p->table->name, near_list);
+	return fail(p, "unknown column '%s' in %s", shown(tmp, sizeof(tmp), x->s, x->slen),
+		    p->table->name);
+}
 
 static int resolve_list(struct parser *p, int head, enum clause cl, int agg)
 {
@@ -1319,7 +1413,6 @@ static int check_func(struct parser *p, struct node *x)
 static int resolve(struct parser *p, int n, enum clause cl, int agg)
 {
 	struct node *x = &p->nodes[n];
-	char tmp[64];
 
 	switch (x->kind) {
 	case N_IDENT: {
@@ -1348,8 +1441,7 @@ static int resolve(struct parser *p, int n, enum clause cl, int agg)
 			c = schema_find_column(p->table, name);
 		}
 		if (!c)
-			return fail(p, "unknown column '%s' in %s",
-				    shown(tmp, sizeof(tmp), x->s, x->slen), p->table->name);
+			return resolve_virtual(p, x);
 		x->kind = N_COL;
 		x->ref = (int)(c - p->table->columns);
 		return 0;
@@ -1418,6 +1510,8 @@ static bool same_expr(struct parser *p, int a, int b)
 		return false;
 	switch (x->kind) {
 	case N_COL:
+	case N_TAG:
+	case N_LABEL:
 	case N_STAR: return x->ref == y->ref;
 	case N_INT: return x->i == y->i;
 	case N_REAL: return x->d == y->d;
@@ -1457,11 +1551,16 @@ static int check_grouped(struct parser *p, int n)
 		if (same_expr(p, n, p->groups[g]))
 			return 0;
 	switch (x->kind) {
-	case N_COL: {
-		const char *name = p->table->columns[x->ref].name;
+	case N_COL:
+	case N_TAG:
+	case N_LABEL: {
+		const char *name = x->kind == N_COL   ? p->table->columns[x->ref].name
+				   : x->kind == N_TAG ? tag_columns[x->ref].name
+						      : NULL;
 
 		return fail(p, "column '%s' must be in GROUP BY or inside an aggregate function",
-			    shown(tmp, sizeof(tmp), name, strlen(name)));
+			    name ? shown(tmp, sizeof(tmp), name, strlen(name))
+				 : shown(tmp, sizeof(tmp), x->s, x->slen));
 	}
 	case N_REF: return check_grouped(p, p->items[x->ref].expr);
 	case N_FUNC:
@@ -1521,6 +1620,129 @@ static int check_select(struct parser *p)
 		if (check_grouped(p, p->orders[o].expr))
 			return p->rc;
 	return 0;
+}
+
+/* ---- virtual tag columns: where they may stand ---- */
+
+static bool is_tag(const struct node *x)
+{
+	return x->kind == N_TAG || x->kind == N_LABEL;
+}
+
+/* The first virtual tag column under n (not through select aliases), or -1. */
+static int find_tag(struct parser *p, int n)
+{
+	const struct node *x;
+	int r;
+
+	if (n < 0)
+		return -1;
+	x = &p->nodes[n];
+	if (is_tag(x))
+		return n;
+	if (x->kind == N_FUNC || x->kind == N_IN) {
+		for (int k = x->kind == N_FUNC ? x->a : x->b; k >= 0; k = p->nodes[k].next)
+			if ((r = find_tag(p, k)) >= 0)
+				return r;
+		return x->kind == N_IN ? find_tag(p, x->a) : -1;
+	}
+	if ((r = find_tag(p, x->a)) >= 0 || (r = find_tag(p, x->b)) >= 0)
+		return r;
+	return find_tag(p, x->c);
+}
+
+/*
+ * A WHERE term on a virtual tag that becomes a dictionary lookup: tag = 'text' (either
+ * side), tag != 'text', tag [NOT] IN ('text', ...), tag [NOT] LIKE 'text', tag IS [NOT]
+ * NULL. Returns the tag's node, or -1 when x is not such a term.
+ */
+static int tag_atom(struct parser *p, const struct node *x)
+{
+	const struct node *a = x->a >= 0 ? &p->nodes[x->a] : NULL,
+			  *b = x->b >= 0 ? &p->nodes[x->b] : NULL;
+
+	switch (x->kind) {
+	case N_BIN:
+		if (x->op != OP_EQ && x->op != OP_NE)
+			return -1;
+		if (is_tag(a) && b->kind == N_TEXT)
+			return x->a;
+		return is_tag(b) && a->kind == N_TEXT ? x->b : -1;
+	case N_IN:
+		if (!is_tag(a))
+			return -1;
+		for (int k = x->b; k >= 0; k = p->nodes[k].next)
+			if (p->nodes[k].kind != N_TEXT)
+				return -1;
+		return x->a;
+	case N_LIKE: return is_tag(a) && b->kind == N_TEXT ? x->a : -1;
+	case N_ISNULL: return is_tag(a) ? x->a : -1;
+	default: return -1;
+	}
+}
+
+static const char *tag_name(const struct node *x, char *buf, size_t size)
+{
+	if (x->kind == N_TAG)
+		return tag_columns[x->ref].name;
+	return shown(buf, size, x->s, x->slen);
+}
+
+static int tag_misused(struct parser *p, int t, const char *clause)
+{
+	char tmp[64];
+
+	return fail(
+		p,
+		"tag '%s' in %s: a tag may be shown, grouped, ordered, counted (Count, Uniq) or "
+		"filtered in WHERE with = != IN LIKE IS NULL against text",
+		tag_name(&p->nodes[t], tmp, sizeof(tmp)), clause);
+}
+
+/* A select item, GROUP BY or ORDER BY term: a tag alone or in Count()/Uniq(). */
+static int check_shown_tag(struct parser *p, int n, enum clause cl)
+{
+	const struct node *x = &p->nodes[n];
+	int t;
+
+	if (x->kind == N_FUNC && (x->ref == F_COUNT || x->ref == F_UNIQ) && x->a >= 0 &&
+	    is_tag(&p->nodes[x->a]))
+		x = &p->nodes[x->a];
+	if (is_tag(x)) {
+		if (x->kind == N_LABEL)
+			p->labels[x->ref].shown = true;
+		return 0;
+	}
+	t = find_tag(p, n);
+	return t < 0 ? 0 : tag_misused(p, t, clause_names[cl]);
+}
+
+static int check_where_tags(struct parser *p, int n)
+{
+	const struct node *x = &p->nodes[n];
+	int t = find_tag(p, n);
+
+	if (t < 0)
+		return 0;
+	if (x->kind == N_NOT)
+		return check_where_tags(p, x->a);
+	if (x->kind == N_BIN && (x->op == OP_AND || x->op == OP_OR))
+		return check_where_tags(p, x->a) || check_where_tags(p, x->b) ? p->rc : 0;
+	return tag_atom(p, x) >= 0 ? 0 : tag_misused(p, t, "WHERE");
+}
+
+static int check_tags(struct parser *p)
+{
+	for (size_t i = 0; i < p->nitems; i++)
+		if (p->items[i].expr >= 0 && check_shown_tag(p, p->items[i].expr, C_SELECT))
+			return p->rc;
+	for (size_t g = 0; g < p->ngroups; g++)
+		if (check_shown_tag(p, p->groups[g], C_GROUP))
+			return p->rc;
+	for (size_t o = 0; o < p->norders; o++)
+		if (check_shown_tag(p, p->orders[o].expr, C_ORDER))
+			return p->rc;
+	return p->where >= 0 ? check_where_tags(p, p->where) : 0;
 }
 
 /* ---- output ---- */
@@ -1767,6 +1989,346 @@ static void emit_sparse_cond(struct parser *p, const char *name, enum schema_typ
 	sb_puts(&p->sql, ") > 0)");
 }
 
+/*
+ * ---- virtual tag columns: emission ----
+ *
+ * A tag's value is its id (coalesce(col, 0): rows stored before the column existed hold
+ * NULL, and grouping must not split "none" in two); the server shows names for it. A
+ * label's value is the label's text, found through flow_tag.k8s_label by the side's pod
+ * id, or its service's id when it has no pod (label_entity). Filters never compare text
+ * on the fact table: each WHERE term on a tag becomes `id_col IN (ids whose dictionary
+ * entry satisfies the term)`, see emit_tag_term.
+ */
+
+/* The dictionary tables: the SQLite dialect names them main."x" so that the store's
+ * partition pruning, which looks for the one `FROM "view"` of the statement, still finds
+ * the fact table's alone (store_sqlite.c, scope_to_partitions). */
+static void sb_dict(struct parser *p, const char *table)
+{
+	const struct schema_table *t = schema_find_table("flow_tag", table);
+
+	if (!p->ch)
+		sb_puts(&p->sql, "main.");
+	sb_ident(&p->sql, t ? t->store_name : table);
+}
+
+static void sb_in(struct parser *p, bool not )
+{
+	/* ClickHouse: the dictionaries are Distributed tables in a cluster, and an IN over one
+	 * inside a query over another is refused unless GLOBAL (run once, sent to shards);
+	 * on a single server GLOBAL IN is plain IN. */
+	if (p->ch)
+		sb_puts(&p->sql, not ? " GLOBAL NOT IN (" : " GLOBAL IN (");
+	else
+		sb_puts(&p->sql, not ? " NOT IN (" : " IN (");
+}
+
+/* The id a label of side is looked up by: the pod's, else the pod service's, else 0. */
+static void emit_label_entity(struct parser *p, int side)
+{
+	struct strbuf *b = &p->sql;
+
+	sb_puts(b, "(CASE WHEN coalesce(");
+	sb_ident(b, tag_label_pod_column(side));
+	sb_puts(b, ", 0) != 0 THEN coalesce(");
+	sb_ident(b, tag_label_pod_column(side));
+	sb_puts(b, ", 0) ELSE coalesce(");
+	sb_ident(b, tag_label_service_column(side));
+	sb_puts(b, ", 0) END)");
+}
+
+static int add_text_param(struct parser *p, const char *s, size_t len)
+{
+	const struct node t = { .kind = N_TEXT, .s = s, .slen = len };
+
+	return add_param(p, &t);
+}
+
+/* `"id" FROM k8s_label WHERE "key" = ? AND <the entity's newest labels>` */
+static int emit_label_rows(struct parser *p, const struct label *l, const char *what)
+{
+	struct strbuf *b = &p->sql;
+
+	sb_puts(b, what);
+	sb_puts(b, " FROM ");
+	sb_dict(p, "k8s_label");
+	sb_puts(b, " WHERE \"key\" = ");
+	if (add_text_param(p, l->key, l->keylen))
+		return p->rc;
+	sb_puts(b, " AND (\"id\", \"time\")");
+	sb_in(p, false);
+	sb_puts(b, "SELECT \"id\", max(\"time\") FROM ");
+	sb_dict(p, "k8s_label");
+	sb_puts(b, " GROUP BY \"id\")");
+	return 0;
+}
+
+/* ClickHouse: `WITH <ids> AS "_lN_ids", <values> AS "_lN_vals"` for each shown label. */
+static int emit_ch_label_arrays(struct parser *p)
+{
+	struct strbuf *b = &p->sql;
+	bool any = false;
+	char name[32];
+
+	for (size_t i = 0; i < p->nlabels; i++) {
+		if (!p->labels[i].shown)
+			continue;
+		/* 18.16 has no correlated subqueries and one JOIN per SELECT: the label's
+		 * (entity, value) pairs become two constant arrays, sorted so that every
+		 * evaluation of the scalar subqueries (initiator and shards) agrees. */
+		for (int arr = 0; arr < 2; arr++) {
+			sb_puts(b, any ? ", (SELECT groupArray(" : "WITH (SELECT groupArray(");
+			any = true;
+			sb_puts(b, arr ? "\"v\") FROM (" : "\"i\") FROM (");
+			if (emit_label_rows(p, &p->labels[i],
+					    "SELECT assumeNotNull(\"id\") AS \"i\", "
+					    "max(assumeNotNull(\"value\")) AS \"v\""))
+				return p->rc;
+			snprintf(name, sizeof(name), "\"_l%zu_%s\"", i, arr ? "vals" : "ids");
+			sb_puts(b, " GROUP BY \"i\" ORDER BY \"i\")) AS ");
+			sb_puts(b, name);
+		}
+	}
+	if (any)
+		sb_puts(b, " ");
+	return 0;
+}
+
+/* SQLite: a LEFT JOIN per shown label, on its entity id, to its newest value. */
+static int emit_sqlite_label_joins(struct parser *p)
+{
+	struct strbuf *b = &p->sql;
+	char name[32];
+
+	for (size_t i = 0; i < p->nlabels; i++) {
+		if (!p->labels[i].shown)
+			continue;
+		/* max(value): one row per entity even if two servers wrote the same version */
+		sb_puts(b, " LEFT JOIN (");
+		if (emit_label_rows(p, &p->labels[i],
+				    "SELECT \"id\" AS \"_lid\", max(\"value\") AS \"_lv\""))
+			return p->rc;
+		snprintf(name, sizeof(name), "\"_l%zu\"", i);
+		sb_puts(b, " GROUP BY \"id\") AS ");
+		sb_puts(b, name);
+		sb_puts(b, " ON ");
+		sb_puts(b, name);
+		sb_puts(b, ".\"_lid\" = ");
+		emit_label_entity(p, p->labels[i].side);
+	}
+	return 0;
+}
+
+/* A label's value in the select list, GROUP BY, ORDER BY: its text, NULL without it. */
+static int emit_label_value(struct parser *p, int li)
+{
+	struct strbuf *b = &p->sql;
+	char name[32];
+
+	if (!p->ch) {
+		snprintf(name, sizeof(name), "\"_l%d\".\"_lv\"", li);
+		sb_puts(b, name);
+		return 0;
+	}
+	snprintf(name, sizeof(name), "\"_l%d_ids\", ", li);
+	sb_puts(b, "if(has(");
+	sb_puts(b, name);
+	emit_label_entity(p, p->labels[li].side);
+	sb_puts(b, "), transform(");
+	emit_label_entity(p, p->labels[li].side);
+	sb_puts(b, ", ");
+	sb_puts(b, name);
+	snprintf(name, sizeof(name), "\"_l%d_vals\", ", li);
+	sb_puts(b, name);
+	/* never taken (has() said it is there), but transform wants a String default */
+	if (add_text_param(p, "", 0))
+		return p->rc;
+	sb_puts(b, "), NULL)");
+	return 0;
+}
+
+/* Count(tag) / Uniq(tag): rows with the tag; a label counts where it has a value. */
+static int emit_counted_tag(struct parser *p, const struct node *t)
+{
+	struct strbuf *b = &p->sql;
+
+	if (t->kind == N_LABEL)
+		return emit_label_value(p, t->ref);
+	sb_puts(b, "CASE WHEN ");
+	sb_ident(b, tag_columns[t->ref].id_column);
+	sb_puts(b, " != 0 THEN ");
+	sb_ident(b, tag_columns[t->ref].id_column);
+	sb_puts(b, " END");
+	return 0;
+}
+
+enum tag_pred { TP_EQ, TP_NE, TP_IN, TP_NOT_IN, TP_LIKE, TP_NOT_LIKE, TP_NOT_NULL, TP_NULL };
+
+/*
+ * A WHERE term on a tag (tag_atom), negated when neg: `subject IN (the ids whose
+ * dictionary entry satisfies it)` (for a process, its newest entry; a label, its entity's
+ * newest labels). A row without the tag (id 0, or an id the dictionary
+ * does not know) has the value NULL, as the result shows it: every comparison with NULL
+ * is false there (pod_1 != 'x' leaves it out) and only IS NULL takes it, which is what SQL
+ * does with a NULL column. The caller pushes NOT down to the terms (emit_cond) so that
+ * NOT (pod_1 = 'x') is pod_1 != 'x' and leaves such rows out too.
+ */
+static int emit_tag_term(struct parser *p, const struct node *x, bool neg)
+{
+	struct strbuf *b = &p->sql;
+	const struct node *t = &p->nodes[tag_atom(p, x)], *val = NULL;
+	const char *attr = t->kind == N_TAG ? "\"name\"" : "\"value\"";
+	enum tag_pred pred;
+
+	switch (x->kind) {
+	case N_BIN:
+		pred = (x->op == OP_EQ) != neg ? TP_EQ : TP_NE;
+		val = &p->nodes[t == &p->nodes[x->a] ? x->b : x->a];
+		break;
+	case N_IN: pred = x->neg != neg ? TP_NOT_IN : TP_IN; break;
+	case N_LIKE:
+		pred = x->neg != neg ? TP_NOT_LIKE : TP_LIKE;
+		val = &p->nodes[x->b];
+		break;
+	default: pred = x->neg != neg ? TP_NOT_NULL : TP_NULL; break;
+	}
+	sb_puts(b, "(");
+	if (t->kind == N_TAG) {
+		/* NULL (a row stored before the column existed) is "none" */
+		if (pred == TP_NULL)
+			sb_puts(b, "coalesce(");
+		sb_ident(b, tag_columns[t->ref].id_column);
+		if (pred == TP_NULL)
+			sb_puts(b, ", 0)");
+	} else {
+		emit_label_entity(p, p->labels[t->ref].side); /* never NULL */
+	}
+	sb_in(p, pred == TP_NULL);
+	if (t->kind == N_TAG) {
+		uint32_t kinds = tag_columns[t->ref].kinds;
+		bool first = true;
+		char num[16];
+
+		sb_puts(b, "SELECT \"id\" FROM ");
+		sb_dict(p, "tag_dict");
+		sb_puts(b, (kinds & (kinds - 1)) ? " WHERE \"kind\" IN (" : " WHERE \"kind\" = ");
+		for (int k = 1; k < TAG__MAX; k++) {
+			if (!(kinds & (1u << k)))
+				continue;
+			snprintf(num, sizeof(num), "%s%d", first ? "" : ", ", k);
+			sb_puts(b, num);
+			first = false;
+		}
+		if (kinds & (kinds - 1))
+			sb_puts(b, ")");
+		/* A process's name is its comm, which exec changes: only its newest version
+		 * counts, as in results. Every other kind's name is fixed by its key. */
+		if ((kinds & (1u << TAG_GPROCESS)) && pred != TP_NOT_NULL && pred != TP_NULL) {
+			snprintf(num, sizeof(num), "%d", TAG_GPROCESS);
+			sb_puts(b, " AND (\"kind\" != ");
+			sb_puts(b, num);
+			sb_puts(b, " OR (\"id\", \"time\")");
+			sb_in(p, false);
+			sb_puts(b, "SELECT \"id\", max(\"time\") FROM ");
+			sb_dict(p, "tag_dict");
+			sb_puts(b, " WHERE \"kind\" = ");
+			sb_puts(b, num);
+			sb_puts(b, " GROUP BY \"id\"))");
+		}
+	} else if (emit_label_rows(p, &p->labels[t->ref], "SELECT \"id\"")) {
+		return p->rc;
+	}
+	switch (pred) {
+	case TP_EQ:
+	case TP_NE:
+		sb_puts(b, " AND ");
+		sb_puts(b, attr);
+		sb_puts(b, pred == TP_EQ ? " = " : " != ");
+		if (add_param(p, val))
+			return p->rc;
+		break;
+	case TP_IN:
+	case TP_NOT_IN:
+		sb_puts(b, " AND ");
+		sb_puts(b, attr);
+		sb_puts(b, pred == TP_IN ? " IN (" : " NOT IN (");
+		for (int k = x->b; k >= 0; k = p->nodes[k].next) {
+			if (add_param(p, &p->nodes[k]))
+				return p->rc;
+			if (p->nodes[k].next >= 0)
+				sb_puts(b, ", ");
+		}
+		sb_puts(b, ")");
+		break;
+	case TP_LIKE:
+	case TP_NOT_LIKE:
+		sb_puts(b, " AND ");
+		if (p->ch) {
+			/* as emit_ch_like: ASCII case-insensitive, backslash ordinary */
+			sb_puts(b, "lower(");
+			sb_puts(b, attr);
+			sb_puts(b, pred == TP_LIKE ? ") LIKE replaceAll(lower("
+						   : ") NOT LIKE replaceAll(lower(");
+			if (add_param(p, val))
+				return p->rc;
+			sb_puts(b, "), ");
+			if (add_text_param(p, "\\", 1))
+				return p->rc;
+			sb_puts(b, ", ");
+			if (add_text_param(p, "\\\\", 2))
+				return p->rc;
+			sb_puts(b, ")");
+		} else {
+			sb_puts(b, attr);
+			sb_puts(b, pred == TP_LIKE ? " LIKE " : " NOT LIKE ");
+			if (add_param(p, val))
+				return p->rc;
+		}
+		break;
+	case TP_NOT_NULL: break;
+	case TP_NULL:
+		/* a NULL in a NOT IN set would make every row's answer NULL */
+		sb_puts(b, " AND \"id\" IS NOT NULL");
+		break;
+	}
+	sb_puts(b, "))");
+	return p->failed ? p->rc : 0;
+}
+
+/*
+ * WHERE with NOT pushed down to the tag terms (De Morgan holds in SQL's three-valued
+ * logic), so that each tag term can be written as the two-valued lookup emit_tag_term
+ * gives it without changing what NULL does. Subtrees without tags are emitted as they are.
+ */
+static int emit_cond(struct parser *p, int n, bool neg)
+{
+	const struct node *x = &p->nodes[n];
+	struct strbuf *b = &p->sql;
+
+	if (find_tag(p, n) < 0) {
+		if (neg)
+			sb_puts(b, "(NOT ");
+		if (emit(p, n))
+			return p->rc;
+		if (neg)
+			sb_puts(b, ")");
+		return 0;
+	}
+	if (x->kind == N_NOT)
+		return emit_cond(p, x->a, !neg);
+	if (x->kind == N_BIN && (x->op == OP_AND || x->op == OP_OR)) {
+		sb_puts(b, "(");
+		if (emit_cond(p, x->a, neg))
+			return p->rc;
+		sb_puts(b, (x->op == OP_AND) != neg ? " AND " : " OR ");
+		if (emit_cond(p, x->b, neg))
+			return p->rc;
+		sb_puts(b, ")");
+		return 0;
+	}
+	return emit_tag_term(p, x, neg);
+}
+
 static int emit(struct parser *p, int n)
 {
 	const struct node *x = &p->nodes[n];
@@ -1892,6 +2454,13 @@ static int emit(struct parser *p, int n)
 			break;
 		}
 		sb_puts(b, funcs[x->ref].backend);
+		if (x->a >= 0 && is_tag(&p->nodes[x->a])) {
+			/* Count / Uniq (check_shown_tag allows no other) */
+			if (emit_counted_tag(p, &p->nodes[x->a]))
+				return p->rc;
+			sb_puts(b, ")");
+			break;
+		}
 		for (int k = x->a; k >= 0; k = p->nodes[k].next) {
 			emit(p, k);
 			if (p->nodes[k].next >= 0)
@@ -1899,6 +2468,12 @@ static int emit(struct parser *p, int n)
 		}
 		sb_puts(b, ")");
 		break;
+	case N_TAG:
+		sb_puts(b, "coalesce(");
+		sb_ident(b, tag_columns[x->ref].id_column);
+		sb_puts(b, ", 0)");
+		break;
+	case N_LABEL: return emit_label_value(p, x->ref);
 	case N_IDENT: break; /* resolved before emission */
 	}
 	return p->failed ? p->rc : 0;
@@ -1942,6 +2517,8 @@ static void render(struct parser *p, struct strbuf *b, int n, int min_prec)
 	switch (x->kind) {
 	case N_IDENT: sb_add(b, x->s, x->slen); break;
 	case N_COL: sb_puts(b, p->table->columns[x->ref].name); break;
+	case N_TAG: sb_puts(b, tag_columns[x->ref].name); break;
+	case N_LABEL: sb_add(b, x->s, x->slen); break;
 	case N_REF: {
 		const struct item *it = &p->items[x->ref];
 
@@ -2180,8 +2757,11 @@ static int emit_select(struct parser *p, const struct query_limits *lim, struct 
 	if (max_rows > (uint64_t)INT64_MAX - 1)
 		max_rows = (uint64_t)INT64_MAX - 1;
 	out->columns = calloc(QUERY_MAX_COLUMNS, sizeof(*out->columns));
-	if (!out->columns)
+	out->tag_ids = calloc(QUERY_MAX_COLUMNS, sizeof(*out->tag_ids));
+	if (!out->columns || !out->tag_ids)
 		return fail_nomem(p);
+	if (p->ch && emit_ch_label_arrays(p))
+		return p->rc;
 	sb_puts(b, "SELECT ");
 	for (size_t i = 0; i < p->nitems; i++) {
 		const struct item *it = &p->items[i];
@@ -2199,6 +2779,8 @@ static int emit_select(struct parser *p, const struct query_limits *lim, struct 
 			}
 			continue;
 		}
+		/* the server shows the names of a tag's ids (query_plan.tag_ids) */
+		out->tag_ids[out->ncolumns] = p->nodes[it->expr].kind == N_TAG;
 		if (emit(p, it->expr))
 			return p->rc;
 		if (it->aliased) {
@@ -2226,13 +2808,15 @@ static int emit_select(struct parser *p, const struct query_limits *lim, struct 
 	sb_puts(b, " FROM ");
 	/* The store's name for it: "network.1s" is stored as network_1s (schema.h). */
 	sb_ident(b, p->table->store_name);
+	if (!p->ch && emit_sqlite_label_joins(p))
+		return p->rc;
 	if (p->where >= 0) {
 		const char *top_n = top_n_ordered(p);
 		int64_t lo = INT64_MIN, hi = INT64_MAX;
 
 		sb_puts(b, " WHERE ");
 		p->time_noindex = top_n != NULL;
-		if (emit(p, p->where))
+		if (emit_cond(p, p->where, false))
 			return p->rc;
 		p->time_noindex = false;
 		if (!p->ch)
@@ -2378,7 +2962,7 @@ static int parse_show(struct parser *p, struct query_plan *out)
 		if (peek(p)->kind != TK_END)
 			return fail_near(p, "syntax error");
 		t = p->table;
-		if (show_setup(p, out, cols, 3, t->ncolumns))
+		if (show_setup(p, out, cols, 3, t->ncolumns + tag_ncolumns + 2))
 			return p->rc;
 		for (size_t i = 0; i < t->ncolumns; i++) {
 			if (t->columns[i].kind != kind)
@@ -2386,6 +2970,20 @@ static int parse_show(struct parser *p, struct query_plan *out)
 			out->rows[out->nrows * 3] = t->columns[i].name;
 			out->rows[out->nrows * 3 + 1] = type_name(t->columns[i].type);
 			out->rows[out->nrows * 3 + 2] = t->columns[i].help;
+			out->nrows++;
+		}
+		if (kind != SCHEMA_TAG || !tag_columns_on(t))
+			return 0;
+		/* The virtual tag columns (tag_columns.h) after the stored ones, type "tag":
+		 * names through the flow_tag dictionaries, not stored on the table. */
+		for (size_t i = 0; i < tag_ncolumns + 2; i++) {
+			out->rows[out->nrows * 3] = i < tag_ncolumns
+							    ? tag_columns[i].name
+							    : tag_label_show[i - tag_ncolumns][0];
+			out->rows[out->nrows * 3 + 1] = "tag";
+			out->rows[out->nrows * 3 + 2] =
+				i < tag_ncolumns ? tag_columns[i].help
+						 : tag_label_show[i - tag_ncolumns][1];
 			out->nrows++;
 		}
 		return 0;
@@ -2405,6 +3003,7 @@ void query_plan_free(struct query_plan *plan)
 	for (size_t i = 0; plan->columns && i < plan->ncolumns; i++)
 		free(plan->columns[i]);
 	free(plan->columns);
+	free(plan->tag_ids);
 	free(plan->rows);
 	memset(plan, 0, sizeof(*plan));
 }
@@ -2441,7 +3040,7 @@ static int translate(struct parser *p, const char *sql, size_t len, const struct
 		return parse_show(p, out);
 	if (!accept_kw(p, "SELECT"))
 		return fail(p, "only SELECT and SHOW are allowed");
-	if (parse_select(p) || check_select(p) || emit_select(p, lim, out))
+	if (parse_select(p) || check_select(p) || check_tags(p) || emit_select(p, lim, out))
 		return p->rc;
 	out->sql = p->sql.buf;
 	p->sql.buf = NULL;

@@ -13,6 +13,7 @@
  *          [ORDER BY expr [ASC|DESC], ...] [LIMIT n [OFFSET m] | LIMIT m, n]
  *   item: * | expr [AS alias]
  *   SHOW DATABASES | SHOW TABLES | SHOW TAGS FROM [db.]t | SHOW METRICS FROM [db.]t
+ *   (SHOW TAGS lists the virtual tag columns after the stored ones, with type "tag")
  * A table whose name holds a dot (flow_metrics' network.1s, network_map.1m, ...) may be
  * written bare or quoted, with or without its db: network.1s, "network.1s",
  * flow_metrics.network.1s, flow_metrics."network.1s".
@@ -27,6 +28,14 @@
  * one trailing ';' is tolerated. LIKE is SQLite's (ASCII case-insensitive unless the store
  * sets case_sensitive_like, which ours does not; the ClickHouse dialect matches it);
  * backslash is an ordinary character in strings and patterns.
+ *
+ * Virtual tag columns (tag_columns.h) on l7_flow_log and l4_flow_log: pod_1, auto_service_0,
+ * k8s.label.app_1 (bare, or quoted whole: "k8s.label.app.kubernetes.io/name_1"), ... In
+ * WHERE, `tag = 'x'`, `!=`, `[NOT] IN ('x', ...)`, `[NOT] LIKE 'x'`, `IS [NOT] NULL` become
+ * integer lookups of the stored id column through the flow_tag dictionaries (a row without
+ * the tag is NULL: only IS NULL takes it; NOT is pushed down to keep that). In the select
+ * list, GROUP BY and ORDER BY a tag is its id (query_plan.tag_ids: the executor shows
+ * names), a label its value; Count() and Uniq() take either. Nothing else takes them.
  */
 #ifndef OB_QUERY_SQL_H
 #define OB_QUERY_SQL_H
@@ -91,6 +100,9 @@ struct query_plan {
 	size_t nparams;
 	char **columns; /* output column names as the user sees them (alias or expression) */
 	size_t ncolumns;
+	/* SELECT: per column, whether it holds the ids of a virtual tag column (pod_1, ...:
+	 * tag_columns.h) that the executor shows as names (query/tag_names.h); NULL for SHOW. */
+	bool *tag_ids;
 	const char **rows; /* SHOW: nrows * ncolumns cells, row-major, static schema strings */
 	size_t nrows;
 	const struct schema_table *table; /* SELECT: the table queried */

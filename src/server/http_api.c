@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "query/sql.h"
+#include "query/tag_names.h"
 #include "query/trace.h"
 #include "server/agents.h"
 #include "server/http_api.h"
@@ -82,6 +83,7 @@ struct http_api {
 	_Atomic uint64_t ingest_lat_count[ING_LAT_BUCKETS + 1]; /* per bucket, not cumulative */
 	_Atomic uint64_t ingest_us_sum;
 	struct agent_registry *agents;
+	struct tag_names *names; /* tag ids to names for query results, cached */
 	uint64_t started_mono_us;
 	/*
 	 * One ingest body decoded at a time: a decoded batch takes up to WIRE_MAX_RECORDS
@@ -587,11 +589,38 @@ static bool ctype_is(const char *ctype, const char *want)
 
 /* ---- /v1/query ---- */
 
+/* A result cell holding a tag id, to be shown as its name: where it goes in the output. */
+struct tag_cell {
+	size_t at; /* offset in the output buffer */
+	int64_t id;
+};
+
 struct qctx {
 	struct obuf *out;
 	struct jsonw *scratch;
 	size_t nrows;
+	const bool *tag_ids; /* plan.tag_ids: columns whose ids become names */
+	struct tag_cell *cells;
+	size_t ncells, cap;
 };
+
+/* Remember a tag id cell (written later, see decode_tags); false when out of memory. */
+static bool note_tag_cell(struct qctx *q, const struct store_value *v)
+{
+	if (q->ncells == q->cap) {
+		size_t ncap = q->cap ? q->cap * 2 : 256;
+		struct tag_cell *nc = realloc(q->cells, ncap * sizeof(*nc));
+
+		if (!nc)
+			return false;
+		q->cells = nc;
+		q->cap = ncap;
+	}
+	/* NULL (a row older than the column) and 0 are "no tag" alike */
+	q->cells[q->ncells++] =
+		(struct tag_cell){ .at = q->out->len, .id = v->type == STORE_INT ? v->i : 0 };
+	return true;
+}
 
 static int q_on_row(void *ctx, const struct store_value *vals, size_t ncols)
 {
@@ -602,6 +631,11 @@ static int q_on_row(void *ctx, const struct store_value *vals, size_t ncols)
 	for (i = 0; i < ncols; i++) {
 		if (i)
 			ob_put(q->out, ",", 1);
+		if (q->tag_ids && q->tag_ids[i]) {
+			if (!note_tag_cell(q, &vals[i]))
+				return -ENOMEM;
+			continue;
+		}
 		switch (vals[i].type) {
 		case STORE_INT: ob_printf(q->out, "%lld", (long long)vals[i].i); break;
 		case STORE_REAL:
@@ -618,6 +652,57 @@ static int q_on_row(void *ctx, const struct store_value *vals, size_t ncols)
 	ob_put(q->out, "]", 1);
 	q->nrows++;
 	return q->out->oom ? -ENOMEM : 0;
+}
+
+/*
+ * Write the names of the tag id cells the rows left out (note_tag_cell): one dictionary
+ * lookup for the distinct ids of the whole result (tag_names.h), then the output rebuilt
+ * with each name (or null) at its place. Returns 0, -ENOMEM, or the store's -errno.
+ */
+static int decode_tags(struct http_api *api, struct qctx *q, struct jsonw *scratch)
+{
+	struct store_limits lim = { .timeout_ms = api->cfg.query_timeout_ms };
+	struct obuf out = { 0 };
+	int64_t *ids;
+	char **names;
+	size_t from = 0;
+	int rc;
+
+	if (!q->ncells)
+		return 0;
+	ids = malloc(q->ncells * sizeof(*ids));
+	names = calloc(q->ncells, sizeof(*names));
+	if (!ids || !names) {
+		free(ids);
+		free(names);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < q->ncells; i++)
+		ids[i] = q->cells[i].id;
+	rc = tag_names_lookup(api->names, api->cfg.store, &lim, ids, q->ncells, names);
+	for (size_t i = 0; !rc && i < q->ncells; i++) {
+		ob_put(&out, q->out->p + from, q->cells[i].at - from);
+		from = q->cells[i].at;
+		if (names[i])
+			ob_jstr(&out, scratch, names[i], strlen(names[i]));
+		else
+			ob_puts(&out, "null");
+	}
+	if (!rc) {
+		ob_put(&out, q->out->p + from, q->out->len - from);
+		if (out.oom) {
+			rc = -ENOMEM;
+			ob_free(&out);
+		} else {
+			ob_free(q->out);
+			*q->out = out;
+		}
+	}
+	for (size_t i = 0; i < q->ncells; i++)
+		free(names[i]);
+	free(names);
+	free(ids);
+	return rc;
 }
 
 static enum MHD_Result handle_query(struct http_api *api, struct MHD_Connection *conn,
@@ -727,6 +812,7 @@ static enum MHD_Result handle_query(struct http_api *api, struct MHD_Connection 
 		sl.has_time_range = plan.has_time_range;
 		sl.time_lo = plan.time_lo;
 		sl.time_hi = plan.time_hi;
+		qc.tag_ids = plan.tag_ids;
 		rc = store_query(api->cfg.store, plan.sql, params, plan.nparams, &sl, NULL,
 				 q_on_row, &qc);
 		if (rc == -ENOMEM || out.oom)
@@ -736,6 +822,19 @@ static enum MHD_Result handle_query(struct http_api *api, struct MHD_Connection 
 			ret = send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s",
 					 store_errmsg(api->cfg.store));
 			goto out;
+		}
+		{
+			int drc = decode_tags(api, &qc, &scratch);
+
+			if (drc == -ENOMEM)
+				goto oom;
+			if (drc) {
+				cnt_add(&api->query_total[QRY_ERROR], 1);
+				ret = send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+						 "tag names (flow_tag.tag_dict): %s",
+						 store_errmsg(api->cfg.store));
+				goto out;
+			}
 		}
 	}
 	took = mono_us() - t0;
@@ -754,6 +853,7 @@ oom:
 	cnt_add(&api->query_total[QRY_ERROR], 1);
 	ret = send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 out:
+	free(qc.cells);
 	free(params);
 	query_plan_free(&plan);
 	query_req_free(&q);
@@ -1127,6 +1227,27 @@ static enum MHD_Result handle_metrics(struct http_api *api, struct MHD_Connectio
 		  "flowscope_query_seconds_count %llu\n",
 		  (double)cnt_get(&api->query_us_sum) / 1e6,
 		  (unsigned long long)cnt_get(&api->query_total[QRY_OK]));
+	{
+		struct tag_names_stats ts;
+
+		tag_names_stats(api->names, &ts);
+		ob_puts(&out, "# HELP flowscope_query_tag_ids_total Distinct tag ids of each query "
+			      "result shown as names, by where the name came from.\n"
+			      "# TYPE flowscope_query_tag_ids_total counter\n");
+		ob_printf(&out, "flowscope_query_tag_ids_total{result=\"cached\"} %llu\n",
+			  (unsigned long long)ts.hits);
+		ob_printf(&out, "flowscope_query_tag_ids_total{result=\"looked_up\"} %llu\n",
+			  (unsigned long long)(ts.misses - ts.unknown));
+		ob_printf(&out, "flowscope_query_tag_ids_total{result=\"unknown\"} %llu\n",
+			  (unsigned long long)ts.unknown);
+		ob_puts(&out, "# HELP flowscope_query_tag_dict_lookups_total Queries of "
+			      "flow_tag.tag_dict for result names, by outcome.\n"
+			      "# TYPE flowscope_query_tag_dict_lookups_total counter\n");
+		ob_printf(&out, "flowscope_query_tag_dict_lookups_total{result=\"ok\"} %llu\n",
+			  (unsigned long long)(ts.queries - ts.errors));
+		ob_printf(&out, "flowscope_query_tag_dict_lookups_total{result=\"error\"} %llu\n",
+			  (unsigned long long)ts.errors);
+	}
 	ob_puts(&out, "# HELP flowscope_trace_total Trace assemblies (GET /v1/trace) by outcome.\n"
 		      "# TYPE flowscope_trace_total counter\n");
 	for (i = 0; i < TRC__MAX; i++)
@@ -1365,7 +1486,10 @@ int http_api_start(const struct http_api_cfg *cfg, struct http_api **out)
 	api->started_mono_us = mono_us();
 	pthread_mutex_init(&api->ingest_lock, NULL);
 	api->agents = agents_create(HTTP_MAX_AGENTS);
-	if (!api->agents) {
+	api->names = tag_names_new(0, 0);
+	if (!api->agents || !api->names) {
+		agents_destroy(api->agents);
+		tag_names_free(api->names);
 		free(api);
 		return -ENOMEM;
 	}
@@ -1385,6 +1509,7 @@ int http_api_start(const struct http_api_cfg *cfg, struct http_api **out)
 		rc = errno ? -errno : -EADDRNOTAVAIL;
 		ob_err("[server] cannot listen on %s: %s", api->listen, strerror(-rc));
 		agents_destroy(api->agents);
+		tag_names_free(api->names);
 		free(api);
 		return rc;
 	}
@@ -1399,6 +1524,7 @@ void http_api_stop(struct http_api *api)
 	if (api->mhd)
 		MHD_stop_daemon(api->mhd);
 	agents_destroy(api->agents);
+	tag_names_free(api->names);
 	pthread_mutex_destroy(&api->ingest_lock);
 	free(api);
 }

@@ -227,12 +227,14 @@ static const struct bad_case bad_cases[] = {
 	  "subqueries are not supported" },
 	{ "SELECT (SELECT 1) FROM l7_flow_log", NULL, "subqueries are not supported" },
 	{ "SELECT foo FROM l7_flow_log", NULL, "unknown column 'foo' in l7_flow_log" },
-	{ "SELECT Time FROM l7_flow_log", NULL, "unknown column 'Time' in l7_flow_log" },
+	{ "SELECT Time FROM l7_flow_log", NULL,
+	  "unknown column 'Time' in l7_flow_log (near: time)" },
 	{ "SELECT time FROM l7_flow_log WHERE \"x\" = 1", NULL,
-	  "unknown column 'x' in l7_flow_log" },
+	  "unknown column 'x' in l7_flow_log (near: x_request_id_0, x_request_id_1)" },
 	{ "SELECT * FROM x", NULL,
 	  "unknown table 'x' (tables: l7_flow_log, l4_flow_log, network.1s, network.1m, "
-	  "network_map.1s, network_map.1m, tag_dict, tag_link, k8s_label, process, host)" },
+	  "network_map.1s, network_map.1m, tag_dict, tag_link, k8s_label, "
+	  "process, host)" },
 	{ "SELECT * FROM other.l7_flow_log", "flow_log",
 	  "database 'other' does not match the request's db 'flow_log'" },
 	{ "SELECT * FROM l7_flow_log", "metrics",
@@ -289,13 +291,15 @@ static const struct bad_case bad_cases[] = {
 	{ "SHOW INDEXES", NULL, "expected DATABASES, TABLES, TAGS or METRICS near 'INDEXES'" },
 	{ "SHOW TAGS FROM nope", NULL,
 	  "unknown table 'nope' (tables: l7_flow_log, l4_flow_log, network.1s, network.1m, "
-	  "network_map.1s, network_map.1m, tag_dict, tag_link, k8s_label, process, host)" },
+	  "network_map.1s, network_map.1m, tag_dict, tag_link, k8s_label, "
+	  "process, host)" },
 	{ "SELECT time FROM flow_log.l5_flow_log", NULL,
 	  "unknown table 'l5_flow_log' (tables: l7_flow_log, l4_flow_log)" },
 	/* flow_metrics' dotted names: each part a name, at most db.table.suffix, no spaces. */
 	{ "SELECT time FROM network.1h", NULL,
 	  "unknown table 'network.1h' (tables: l7_flow_log, l4_flow_log, network.1s, network.1m, "
-	  "network_map.1s, network_map.1m, tag_dict, tag_link, k8s_label, process, host)" },
+	  "network_map.1s, network_map.1m, tag_dict, tag_link, k8s_label, "
+	  "process, host)" },
 	{ "SELECT time FROM network.1s", "flow_log",
 	  "table 'network.1s' is in database 'flow_metrics', not the request's db 'flow_log'" },
 	{ "SHOW METRICS FROM network_map.1m", "flow_log",
@@ -311,11 +315,14 @@ static const struct bad_case bad_cases[] = {
 	{ "SELECT time FROM network .1s", NULL, "malformed number '.1s'" },
 	{ "SELECT time FROM network_1s", NULL,
 	  "unknown table 'network_1s' (tables: l7_flow_log, l4_flow_log, network.1s, network.1m, "
-	  "network_map.1s, network_map.1m, tag_dict, tag_link, k8s_label, process, host)" },
+	  "network_map.1s, network_map.1m, tag_dict, tag_link, k8s_label, "
+	  "process, host)" },
 	{ "SELECT time FROM \"network.1s\".x", NULL,
 	  "unknown table 'network.1s.x' (tables: l7_flow_log, l4_flow_log, network.1s, network.1m, "
-	  "network_map.1s, network_map.1m, tag_dict, tag_link, k8s_label, process, host)" },
-	{ "SELECT ip4_0 FROM network.1s", NULL, "unknown column 'ip4_0' in network.1s" },
+	  "network_map.1s, network_map.1m, tag_dict, tag_link, k8s_label, "
+	  "process, host)" },
+	{ "SELECT ip4_0 FROM network.1s", NULL,
+	  "unknown column 'ip4_0' in network.1s (near: ip4)" },
 	{ "SELECT role FROM network_map.1s", NULL, "unknown column 'role' in network_map.1s" },
 	{ "SELECT network.1s FROM network.1s", NULL, "qualified column names are not supported" },
 	{ "SELECT time FROM l7_flow_log WHERE time > l7_flow_log.1", NULL,
@@ -713,7 +720,8 @@ static void test_show(void **state)
 	assert_string_equal(plan.columns[0], "name");
 	assert_string_equal(plan.columns[1], "type");
 	assert_string_equal(plan.columns[2], "help");
-	assert_int_equal(plan.nrows, tags);
+	/* the stored tags, then 26 virtual tag columns and 2 label patterns (test_query_tags) */
+	assert_int_equal(plan.nrows, tags + 28);
 	assert_string_equal(plan.rows[0], "time");
 	assert_string_equal(plan.rows[1], "int");
 	assert_string_equal(plan.rows[2], "end of the exchange, Unix seconds");
@@ -732,12 +740,12 @@ static void test_show(void **state)
 	tags = metrics = 0;
 	for (size_t i = 0; i < t->ncolumns; i++)
 		*(t->columns[i].kind == SCHEMA_TAG ? &tags : &metrics) += 1;
-	assert_int_equal(tags, 30 + 2 * 15); /* 15 tag id columns per side */
+	assert_int_equal(tags, 60); /* 30 of the record, 2 x 15 tag ids */
 	assert_int_equal(metrics, 33);
 	assert_int_equal(query_translate("SHOW TAGS FROM flow_log.l4_flow_log", "flow_log", &plan,
 					 err, sizeof(err)),
 			 0);
-	assert_int_equal(plan.nrows, tags);
+	assert_int_equal(plan.nrows, tags + 28);
 	assert_string_equal(plan.rows[0], "time");
 	assert_string_equal(plan.rows[3 * 5], "close_type_name");
 	assert_string_equal(plan.rows[3 * 5 + 1], "text");

@@ -1,0 +1,1 @@
+SELECT pod_1, k8s.label.app_1, Count(row) FROM l7_flow_log WHERE NOT (auto_service_1 = 'x' OR pod_ns_0 IN ('a','b')) AND k8s.label.tier_1 IS NULL GROUP BY pod_1, k8s.label.app_1 ORDER BY pod_1

@@ -1,0 +1,1 @@
+SELECT Uniq(auto_instance_0), Count("k8s.label.a'b_0") FROM l4_flow_log WHERE process_0 LIKE 'ng%' AND NOT container_1 IS NOT NULL

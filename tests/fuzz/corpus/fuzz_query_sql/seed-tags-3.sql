@@ -1,0 +1,1 @@
+SELECT time FROM l7_flow_log WHERE pod_2 = 'x' OR k8s.label._1 != 'y' OR host_0 > 'z'
