@@ -120,6 +120,17 @@ def test_process_host_and_custom_tags_sqlite(nginx, tmpdir_path):
             uid = next(int(line.split()[1]) for line in f if line.startswith("Uid:"))
         assert p == [[host_id, "tag-test", nginx_pid, "nginx", "/usr/sbin/nginx",
                       pwd.getpwuid(uid).pw_name, 0, nginx_ns, nginx_inode]], p
+        # The same rows through the virtual tag columns: names in, names out.
+        got = srv.query(f"SELECT auto_service_1, process_1, netns_1, host_0, Count(row) "
+                        f"FROM l7_flow_log WHERE auto_service_1 = 'web' AND "
+                        f"custom_service_0 IN ('lo') AND server_port = {port} AND "
+                        f"request_resource LIKE '/ok?tag=%' "
+                        f"GROUP BY auto_service_1, process_1, netns_1, host_0")
+        assert sorted(got, key=str) == sorted(
+            [["web", None, None, host, 3], ["web", "nginx", str(nginx_inode), host, 3]],
+            key=str), got
+        assert srv.query(f"SELECT Count(row) FROM l7_flow_log WHERE auto_service_1 != 'web' "
+                         f"AND server_port = {port}") == [[0]]
         h = srv.query(f"SELECT hostname, agent_id FROM flow_tag.host WHERE host_id = {host_id}")
         assert h == [[host, "tag-test"]], h
         assert agent.stats["hosts_reported"] >= 1
