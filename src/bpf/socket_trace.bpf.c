@@ -232,10 +232,15 @@ static __always_inline __u64 trace_key(__u64 pid_tgid, __u64 goid)
  *       thread's pending id if fresh and taken on another socket (E3); else 0 - in
  *       particular a response on the socket the pending id came from, with no downstream
  *       call in between, carries 0.
- *   E3. When the pending id is used, S.peer = the pending origin (unless S is it), so S's
- *       response (I2) is remembered on the origin.
+ *   E3. When the pending id is used, S.peer = the pending origin (unless S is it, or S
+ *       is a socket we accepted), so S's response (I2) is remembered on the origin.
  *   E4. The thread's pending id is consumed when it is the id carried, and when S is the
  *       socket it came from (that message has been answered).
+ *
+ *   E5. Exception to E1: on a socket the thread connected (or of unknown role), a write after a
+ * write is a new request when the thread holds a fresh pending id of another inbound request than
+ *       the one the socket's current request serves (pipelining on a shared connection):
+ *       E2-E4 apply. See trace_pipelined.
  *
  *  Connect (sys_enter_connect) of socket S by a thread holding a fresh pending id whose
  *  origin is not S:
@@ -357,6 +362,25 @@ static __always_inline void trace_thread_set(__u64 key, struct trace_thread *ts,
 		count(FS_CNT_TRACE_STATE_FULL, 1);
 }
 
+/*
+ * E5: a write on a downstream socket (one we connected) right after another write is a
+ * new request, not the rest of the previous one, when the thread has read a request of
+ * another inbound connection since: an event loop sharing one kept-alive connection among
+ * its requests (Node.js writing each request's Redis command as it reads the request,
+ * any pipelining client) writes back to back for different requests. Rest-of-message
+ * writes serve the same inbound request (its continued reads leave the same id and origin
+ * pending), so they keep their id (E1). Sockets of unknown role (opened before the agent
+ * started) count as ours: a service's connection pool usually predates the agent.
+ */
+static __always_inline bool trace_pipelined(const struct trace_thread *ts,
+					    const struct trace_sock *ss, __u64 ino, __u8 role,
+					    __u64 now)
+{
+	return role != FS_ROLE_SERVER && ts && ts->id && trace_fresh(ts->ts, now) &&
+	       ts->sock != ino && ts->id != ss->cur_id && ts->origin != ss->peer &&
+	       ts->origin != ino;
+}
+
 /* The id of one data syscall on socket ino: the rules above. */
 static __noinline __u64 trace_event(__u64 pid_tgid, __u64 goid, __u64 ino, __u8 dir, __u8 role)
 {
@@ -402,16 +426,18 @@ static __noinline __u64 trace_event(__u64 pid_tgid, __u64 goid, __u64 ino, __u8 
 		trace_thread_set(key, ts, &v);
 		return id;
 	}
-	if (ss->last_dir == TRACE_DIR_OUT) /* E1 */
+	if (ss->last_dir == TRACE_DIR_OUT && !trace_pipelined(ts, ss, ino, role, now)) /* E1 */
 		return ss->cur_id;
-	/* E2 */
+	/* E2 (or E5: the pending id, as pin and resp_id were cleared by the previous write) */
 	if (ss->pin_id && trace_fresh(ss->pin_ts, now)) {
 		id = ss->pin_id;
 	} else if (ss->resp_id && trace_fresh(ss->resp_ts, now)) {
 		id = ss->resp_id;
 	} else if (ts && ts->id && trace_fresh(ts->ts, now) && ts->sock != ino) {
 		id = ts->id;
-		if (ts->origin != ino) /* E3 */
+		/* E3; not on a socket we accepted: answering a request is no downstream call, and
+		 * a peer there would send its next request's id to another client (I2). */
+		if (ts->origin != ino && role != FS_ROLE_SERVER)
 			ss->peer = ts->origin;
 	}
 	if (ts && ts->id && (ts->id == id || ts->sock == ino)) /* E4 */
