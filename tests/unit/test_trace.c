@@ -679,12 +679,48 @@ static void test_lone_response(void **unused)
 	store_check(lone, N(lone), &b);
 }
 
+/*
+ * A busy server: front's call to cart waited 70 ms in cart's socket buffer before Node read
+ * it (more than Δ), and front read the answer 70 ms after it was written. The same
+ * exchange by tcp_seq all the same: cart's times lie within front's. The same sequence
+ * numbers on a span outside them (another exchange) link nothing.
+ */
+static const struct sp backlog[] = {
+	{ 1, "c-p", 100, "python3", 40000, 8001, 0, 200000, 1000, 2000, 0, 0, "/cart" },
+	{ 2, "s-p", 200, "node", 40000, 8001, 70000, 130000, 1000, 2000, 0, 0, "/cart" },
+	{ 3, "s-p", 200, "node", 40000, 8001, 70000, 270000, 1000, 2000, 0, 0, "/cart" },
+	{ 4, "s-p", 200, "node", 40000, 8001, -70000, 130000, 1000, 2000, 0, 0, "/cart" },
+};
+
+static void test_server_backlog(void **unused)
+{
+	struct trace_cfg cfg = { 0 };
+	struct trace_span a, b;
+
+	(void)unused;
+	trace_cfg_defaults(&cfg);
+	to_span(&backlog[0], &a);
+	to_span(&backlog[1], &b);
+	assert_int_equal(trace_linked(&cfg, &a, &b), TRACE_LINK_TCP_SEQ);
+	for (int i = 2; i <= 3; i++) {
+		to_span(&backlog[i], &b);
+		assert_int_equal(trace_linked(&cfg, &a, &b), 0);
+	}
+	/* A record without its response: the old bound (starts within Δ). */
+	to_span(&backlog[1], &b);
+	b.resp_tcp_seq = 0;
+	assert_int_equal(trace_linked(&cfg, &a, &b), 0);
+	b.start_us = a.start_us + 50000;
+	assert_int_equal(trace_linked(&cfg, &a, &b), TRACE_LINK_TCP_SEQ);
+}
+
 /* Links are symmetric, and a span is never linked to itself. */
 static void test_links_symmetric(void **unused)
 {
-	const struct sp *sets[] = { chain3, net_hops, keepalive, parallel, retry, w3c, strays };
+	const struct sp *sets[] = { chain3, net_hops, keepalive, parallel,
+				    retry,  w3c,      strays,	 backlog };
 	const size_t ns[] = { N(chain3), N(net_hops), N(keepalive), N(parallel),
-			      N(retry),	 N(w3c),      N(strays) };
+			      N(retry),	 N(w3c),      N(strays),    N(backlog) };
 	struct trace_cfg cfg = { 0 };
 	struct trace_span a, b;
 
@@ -749,6 +785,7 @@ int main(void)
 		cmocka_unit_test(test_keepalive),
 		cmocka_unit_test(test_parallel),
 		cmocka_unit_test(test_batched_response),
+		cmocka_unit_test(test_server_backlog),
 		cmocka_unit_test(test_retry),
 		cmocka_unit_test(test_w3c),
 		cmocka_unit_test(test_strays),
