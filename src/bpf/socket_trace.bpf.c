@@ -241,6 +241,12 @@ static __always_inline __u64 trace_key(__u64 pid_tgid, __u64 goid)
  * write is a new request when the thread holds a fresh pending id of another inbound request than
  *       the one the socket's current request serves (pipelining on a shared connection):
  *       E2-E4 apply. See trace_pipelined.
+ *   E6. From then on the socket is shared: it gets no peer (E3), and loses the one it had.
+ *       Several requests of different inbound requests are in flight on it, and the next
+ *       response read answers the oldest, not the last written: remembering it on the last
+ *       writer's inbound socket (I2) gave that request another request's response id. The
+ *       thread that reads a response still holds its id (I3 on a socket of unknown role),
+ *       or nothing (role client), so the links that remain are the right ones.
  *
  *  Connect (sys_enter_connect) of socket S by a thread holding a fresh pending id whose
  *  origin is not S:
@@ -289,7 +295,8 @@ struct trace_sock {
 	__u64 resp_id; /* I2: id of the downstream response, for this socket's response */
 	__u64 resp_ts;
 	__u8 last_dir; /* TRACE_DIR_* */
-	__u8 _pad[7];
+	__u8 shared;   /* E5 happened: requests of several inbound requests in flight (E6) */
+	__u8 _pad[6];
 };
 
 struct {
@@ -426,8 +433,12 @@ static __noinline __u64 trace_event(__u64 pid_tgid, __u64 goid, __u64 ino, __u8 
 		trace_thread_set(key, ts, &v);
 		return id;
 	}
-	if (ss->last_dir == TRACE_DIR_OUT && !trace_pipelined(ts, ss, ino, role, now)) /* E1 */
-		return ss->cur_id;
+	if (ss->last_dir == TRACE_DIR_OUT) {
+		if (!trace_pipelined(ts, ss, ino, role, now)) /* E1 */
+			return ss->cur_id;
+		ss->shared = 1; /* E6 */
+		ss->peer = 0;
+	}
 	/* E2 (or E5: the pending id, as pin and resp_id were cleared by the previous write) */
 	if (ss->pin_id && trace_fresh(ss->pin_ts, now)) {
 		id = ss->pin_id;
@@ -437,7 +448,7 @@ static __noinline __u64 trace_event(__u64 pid_tgid, __u64 goid, __u64 ino, __u8 
 		id = ts->id;
 		/* E3; not on a socket we accepted: answering a request is no downstream call, and
 		 * a peer there would send its next request's id to another client (I2). */
-		if (ts->origin != ino && role != FS_ROLE_SERVER)
+		if (ts->origin != ino && role != FS_ROLE_SERVER && !ss->shared)
 			ss->peer = ts->origin;
 	}
 	if (ts && ts->id && (ts->id == id || ts->sock == ino)) /* E4 */
