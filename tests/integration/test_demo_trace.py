@@ -23,6 +23,11 @@ import demo  # noqa: E402  (demo/demo.py)
 
 REQUESTS = 200
 CONCURRENCY = 50
+# Node.js writes one INCR per checkout on its one Redis connection, and redis-server reads
+# what has arrived in one read: up to CONCURRENCY commands of 27 bytes. The default
+# capture size (1024 bytes per syscall) cuts such a read, and the commands past the cut
+# have no record (docs/tracing.md "What is not covered"); the demo runs with the largest.
+CAPTURE_BYTES = demo.CAPTURE_BYTES
 
 # (observation point, process, server address, server port, protocol, request type)
 HOPS = [
@@ -57,7 +62,7 @@ def run():
         with demo.Shop():
             srv = Server(d)
             agent = Agent(d, "--server", srv.url, "--agent-id", "demo-trace",
-                          "--batch-interval", "200ms")
+                          "--batch-interval", "200ms", "--capture-bytes", str(CAPTURE_BYTES))
             results = demo.load(REQUESTS, CONCURRENCY)
             assert [s for _, s, _ in results] == [200] * REQUESTS, \
                 [(i, s, b[:200]) for i, s, b in results if s != 200][:5]
