@@ -50,6 +50,10 @@ SERVICES = {
     "pg": (f"{NET}.15", 5432),
 }
 USERS = 50  # users with orders in the database; requests pick user = id % USERS
+# Payload bytes the agent copies per syscall (its default: 1024). Node.js pipelines one
+# Redis command per concurrent checkout on one connection and redis-server reads them in
+# one read; a cut read loses the commands past the cut, so the demo copies the most.
+CAPTURE_BYTES = 16384
 
 NGINX_CONF = """
 worker_processes 1;
@@ -273,7 +277,8 @@ def flowscope_up(data, listen):
         raise RuntimeError("demo: build/flowscope is missing: run make first")
     log_path = pathlib.Path(data).parent / "flowscope-up.log"
     log = open(log_path, "wb")
-    p = subprocess.Popen([str(exe), "up", "--data", str(data), "--listen", listen],
+    p = subprocess.Popen([str(exe), "up", "--data", str(data), "--listen", listen,
+                          f"--agent-arg=--capture-bytes={CAPTURE_BYTES}"],
                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     host, port = listen.rsplit(":", 1)
     wait_tcp(host, int(port), 30, p)

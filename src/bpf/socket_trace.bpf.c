@@ -232,10 +232,21 @@ static __always_inline __u64 trace_key(__u64 pid_tgid, __u64 goid)
  *       thread's pending id if fresh and taken on another socket (E3); else 0 - in
  *       particular a response on the socket the pending id came from, with no downstream
  *       call in between, carries 0.
- *   E3. When the pending id is used, S.peer = the pending origin (unless S is it), so S's
- *       response (I2) is remembered on the origin.
+ *   E3. When the pending id is used, S.peer = the pending origin (unless S is it, or S
+ *       is a socket we accepted), so S's response (I2) is remembered on the origin.
  *   E4. The thread's pending id is consumed when it is the id carried, and when S is the
  *       socket it came from (that message has been answered).
+ *
+ *   E5. Exception to E1: on a socket the thread connected (or of unknown role), a write after a
+ * write is a new request when the thread holds a fresh pending id of another inbound request than
+ *       the one the socket's current request serves (pipelining on a shared connection):
+ *       E2-E4 apply. See trace_pipelined.
+ *   E6. From then on the socket is shared: it gets no peer (E3), and loses the one it had.
+ *       Several requests of different inbound requests are in flight on it, and the next
+ *       response read answers the oldest, not the last written: remembering it on the last
+ *       writer's inbound socket (I2) gave that request another request's response id. The
+ *       thread that reads a response still holds its id (I3 on a socket of unknown role),
+ *       or nothing (role client), so the links that remain are the right ones.
  *
  *  Connect (sys_enter_connect) of socket S by a thread holding a fresh pending id whose
  *  origin is not S:
@@ -284,7 +295,8 @@ struct trace_sock {
 	__u64 resp_id; /* I2: id of the downstream response, for this socket's response */
 	__u64 resp_ts;
 	__u8 last_dir; /* TRACE_DIR_* */
-	__u8 _pad[7];
+	__u8 shared;   /* E5 happened: requests of several inbound requests in flight (E6) */
+	__u8 _pad[6];
 };
 
 struct {
@@ -357,6 +369,25 @@ static __always_inline void trace_thread_set(__u64 key, struct trace_thread *ts,
 		count(FS_CNT_TRACE_STATE_FULL, 1);
 }
 
+/*
+ * E5: a write on a downstream socket (one we connected) right after another write is a
+ * new request, not the rest of the previous one, when the thread has read a request of
+ * another inbound connection since: an event loop sharing one kept-alive connection among
+ * its requests (Node.js writing each request's Redis command as it reads the request,
+ * any pipelining client) writes back to back for different requests. Rest-of-message
+ * writes serve the same inbound request (its continued reads leave the same id and origin
+ * pending), so they keep their id (E1). Sockets of unknown role (opened before the agent
+ * started) count as ours: a service's connection pool usually predates the agent.
+ */
+static __always_inline bool trace_pipelined(const struct trace_thread *ts,
+					    const struct trace_sock *ss, __u64 ino, __u8 role,
+					    __u64 now)
+{
+	return role != FS_ROLE_SERVER && ts && ts->id && trace_fresh(ts->ts, now) &&
+	       ts->sock != ino && ts->id != ss->cur_id && ts->origin != ss->peer &&
+	       ts->origin != ino;
+}
+
 /* The id of one data syscall on socket ino: the rules above. */
 static __noinline __u64 trace_event(__u64 pid_tgid, __u64 goid, __u64 ino, __u8 dir, __u8 role)
 {
@@ -402,16 +433,22 @@ static __noinline __u64 trace_event(__u64 pid_tgid, __u64 goid, __u64 ino, __u8 
 		trace_thread_set(key, ts, &v);
 		return id;
 	}
-	if (ss->last_dir == TRACE_DIR_OUT) /* E1 */
-		return ss->cur_id;
-	/* E2 */
+	if (ss->last_dir == TRACE_DIR_OUT) {
+		if (!trace_pipelined(ts, ss, ino, role, now)) /* E1 */
+			return ss->cur_id;
+		ss->shared = 1; /* E6 */
+		ss->peer = 0;
+	}
+	/* E2 (or E5: the pending id, as pin and resp_id were cleared by the previous write) */
 	if (ss->pin_id && trace_fresh(ss->pin_ts, now)) {
 		id = ss->pin_id;
 	} else if (ss->resp_id && trace_fresh(ss->resp_ts, now)) {
 		id = ss->resp_id;
 	} else if (ts && ts->id && trace_fresh(ts->ts, now) && ts->sock != ino) {
 		id = ts->id;
-		if (ts->origin != ino) /* E3 */
+		/* E3; not on a socket we accepted: answering a request is no downstream call, and
+		 * a peer there would send its next request's id to another client (I2). */
+		if (ts->origin != ino && role != FS_ROLE_SERVER && !ss->shared)
 			ss->peer = ts->origin;
 	}
 	if (ts && ts->id && (ts->id == id || ts->sock == ino)) /* E4 */

@@ -77,6 +77,9 @@ struct rd_dir {
 	uint64_t start_ts;
 	uint32_t seq;
 	uint64_t length;
+	/* The command name is whole (cmd_done ran): a request cut inside it (capture limit,
+	 * close) reports no command rather than the part seen. */
+	bool cmd_known;
 	/* request text */
 	uint8_t keys; /* enum rd_keys */
 	bool keep;
@@ -257,6 +260,7 @@ static void cmd_done(struct rd_dir *d)
 		if (d->cmd[i] >= 'a' && d->cmd[i] <= 'z')
 			d->cmd[i] = (char)(d->cmd[i] - 'a' + 'A');
 	d->cmd[d->cmd_len] = 0;
+	d->cmd_known = true;
 	d->res_len = 0;
 	put_cstr(d->res, &d->res_len, RD_RES_CAP, d->cmd);
 	if (IN_LIST(container_cmds, d->cmd))
@@ -322,17 +326,18 @@ static void emit_msg(struct rd_state *s, struct rd_dir *d, enum proto_dir dir, u
 	if (d->kind == PROTO_MSG_REQUEST) {
 		size_t ml = 0;
 
-		if (!d->cmd[0] && d->cmd_len)
-			cmd_done(d);
-		ml = (size_t)snprintf(d->method, sizeof(d->method), "%s%s%s", d->cmd,
-				      d->keys == K_SUB_FIRST && d->sub_len ? " " : "",
-				      d->keys == K_SUB_FIRST ? d->sub : "");
-		if (ml >= sizeof(d->method))
-			ml = sizeof(d->method) - 1;
-		m.method = (struct proto_str){ d->method, (uint32_t)ml };
-		m.resource = (struct proto_str){ d->res, d->res_len };
+		/* Unknown command: cmd holds the part seen, over the previous command's bytes. */
+		if (d->cmd_known) {
+			ml = (size_t)snprintf(d->method, sizeof(d->method), "%s%s%s", d->cmd,
+					      d->keys == K_SUB_FIRST && d->sub_len ? " " : "",
+					      d->keys == K_SUB_FIRST ? d->sub : "");
+			if (ml >= sizeof(d->method))
+				ml = sizeof(d->method) - 1;
+			m.method = (struct proto_str){ d->method, (uint32_t)ml };
+			m.resource = (struct proto_str){ d->res, d->res_len };
+		}
 		/* pub/sub: how many confirmations this request will get */
-		if (is_sub_cmd(d->cmd) && s->sub_n < RD_SUB_FIFO)
+		if (d->cmd_known && is_sub_cmd(d->cmd) && s->sub_n < RD_SUB_FIFO)
 			s->sub_fifo[s->sub_n++] = d->elem; /* arguments: channels; 0: all */
 	} else {
 		m.status = PROTO_STATUS_OK;

@@ -73,6 +73,8 @@ struct trace_span {
 	char x_request_id[2][TRACE_XID_LEN];
 	char trace_id[TRACE_TID_LEN], span_id[TRACE_TID_LEN], parent_span_id[TRACE_TID_LEN];
 
+	/* Filled by trace_mark_batched: the syscall trace id is a batched response's. */
+	bool st_batched[2]; /* [0] syscall_trace_id_request, [1] _response */
 	/* Filled by trace_build. */
 	int parent;	   /* index in the array, -1 at a root */
 	unsigned link;	   /* enum trace_link: how the parent was found */
@@ -103,6 +105,16 @@ int trace_local_side(const struct trace_span *s);
 /* The span's service until tagging exists: its local process name ("" off eBPF). */
 const char *trace_auto_service(const struct trace_span *s);
 
+/*
+ * Mark the syscall trace ids that several requests' responses share (st_batched): one
+ * read that brought the responses to several pipelined requests (an event loop sharing
+ * one kept-alive connection, a pipelining client) gives them all its one id, so that id
+ * cannot tell which inbound request each belongs to; syscall links ignore it. An id is
+ * batched when it is the syscall_trace_id_response of two c-p spans of different messages
+ * (req_tcp_seq or client port). Run over every gathered span before linking; trace_build
+ * runs it itself. 0 or -ENOMEM.
+ */
+int trace_mark_batched(struct trace_span *spans, size_t n);
 /*
  * The link kinds (enum trace_link bits) that relate a and b under the rules of
  * docs/tracing.md; 0 when unrelated. Symmetric.

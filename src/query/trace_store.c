@@ -671,6 +671,12 @@ int trace_assemble(struct store *st, const struct trace_cfg *cfg_in, const struc
 		rc = run(&g, b.p, b.len);
 		if (rc && rc != -ETIME)
 			goto out;
+		/* Before linking: a batched response's id came back with every row that
+		 * carries it, so the round's rows say whether it is one. */
+		if (trace_mark_batched(t->spans, t->n)) {
+			rc = -ENOMEM;
+			goto out;
+		}
 		accept_new(&g);
 	}
 	if (rc < 0 && rc != -ETIME)

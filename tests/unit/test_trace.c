@@ -439,6 +439,57 @@ static void test_parallel(void **unused)
 }
 
 /*
+ * An event loop sharing one kept-alive connection (Node.js to Redis): requests a and b
+ * each write their command with their own syscall trace id, but one read brings both
+ * responses, so both commands and both inbound requests carry its id (9100). That id
+ * says nothing about which request is whose (trace_mark_batched): a's trace must not
+ * take b's command, nor b's whole request through it.
+ */
+static const struct sp batched[] = {
+	{ 1, "c-p", 100, "front", 41000, 8001, 0, 5000, 100, 200, 0, 0, "/cart?a" },
+	{ 2, "s-p", 300, "node", 41000, 8001, 100, 4900, 100, 200, 5001, 9100, "/cart?a" },
+	{ 3, "c-p", 300, "node", 50000, 6379, 1000, 3000, 300, 400, 5001, 9100, "INCR a" },
+	{ 4, "s-p", 400, "redis", 50000, 6379, 1100, 1200, 300, 400, 7001, 0, "INCR a" },
+	{ 5, "c-p", 100, "front", 41001, 8001, 200, 5100, 500, 600, 0, 0, "/cart?b" },
+	{ 6, "s-p", 300, "node", 41001, 8001, 300, 5000, 500, 600, 5002, 9100, "/cart?b" },
+	{ 7, "c-p", 300, "node", 50000, 6379, 1050, 3000, 326, 404, 5002, 9100, "INCR b" },
+	{ 8, "s-p", 400, "redis", 50000, 6379, 1150, 1250, 326, 404, 7002, 0, "INCR b" },
+};
+
+static void test_batched_response(void **unused)
+{
+	struct built b;
+
+	(void)unused;
+	for (int seed = 1; seed <= 4; seed++) {
+		build(batched, N(batched), seed, &b);
+		assert_int_equal(b.norder, 4);
+		expect(&b, 1, 0, 200);
+		expect(&b, 2, 1, 4800 - 2000);
+		expect(&b, 3, 2, 2000 - 100);
+		expect(&b, 4, 3, 100);
+		for (int id = 5; id <= 8; id++)
+			expect_pruned(&b, id);
+		store_check(batched, N(batched), &b);
+	}
+	build(batched, N(batched), 7, &b);
+	assert_int_equal(b.norder, 4);
+	expect(&b, 5, 0, 4900 - 4700);
+	expect(&b, 7, 6, 1950 - 100);
+	expect_pruned(&b, 3);
+	/* Ids batched only when different messages share them: one c-p alone is not. */
+	struct trace_span one[2] = { 0 };
+	strcpy(one[0].observation_point, "c-p");
+	one[0].syscall_trace_id_response = 9100;
+	one[1] = one[0];
+	assert_int_equal(trace_mark_batched(one, 2), 0);
+	assert_false(one[0].st_batched[1]);
+	one[1].req_tcp_seq = 1;
+	assert_int_equal(trace_mark_batched(one, 2), 0);
+	assert_true(one[0].st_batched[1] && one[1].st_batched[1] && !one[0].st_batched[0]);
+}
+
+/*
  * A retry: the first downstream call fails (503), the second succeeds. The thread's
  * syscall chain: s-p.req = c-p1.req, c-p1.resp = c-p2.req, c-p2.resp = s-p.resp.
  */
@@ -628,12 +679,48 @@ static void test_lone_response(void **unused)
 	store_check(lone, N(lone), &b);
 }
 
+/*
+ * A busy server: front's call to cart waited 70 ms in cart's socket buffer before Node read
+ * it (more than Δ), and front read the answer 70 ms after it was written. The same
+ * exchange by tcp_seq all the same: cart's times lie within front's. The same sequence
+ * numbers on a span outside them (another exchange) link nothing.
+ */
+static const struct sp backlog[] = {
+	{ 1, "c-p", 100, "python3", 40000, 8001, 0, 200000, 1000, 2000, 0, 0, "/cart" },
+	{ 2, "s-p", 200, "node", 40000, 8001, 70000, 130000, 1000, 2000, 0, 0, "/cart" },
+	{ 3, "s-p", 200, "node", 40000, 8001, 70000, 270000, 1000, 2000, 0, 0, "/cart" },
+	{ 4, "s-p", 200, "node", 40000, 8001, -70000, 130000, 1000, 2000, 0, 0, "/cart" },
+};
+
+static void test_server_backlog(void **unused)
+{
+	struct trace_cfg cfg = { 0 };
+	struct trace_span a, b;
+
+	(void)unused;
+	trace_cfg_defaults(&cfg);
+	to_span(&backlog[0], &a);
+	to_span(&backlog[1], &b);
+	assert_int_equal(trace_linked(&cfg, &a, &b), TRACE_LINK_TCP_SEQ);
+	for (int i = 2; i <= 3; i++) {
+		to_span(&backlog[i], &b);
+		assert_int_equal(trace_linked(&cfg, &a, &b), 0);
+	}
+	/* A record without its response: the old bound (starts within Δ). */
+	to_span(&backlog[1], &b);
+	b.resp_tcp_seq = 0;
+	assert_int_equal(trace_linked(&cfg, &a, &b), 0);
+	b.start_us = a.start_us + 50000;
+	assert_int_equal(trace_linked(&cfg, &a, &b), TRACE_LINK_TCP_SEQ);
+}
+
 /* Links are symmetric, and a span is never linked to itself. */
 static void test_links_symmetric(void **unused)
 {
-	const struct sp *sets[] = { chain3, net_hops, keepalive, parallel, retry, w3c, strays };
+	const struct sp *sets[] = { chain3, net_hops, keepalive, parallel,
+				    retry,  w3c,      strays,	 backlog };
 	const size_t ns[] = { N(chain3), N(net_hops), N(keepalive), N(parallel),
-			      N(retry),	 N(w3c),      N(strays) };
+			      N(retry),	 N(w3c),      N(strays),    N(backlog) };
 	struct trace_cfg cfg = { 0 };
 	struct trace_span a, b;
 
@@ -697,6 +784,8 @@ int main(void)
 		cmocka_unit_test(test_capture_points_order),
 		cmocka_unit_test(test_keepalive),
 		cmocka_unit_test(test_parallel),
+		cmocka_unit_test(test_batched_response),
+		cmocka_unit_test(test_server_backlog),
 		cmocka_unit_test(test_retry),
 		cmocka_unit_test(test_w3c),
 		cmocka_unit_test(test_strays),
