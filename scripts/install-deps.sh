@@ -51,6 +51,8 @@ test_pkgs=(
 	python3-paho-mqtt             # integration: MQTT client for QoS 2
 	nats-server                   # integration: NATS server (the test's client is a socket script)
 	memcached libmemcached-tools  # integration: Memcached server, memccp / memccat / memcrm
+	python3-hypercorn             # integration: an h2c server that takes HTTP/1.1's Upgrade: h2c
+	                              # (nginx and nghttpd speak h2c with prior knowledge only)
 )
 
 want=("${build_pkgs[@]}")

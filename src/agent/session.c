@@ -212,6 +212,12 @@ static void emit_alone(struct intake *in, struct conn *c, const struct proto_msg
 void session_on_msg(struct intake *in, struct conn *c, const struct proto_msg *m)
 {
 	in->st.messages++;
+	/* A switch of protocols (HTTP/1.1 101 to h2c) is no exchange of its own: the request
+	 * that asked for it waits for its answer in the new protocol. */
+	if (m->next_proto) {
+		c->next_proto = m->next_proto;
+		return;
+	}
 	if (m->flags & (PROTO_MSG_F_NO_RESPONSE | PROTO_MSG_F_UNSOLICITED))
 		emit_alone(in, c, m);
 	else if (m->kind == PROTO_MSG_REQUEST)

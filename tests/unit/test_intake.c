@@ -51,11 +51,11 @@ struct ring_rec {
 static uint64_t ev_trace_id, ev_coroutine;
 
 /* Local 10.0.0.1:40000 (client side) talking to 10.0.0.2:80 unless changed. */
-static void data_event(struct intake *in, uint64_t sock, uint8_t dir, const char *payload,
-		       uint64_t syscall_len, uint64_t ts_enter, uint64_t ts_exit, uint32_t seq)
+static void data_event_bin(struct intake *in, uint64_t sock, uint8_t dir, const void *payload,
+			   size_t n, uint64_t syscall_len, uint64_t ts_enter, uint64_t ts_exit,
+			   uint32_t seq)
 {
 	static struct ring_rec r;
-	size_t n = strlen(payload);
 
 	memset(&r.ev, 0, sizeof(r.ev));
 	r.ev.type = FS_EV_DATA;
@@ -80,6 +80,13 @@ static void data_event(struct intake *in, uint64_t sock, uint8_t dir, const char
 	strcpy(r.ev.comm, "client");
 	memcpy(r.data, payload, n);
 	assert_int_equal(intake_event(in, &r, sizeof(r.ev) + n, 0), 0);
+}
+
+static void data_event(struct intake *in, uint64_t sock, uint8_t dir, const char *payload,
+		       uint64_t syscall_len, uint64_t ts_enter, uint64_t ts_exit, uint32_t seq)
+{
+	data_event_bin(in, sock, dir, payload, strlen(payload), syscall_len, ts_enter, ts_exit,
+		       seq);
 }
 
 static void small_event(struct intake *in, uint32_t type, uint64_t sock, uint32_t pid, uint64_t ts)
@@ -479,6 +486,235 @@ static void test_trace_ids_from_first_syscall(void **unused)
 	intake_destroy(in);
 }
 
+/* ---- h2c upgrade (RFC 7540 3.2): HTTP/1.1 hands the connection to HTTP/2 ---- */
+
+#define H2C_UPGRADE_REQ                                                                            \
+	"GET /index.html HTTP/1.1\r\nHost: svc\r\nConnection: Upgrade, HTTP2-Settings\r\n"         \
+	"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nX-Request-ID: up-1\r\n\r\n"
+#define H2C_101 "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+/* The server's SETTINGS, then stream 1's answer: HEADERS (:status 200, static index 8) and
+ * DATA "hello\n" ending the stream. */
+#define H2C_S1                                                                                     \
+	"\x00\x00\x00\x04\x00\x00\x00\x00\x00"                                                     \
+	"\x00\x00\x01\x01\x04\x00\x00\x00\x01\x88"                                                 \
+	"\x00\x00\x06\x00\x01\x00\x00\x00\x01hello\n"
+#define H2C_S1_RESP_LEN (10 + 15) /* stream 1's frames */
+/* The client's preface, its SETTINGS and the ack of the server's, then stream 3: GET /b.txt
+ * at svc (literals, no Huffman) ending the stream. */
+#define H2C_C3                                                                                     \
+	"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"                                                         \
+	"\x00\x00\x00\x04\x00\x00\x00\x00\x00"                                                     \
+	"\x00\x00\x00\x04\x01\x00\x00\x00\x00"                                                     \
+	"\x00\x00\x0f\x01\x05\x00\x00\x00\x03\x82\x86\x44\x06/b.txt\x41\x03svc"
+#define H2C_C3_REQ_LEN (9 + 15)
+/* The ack of the client's SETTINGS, stream 3's answer: :status 404 (static index 13). */
+#define H2C_S3                                                                                     \
+	"\x00\x00\x00\x04\x01\x00\x00\x00\x00"                                                     \
+	"\x00\x00\x01\x01\x05\x00\x00\x00\x03\x8d"
+#define H2C_S3_RESP_LEN 10
+
+struct conv_ev {
+	uint8_t from_client;
+	const char *p;
+	size_t n;
+};
+
+#define CONV_EV(c, s)                                                                              \
+	{                                                                                          \
+		(c), (s), sizeof(s) - 1                                                            \
+	}
+
+static const struct conv_ev h2c_conv[] = {
+	CONV_EV(1, H2C_UPGRADE_REQ),
+	CONV_EV(0, H2C_101 H2C_S1),
+	CONV_EV(1, H2C_C3),
+	CONV_EV(0, H2C_S3),
+};
+
+/*
+ * Play a conversation from one end (client: c-p, else s-p), event `split` cut in two at
+ * `at` (no cut when at is 0), into a fresh intake; the records land in s.
+ */
+static void play(struct sink *s, const struct conv_ev *evs, size_t n, bool client, size_t split,
+		 size_t at, struct intake_stats *st)
+{
+	struct intake *in = intake_create(&default_cfg, collect, s);
+	uint32_t seq[2] = { 1000, 900000 };
+	uint64_t ts = 10000;
+
+	assert_non_null(in);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t dir = evs[i].from_client == client ? FS_DIR_EGRESS : FS_DIR_INGRESS;
+		size_t cut = i == split ? at : 0;
+
+		if (cut) {
+			data_event_bin(in, 1, dir, evs[i].p, cut, 0, ts, ts + 10, seq[dir]);
+			ts += 100;
+		}
+		data_event_bin(in, 1, dir, evs[i].p + cut, evs[i].n - cut, 0, ts, ts + 10,
+			       seq[dir] + (uint32_t)cut);
+		seq[dir] += (uint32_t)evs[i].n;
+		ts += 100;
+	}
+	intake_close(in, 1, ts);
+	*st = in->st;
+	intake_destroy(in);
+}
+
+static void assert_same_record(const struct l7_record *a, const struct l7_record *b)
+{
+	assert_int_equal(a->type, b->type);
+	assert_int_equal(a->obs, b->obs);
+	assert_int_equal(a->l7_proto, b->l7_proto);
+	assert_int_equal(a->code, b->code);
+	assert_int_equal(a->status, b->status);
+	assert_int_equal(a->has_request_id, b->has_request_id);
+	assert_int_equal(a->request_id, b->request_id);
+	assert_int_equal(a->request_length, b->request_length);
+	assert_int_equal(a->response_length, b->response_length);
+	assert_int_equal(a->req_tcp_seq, b->req_tcp_seq);
+	assert_int_equal(a->resp_tcp_seq, b->resp_tcp_seq);
+	assert_int_equal(a->version.len, b->version.len);
+	assert_memory_equal(a->version.s, b->version.s, a->version.len);
+	assert_int_equal(a->method.len, b->method.len);
+	assert_memory_equal(a->method.s, b->method.s, a->method.len);
+	assert_int_equal(a->domain.len, b->domain.len);
+	assert_memory_equal(a->domain.s, b->domain.s, a->domain.len);
+	assert_int_equal(a->resource.len, b->resource.len);
+	assert_memory_equal(a->resource.s, b->resource.s, a->resource.len);
+	assert_int_equal(a->x_request_id_0.len, b->x_request_id_0.len);
+}
+
+#define ASSERT_STR(field, lit)                                                                     \
+	do {                                                                                       \
+		assert_int_equal((field).len, strlen(lit));                                        \
+		assert_memory_equal((field).s, lit, strlen(lit));                                  \
+	} while (0)
+
+static void check_h2c_records(const struct sink *s, const struct intake_stats *st, bool client)
+{
+	const struct l7_record *r;
+
+	assert_int_equal(s->n, 2);
+	assert_int_equal(st->proto_switches, 1);
+	assert_int_equal(st->records[REC_TYPE_SESSION], 2);
+	assert_int_equal(st->parse_errors, 0);
+	/* The upgrade request and stream 1's answer: one exchange, told as the request was. */
+	r = &s->recs[0];
+	assert_int_equal(r->type, REC_TYPE_SESSION);
+	assert_int_equal(r->obs, client ? REC_OBS_CLIENT_PROCESS : REC_OBS_SERVER_PROCESS);
+	assert_int_equal(r->l7_proto, PROTO_HTTP1);
+	ASSERT_STR(r->version, "1.1");
+	ASSERT_STR(r->method, "GET");
+	ASSERT_STR(r->domain, "svc");
+	ASSERT_STR(r->resource, "/index.html");
+	ASSERT_STR(r->x_request_id_0, "up-1");
+	assert_int_equal(r->code, 200);
+	assert_int_equal(r->status, PROTO_STATUS_OK);
+	assert_true(r->has_request_id);
+	assert_int_equal(r->request_id, 1);
+	assert_int_equal(r->request_length, strlen(H2C_UPGRADE_REQ));
+	assert_int_equal(r->response_length, H2C_S1_RESP_LEN);
+	/* The answer's first byte: stream 1's HEADERS, after the 101 and the SETTINGS. */
+	assert_int_equal(r->resp_tcp_seq, (client ? 900000 : 1000) + strlen(H2C_101) + 9);
+	/* Then HTTP/2 proper. */
+	r = &s->recs[1];
+	assert_int_equal(r->type, REC_TYPE_SESSION);
+	assert_int_equal(r->l7_proto, PROTO_HTTP2);
+	ASSERT_STR(r->version, "2");
+	ASSERT_STR(r->method, "GET");
+	ASSERT_STR(r->domain, "svc");
+	ASSERT_STR(r->resource, "/b.txt");
+	assert_int_equal(r->code, 404);
+	assert_int_equal(r->status, PROTO_STATUS_CLIENT_ERROR);
+	assert_int_equal(r->request_id, 3);
+	assert_int_equal(r->request_length, H2C_C3_REQ_LEN);
+	assert_int_equal(r->response_length, H2C_S3_RESP_LEN);
+}
+
+static void test_h2c_upgrade(void **unused)
+{
+	const size_t n = sizeof(h2c_conv) / sizeof(h2c_conv[0]);
+
+	(void)unused;
+	for (int client = 0; client < 2; client++) {
+		struct sink whole = { 0 };
+		struct intake_stats st;
+
+		play(&whole, h2c_conv, n, client, n, 0, &st);
+		check_h2c_records(&whole, &st, client);
+		/* However the bytes are cut into events, the same records. */
+		for (size_t i = 0; i < n; i++) {
+			for (size_t at = 1; at < h2c_conv[i].n; at++) {
+				struct sink cut = { 0 };
+
+				play(&cut, h2c_conv, n, client, i, at, &st);
+				check_h2c_records(&cut, &st, client);
+				for (int k = 0; k < whole.n; k++)
+					assert_same_record(&whole.recs[k], &cut.recs[k]);
+			}
+		}
+	}
+}
+
+/* A server that declines (answers in HTTP/1.1) keeps the connection HTTP/1.1; the answer
+ * pairs with the offer, and the plain requests around it pair by order. */
+static void test_h2c_upgrade_declined(void **unused)
+{
+	static const struct conv_ev conv[] = {
+		CONV_EV(1, "GET /first HTTP/1.1\r\nHost: svc\r\n\r\n"),
+		CONV_EV(0, "HTTP/1.1 204 No Content\r\n\r\n"),
+		CONV_EV(1, "POST /up HTTP/1.1\r\nHost: svc\r\nUpgrade: h2c\r\nContent-Length: 2\r\n"
+			   "\r\nhi"),
+		CONV_EV(0, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"),
+		CONV_EV(1, "GET /last HTTP/1.1\r\nHost: svc\r\n\r\n"),
+		CONV_EV(0, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+	};
+	const size_t n = sizeof(conv) / sizeof(conv[0]);
+	struct sink s = { 0 };
+	struct intake_stats st;
+
+	(void)unused;
+	play(&s, conv, n, true, n, 0, &st);
+	assert_int_equal(st.proto_switches, 0);
+	assert_int_equal(s.n, 3);
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(s.recs[k].type, REC_TYPE_SESSION);
+		assert_int_equal(s.recs[k].l7_proto, PROTO_HTTP1);
+		assert_false(s.recs[k].has_request_id);
+	}
+	ASSERT_STR(s.recs[0].resource, "/first");
+	assert_int_equal(s.recs[0].code, 204);
+	ASSERT_STR(s.recs[1].resource, "/up");
+	ASSERT_STR(s.recs[1].method, "POST");
+	assert_int_equal(s.recs[1].code, 200);
+	assert_int_equal(s.recs[1].response_length, strlen(conv[3].p));
+	ASSERT_STR(s.recs[2].resource, "/last");
+	assert_int_equal(s.recs[2].code, 404);
+}
+
+/* A 101 to anything but h2c (WebSocket) ends HTTP as before: the 101 is the answer. */
+static void test_upgrade_websocket_stays_opaque(void **unused)
+{
+	static const struct conv_ev conv[] = {
+		CONV_EV(1, "GET /ws HTTP/1.1\r\nHost: svc\r\nConnection: Upgrade\r\n"
+			   "Upgrade: websocket\r\n\r\n"),
+		CONV_EV(0, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+			   "Upgrade: websocket\r\n\r\n\x81\x02hi"),
+		CONV_EV(1, "\x81\x82\x00\x00\x00\x00hi"),
+	};
+	struct sink s = { 0 };
+	struct intake_stats st;
+
+	(void)unused;
+	play(&s, conv, 3, true, 3, 0, &st);
+	assert_int_equal(st.proto_switches, 0);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.recs[0].code, 101);
+	assert_int_equal(s.recs[0].l7_proto, PROTO_HTTP1);
+	assert_int_equal(st.parse_errors, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -495,6 +731,9 @@ int main(void)
 		cmocka_unit_test(test_jsonw_escapes_and_utf8),
 		cmocka_unit_test(test_record_addresses),
 		cmocka_unit_test(test_trace_ids_from_first_syscall),
+		cmocka_unit_test(test_h2c_upgrade),
+		cmocka_unit_test(test_h2c_upgrade_declined),
+		cmocka_unit_test(test_upgrade_websocket_stays_opaque),
 	};
 
 	return cmocka_run_group_tests_name("intake", tests, NULL, NULL);
