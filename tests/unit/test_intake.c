@@ -715,6 +715,33 @@ static void test_upgrade_websocket_stays_opaque(void **unused)
 	assert_int_equal(st.parse_errors, 0);
 }
 
+/* A message that answers no request (a Redis pub/sub push) is a record of its own, and
+ * what it names is the record's request_type / request_resource. */
+static void test_lone_message_keeps_its_fields(void **unused)
+{
+	static const struct conv_ev conv[] = {
+		CONV_EV(1, "*2\r\n$9\r\nSUBSCRIBE\r\n$4\r\nnews\r\n"),
+		CONV_EV(0, "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n"),
+		CONV_EV(0, "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n"),
+	};
+	struct sink s = { 0 };
+	struct intake_stats st;
+
+	(void)unused;
+	play(&s, conv, 3, true, 3, 0, &st);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.recs[0].type, REC_TYPE_SESSION);
+	assert_int_equal(s.recs[0].l7_proto, PROTO_REDIS);
+	ASSERT_STR(s.recs[0].method, "SUBSCRIBE");
+	ASSERT_STR(s.recs[0].resource, "SUBSCRIBE news");
+	assert_int_equal(s.recs[1].type, REC_TYPE_RESPONSE);
+	ASSERT_STR(s.recs[1].method, "message");
+	ASSERT_STR(s.recs[1].resource, "message news");
+	assert_int_equal(s.recs[1].result.len, 0); /* the payload is a value: not kept */
+	assert_int_equal(s.recs[1].status, PROTO_STATUS_OK);
+	assert_int_equal(s.recs[1].response_length, strlen(conv[2].p));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -734,6 +761,7 @@ int main(void)
 		cmocka_unit_test(test_h2c_upgrade),
 		cmocka_unit_test(test_h2c_upgrade_declined),
 		cmocka_unit_test(test_upgrade_websocket_stays_opaque),
+		cmocka_unit_test(test_lone_message_keeps_its_fields),
 	};
 
 	return cmocka_run_group_tests_name("intake", tests, NULL, NULL);
