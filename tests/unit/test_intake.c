@@ -742,6 +742,113 @@ static void test_lone_message_keeps_its_fields(void **unused)
 	assert_int_equal(s.recs[1].response_length, strlen(conv[2].p));
 }
 
+/* ---- one unconnected UDP socket, many peers (dnsmasq) ---- */
+
+/* A datagram on socket 9: local 127.0.0.1:53, the peer 127.0.0.<host>:port. */
+static void udp_event(struct intake *in, uint8_t dir, const uint8_t *p, size_t n, uint8_t host,
+		      uint16_t port, uint64_t ts)
+{
+	static struct ring_rec r;
+
+	memset(&r.ev, 0, sizeof(r.ev));
+	r.ev.type = FS_EV_DATA;
+	r.ev.ts_enter_ns = ts;
+	r.ev.ts_exit_ns = ts + 10;
+	r.ev.socket_id = 9;
+	r.ev.syscall_len = n;
+	r.ev.pid = 300;
+	r.ev.tid = 300;
+	r.ev.cap_len = (uint32_t)n;
+	r.ev.family = 4;
+	r.ev.l4_proto = 17;
+	r.ev.direction = dir;
+	r.ev.syscall = dir == FS_DIR_INGRESS ? FS_SYS_RECVFROM : FS_SYS_SENDTO;
+	memcpy(r.ev.saddr, "\x7f\x00\x00\x01", 4);
+	memcpy(r.ev.daddr, "\x7f\x00\x00", 3);
+	r.ev.daddr[3] = host;
+	r.ev.sport = 53;
+	r.ev.dport = port;
+	strcpy(r.ev.comm, "dnsmasq");
+	memcpy(r.data, p, n);
+	assert_int_equal(intake_event(in, &r, sizeof(r.ev) + n, 0), 0);
+}
+
+/* A query (id, "<c>.test" A) or its answer (A 10.0.0.<c>). */
+static size_t dns_msg(uint8_t *b, uint16_t id, char c, bool answer)
+{
+	size_t n = 0;
+
+	b[n++] = (uint8_t)(id >> 8);
+	b[n++] = (uint8_t)id;
+	b[n++] = answer ? 0x81 : 0x01;
+	b[n++] = answer ? 0x80 : 0x00;
+	memcpy(b + n,
+	       answer ? "\x00\x01\x00\x01\x00\x00\x00\x00" : "\x00\x01\x00\x00\x00\x00\x00\x00", 8);
+	n += 8;
+	b[n++] = 1;
+	b[n++] = (uint8_t)c;
+	memcpy(b + n, "\x04test\x00\x00\x01\x00\x01", 10);
+	n += 10;
+	if (answer) {
+		memcpy(b + n, "\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x00\x00\x04\x0a\x00\x00", 15);
+		n += 15;
+		b[n++] = (uint8_t)c;
+	}
+	return n;
+}
+
+/*
+ * Three clients query one server socket, interleaved, two of them with the same
+ * transaction id: each record carries its own client, and an answer pairs only with its
+ * own client's query. The third gets no answer: its timeout carries its own port too.
+ */
+static void test_udp_server_socket_many_peers(void **unused)
+{
+	struct sink s = { 0 };
+	struct intake *in = intake_create(&default_cfg, collect, &s);
+	uint8_t b[128];
+	size_t n;
+
+	(void)unused;
+	n = dns_msg(b, 0x1234, 'a', false);
+	udp_event(in, FS_DIR_INGRESS, b, n, 1, 5001, 1000);
+	n = dns_msg(b, 0x1234, 'b', false);
+	udp_event(in, FS_DIR_INGRESS, b, n, 2, 5002, 2000);
+	n = dns_msg(b, 0x0042, 'c', false);
+	udp_event(in, FS_DIR_INGRESS, b, n, 3, 5003, 2500);
+	n = dns_msg(b, 0x1234, 'b', true);
+	udp_event(in, FS_DIR_EGRESS, b, n, 2, 5002, 3000);
+	n = dns_msg(b, 0x1234, 'a', true);
+	udp_event(in, FS_DIR_EGRESS, b, n, 1, 5001, 4000);
+	assert_int_equal(s.n, 2);
+	intake_flush_all(in, 10000);
+	assert_int_equal(s.n, 3);
+	for (int i = 0; i < 3; i++) {
+		const struct l7_record *r = &s.recs[i];
+		char c = i == 0 ? 'b' : i == 1 ? 'a' : 'c';
+		char name[8] = { c, '.', 't', 'e', 's', 't', 0 };
+		char ans[16];
+
+		snprintf(ans, sizeof(ans), "A=10.0.0.%d", (int)(uint8_t)c);
+		assert_int_equal(r->obs, REC_OBS_SERVER_PROCESS);
+		assert_int_equal(r->l4_proto, 17);
+		assert_int_equal(r->client_port, 5000 + (c - 'a' + 1));
+		assert_int_equal(r->addr0[3], c - 'a' + 1);
+		assert_memory_equal(r->addr1, "\x7f\x00\x00\x01", 4);
+		assert_int_equal(r->server_port, 53);
+		ASSERT_STR(r->resource, name);
+		if (c == 'c') {
+			assert_int_equal(r->type, REC_TYPE_REQUEST);
+			continue;
+		}
+		assert_int_equal(r->type, REC_TYPE_SESSION);
+		assert_int_equal(r->request_id, 0x1234);
+		assert_int_equal(r->result.len >= strlen(ans), 1);
+		assert_memory_equal(r->result.s, ans, strlen(ans));
+	}
+	intake_destroy(in);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -762,6 +869,7 @@ int main(void)
 		cmocka_unit_test(test_h2c_upgrade_declined),
 		cmocka_unit_test(test_upgrade_websocket_stays_opaque),
 		cmocka_unit_test(test_lone_message_keeps_its_fields),
+		cmocka_unit_test(test_udp_server_socket_many_peers),
 	};
 
 	return cmocka_run_group_tests_name("intake", tests, NULL, NULL);
