@@ -52,6 +52,8 @@ test_pkgs=(
 	nats-server                   # integration: NATS server (the test's client is a socket script)
 	memcached libmemcached-tools  # integration: Memcached server, memccp / memccat / memcrm
 	python3-xxhash                # integration: recomputes tag ids (XXH3_64) to assert them exactly
+	python3-hypercorn             # integration: an h2c server that takes HTTP/1.1's Upgrade: h2c
+	                              # (nginx and nghttpd speak h2c with prior knowledge only)
 )
 
 want=("${build_pkgs[@]}")

@@ -56,6 +56,9 @@ struct conn {
 	enum proto_id proto; /* PROTO_UNKNOWN until detected */
 	const struct proto_ops *ops;
 	void *pstate;
+	/* The parser just reported a protocol switch (proto_msg.next_proto): the rest of the
+	 * input goes to this protocol's parser. 0 otherwise. */
+	uint16_t next_proto;
 	struct conn_dir dir[2];
 
 	/* Requests waiting for their response, oldest first (a ring). */

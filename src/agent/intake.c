@@ -128,6 +128,32 @@ void intake_destroy(struct intake *in)
 	free(in);
 }
 
+/* The segments of data[from..len), offsets from data[from]: how many (at most
+ * PROTO_MAX_SEGS) are in out. */
+static size_t segs_from(const struct proto_input *pi, size_t from, struct proto_seg *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < pi->nsegs; i++) {
+		const struct proto_seg *s = &pi->segs[i];
+		size_t end = s->off + s->len;
+
+		if (end <= from)
+			continue;
+		out[n] = *s;
+		if (s->off < from) {
+			/* Keep the event's timing; its sequence moves with the cut. */
+			out[n].tcp_seq += from - s->off;
+			out[n].len = end - from;
+			out[n].off = 0;
+		} else {
+			out[n].off = s->off - from;
+		}
+		n++;
+	}
+	return n;
+}
+
 /* Keep data[consumed..len) (covered by segs) as the direction's leftover. */
 static int keep_leftover(struct intake *in, struct conn_dir *d, const struct proto_input *pi,
 			 size_t consumed)
@@ -135,25 +161,8 @@ static int keep_leftover(struct intake *in, struct conn_dir *d, const struct pro
 	size_t rest = pi->len - consumed;
 	struct leftover *l = d->left;
 	struct proto_seg segs[PROTO_MAX_SEGS];
-	size_t n = 0;
+	size_t n = segs_from(pi, consumed, segs);
 
-	for (size_t i = 0; i < pi->nsegs; i++) {
-		const struct proto_seg *s = &pi->segs[i];
-		size_t end = s->off + s->len;
-
-		if (end <= consumed)
-			continue;
-		segs[n] = *s;
-		if (s->off < consumed) {
-			/* Keep the event's timing; its sequence moves with the cut. */
-			segs[n].tcp_seq += consumed - s->off;
-			segs[n].len = end - consumed;
-			segs[n].off = 0;
-		} else {
-			segs[n].off = s->off - consumed;
-		}
-		n++;
-	}
 	if (!l) {
 		if (!intake_mem_take(in, sizeof(*l)))
 			return -ENOMEM;
@@ -236,6 +245,54 @@ static void drop_partial(struct intake *in, struct conn *c, uint8_t dir)
 		c->ops->reset(c->pstate, dir);
 }
 
+/*
+ * The parser reported a protocol switch (proto_msg.next_proto) and consumed the input up
+ * to the message that made it. Put the new protocol's parser in its place, and make *pi
+ * the rest of the input, at the start of the new protocol's byte streams. False when that
+ * cannot be done (no such parser, no memory): the old parser goes on, and it consumes
+ * what it no longer understands.
+ */
+static bool switch_parser(struct intake *in, struct conn *c, uint8_t dir, struct proto_input *pi,
+			  size_t consumed, struct proto_seg *segs)
+{
+	const struct proto_ops *ops = proto_by_id(c->next_proto);
+	void *st;
+
+	c->next_proto = 0;
+	if (!ops || ops == c->ops)
+		return false;
+	if (!intake_mem_take(in, ops->state_size)) {
+		in->st.drop_mem_budget++;
+		return false;
+	}
+	st = calloc(1, ops->state_size);
+	if (!st) {
+		intake_mem_give(in, ops->state_size);
+		in->st.drop_mem_budget++;
+		return false;
+	}
+	/* The switch ended the old protocol: its on_close() has nothing left to report. */
+	if (c->ops->release)
+		c->ops->release(c->pstate);
+	free(c->pstate);
+	intake_mem_give(in, c->ops->state_size);
+	c->ops = ops;
+	c->proto = ops->id;
+	c->pstate = st;
+	in->st.proto_switches++;
+	/* The other direction's next byte is the new protocol's first. */
+	leftover_free(in, &c->dir[!dir]);
+	c->dir[!dir].stream_off = 0;
+	pi->nsegs = segs_from(pi, consumed, segs);
+	pi->segs = segs;
+	pi->data += consumed;
+	pi->len -= consumed;
+	pi->event_start = pi->event_start > consumed ? pi->event_start - consumed : 0;
+	pi->stream_off = 0;
+	c->dir[dir].stream_off = pi->len + pi->gap;
+	return true;
+}
+
 static void feed(struct intake *in, struct conn *c, const struct fs_event *ev,
 		 const uint8_t *payload, uint64_t off_ns)
 {
@@ -251,6 +308,7 @@ static void feed(struct intake *in, struct conn *c, const struct fs_event *ev,
 		.tcp_seq = ev->tcp_seq,
 	};
 	struct proto_input pi = { .dir = dir, .gap = gap, .ctx = &c->pctx };
+	struct proto_seg rest_segs[PROTO_MAX_SEGS];
 	uint64_t msgs_before = in->st.messages;
 	int rc;
 
@@ -282,6 +340,8 @@ static void feed(struct intake *in, struct conn *c, const struct fs_event *ev,
 	d->stream_off += ev->cap_len + gap;
 
 	rc = c->ops->parse(c->pstate, &pi, emit_msg, in, &in->pst);
+	if (rc >= 0 && c->next_proto && switch_parser(in, c, dir, &pi, (size_t)rc, rest_segs))
+		rc = pi.len ? c->ops->parse(c->pstate, &pi, emit_msg, in, &in->pst) : 0;
 	if (rc == PROTO_ERROR || rc < 0) {
 		leftover_free(in, d);
 		return;

@@ -44,6 +44,7 @@ struct intake_stats {
 	uint64_t events_malformed; /* ring records too short or inconsistent */
 	uint64_t bytes;		   /* syscall bytes of data events */
 	uint64_t unclassified;	   /* data events on connections no parser recognised (yet) */
+	uint64_t proto_switches;   /* connections handed to another parser (h2c upgrade) */
 	uint64_t messages;
 	uint64_t parse_errors;
 	uint64_t truncated;

@@ -63,6 +63,16 @@ void record_set_response(struct l7_record *r, const struct proto_msg *m)
 	if (!r->has_request) {
 		r->start_ns = m->start_ts;
 		REC_SET(r->version, m->version);
+		/*
+		 * Alone, a response is all the record has: what it names (the topic of a broker's
+		 * MQTT PUBLISH to a subscriber, the subject of a NATS MSG, the channel of a Redis
+		 * push, the query of a DNS answer) is the record's request_type / domain /
+		 * resource / endpoint, as DeepFlow's records of such messages show.
+		 */
+		REC_SET(r->method, m->method);
+		REC_SET(r->domain, m->domain);
+		REC_SET(r->resource, m->resource);
+		REC_SET(r->endpoint, m->endpoint);
 	}
 	r->end_ns = m->end_ts > r->start_ns ? m->end_ts : r->start_ns;
 	r->response_length = m->length;

@@ -7,8 +7,26 @@
  */
 #include "agent/intake.h"
 
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+
+/*
+ * The data event being parsed when it carries its own peer: a UDP socket that is not
+ * connected (dnsmasq serving every client from one socket) talks to a different peer with
+ * each datagram, and the kernel side reports each datagram's (recvfrom / sendto /
+ * msg_name). A connected socket's events all carry its one peer, so this changes nothing
+ * for it. NULL otherwise: TCP, or no data event of this connection under way (a close).
+ */
+static const struct fs_event *datagram_ev(const struct intake *in, const struct conn *c)
+{
+	const struct fs_event *ev = in->cur_ev;
+
+	if (c->l4_proto != IPPROTO_UDP || !ev || ev->type != FS_EV_DATA ||
+	    ev->socket_id != c->socket_id || !ev->dport)
+		return NULL;
+	return ev;
+}
 
 /* Fill the network/process fields of a new record from the connection and the message. */
 static void record_init(struct intake *in, struct conn *c, struct l7_record *r,
@@ -16,26 +34,29 @@ static void record_init(struct intake *in, struct conn *c, struct l7_record *r,
 {
 	/* Whoever sends the request is the client: an egress request means we are it. */
 	bool local_is_client = (m->kind == PROTO_MSG_REQUEST) == (m->dir == PROTO_DIR_EGRESS);
+	const struct fs_event *dg = datagram_ev(in, c);
+	const uint8_t *saddr = dg ? dg->saddr : c->saddr, *daddr = dg ? dg->daddr : c->daddr;
+	uint16_t sport = dg ? dg->sport : c->sport, dport = dg ? dg->dport : c->dport;
 
 	record_reset(r);
 	r->code = -1;
 	r->status = PROTO_STATUS_UNKNOWN;
-	r->family = c->family;
+	r->family = dg ? dg->family : c->family;
 	r->l4_proto = c->l4_proto;
 	r->l7_proto = m->proto_override ? m->proto_override : c->proto;
 	r->obs = local_is_client ? REC_OBS_CLIENT_PROCESS : REC_OBS_SERVER_PROCESS;
 	if (in->cfg.packet)
 		r->signal_source = REC_SIGNAL_PACKET;
 	if (local_is_client) {
-		memcpy(r->addr0, c->saddr, 16);
-		memcpy(r->addr1, c->daddr, 16);
-		r->client_port = c->sport;
-		r->server_port = c->dport;
+		memcpy(r->addr0, saddr, 16);
+		memcpy(r->addr1, daddr, 16);
+		r->client_port = sport;
+		r->server_port = dport;
 	} else {
-		memcpy(r->addr0, c->daddr, 16);
-		memcpy(r->addr1, c->saddr, 16);
-		r->client_port = c->dport;
-		r->server_port = c->sport;
+		memcpy(r->addr0, daddr, 16);
+		memcpy(r->addr1, saddr, 16);
+		r->client_port = dport;
+		r->server_port = sport;
 	}
 	r->pid = in->cur_ev ? in->cur_ev->pid : c->pid;
 	memcpy(r->comm, c->comm, sizeof(r->comm));
@@ -158,15 +179,31 @@ no_mem:
 	in->st.drop_mem_budget++;
 }
 
+/* Was the pending request exchanged with the peer of this datagram? (The remote end of
+ * its record: the server when we are the client, else the client.) */
+static bool same_peer(const struct l7_record *r, const struct fs_event *dg)
+{
+	bool local_client = r->obs == REC_OBS_CLIENT_PROCESS;
+
+	return r->family == dg->family &&
+	       !memcmp(local_client ? r->addr1 : r->addr0, dg->daddr, 16) &&
+	       (local_client ? r->server_port : r->client_port) == dg->dport;
+}
+
 static void on_response(struct intake *in, struct conn *c, const struct proto_msg *m)
 {
 	uint32_t max = in->cfg.max_pending;
+	const struct fs_event *dg = datagram_ev(in, c);
 	struct pending_req *p = NULL;
 	struct l7_record lone;
 
 	for (uint32_t i = 0; i < c->pending_count; i++) {
 		struct pending_req *q = c->pending[(c->pending_head + i) % max];
 
+		/* One socket, many peers: an answer goes with a request of its own peer only
+		 * (two clients may well use the same DNS transaction id). */
+		if (dg && !same_peer(&q->rec, dg))
+			continue;
 		if (m->has_session_id ? (q->has_session_id && q->session_id == m->session_id)
 				      : !q->has_session_id) {
 			p = ring_pop(c, i, max);
@@ -212,6 +249,12 @@ static void emit_alone(struct intake *in, struct conn *c, const struct proto_msg
 void session_on_msg(struct intake *in, struct conn *c, const struct proto_msg *m)
 {
 	in->st.messages++;
+	/* A switch of protocols (HTTP/1.1 101 to h2c) is no exchange of its own: the request
+	 * that asked for it waits for its answer in the new protocol. */
+	if (m->next_proto) {
+		c->next_proto = m->next_proto;
+		return;
+	}
 	if (m->flags & (PROTO_MSG_F_NO_RESPONSE | PROTO_MSG_F_UNSOLICITED))
 		emit_alone(in, c, m);
 	else if (m->kind == PROTO_MSG_REQUEST)

@@ -103,6 +103,8 @@ int agent_stats_collect(struct stat_kv *out, const uint64_t *kern, const struct 
 	ADD("bytes", s->bytes, "syscall bytes of data events");
 	ADD("unclassified_events", s->unclassified,
 	    "data events on connections no parser recognised");
+	ADD("protocol_switches", s->proto_switches,
+	    "connections whose protocol changed in flight (HTTP/1.1 upgraded to h2c)");
 	ADD("messages", s->messages, "L7 messages parsed");
 	ADD("parse_failures", s->parse_errors + in->pst.parse_errors,
 	    "data that looked like a protocol but did not parse");

@@ -431,12 +431,15 @@ static void emit_msg(struct arun *r, const struct amsg *m)
 	o.tcp_seq = m->tcp_seq;
 	o.length = m->length;
 	o.code = -1;
-	if (o.kind == PROTO_MSG_REQUEST) {
+	/* A Basic.Return answers no request: it names the method, exchange and routing key
+	 * it returns, which is all its record has. */
+	if (o.kind == PROTO_MSG_REQUEST || m->kind == MK_RETURN) {
 		o.method = (struct proto_str){ md->name, (uint32_t)strlen(md->name) };
 		o.domain = (struct proto_str){ r->c->vhost, r->c->vhost_len };
 		o.resource = (struct proto_str){ m->res, m->res_len };
 		o.endpoint = o.resource;
-	} else {
+	}
+	if (o.kind == PROTO_MSG_RESPONSE) {
 		o.status = m->status;
 		o.code = m->code;
 		o.exception = (struct proto_str){ m->exc, m->exc_len };

@@ -23,6 +23,12 @@
  *   the close, and its length is flagged as guessed.
  * - Responses are matched to the methods of requests still unanswered (a small FIFO), so
  *   answers to HEAD have no body and a 2xx to CONNECT or a 101 ends HTTP on the connection.
+ * - h2c upgrade (RFC 7540 3.2): a request offering "Upgrade: h2c" becomes HTTP/2 stream 1
+ *   if the server agrees, and its answer then comes as HTTP/2 frames on stream 1. So such a
+ *   request, and an HTTP/1 answer to it (a server declining), carry session id 1; a
+ *   "101 Switching Protocols" with "Upgrade: h2c" is reported with next_proto HTTP/2 and
+ *   ends this parser's part: parse() returns the offset just past it, and the HTTP/2
+ *   parser's answer on stream 1 pairs with the request.
  * - A response that answers a request whose body is still arriving reports that request
  *   first, so request and response keep their order.
  * - Noise where no message was expected (joining mid-stream, after an error) is skipped
@@ -39,7 +45,11 @@
 #include "proto/proto_util.h"
 #include "proto/trace_ctx.h"
 
-#define H1_FIFO_LEN	  32
+#define H1_FIFO_LEN 32
+/* In a FIFO entry, beside the method: the request offered an h2c upgrade. */
+#define H1_FIFO_H2C 0x80
+/* RFC 7540 3.2: the upgraded request is stream 1 of the HTTP/2 connection. */
+#define H1_H2C_STREAM	  1
 #define H1_CHUNK_LINE_MAX 4096
 /* Larger lengths are not real traffic and would only invite arithmetic overflow. */
 #define H1_BODY_MAX	(1ULL << 62)
@@ -142,6 +152,8 @@ struct h1_msg {
 	uint8_t status;
 	uint8_t active;	 /* header seen, end not yet */
 	uint8_t emitted; /* already reported (a request answered before its body ended) */
+	uint8_t h2c;	 /* an h2c upgrade offer, or the answer to one: session id 1 */
+	uint8_t to_h2;	 /* a 101 to h2c: the connection speaks HTTP/2 after it */
 	uint16_t used;
 	struct h1_span version, method_str, domain, resource, endpoint, exception, xrid, trace,
 		span;
@@ -164,8 +176,9 @@ struct h1_conn {
 	uint8_t fifo[H1_FIFO_LEN]; /* methods of requests not yet answered */
 	uint8_t fifo_head;
 	uint8_t fifo_count;
-	uint8_t req_dir; /* 0 unknown, else 1 + the direction carrying requests */
-	uint8_t opaque;	 /* upgraded or tunnelled: nothing more to parse */
+	uint8_t req_dir;  /* 0 unknown, else 1 + the direction carrying requests */
+	uint8_t opaque;	  /* upgraded or tunnelled: nothing more to parse */
+	uint8_t switched; /* opaque because the connection switched to HTTP/2 just now */
 };
 
 /* What a start line says. */
@@ -187,7 +200,8 @@ struct h1_head {
 	uint64_t content_length;
 	bool has_host, has_xrid, has_traceparent;
 	bool has_cl, has_te, te_chunked, conn_close;
-	bool bad; /* framing headers that make the length ambiguous */
+	bool upgrade_h2c; /* Upgrade lists h2c */
+	bool bad;	  /* framing headers that make the length ambiguous */
 };
 
 /* One parse() call. */
@@ -571,6 +585,7 @@ enum h1_field {
 	F_CONNECTION,
 	F_XRID,
 	F_TRACEPARENT,
+	F_UPGRADE,
 };
 
 static enum h1_field classify(const uint8_t *name, size_t n)
@@ -587,6 +602,8 @@ static enum h1_field classify(const uint8_t *name, size_t n)
 		return F_XRID;
 	if (eq_ci(name, n, "traceparent"))
 		return F_TRACEPARENT;
+	if (eq_ci(name, n, "upgrade"))
+		return F_UPGRADE;
 	return F_OTHER;
 }
 
@@ -641,6 +658,10 @@ static void read_head(const uint8_t *p, size_t from, size_t to, struct h1_head *
 		case F_CONNECTION:
 			list_scan(v, vn, "close", &any, &has, &is_last);
 			h->conn_close |= has;
+			break;
+		case F_UPGRADE:
+			list_scan(v, vn, "h2c", &any, &has, &is_last);
+			h->upgrade_h2c |= has;
 			break;
 		case F_XRID:
 			if (!h->has_xrid) {
@@ -775,6 +796,12 @@ static void emit_msg(struct h1_msg *m, proto_emit_fn emit, void *ctx, struct pro
 	out.x_request_id = text_str(m, m->xrid);
 	out.trace_id = text_str(m, m->trace);
 	out.span_id = text_str(m, m->span);
+	if (m->h2c) {
+		out.has_session_id = true;
+		out.session_id = H1_H2C_STREAM;
+	}
+	if (m->to_h2)
+		out.next_proto = PROTO_HTTP2;
 	if (emit)
 		emit(ctx, &out);
 	st->messages++;
@@ -883,6 +910,7 @@ static void fill_msg(struct h1_run *r, size_t pos, size_t hdr_len, const struct 
 		m->flags |= PROTO_MSG_F_CONN_CLOSE;
 	text_put(m, &m->version, sl->minor ? "1.1" : "1.0", 3, NULL, 0, H1_CAP_VERSION);
 	if (sl->kind == K_REQ) {
+		m->h2c = h->upgrade_h2c;
 		text_put(m, &m->method_str, h1_methods[method].word, h1_methods[method].len - 1u,
 			 NULL, 0, H1_CAP_METHOD);
 		put_target(m, p + sl->target_off, sl->target_len, h);
@@ -955,14 +983,16 @@ static void other_starts(struct h1_run *r, bool answers_last)
 	emit_msg(m, r->emit, r->ctx, r->st);
 }
 
-/* A response is (about to be) taken as the answer to the oldest request. */
-static uint8_t answer(struct h1_run *r, bool *answers_last)
+/* A response is (about to be) taken as the answer to the oldest request: its method, and
+ * whether that request offered h2c. */
+static uint8_t answer(struct h1_run *r, bool *answers_last, bool *h2c)
 {
 	bool queued = r->c->fifo_count > 0;
-	uint8_t method = fifo_pop(r->c);
+	uint8_t entry = fifo_pop(r->c);
 
 	*answers_last = queued && r->c->fifo_count == 0;
-	return method;
+	*h2c = entry & H1_FIFO_H2C;
+	return entry & (uint8_t)~H1_FIFO_H2C;
 }
 
 static bool is_interim(const struct h1_line *sl)
@@ -981,7 +1011,7 @@ static enum h1_step begin_message(struct h1_run *r, size_t *pos, size_t hdr_len,
 {
 	struct h1_dir *d = r->d;
 	struct h1_head h;
-	bool answers_last = false;
+	bool answers_last = false, h2c = false;
 	uint8_t method;
 
 	read_head(r->data + *pos, sl->len, hdr_len, &h);
@@ -993,20 +1023,32 @@ static enum h1_step begin_message(struct h1_run *r, size_t *pos, size_t hdr_len,
 		*pos += hdr_len;
 		return ST_CONT;
 	}
-	method = sl->kind == K_REQ ? sl->method : answer(r, &answers_last);
+	method = sl->kind == K_REQ ? sl->method : answer(r, &answers_last, &h2c);
 	other_starts(r, answers_last);
 	fill_msg(r, *pos, hdr_len, sl, &h, method);
 	*pos += hdr_len;
 	if (sl->kind == K_REQ) {
-		fifo_push(r->c, method);
+		fifo_push(r->c, (uint8_t)(method | (h.upgrade_h2c ? H1_FIFO_H2C : 0)));
+	} else if (sl->code == 101 && h.upgrade_h2c) {
+		/* The server took the h2c offer (or so its answer says, if we missed the
+		 * request): HTTP/2 frames follow this header block at once. */
+		d->msg.to_h2 = 1;
+		finish(r);
+		r->c->opaque = 1;
+		r->c->switched = 1;
+		return ST_CONT;
 	} else if (ends_http(sl, method)) {
 		finish(r);
 		r->c->opaque = 1;
 		return ST_CONT;
 	} else if (method == M_HEAD || sl->code == 204 || sl->code == 304) {
+		d->msg.h2c = h2c;
 		finish(r);
 		return ST_CONT;
 	}
+	/* A declined offer: this HTTP/1 answer is the request's (session id 1). */
+	if (sl->kind == K_RESP)
+		d->msg.h2c = h2c;
 	if (h.has_te) {
 		d->phase = h.te_chunked ? PH_CHUNK_SIZE : PH_UNTIL_CLOSE;
 	} else if (h.has_cl && h.content_length) {
@@ -1026,7 +1068,7 @@ static void begin_truncated(struct h1_run *r, size_t pos, const struct h1_line *
 {
 	struct h1_dir *d = r->d;
 	struct h1_head h;
-	bool answers_last = false;
+	bool answers_last = false, h2c = false;
 	uint8_t method;
 
 	r->st->truncated++;
@@ -1036,14 +1078,21 @@ static void begin_truncated(struct h1_run *r, size_t pos, const struct h1_line *
 		d->phase = PH_RESYNC;
 		return;
 	}
-	method = sl->kind == K_REQ ? sl->method : answer(r, &answers_last);
+	method = sl->kind == K_REQ ? sl->method : answer(r, &answers_last, &h2c);
 	other_starts(r, answers_last);
 	fill_msg(r, pos, r->len - pos, sl, &h, method);
 	d->msg.length += r->in->gap;
 	d->msg.end_ts = proto_ts_end_at(r->in, r->len);
 	d->msg.flags |= PROTO_MSG_F_TRUNCATED | PROTO_MSG_F_LEN_GUESSED;
+	if (sl->kind == K_RESP)
+		d->msg.h2c = h2c;
+	/*
+	 * A 101 cut by the gap does not switch: the HTTP/2 frames after it are lost with the
+	 * rest of its header, and HTTP/2 could not start in step there. It ends HTTP as any
+	 * 101 does, and the request gets no answer.
+	 */
 	if (sl->kind == K_REQ) {
-		fifo_push(r->c, method);
+		fifo_push(r->c, (uint8_t)(method | (h.upgrade_h2c ? H1_FIFO_H2C : 0)));
 	} else if (ends_http(sl, method)) {
 		finish(r);
 		r->c->opaque = 1;
@@ -1388,6 +1437,8 @@ static int http1_parse(void *state, const struct proto_input *in, proto_emit_fn 
 		if (step == ST_MORE)
 			break;
 	}
+	if (c->switched)
+		return (int)pos; /* the rest is HTTP/2's (proto.h: next_proto) */
 	if (c->opaque)
 		return (int)in->len;
 	if (in->gap) {
@@ -1436,6 +1487,7 @@ static void http1_on_close(void *state, uint64_t ts, proto_emit_fn emit, void *c
 	c->fifo_head = c->fifo_count = 0;
 	c->req_dir = 0;
 	c->opaque = 0;
+	c->switched = 0;
 }
 
 static enum proto_detect http1_detect(const uint8_t *data, size_t len, enum proto_dir dir,

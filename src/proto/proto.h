@@ -122,7 +122,9 @@ struct proto_input {
 	/*
 	 * Bytes that followed data[len-1] on the wire but were not captured (a syscall larger
 	 * than the capture size). When gap > 0 the parser must consume all of data: a message
-	 * body absorbs the gap; a header block cut by it is reported as truncated.
+	 * body absorbs the gap; a header block cut by it is reported as truncated. The one
+	 * exception is a protocol switch (proto_msg.next_proto): the rest is the next
+	 * protocol's.
 	 */
 	uint64_t gap;
 	/* Index in data where the newest event's bytes begin (== segs[nsegs-1].off). A message
@@ -178,6 +180,15 @@ struct proto_msg {
 	/* enum proto_id this message is, when not the connection's parser's (gRPC streams on
 	 * an HTTP/2 connection); 0: the parser's */
 	uint16_t proto_override;
+	/*
+	 * enum proto_id the connection speaks from the byte after this message on (an HTTP/1.1
+	 * "101 Switching Protocols" to "Upgrade: h2c"); 0: no switch. Such a message is no
+	 * record of its own. The parse() call that emits it emits nothing after it and returns
+	 * the offset just past it, even when a gap follows; the caller hands the rest of that
+	 * input, and every later byte of both directions, to the parser of next_proto, whose
+	 * byte streams start there (stream_off 0).
+	 */
+	uint16_t next_proto;
 };
 
 typedef void (*proto_emit_fn)(void *ctx, const struct proto_msg *msg);

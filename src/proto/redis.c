@@ -83,6 +83,7 @@ struct rd_dir {
 	/* request text */
 	uint8_t keys; /* enum rd_keys */
 	bool keep;
+	uint8_t chan_elem; /* pub/sub push: the element last copied into res */
 	uint8_t cmd_len, sub_len;
 	char cmd[RD_CMD_CAP];
 	char sub[RD_CMD_CAP];
@@ -340,6 +341,11 @@ static void emit_msg(struct rd_state *s, struct rd_dir *d, enum proto_dir dir, u
 		if (d->cmd_known && is_sub_cmd(d->cmd) && s->sub_n < RD_SUB_FIFO)
 			s->sub_fifo[s->sub_n++] = d->elem; /* arguments: channels; 0: all */
 	} else {
+		/* A pub/sub push names its kind and channel (a record of it alone shows them). */
+		if (d->res_len) {
+			m.method = (struct proto_str){ d->first, d->first_len };
+			m.resource = (struct proto_str){ d->res, d->res_len };
+		}
 		m.status = PROTO_STATUS_OK;
 		if (d->exc_len) {
 			m.status = PROTO_STATUS_SERVER_ERROR;
@@ -460,6 +466,42 @@ static bool elem_done(struct rd_dir *d)
 		if (d->depth == 0)
 			return true;
 	}
+}
+
+/* A pub/sub push or confirmation ("message", "pmessage", "smessage", "subscribe", ...):
+ * its first element, lower case, names the kind. */
+static bool is_pubsub_kind(const struct rd_dir *d)
+{
+	static const char *const kinds[] = {
+		"message",    "pmessage",    "smessage",     "subscribe",    "psubscribe",
+		"ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe",
+	};
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (d->first_len == strlen(kinds[i]) && !memcmp(d->first, kinds[i], d->first_len))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A response's bulk element at depth 1: in a pub/sub push, the channel (element 1; for
+ * "pmessage" the pattern, then the channel, element 2) goes into res, after the kind:
+ * "message news", "pmessage n* news". A message's payload is a value and never kept here.
+ */
+static void note_channel(struct rd_dir *d, const uint8_t *p, size_t n)
+{
+	if (!(d->elem == 1 ||
+	      (d->elem == 2 && d->first_len == 8 && !memcmp(d->first, "pmessage", 8))) ||
+	    !is_pubsub_kind(d))
+		return;
+	if (d->chan_elem != d->elem) {
+		if (!d->res_len)
+			put_res(d, (const uint8_t *)d->first, d->first_len);
+		put_res(d, (const uint8_t *)" ", 1);
+		d->chan_elem = (uint8_t)d->elem;
+	}
+	put_res(d, p, n);
 }
 
 /* The simple text of a top-level or first-level element, for results and pub/sub. */
@@ -684,6 +726,8 @@ static int rd_parse(void *state, const struct proto_input *in, proto_emit_fn emi
 					 RD_RESULT_CAP, in->data + p, (size_t)pay);
 			else if (d->depth == 1 && d->elem == 0)
 				note_simple(d, '$', in->data + p, (size_t)pay, keep);
+			else if (d->depth == 1)
+				note_channel(d, in->data + p, (size_t)pay);
 			for (size_t i = (size_t)pay; i < k; i++) {
 				uint8_t want = (d->bulk_left - i == 2) ? '\r' : '\n';
 

@@ -141,6 +141,7 @@ struct fz {
 	struct proto_ctx ctx;
 	const struct proto_ctx *pctx;
 	bool udp;
+	bool switched; /* the parse() call under way reported a protocol switch (next_proto) */
 	struct side side[2];
 	struct proto_stats st;
 	struct out out;
@@ -237,6 +238,12 @@ static void on_msg(void *ctx, const struct proto_msg *m)
 	struct fz *f = ctx;
 
 	f->emitted++;
+	/* A switch ends the parser's part: nothing may follow it in the same call. */
+	check(!f->switched);
+	if (m->next_proto) {
+		check(proto_by_id((enum proto_id)m->next_proto) != NULL);
+		f->switched = true;
+	}
 	check(m->kind == PROTO_MSG_REQUEST || m->kind == PROTO_MSG_RESPONSE);
 	check(m->dir == PROTO_DIR_EGRESS || m->dir == PROTO_DIR_INGRESS);
 	check((m->flags & ~(uint32_t)(FUZZ_MSG_FLAGS)) == 0);
@@ -366,6 +373,7 @@ static void event(struct fz *f, enum proto_dir dir, const uint8_t *p, size_t n, 
 	in.ctx = f->pctx;
 	f->in_data = s->buf;
 	f->in_len = s->len;
+	f->switched = false;
 	r = FUZZ_OPS.parse(f->state, &in, on_msg, f, &f->st);
 	f->in_data = NULL;
 	f->in_len = 0;
@@ -376,7 +384,10 @@ static void event(struct fz *f, enum proto_dir dir, const uint8_t *p, size_t n, 
 		return;
 	}
 	check(r >= 0 && (size_t)r <= s->len);
-	check(!gap || (size_t)r == s->len);
+	/* After a switch the rest is the next protocol's (proto.h), gap or not; this target
+	 * goes on with the same parser, which must then take everything. */
+	check(!gap || (size_t)r == s->len || f->switched);
+	f->switched = false;
 	side_consume(s, (size_t)r);
 	s->stream_off += gap;
 	if (f->udp)

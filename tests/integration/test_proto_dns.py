@@ -9,13 +9,21 @@
 - Live: a dnsmasq of our own on a free loopback port, queried by dig over UDP and TCP
   with the eBPF agent running: each query gives exactly one record in dig (c-p) and one
   in dnsmasq (s-p), with the fields dig itself printed.
+- Live, one UDP socket for every client: dnsmasq answers all clients from one unconnected
+  socket; clients on fixed ports send queries with the same transaction id, which
+  dnsmasq forwards to an upstream of ours that answers them in reverse order, so the
+  answers leave dnsmasq interleaved: every record must carry its own client, and every
+  answer pair with its own client's query.
 """
 import json
 import os
 import re
 import shutil
 import signal
+import socket
+import struct
 import subprocess
+import threading
 import time
 
 import pytest
@@ -134,8 +142,7 @@ def test_nxdomain_status():
 
 # ---- live: dnsmasq and dig ---------------------------------------------------------------
 
-@pytest.fixture
-def dnsmasq(tmp_path):
+def start_dnsmasq(tmp_path, *extra):
     exe = shutil.which("dnsmasq")
     if not exe:
         pytest.fail("dnsmasq missing (Debian package dnsmasq-base; scripts/install-deps.sh "
@@ -152,7 +159,7 @@ def dnsmasq(tmp_path):
          f"--addn-hosts={hosts}", "--address=/example.test/10.1.2.3", "--address=/nx.test/",
          "--txt-record=txt.flowscope.test,hello world",
          "--mx-host=mail.flowscope.test,mx.flowscope.test,10", "--user=root",
-         "--log-facility=-"], stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+         "--log-facility=-", *extra], stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -163,14 +170,28 @@ def dnsmasq(tmp_path):
             assert proc.poll() is None, "dnsmasq exited:\n" + log.read_text()
             assert time.monotonic() < deadline, "dnsmasq does not answer:\n" + log.read_text()
             time.sleep(0.1)
+        return proc, port
+    except BaseException:
+        stop_dnsmasq(proc)
+        raise
+
+
+def stop_dnsmasq(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def dnsmasq(tmp_path):
+    proc, port = start_dnsmasq(tmp_path)
+    try:
         yield {"port": port, "pid": proc.pid}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_dnsmasq(proc)
 
 
 def dig(port, name, qtype, tcp):
@@ -238,7 +259,118 @@ def test_dnsmasq_and_dig(dnsmasq, agent_factory):
         # both ends saw the same bytes (TCP: the length prefix counts, as in DeepFlow)
         assert cp["request_length"] == sp["request_length"]
         assert cp["response_length"] == sp["response_length"]
+        # each dig has its own port; dnsmasq's one UDP socket sees each of them
+        assert cp["client_port"] == sp["client_port"]
         if tcp:
-            assert cp["client_port"] == sp["client_port"]
             assert cp["req_tcp_seq"] == sp["req_tcp_seq"] != 0
             assert cp["resp_tcp_seq"] == sp["resp_tcp_seq"] != 0
+
+
+# ---- live: one unconnected UDP server socket, many clients -------------------------------
+
+def dns_query(qid, name):
+    q = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+    return struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + q + struct.pack(">HH", 1, 1)
+
+
+def dns_answer(query, ip):
+    """The answer to a query (one question, A), ip as the A record."""
+    qid, = struct.unpack(">H", query[:2])
+    question = query[12:]
+    return (struct.pack(">HHHHHH", qid, 0x8180, 1, 1, 0, 0) + question +
+            struct.pack(">HHHIH", 0xC00C, 1, 1, 0, 4) + socket.inet_aton(ip))
+
+
+def qname(query):
+    out, i = [], 12
+    while query[i]:
+        out.append(query[i + 1:i + 1 + query[i]].decode())
+        i += 1 + query[i]
+    return ".".join(out)
+
+
+class ReversingUpstream:
+    """An upstream resolver for dnsmasq that holds queries until it has `batch` of them,
+    then answers them newest first: dnsmasq's answers to its clients leave interleaved
+    with their queries."""
+
+    def __init__(self, answers, batch=2):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.answers, self.batch, self.held = answers, batch, []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                q, addr = self.sock.recvfrom(512)
+            except socket.timeout:
+                continue
+            self.held.append((q, addr))
+            if len(self.held) == self.batch:
+                for q, addr in reversed(self.held):
+                    self.sock.sendto(dns_answer(q, self.answers[qname(q)]), addr)
+                self.held = []
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+def bound_udp():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(5)
+    return s
+
+
+def test_dnsmasq_one_socket_many_clients(tmp_path, agent_factory):
+    answers = {"x1.fwd.test": "10.77.0.1", "x2.fwd.test": "10.77.0.2",
+               "x3.fwd.test": "10.77.0.3", "x4.fwd.test": "10.77.0.4"}
+    up = ReversingUpstream(answers)
+    proc, port = start_dnsmasq(tmp_path, f"--server=/fwd.test/127.0.0.1#{up.port}")
+    clients = [bound_udp() for _ in range(3)]
+    try:
+        agent = agent_factory()
+        ports = [c.getsockname()[1] for c in clients]
+        # name, client, transaction id: two clients share an id, in two forwarded rounds;
+        # then answers dnsmasq gives itself, one per client, all with one id
+        rounds = [[("x1.fwd.test", 0, 0x2222), ("x2.fwd.test", 1, 0x2222)],
+                  [("x3.fwd.test", 2, 0x3333), ("x4.fwd.test", 0, 0x3333)],
+                  [("a.example.test", 0, 0x4444)], [("a.example.test", 1, 0x4444)],
+                  [("a.example.test", 2, 0x4444)]]
+        sent = []
+        for batch in rounds:
+            for name, ci, qid in batch:
+                clients[ci].sendto(dns_query(qid, name), ("127.0.0.1", port))
+            for name, ci, qid in batch:
+                resp, _ = clients[ci].recvfrom(512)
+                assert resp[:2] == struct.pack(">H", qid) and qname(resp) == name
+                ip = socket.inet_ntoa(resp[-4:])
+                assert ip == answers.get(name, "10.1.2.3"), (name, ip)
+                sent.append((name, ports[ci], qid, f"A={ip} TTL=0"))
+        recs = [r for r in agent.stop() if r.get("table") == "l7_flow_log"
+                and r["server_port"] == port]
+    finally:
+        for c in clients:
+            c.close()
+        stop_dnsmasq(proc)
+        up.close()
+    assert len(sent) == 7
+    for obs in ("c-p", "s-p"):
+        mine = [r for r in recs if r["observation_point"] == obs]
+        got = sorted((r["request_resource"], r["client_port"], r["request_id"],
+                      r["response_result"]) for r in mine)
+        assert got == sorted(sent), (obs, json.dumps(mine, indent=1))
+        for r in mine:
+            assert r["type"] == 2 and r["protocol"] == 17 and r["l7_protocol"] == "DNS"
+            assert r["ip4_0"] == "127.0.0.1" and r["ip4_1"] == "127.0.0.1"
+            assert r["server_port"] == port and r["response_code"] == 0
+    sp = [r for r in recs if r["observation_point"] == "s-p"]
+    assert {r["process_kname_1"] for r in sp} == {"dnsmasq"}
+    assert {r["process_id_1"] for r in sp} == {proc.pid}

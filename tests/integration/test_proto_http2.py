@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """HTTP/2 and gRPC: reference captures through --read-pcap against tshark's http2
-dissector, and live traffic: nginx serving h2c (prior knowledge) driven by curl, and a
-gRPC server and client written with @grpc/grpc-js, seen by the agent from both ends.
+dissector, and live traffic: nginx serving h2c (prior knowledge) driven by curl, hypercorn
+taking curl's h2c upgrade from HTTP/1.1, and a gRPC server and client written with
+@grpc/grpc-js, seen by the agent from both ends.
 """
 import collections
 import json
@@ -251,6 +252,96 @@ def test_nginx_h2c_prior_knowledge(nginx_h2, agent_factory):
     for k in cp:
         assert cp[k]["request_length"] == sp[k]["request_length"]
         assert cp[k]["response_length"] == sp[k]["response_length"]
+
+
+# An ASGI app for hypercorn (python3-hypercorn), which takes an HTTP/1.1 "Upgrade: h2c"
+# (nginx and nghttpd do not) unless the request has a body: that one it answers in HTTP/1.1.
+H2C_APP = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    status = {"/missing": 404, "/fail": 503}.get(scope["path"], 200)
+    body = b"hello\\n" if status == 200 else b"no\\n"
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+"""
+
+
+@pytest.fixture
+def hypercorn_h2c():
+    d = pathlib.Path(tempfile.mkdtemp(prefix="flowscope-h2c-"))
+    (d / "h2capp.py").write_text(H2C_APP)
+    port = free_port()
+    proc = subprocess.Popen(["/usr/bin/python3", "-m", "hypercorn", "--bind",
+                             f"127.0.0.1:{port}", "h2capp:app"], cwd=d,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        try:
+            wait_port(port)
+        except Exception:
+            proc.kill()
+            raise AssertionError("hypercorn did not start (apt-get install python3-hypercorn):\n"
+                                 + proc.communicate()[1].decode())
+        yield {"port": port, "pid": proc.pid}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_h2c_upgrade_hypercorn(hypercorn_h2c, agent_factory):
+    port = hypercorn_h2c["port"]
+    base = f"http://127.0.0.1:{port}"
+    agent = agent_factory()
+    # One connection: GET /a goes as HTTP/1.1 offering h2c, hypercorn switches (101) and
+    # answers on stream 1; the next two are HTTP/2 streams 3 and 5.
+    p = subprocess.run(["curl", "-sS", "--http2", "-o", "/dev/null", "-o", "/dev/null",
+                        "-o", "/dev/null", "-w", "%{http_version} %{response_code}\\n",
+                        "-H", "X-Request-ID: up-1", f"{base}/a", f"{base}/missing?x=1",
+                        f"{base}/fail"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and p.stdout.split() == ["2", "200", "2", "404", "2", "503"], \
+        (p.stdout, p.stderr)
+    # An offer with a body: hypercorn declines and answers in HTTP/1.1.
+    p = subprocess.run(["curl", "-sS", "--http2", "-o", "/dev/null", "-w", "%{http_version}",
+                        "-d", "a=1", f"{base}/post"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and p.stdout == "1.1", (p.stdout, p.stderr)
+    recs = on_port(agent.stop(), port)
+    want = [  # l7_protocol, version, method, resource, endpoint, code, status, request_id
+        ("HTTP", "1.1", "GET", "/a", "/a", 200, 0, 1),
+        ("HTTP2", "2", "GET", "/missing?x=1", "/missing", 404, 4, 3),
+        ("HTTP2", "2", "GET", "/fail", "/fail", 503, 3, 5),
+        ("HTTP", "1.1", "POST", "/post", "/post", 200, 0, None),
+    ]
+    for obs, comm_key, comm in (("c-p", "process_kname_0", "curl"),
+                                ("s-p", "process_kname_1", "python3")):
+        mine = [r for r in recs if r["observation_point"] == obs]
+        assert all(r[comm_key] == comm for r in mine), (obs, mine)
+        got = sorted(((r["l7_protocol"], r["version"], r["request_type"],
+                       r["request_resource"], r["endpoint"], r["response_code"],
+                       r["response_status"], r["request_id"]) for r in mine),
+                     key=lambda t: (t[7] or 99, t[2]))
+        assert got == want, (obs, mine)
+        for r in mine:
+            assert r["type"] == 2 and r["request_domain"] == f"127.0.0.1:{port}", r
+            assert r["response_duration"] == r["end_time"] - r["start_time"]
+        up = [r for r in mine if r["request_id"] == 1][0]
+        assert up["x_request_id_0"] == "up-1"
+        # stream 1's answer: HEADERS (status, content-length, date, server) + DATA "hello\n"
+        assert 9 + 6 < up["response_length"] < 200, up
+        # streams 1, 3 and 5 share one connection; the declined offer is another
+        assert len({r["client_port"] for r in mine if r["request_id"]}) == 1
+        assert len({r["client_port"] for r in mine}) == 2
+    assert agent.stats["protocol_switches"] == 2  # the connection, seen from each end
+    # both ends saw the same bytes
+    cp = {(r["client_port"], r["request_id"]): r for r in recs if r["observation_point"] == "c-p"}
+    sp = {(r["client_port"], r["request_id"]): r for r in recs if r["observation_point"] == "s-p"}
+    assert cp.keys() == sp.keys() and len(cp) == 4
+    for k in cp:
+        for f in ("request_length", "response_length", "req_tcp_seq", "resp_tcp_seq"):
+            assert cp[k][f] == sp[k][f], (k, f, cp[k], sp[k])
 
 
 def npm_ready():

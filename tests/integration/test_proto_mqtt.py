@@ -257,10 +257,11 @@ def test_mosquitto_clients(mosquitto, agent_factory):
         # mosquitto_sub: subscribes, receives one message at QoS 0 and one at QoS 1
         (2, v3, "CONNECT", "sub1", "", False, 0, 0, ""),
         (2, v3, "SUBSCRIBE", "sub1", "t/live", True, None, 0, ""),
-        # the broker's deliveries answer no request: lone responses, which carry no
-        # request fields (the QoS 1 one has its packet identifier)
-        (1, v3, "", "", "", False, None, 0, ""),
-        (1, v3, "", "", "", True, None, 0, ""),
+        # the broker's deliveries answer no request: lone responses, which name what they
+        # carry (the subscriber's client id, the topic; the QoS 1 one has its packet
+        # identifier), as DeepFlow's records of a broker's PUBLISH do
+        (1, v3, "PUBLISH", "sub1", "t/live", False, None, 0, ""),
+        (1, v3, "PUBLISH", "sub1", "t/live", True, None, 0, ""),
         (0, v3, "PUBACK", "sub1", "", True, None, 0, ""),
         (0, v3, "DISCONNECT", "sub1", "", False, None, 0, ""),
         # mosquitto_pub -q 0

@@ -225,9 +225,11 @@ def test_pubsub(redis, agent_factory):
         got = sorted(fields(r) for r in side)
         assert got == sorted([
             (2, "SUBSCRIBE", "SUBSCRIBE news sport", 0, "", ""),
-            (1, "", "", 0, "", ""),  # the second confirmation: answers nothing
-            (1, "", "", 0, "", ""),  # the two messages pushed to the subscriber
-            (1, "", "", 0, "", ""),
+            # the second confirmation answers nothing: a record of its own, naming its
+            # kind and channel (the payload of a message is a value: not kept)
+            (1, "subscribe", "subscribe sport", 0, "", ""),
+            (1, "message", "message news", 0, "", ""),  # the two messages pushed to the
+            (1, "message", "message news", 0, "", ""),  # subscriber
             (2, "PUBLISH", "PUBLISH news", 0, "", "1"),
             (2, "PUBLISH", "PUBLISH news", 0, "", "1"),
         ]), json.dumps(side, indent=1)

@@ -51,11 +51,11 @@ struct ring_rec {
 static uint64_t ev_trace_id, ev_coroutine;
 
 /* Local 10.0.0.1:40000 (client side) talking to 10.0.0.2:80 unless changed. */
-static void data_event(struct intake *in, uint64_t sock, uint8_t dir, const char *payload,
-		       uint64_t syscall_len, uint64_t ts_enter, uint64_t ts_exit, uint32_t seq)
+static void data_event_bin(struct intake *in, uint64_t sock, uint8_t dir, const void *payload,
+			   size_t n, uint64_t syscall_len, uint64_t ts_enter, uint64_t ts_exit,
+			   uint32_t seq)
 {
 	static struct ring_rec r;
-	size_t n = strlen(payload);
 
 	memset(&r.ev, 0, sizeof(r.ev));
 	r.ev.type = FS_EV_DATA;
@@ -80,6 +80,13 @@ static void data_event(struct intake *in, uint64_t sock, uint8_t dir, const char
 	strcpy(r.ev.comm, "client");
 	memcpy(r.data, payload, n);
 	assert_int_equal(intake_event(in, &r, sizeof(r.ev) + n, 0), 0);
+}
+
+static void data_event(struct intake *in, uint64_t sock, uint8_t dir, const char *payload,
+		       uint64_t syscall_len, uint64_t ts_enter, uint64_t ts_exit, uint32_t seq)
+{
+	data_event_bin(in, sock, dir, payload, strlen(payload), syscall_len, ts_enter, ts_exit,
+		       seq);
 }
 
 static void small_event(struct intake *in, uint32_t type, uint64_t sock, uint32_t pid, uint64_t ts)
@@ -560,6 +567,173 @@ static void test_redis_server_pipelined_reads(void **unused)
 			expect_redis(&s.recs[2], "GET", "GET cart:12", 7000 + 2 * RD_LEN, 908, "");
 			assert_int_equal(in->pst.parse_errors, 0);
 			intake_destroy(in);
+/* ---- h2c upgrade (RFC 7540 3.2): HTTP/1.1 hands the connection to HTTP/2 ---- */
+
+#define H2C_UPGRADE_REQ                                                                            \
+	"GET /index.html HTTP/1.1\r\nHost: svc\r\nConnection: Upgrade, HTTP2-Settings\r\n"         \
+	"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nX-Request-ID: up-1\r\n\r\n"
+#define H2C_101 "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+/* The server's SETTINGS, then stream 1's answer: HEADERS (:status 200, static index 8) and
+ * DATA "hello\n" ending the stream. */
+#define H2C_S1                                                                                     \
+	"\x00\x00\x00\x04\x00\x00\x00\x00\x00"                                                     \
+	"\x00\x00\x01\x01\x04\x00\x00\x00\x01\x88"                                                 \
+	"\x00\x00\x06\x00\x01\x00\x00\x00\x01hello\n"
+#define H2C_S1_RESP_LEN (10 + 15) /* stream 1's frames */
+/* The client's preface, its SETTINGS and the ack of the server's, then stream 3: GET /b.txt
+ * at svc (literals, no Huffman) ending the stream. */
+#define H2C_C3                                                                                     \
+	"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"                                                         \
+	"\x00\x00\x00\x04\x00\x00\x00\x00\x00"                                                     \
+	"\x00\x00\x00\x04\x01\x00\x00\x00\x00"                                                     \
+	"\x00\x00\x0f\x01\x05\x00\x00\x00\x03\x82\x86\x44\x06/b.txt\x41\x03svc"
+#define H2C_C3_REQ_LEN (9 + 15)
+/* The ack of the client's SETTINGS, stream 3's answer: :status 404 (static index 13). */
+#define H2C_S3                                                                                     \
+	"\x00\x00\x00\x04\x01\x00\x00\x00\x00"                                                     \
+	"\x00\x00\x01\x01\x05\x00\x00\x00\x03\x8d"
+#define H2C_S3_RESP_LEN 10
+
+struct conv_ev {
+	uint8_t from_client;
+	const char *p;
+	size_t n;
+};
+
+#define CONV_EV(c, s)                                                                              \
+	{                                                                                          \
+		(c), (s), sizeof(s) - 1                                                            \
+	}
+
+static const struct conv_ev h2c_conv[] = {
+	CONV_EV(1, H2C_UPGRADE_REQ),
+	CONV_EV(0, H2C_101 H2C_S1),
+	CONV_EV(1, H2C_C3),
+	CONV_EV(0, H2C_S3),
+};
+
+/*
+ * Play a conversation from one end (client: c-p, else s-p), event `split` cut in two at
+ * `at` (no cut when at is 0), into a fresh intake; the records land in s.
+ */
+static void play(struct sink *s, const struct conv_ev *evs, size_t n, bool client, size_t split,
+		 size_t at, struct intake_stats *st)
+{
+	struct intake *in = intake_create(&default_cfg, collect, s);
+	uint32_t seq[2] = { 1000, 900000 };
+	uint64_t ts = 10000;
+
+	assert_non_null(in);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t dir = evs[i].from_client == client ? FS_DIR_EGRESS : FS_DIR_INGRESS;
+		size_t cut = i == split ? at : 0;
+
+		if (cut) {
+			data_event_bin(in, 1, dir, evs[i].p, cut, 0, ts, ts + 10, seq[dir]);
+			ts += 100;
+		}
+		data_event_bin(in, 1, dir, evs[i].p + cut, evs[i].n - cut, 0, ts, ts + 10,
+			       seq[dir] + (uint32_t)cut);
+		seq[dir] += (uint32_t)evs[i].n;
+		ts += 100;
+	}
+	intake_close(in, 1, ts);
+	*st = in->st;
+	intake_destroy(in);
+}
+
+static void assert_same_record(const struct l7_record *a, const struct l7_record *b)
+{
+	assert_int_equal(a->type, b->type);
+	assert_int_equal(a->obs, b->obs);
+	assert_int_equal(a->l7_proto, b->l7_proto);
+	assert_int_equal(a->code, b->code);
+	assert_int_equal(a->status, b->status);
+	assert_int_equal(a->has_request_id, b->has_request_id);
+	assert_int_equal(a->request_id, b->request_id);
+	assert_int_equal(a->request_length, b->request_length);
+	assert_int_equal(a->response_length, b->response_length);
+	assert_int_equal(a->req_tcp_seq, b->req_tcp_seq);
+	assert_int_equal(a->resp_tcp_seq, b->resp_tcp_seq);
+	assert_int_equal(a->version.len, b->version.len);
+	assert_memory_equal(a->version.s, b->version.s, a->version.len);
+	assert_int_equal(a->method.len, b->method.len);
+	assert_memory_equal(a->method.s, b->method.s, a->method.len);
+	assert_int_equal(a->domain.len, b->domain.len);
+	assert_memory_equal(a->domain.s, b->domain.s, a->domain.len);
+	assert_int_equal(a->resource.len, b->resource.len);
+	assert_memory_equal(a->resource.s, b->resource.s, a->resource.len);
+	assert_int_equal(a->x_request_id_0.len, b->x_request_id_0.len);
+}
+
+#define ASSERT_STR(field, lit)                                                                     \
+	do {                                                                                       \
+		assert_int_equal((field).len, strlen(lit));                                        \
+		assert_memory_equal((field).s, lit, strlen(lit));                                  \
+	} while (0)
+
+static void check_h2c_records(const struct sink *s, const struct intake_stats *st, bool client)
+{
+	const struct l7_record *r;
+
+	assert_int_equal(s->n, 2);
+	assert_int_equal(st->proto_switches, 1);
+	assert_int_equal(st->records[REC_TYPE_SESSION], 2);
+	assert_int_equal(st->parse_errors, 0);
+	/* The upgrade request and stream 1's answer: one exchange, told as the request was. */
+	r = &s->recs[0];
+	assert_int_equal(r->type, REC_TYPE_SESSION);
+	assert_int_equal(r->obs, client ? REC_OBS_CLIENT_PROCESS : REC_OBS_SERVER_PROCESS);
+	assert_int_equal(r->l7_proto, PROTO_HTTP1);
+	ASSERT_STR(r->version, "1.1");
+	ASSERT_STR(r->method, "GET");
+	ASSERT_STR(r->domain, "svc");
+	ASSERT_STR(r->resource, "/index.html");
+	ASSERT_STR(r->x_request_id_0, "up-1");
+	assert_int_equal(r->code, 200);
+	assert_int_equal(r->status, PROTO_STATUS_OK);
+	assert_true(r->has_request_id);
+	assert_int_equal(r->request_id, 1);
+	assert_int_equal(r->request_length, strlen(H2C_UPGRADE_REQ));
+	assert_int_equal(r->response_length, H2C_S1_RESP_LEN);
+	/* The answer's first byte: stream 1's HEADERS, after the 101 and the SETTINGS. */
+	assert_int_equal(r->resp_tcp_seq, (client ? 900000 : 1000) + strlen(H2C_101) + 9);
+	/* Then HTTP/2 proper. */
+	r = &s->recs[1];
+	assert_int_equal(r->type, REC_TYPE_SESSION);
+	assert_int_equal(r->l7_proto, PROTO_HTTP2);
+	ASSERT_STR(r->version, "2");
+	ASSERT_STR(r->method, "GET");
+	ASSERT_STR(r->domain, "svc");
+	ASSERT_STR(r->resource, "/b.txt");
+	assert_int_equal(r->code, 404);
+	assert_int_equal(r->status, PROTO_STATUS_CLIENT_ERROR);
+	assert_int_equal(r->request_id, 3);
+	assert_int_equal(r->request_length, H2C_C3_REQ_LEN);
+	assert_int_equal(r->response_length, H2C_S3_RESP_LEN);
+}
+
+static void test_h2c_upgrade(void **unused)
+{
+	const size_t n = sizeof(h2c_conv) / sizeof(h2c_conv[0]);
+
+	(void)unused;
+	for (int client = 0; client < 2; client++) {
+		struct sink whole = { 0 };
+		struct intake_stats st;
+
+		play(&whole, h2c_conv, n, client, n, 0, &st);
+		check_h2c_records(&whole, &st, client);
+		/* However the bytes are cut into events, the same records. */
+		for (size_t i = 0; i < n; i++) {
+			for (size_t at = 1; at < h2c_conv[i].n; at++) {
+				struct sink cut = { 0 };
+
+				play(&cut, h2c_conv, n, client, i, at, &st);
+				check_h2c_records(&cut, &st, client);
+				for (int k = 0; k < whole.n; k++)
+					assert_same_record(&whole.recs[k], &cut.recs[k]);
+			}
 		}
 	}
 }
@@ -615,6 +789,195 @@ static void test_redis_server_read_beyond_capture(void **unused)
 	assert_int_equal(s.recs[5].resource.len, 0);
 	assert_int_equal(s.recs[5].resp_tcp_seq, 927);
 	assert_int_equal(s.recs[6].type, REC_TYPE_RESPONSE);
+/* A server that declines (answers in HTTP/1.1) keeps the connection HTTP/1.1; the answer
+ * pairs with the offer, and the plain requests around it pair by order. */
+static void test_h2c_upgrade_declined(void **unused)
+{
+	static const struct conv_ev conv[] = {
+		CONV_EV(1, "GET /first HTTP/1.1\r\nHost: svc\r\n\r\n"),
+		CONV_EV(0, "HTTP/1.1 204 No Content\r\n\r\n"),
+		CONV_EV(1, "POST /up HTTP/1.1\r\nHost: svc\r\nUpgrade: h2c\r\nContent-Length: 2\r\n"
+			   "\r\nhi"),
+		CONV_EV(0, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"),
+		CONV_EV(1, "GET /last HTTP/1.1\r\nHost: svc\r\n\r\n"),
+		CONV_EV(0, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+	};
+	const size_t n = sizeof(conv) / sizeof(conv[0]);
+	struct sink s = { 0 };
+	struct intake_stats st;
+
+	(void)unused;
+	play(&s, conv, n, true, n, 0, &st);
+	assert_int_equal(st.proto_switches, 0);
+	assert_int_equal(s.n, 3);
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(s.recs[k].type, REC_TYPE_SESSION);
+		assert_int_equal(s.recs[k].l7_proto, PROTO_HTTP1);
+		assert_false(s.recs[k].has_request_id);
+	}
+	ASSERT_STR(s.recs[0].resource, "/first");
+	assert_int_equal(s.recs[0].code, 204);
+	ASSERT_STR(s.recs[1].resource, "/up");
+	ASSERT_STR(s.recs[1].method, "POST");
+	assert_int_equal(s.recs[1].code, 200);
+	assert_int_equal(s.recs[1].response_length, strlen(conv[3].p));
+	ASSERT_STR(s.recs[2].resource, "/last");
+	assert_int_equal(s.recs[2].code, 404);
+}
+
+/* A 101 to anything but h2c (WebSocket) ends HTTP as before: the 101 is the answer. */
+static void test_upgrade_websocket_stays_opaque(void **unused)
+{
+	static const struct conv_ev conv[] = {
+		CONV_EV(1, "GET /ws HTTP/1.1\r\nHost: svc\r\nConnection: Upgrade\r\n"
+			   "Upgrade: websocket\r\n\r\n"),
+		CONV_EV(0, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+			   "Upgrade: websocket\r\n\r\n\x81\x02hi"),
+		CONV_EV(1, "\x81\x82\x00\x00\x00\x00hi"),
+	};
+	struct sink s = { 0 };
+	struct intake_stats st;
+
+	(void)unused;
+	play(&s, conv, 3, true, 3, 0, &st);
+	assert_int_equal(st.proto_switches, 0);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.recs[0].code, 101);
+	assert_int_equal(s.recs[0].l7_proto, PROTO_HTTP1);
+	assert_int_equal(st.parse_errors, 0);
+}
+
+/* A message that answers no request (a Redis pub/sub push) is a record of its own, and
+ * what it names is the record's request_type / request_resource. */
+static void test_lone_message_keeps_its_fields(void **unused)
+{
+	static const struct conv_ev conv[] = {
+		CONV_EV(1, "*2\r\n$9\r\nSUBSCRIBE\r\n$4\r\nnews\r\n"),
+		CONV_EV(0, "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n"),
+		CONV_EV(0, "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n"),
+	};
+	struct sink s = { 0 };
+	struct intake_stats st;
+
+	(void)unused;
+	play(&s, conv, 3, true, 3, 0, &st);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.recs[0].type, REC_TYPE_SESSION);
+	assert_int_equal(s.recs[0].l7_proto, PROTO_REDIS);
+	ASSERT_STR(s.recs[0].method, "SUBSCRIBE");
+	ASSERT_STR(s.recs[0].resource, "SUBSCRIBE news");
+	assert_int_equal(s.recs[1].type, REC_TYPE_RESPONSE);
+	ASSERT_STR(s.recs[1].method, "message");
+	ASSERT_STR(s.recs[1].resource, "message news");
+	assert_int_equal(s.recs[1].result.len, 0); /* the payload is a value: not kept */
+	assert_int_equal(s.recs[1].status, PROTO_STATUS_OK);
+	assert_int_equal(s.recs[1].response_length, strlen(conv[2].p));
+}
+
+/* ---- one unconnected UDP socket, many peers (dnsmasq) ---- */
+
+/* A datagram on socket 9: local 127.0.0.1:53, the peer 127.0.0.<host>:port. */
+static void udp_event(struct intake *in, uint8_t dir, const uint8_t *p, size_t n, uint8_t host,
+		      uint16_t port, uint64_t ts)
+{
+	static struct ring_rec r;
+
+	memset(&r.ev, 0, sizeof(r.ev));
+	r.ev.type = FS_EV_DATA;
+	r.ev.ts_enter_ns = ts;
+	r.ev.ts_exit_ns = ts + 10;
+	r.ev.socket_id = 9;
+	r.ev.syscall_len = n;
+	r.ev.pid = 300;
+	r.ev.tid = 300;
+	r.ev.cap_len = (uint32_t)n;
+	r.ev.family = 4;
+	r.ev.l4_proto = 17;
+	r.ev.direction = dir;
+	r.ev.syscall = dir == FS_DIR_INGRESS ? FS_SYS_RECVFROM : FS_SYS_SENDTO;
+	memcpy(r.ev.saddr, "\x7f\x00\x00\x01", 4);
+	memcpy(r.ev.daddr, "\x7f\x00\x00", 3);
+	r.ev.daddr[3] = host;
+	r.ev.sport = 53;
+	r.ev.dport = port;
+	strcpy(r.ev.comm, "dnsmasq");
+	memcpy(r.data, p, n);
+	assert_int_equal(intake_event(in, &r, sizeof(r.ev) + n, 0), 0);
+}
+
+/* A query (id, "<c>.test" A) or its answer (A 10.0.0.<c>). */
+static size_t dns_msg(uint8_t *b, uint16_t id, char c, bool answer)
+{
+	size_t n = 0;
+
+	b[n++] = (uint8_t)(id >> 8);
+	b[n++] = (uint8_t)id;
+	b[n++] = answer ? 0x81 : 0x01;
+	b[n++] = answer ? 0x80 : 0x00;
+	memcpy(b + n,
+	       answer ? "\x00\x01\x00\x01\x00\x00\x00\x00" : "\x00\x01\x00\x00\x00\x00\x00\x00", 8);
+	n += 8;
+	b[n++] = 1;
+	b[n++] = (uint8_t)c;
+	memcpy(b + n, "\x04test\x00\x00\x01\x00\x01", 10);
+	n += 10;
+	if (answer) {
+		memcpy(b + n, "\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x00\x00\x04\x0a\x00\x00", 15);
+		n += 15;
+		b[n++] = (uint8_t)c;
+	}
+	return n;
+}
+
+/*
+ * Three clients query one server socket, interleaved, two of them with the same
+ * transaction id: each record carries its own client, and an answer pairs only with its
+ * own client's query. The third gets no answer: its timeout carries its own port too.
+ */
+static void test_udp_server_socket_many_peers(void **unused)
+{
+	struct sink s = { 0 };
+	struct intake *in = intake_create(&default_cfg, collect, &s);
+	uint8_t b[128];
+	size_t n;
+
+	(void)unused;
+	n = dns_msg(b, 0x1234, 'a', false);
+	udp_event(in, FS_DIR_INGRESS, b, n, 1, 5001, 1000);
+	n = dns_msg(b, 0x1234, 'b', false);
+	udp_event(in, FS_DIR_INGRESS, b, n, 2, 5002, 2000);
+	n = dns_msg(b, 0x0042, 'c', false);
+	udp_event(in, FS_DIR_INGRESS, b, n, 3, 5003, 2500);
+	n = dns_msg(b, 0x1234, 'b', true);
+	udp_event(in, FS_DIR_EGRESS, b, n, 2, 5002, 3000);
+	n = dns_msg(b, 0x1234, 'a', true);
+	udp_event(in, FS_DIR_EGRESS, b, n, 1, 5001, 4000);
+	assert_int_equal(s.n, 2);
+	intake_flush_all(in, 10000);
+	assert_int_equal(s.n, 3);
+	for (int i = 0; i < 3; i++) {
+		const struct l7_record *r = &s.recs[i];
+		char c = i == 0 ? 'b' : i == 1 ? 'a' : 'c';
+		char name[8] = { c, '.', 't', 'e', 's', 't', 0 };
+		char ans[16];
+
+		snprintf(ans, sizeof(ans), "A=10.0.0.%d", (int)(uint8_t)c);
+		assert_int_equal(r->obs, REC_OBS_SERVER_PROCESS);
+		assert_int_equal(r->l4_proto, 17);
+		assert_int_equal(r->client_port, 5000 + (c - 'a' + 1));
+		assert_int_equal(r->addr0[3], c - 'a' + 1);
+		assert_memory_equal(r->addr1, "\x7f\x00\x00\x01", 4);
+		assert_int_equal(r->server_port, 53);
+		ASSERT_STR(r->resource, name);
+		if (c == 'c') {
+			assert_int_equal(r->type, REC_TYPE_REQUEST);
+			continue;
+		}
+		assert_int_equal(r->type, REC_TYPE_SESSION);
+		assert_int_equal(r->request_id, 0x1234);
+		assert_int_equal(r->result.len >= strlen(ans), 1);
+		assert_memory_equal(r->result.s, ans, strlen(ans));
+	}
 	intake_destroy(in);
 }
 
@@ -636,6 +999,11 @@ int main(void)
 		cmocka_unit_test(test_trace_ids_from_first_syscall),
 		cmocka_unit_test(test_redis_server_pipelined_reads),
 		cmocka_unit_test(test_redis_server_read_beyond_capture),
+		cmocka_unit_test(test_h2c_upgrade),
+		cmocka_unit_test(test_h2c_upgrade_declined),
+		cmocka_unit_test(test_upgrade_websocket_stays_opaque),
+		cmocka_unit_test(test_lone_message_keeps_its_fields),
+		cmocka_unit_test(test_udp_server_socket_many_peers),
 	};
 
 	return cmocka_run_group_tests_name("intake", tests, NULL, NULL);

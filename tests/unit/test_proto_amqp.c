@@ -396,8 +396,10 @@ static void test_publish_return(void **unused)
 	       35 + 22 + 26);
 	assert_int_equal(c.msgs[10].m.flags, PROTO_MSG_F_NO_RESPONSE);
 	assert_true(c.msgs[10].m.end_ts > c.msgs[10].m.start_ts);
-	/* The broker returns it: an unsolicited response with the reply code. */
-	expect(&c.msgs[11], PROTO_MSG_RESPONSE, SRV, NULL, NULL, NULL, 1 | 1u << 16, 43 + 22 + 26);
+	/* The broker returns it: an unsolicited response with the reply code, naming what it
+	 * returns (a record of it alone shows that). */
+	expect(&c.msgs[11], PROTO_MSG_RESPONSE, SRV, "Basic.Return", "/", "return_test.nowhere",
+	       1 | 1u << 16, 43 + 22 + 26);
 	assert_int_equal(c.msgs[11].m.flags, PROTO_MSG_F_UNSOLICITED);
 	assert_int_equal(c.msgs[11].m.code, 312);
 	assert_int_equal(c.msgs[11].m.status, PROTO_STATUS_CLIENT_ERROR);

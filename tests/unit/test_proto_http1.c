@@ -1794,6 +1794,59 @@ static void test_harness_splits(void **unused)
 	ph_check_splits(&proto_http1_ops, &ctx, evs, 2, true);
 }
 
+/* h2c upgrade: the offer and its answers carry session id 1; a 101 to h2c says HTTP/2
+ * follows, and parse() stops just past it, gap or not. */
+static void test_h2c_upgrade_switch(void **unused)
+{
+	static const char req[] =
+		"GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+		"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n";
+	static const char sw[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+				 "Upgrade: h2c\r\n\r\n";
+	static const char resp[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+				   "Upgrade: h2c\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+	const struct ph_event evs[] = { PH_EV(PROTO_DIR_EGRESS, req),
+					PH_EV(PROTO_DIR_INGRESS, resp) };
+	const struct proto_ctx ctx = { .l4_proto = 6, .role = PROTO_ROLE_CLIENT };
+	struct proto_seg seg = { .off = 0, .ts_start = 1, .ts_end = 2 };
+	struct proto_input in = { .ctx = &ctx, .segs = &seg, .nsegs = 1 };
+	struct proto_stats st = { 0 };
+	struct ph_conv c;
+	void *state;
+
+	(void)unused;
+	ph_run(&c, &proto_http1_ops, &ctx, evs, 2, PH_WHOLE, true);
+	assert_int_equal(c.nmsgs, 2);
+	assert_true(c.msgs[0].m.has_session_id);
+	assert_int_equal(c.msgs[0].m.session_id, 1);
+	assert_int_equal(c.msgs[0].m.next_proto, 0);
+	assert_int_equal(c.msgs[1].m.code, 101);
+	assert_int_equal(c.msgs[1].m.next_proto, PROTO_HTTP2);
+	assert_int_equal(c.msgs[1].m.length, sizeof(sw) - 1);
+	assert_int_equal(c.errors, 0);
+	ph_free(&c);
+	ph_check_splits(&proto_http1_ops, &ctx, evs, 2, true);
+
+	/* The return value: the 101's end, with a gap after the frames too. */
+	for (int gap = 0; gap < 2; gap++) {
+		state = calloc(1, proto_http1_ops.state_size);
+		assert_non_null(state);
+		in.dir = PROTO_DIR_EGRESS;
+		in.data = (const uint8_t *)req;
+		in.len = seg.len = sizeof(req) - 1;
+		in.gap = 0;
+		assert_int_equal(proto_http1_ops.parse(state, &in, NULL, NULL, &st),
+				 sizeof(req) - 1);
+		in.dir = PROTO_DIR_INGRESS;
+		in.data = (const uint8_t *)resp;
+		in.len = seg.len = sizeof(resp) - 1;
+		in.gap = (uint64_t)gap * 5000;
+		assert_int_equal(proto_http1_ops.parse(state, &in, NULL, NULL, &st),
+				 sizeof(sw) - 1);
+		free(state);
+	}
+}
+
 static void test_registry(void **unused)
 {
 	(void)unused;
@@ -1941,6 +1994,7 @@ int main(void)
 		cmocka_unit_test(test_long_values_capped),
 		cmocka_unit_test(test_detect),
 		cmocka_unit_test(test_harness_splits),
+		cmocka_unit_test(test_h2c_upgrade_switch),
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_input_locate),
 		cmocka_unit_test(test_reset_resynchronises),

@@ -267,6 +267,31 @@ static void test_pubsub(void **unused)
 	expect_resp(&c, 9, PROTO_STATUS_OK, NULL, NULL, PROTO_MSG_F_UNSOLICITED);
 	expect_resp(&c, 10, PROTO_STATUS_OK, NULL, NULL, PROTO_MSG_F_UNSOLICITED);
 	expect_resp(&c, 11, PROTO_STATUS_OK, NULL, NULL, PROTO_MSG_F_UNSOLICITED);
+	/* Pushes name their kind and channel (a lone record shows them); never the payload. An
+	 * answer to a request (the first confirmation, the pong) is told by its request. */
+	{
+		static const char *const want[][2] = {
+			{ NULL, NULL },
+			{ "subscribe", "subscribe ch" },
+			{ "subscribe", "subscribe ch2" },
+			{ "message", "message ch" },
+			{ "pmessage", "pmessage c* ch" },
+			{ NULL, NULL },
+			{ NULL, NULL },
+			{ NULL, NULL },
+			{ "unsubscribe", "unsubscribe ch" },
+			{ "unsubscribe", "unsubscribe ch2" },
+			{ "message", "message ch" },
+			{ NULL, NULL }, /* RESP3 "invalidate": no channel */
+		};
+
+		for (size_t i = 0; i < N(want); i++) {
+			if (c.msgs[i].m.kind == PROTO_MSG_REQUEST)
+				continue;
+			assert_true(ph_str_eq(c.msgs[i].method, want[i][0]));
+			assert_true(ph_str_eq(c.msgs[i].resource, want[i][1]));
+		}
+	}
 	ph_free(&c);
 	ph_check_splits(&proto_redis_ops, &cli, evs, N(evs), true);
 }
