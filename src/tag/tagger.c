@@ -462,6 +462,87 @@ static void proc_entry(struct tagger *t, const struct proc_ent *p, int64_t now_s
 	}
 }
 
+/* ---- Kubernetes ---------------------------------------------------------------------------- */
+
+static uint64_t hash_labels(uint64_t h, const struct k8s_obj *o)
+{
+	for (size_t i = 0; o && i < o->nlabels; i++)
+		h = hash_str(hash_str(h, o->labels[i].key), o->labels[i].value);
+	return hash_i(h, o ? (int64_t)o->nlabels : -1);
+}
+
+/* All of an entity's labels with one time (a new version of its label set); one row with
+ * key '' when it has none, so that "no labels" is a version too. */
+static void label_rows(struct tagger *t, int64_t now_s, int64_t id, const struct k8s_obj *o)
+{
+	size_t n = o ? o->nlabels : 0;
+
+	for (size_t i = 0; i < (n ? n : 1); i++) {
+		struct store_tag_row *r = row_new(t, STAG_LABEL, now_s);
+
+		if (!r)
+			return;
+		v_int(&r->v[1], id);
+		v_text(t, &r->v[2], n ? o->labels[i].key : "");
+		v_text(t, &r->v[3], n ? o->labels[i].value : "");
+	}
+}
+
+/* The dictionary entries of a Kubernetes view that are due: each entity with its links
+ * (tag_model: pod -> cluster, ns, node, group; group and service -> ns, cluster; ns and
+ * node -> cluster) and, for pods and services, their labels. */
+static void k8s_entries(struct tagger *t, const struct k8s_view *v, int64_t now_s)
+{
+	char key[4 * (K8S_NAME_MAX + 1) + K8S_KIND_MAX + 8];
+	uint64_t h;
+
+	if (v->cluster && dict_due(t, v->cluster, hash_str(0, v->cluster_name), now_s))
+		row_dict(t, now_s, v->cluster, TAG_POD_CLUSTER, v->cluster_name, v->cluster_name);
+	if (v->ns && dict_due(t, v->ns, hash_str(0, v->ns_name), now_s)) {
+		k8s_view_key(v, TAG_POD_NS, key, sizeof(key));
+		row_dict(t, now_s, v->ns, TAG_POD_NS, v->ns_name, key);
+		row_link(t, now_s, v->ns, TAG_POD_CLUSTER, v->cluster);
+	}
+	if (v->node && dict_due(t, v->node, hash_str(0, v->node_name), now_s)) {
+		k8s_view_key(v, TAG_POD_NODE, key, sizeof(key));
+		row_dict(t, now_s, v->node, TAG_POD_NODE, v->node_name, key);
+		row_link(t, now_s, v->node, TAG_POD_CLUSTER, v->cluster);
+	}
+	if (v->group &&
+	    dict_due(t, v->group, hash_str(hash_str(0, v->group_kind), v->group_name), now_s)) {
+		k8s_view_key(v, TAG_POD_GROUP, key, sizeof(key));
+		row_dict(t, now_s, v->group, TAG_POD_GROUP, v->group_name, key);
+		row_link(t, now_s, v->group, TAG_POD_NS, v->ns);
+		row_link(t, now_s, v->group, TAG_POD_CLUSTER, v->cluster);
+	}
+	if (v->service) {
+		h = hash_labels(hash_str(0, v->service_name), v->service_obj);
+		if (dict_due(t, v->service, h, now_s)) {
+			k8s_view_key(v, TAG_POD_SERVICE, key, sizeof(key));
+			row_dict(t, now_s, v->service, TAG_POD_SERVICE, v->service_name, key);
+			/* A pod's service is in the pod's namespace. */
+			row_link(t, now_s, v->service, TAG_POD_NS, v->ns);
+			row_link(t, now_s, v->service, TAG_POD_CLUSTER, v->cluster);
+			label_rows(t, now_s, v->service, v->service_obj);
+		}
+	}
+	if (v->pod) {
+		h = hash_str(0, v->pod_name);
+		h = hash_i(h, v->node);
+		h = hash_i(h, v->group);
+		h = hash_labels(h, v->pod_obj);
+		if (dict_due(t, v->pod, h, now_s)) {
+			k8s_view_key(v, TAG_POD, key, sizeof(key));
+			row_dict(t, now_s, v->pod, TAG_POD, v->pod_name, key);
+			row_link(t, now_s, v->pod, TAG_POD_CLUSTER, v->cluster);
+			row_link(t, now_s, v->pod, TAG_POD_NS, v->ns);
+			row_link(t, now_s, v->pod, TAG_POD_NODE, v->node);
+			row_link(t, now_s, v->pod, TAG_POD_GROUP, v->group);
+			label_rows(t, now_s, v->pod, v->pod_obj);
+		}
+	}
+}
+
 /* ---- resolution --------------------------------------------------------------------------- */
 
 /*
@@ -502,6 +583,21 @@ static void tag_side(struct tagger *t, const struct host_ent *agent_host, struct
 			proc_entry(t, p, now_s);
 		} else {
 			t->st.procs_unknown++;
+		}
+	}
+	if (t->cfg.k8s) {
+		struct k8s_view v;
+
+		/* The cache is locked for the whole batch (tagger_batch). */
+		if (k8s_cache_lookup(t->cfg.k8s, ip, &v)) {
+			t->st.k8s_matches++;
+			ts->pod_cluster = v.cluster;
+			ts->pod_ns = v.ns;
+			ts->pod_node = v.node;
+			ts->pod = v.pod;
+			ts->pod_group = v.group;
+			ts->pod_service = v.service;
+			k8s_entries(t, &v, now_s);
 		}
 	}
 	cr = custom_rules_match(t->cfg.rules, family, addr, server_port);
@@ -570,6 +666,8 @@ int tagger_batch(struct tagger *t, const char *agent_id, struct wire_decoded *d,
 		if (p)
 			proc_entry(t, p, now_s);
 	}
+	if (t->cfg.k8s)
+		k8s_cache_lock(t->cfg.k8s);
 	for (size_t i = 0; i < d->n7; i++) {
 		struct l7_record *r = &d->l7[i];
 		uint32_t pid0 = r->obs == REC_OBS_CLIENT_PROCESS ? r->pid : 0;
@@ -584,6 +682,8 @@ int tagger_batch(struct tagger *t, const char *agent_id, struct wire_decoded *d,
 		tag_side(t, he, &r->tags[0], r->f.family, r->f.addr0, 0, 0, now_s);
 		tag_side(t, he, &r->tags[1], r->f.family, r->f.addr1, r->f.server_port, 0, now_s);
 	}
+	if (t->cfg.k8s)
+		k8s_cache_unlock(t->cfg.k8s);
 	if (t->oom) {
 		pthread_mutex_unlock(&t->stats_lock);
 		tagger_done(t, false);

@@ -20,6 +20,7 @@
 
 #include "store/store.h"
 #include "tag/custom_rules.h"
+#include "tag/k8s_cache.h"
 #include "wire/wire.h"
 
 #define TAGGER_MAX_HOSTS    4096
@@ -29,6 +30,7 @@
 
 struct tagger_cfg {
 	const struct custom_rules *rules; /* borrowed, may be NULL */
+	struct k8s_cache *k8s;		  /* borrowed, may be NULL (no Kubernetes) */
 };
 
 struct tagger_stats {
@@ -42,6 +44,7 @@ struct tagger_stats {
 	uint64_t dict_rows;	 /* flow_tag rows listed for writing */
 	uint64_t dict_resets;	 /* the written-entries table was full and started over */
 	uint64_t custom_matches; /* record sides named by a custom service rule */
+	uint64_t k8s_matches;	 /* record sides whose address Kubernetes knows */
 };
 
 struct tagger;
