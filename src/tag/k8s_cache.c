@@ -92,13 +92,11 @@ void k8s_cache_free(struct k8s_cache *c)
 	if (!c)
 		return;
 	for (int k = 0; k < K8S__KINDS; k++)
-		HASH_ITER(hh, c->by_kind[k], e, tmp)
-		{
+		HASH_ITER (hh, c->by_kind[k], e, tmp) {
 			HASH_DEL(c->by_kind[k], e);
 			ent_free(e);
 		}
-	HASH_ITER(hh, c->ips, ie, itmp)
-	{
+	HASH_ITER (hh, c->ips, ie, itmp) {
 		HASH_DEL(c->ips, ie);
 		free(ie);
 	}
@@ -315,8 +313,7 @@ void k8s_cache_list_end(struct k8s_cache *c, enum k8s_kind kind, bool complete)
 
 	pthread_mutex_lock(&c->lock);
 	if (complete) {
-		HASH_ITER(hh, c->by_kind[kind], e, tmp)
-		{
+		HASH_ITER (hh, c->by_kind[kind], e, tmp) {
 			if (e->list_gen != c->list_gen[kind]) {
 				ent_remove(c, e);
 				__atomic_add_fetch(&c->st.resyncs_removed, 1, __ATOMIC_RELAXED);
@@ -361,8 +358,7 @@ static void derive(struct k8s_cache *c, struct ent *p)
 		/* Every service is looked at: services are few next to pods, and this runs
 		 * again only after a service changed. The first by name wins, so that every
 		 * server picks the same one. */
-		HASH_ITER(hh, c->by_kind[K8S_SERVICE], s, tmp)
-		{
+		HASH_ITER (hh, c->by_kind[K8S_SERVICE], s, tmp) {
 			if (!strcmp(s->o.ns, p->o.ns) && selects(&s->o, &p->o) &&
 			    (!p->svc || strcmp(s->o.name, p->svc->o.name) < 0))
 				p->svc = s;
@@ -385,10 +381,10 @@ static void derive(struct k8s_cache *c, struct ent *p)
 		free(p->group_name);
 		p->group_kind = *gk ? strdup(gk) : NULL;
 		p->group_name = *gk ? strdup(gn) : NULL;
-		p->group_id = p->group_kind && p->group_name ? key_id(TAG_POD_GROUP, c->cluster,
-								      p->o.ns, p->group_kind,
-								      p->group_name)
-							     : 0;
+		p->group_id = p->group_kind && p->group_name
+				      ? key_id(TAG_POD_GROUP, c->cluster, p->o.ns, p->group_kind,
+					       p->group_name)
+				      : 0;
 		p->rs_gen = c->rs_gen;
 	}
 	p->derived = true;
@@ -440,9 +436,7 @@ size_t k8s_view_key(const struct k8s_view *v, int kind, char *buf, size_t cap)
 	int n = 0;
 
 	switch (kind) {
-	case TAG_POD_CLUSTER:
-		n = v->cluster ? snprintf(buf, cap, "%s", v->cluster_name) : 0;
-		break;
+	case TAG_POD_CLUSTER: n = v->cluster ? snprintf(buf, cap, "%s", v->cluster_name) : 0; break;
 	case TAG_POD_NS:
 		n = v->ns ? snprintf(buf, cap, "%s/%s", v->cluster_name, v->ns_name) : 0;
 		break;
@@ -460,12 +454,11 @@ size_t k8s_view_key(const struct k8s_view *v, int kind, char *buf, size_t cap)
 			     : 0;
 		break;
 	case TAG_POD_SERVICE:
-		n = v->service ? snprintf(buf, cap, "%s/%s/%s", v->cluster_name,
-					  v->service_obj->ns, v->service_name)
+		n = v->service ? snprintf(buf, cap, "%s/%s/%s", v->cluster_name, v->service_obj->ns,
+					  v->service_name)
 			       : 0;
 		break;
-	default:
-		break;
+	default: break;
 	}
 	if (n < 0 || (size_t)n >= cap) {
 		if (cap)

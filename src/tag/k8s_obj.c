@@ -12,9 +12,12 @@
 #include <jansson.h>
 
 static const char *const kind_names[K8S__KINDS] = {
-	[K8S_POD] = "Pod",		 [K8S_SERVICE] = "Service",
-	[K8S_NODE] = "Node",		 [K8S_NAMESPACE] = "Namespace",
-	[K8S_REPLICASET] = "ReplicaSet", [K8S_DEPLOYMENT] = "Deployment",
+	[K8S_POD] = "Pod",
+	[K8S_SERVICE] = "Service",
+	[K8S_NODE] = "Node",
+	[K8S_NAMESPACE] = "Namespace",
+	[K8S_REPLICASET] = "ReplicaSet",
+	[K8S_DEPLOYMENT] = "Deployment",
 };
 
 static const char *const kind_paths[K8S__KINDS] = {
@@ -245,8 +248,8 @@ static int get_owner(struct k8s_obj *o, const json_t *meta, char *err, size_t er
 		json_array_foreach(refs, i, r)
 		{
 			if (!json_is_object(r)) {
-				seterr(err, errlen, "metadata.ownerReferences[%zu] is not an object",
-				       i);
+				seterr(err, errlen,
+				       "metadata.ownerReferences[%zu] is not an object", i);
 				return -EINVAL;
 			}
 			if (!pick || json_is_true(json_object_get(r, "controller"))) {
@@ -266,8 +269,8 @@ static int get_owner(struct k8s_obj *o, const json_t *meta, char *err, size_t er
 	return 0;
 }
 
-static int obj_decode(enum k8s_kind kind, const json_t *j, struct k8s_obj *o, char rv[],
-		      char *err, size_t errlen)
+static int obj_decode(enum k8s_kind kind, const json_t *j, struct k8s_obj *o, char rv[], char *err,
+		      size_t errlen)
 {
 	const json_t *meta, *spec, *status, *v;
 	char *rvs = NULL;
@@ -321,8 +324,8 @@ static int obj_decode(enum k8s_kind kind, const json_t *j, struct k8s_obj *o, ch
 		break;
 	case K8S_SERVICE:
 		if ((rc = get_ips(o, spec, "clusterIP", "clusterIPs", NULL, err, errlen)) ||
-		    (rc = get_map(spec, "selector", &o->selector, &o->nselector, &o->truncated,
-				  err, errlen)))
+		    (rc = get_map(spec, "selector", &o->selector, &o->nselector, &o->truncated, err,
+				  errlen)))
 			goto fail;
 		break;
 	case K8S_NODE: {
@@ -338,15 +341,13 @@ static int obj_decode(enum k8s_kind kind, const json_t *j, struct k8s_obj *o, ch
 		{
 			const json_t *t = json_object_get(a, "type");
 
-			if (t && json_is_string(t) &&
-			    !strcmp(json_string_value(t), "InternalIP") &&
+			if (t && json_is_string(t) && !strcmp(json_string_value(t), "InternalIP") &&
 			    (rc = get_ips(o, a, "address", "", NULL, err, errlen)))
 				goto fail;
 		}
 		break;
 	}
-	default:
-		break;
+	default: break;
 	}
 	if (!o->node && !(o->node = strdup(""))) {
 		rc = -ENOMEM;
@@ -371,8 +372,8 @@ static json_t *load(const char *buf, size_t len, char *err, size_t errlen)
 }
 
 int k8s_list_parse(const char *buf, size_t len, enum k8s_kind kind, k8s_item_fn fn, void *arg,
-		   char rv[K8S_RV_MAX + 1], char cont[K8S_CONTINUE_MAX + 1], size_t *bad,
-		   char *err, size_t errlen)
+		   char rv[K8S_RV_MAX + 1], char cont[K8S_CONTINUE_MAX + 1], size_t *bad, char *err,
+		   size_t errlen)
 {
 	json_t *j, *items, *meta, *it;
 	char *s = NULL, first[200] = "";
@@ -432,11 +433,9 @@ out:
 }
 
 int k8s_event_parse(const char *line, size_t len, enum k8s_kind kind, enum k8s_event *type,
-		    struct k8s_obj *o, char rv[K8S_RV_MAX + 1], int *code, char *err,
-		    size_t errlen)
+		    struct k8s_obj *o, char rv[K8S_RV_MAX + 1], int *code, char *err, size_t errlen)
 {
-	static const char *const types[] = { "ADDED", "MODIFIED", "DELETED", "BOOKMARK",
-					     "ERROR" };
+	static const char *const types[] = { "ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR" };
 	json_t *j, *t, *obj;
 	const char *ts;
 	int rc = -EINVAL;

@@ -61,10 +61,10 @@ struct k8s_obj {
 	 * a Pod's ReplicaSet/StatefulSet/DaemonSet/Job, a ReplicaSet's Deployment. "" when
 	 * none. */
 	char *owner_kind, *owner_name;
-	char *node;	    /* Pod: spec.nodeName */
-	bool host_network;  /* Pod: spec.hostNetwork (its IP is the node's, not its own) */
-	bool finished;	    /* Pod: status.phase Succeeded or Failed (its IP may be reused) */
-	size_t nips;	    /* Pod: status.podIPs; Service: spec.clusterIPs; Node: InternalIP */
+	char *node;	   /* Pod: spec.nodeName */
+	bool host_network; /* Pod: spec.hostNetwork (its IP is the node's, not its own) */
+	bool finished;	   /* Pod: status.phase Succeeded or Failed (its IP may be reused) */
+	size_t nips;	   /* Pod: status.podIPs; Service: spec.clusterIPs; Node: InternalIP */
 	char ips[K8S_MAX_IPS][K8S_IP_TEXT]; /* canonical text (inet_ntop of the parsed address) */
 	size_t nlabels;			    /* metadata.labels, sorted by key */
 	struct k8s_label *labels;
@@ -90,8 +90,8 @@ typedef int (*k8s_item_fn)(void *arg, struct k8s_obj *o);
  * -ENOMEM, or fn's nonzero answer.
  */
 int k8s_list_parse(const char *buf, size_t len, enum k8s_kind kind, k8s_item_fn fn, void *arg,
-		   char rv[K8S_RV_MAX + 1], char cont[K8S_CONTINUE_MAX + 1], size_t *bad,
-		   char *err, size_t errlen);
+		   char rv[K8S_RV_MAX + 1], char cont[K8S_CONTINUE_MAX + 1], size_t *bad, char *err,
+		   size_t errlen);
 
 /*
  * One watch event line ({"type":"MODIFIED","object":{...}}) of kind. ADDED / MODIFIED /

@@ -30,7 +30,7 @@ struct res {
 	struct k8s_watch *w;
 	enum k8s_kind kind;
 	enum res_state state;
-	int64_t due_ms;	 /* RS_WAIT: when to list again */
+	int64_t due_ms; /* RS_WAIT: when to list again */
 	unsigned backoff_ms;
 	char rv[K8S_RV_MAX + 1];
 	CURL *h; /* the watch under way */
@@ -104,8 +104,7 @@ static struct curl_slist *headers(struct k8s_watch *w)
 		return l;
 	f = fopen(w->token_file, "re");
 	if (!f) {
-		ob_warn("[k8s] cannot read the token file %s: %s", w->token_file,
-			strerror(errno));
+		ob_warn("[k8s] cannot read the token file %s: %s", w->token_file, strerror(errno));
 		return l;
 	}
 	n = fread(tok, 1, sizeof(tok) - 1, f);
@@ -146,10 +145,9 @@ static void wait_backoff(struct res *r, const char *what)
 {
 	r->state = RS_WAIT;
 	r->due_ms = now_ms() + r->backoff_ms;
-	ob_warn("[k8s] %s %s; listing again in %u ms", k8s_kind_name(r->kind), what,
-		r->backoff_ms);
-	r->backoff_ms = r->backoff_ms * 2 > K8S_BACKOFF_MAX_MS ? K8S_BACKOFF_MAX_MS
-							       : r->backoff_ms * 2;
+	ob_warn("[k8s] %s %s; listing again in %u ms", k8s_kind_name(r->kind), what, r->backoff_ms);
+	r->backoff_ms =
+		r->backoff_ms * 2 > K8S_BACKOFF_MAX_MS ? K8S_BACKOFF_MAX_MS : r->backoff_ms * 2;
 }
 
 /* ---- list ----------------------------------------------------------------------------------- */
@@ -221,8 +219,8 @@ static int do_list(struct k8s_watch *w, struct res *r)
 				 body.p ? body.p : "");
 			goto fail;
 		}
-		pr = k8s_list_parse(body.p ? body.p : "", body.len, r->kind, list_put, w->cache,
-				    rv, cont, &bad, err, sizeof(err));
+		pr = k8s_list_parse(body.p ? body.p : "", body.len, r->kind, list_put, w->cache, rv,
+				    cont, &bad, err, sizeof(err));
 		if (bad) {
 			K8S_COUNT(w->cache, decode_errors, bad);
 			ob_warn("[k8s] %s list: %zu item%s skipped, the first: %s",
@@ -281,12 +279,8 @@ static bool on_event(struct res *r, const char *line, size_t len)
 		else
 			r->failed = true;
 		return false;
-	case K8S_EV_BOOKMARK:
-		K8S_COUNT(w->cache, bookmarks, 1);
-		break;
-	default:
-		k8s_cache_apply(w->cache, ev, &o);
-		break;
+	case K8S_EV_BOOKMARK: K8S_COUNT(w->cache, bookmarks, 1); break;
+	default: k8s_cache_apply(w->cache, ev, &o); break;
 	}
 	if (rv[0])
 		snprintf(r->rv, sizeof(r->rv), "%s", rv);
@@ -436,8 +430,8 @@ int k8s_watch_start(const struct k8s_watch_cfg *cfg, struct k8s_watch **out, cha
 	size_t n;
 
 	*out = NULL;
-	if (!cfg->api_url || (strncmp(cfg->api_url, "http://", 7) &&
-			      strncmp(cfg->api_url, "https://", 8))) {
+	if (!cfg->api_url ||
+	    (strncmp(cfg->api_url, "http://", 7) && strncmp(cfg->api_url, "https://", 8))) {
 		snprintf(err, errlen, "'%s' is not an http:// or https:// URL",
 			 cfg->api_url ? cfg->api_url : "");
 		return -EINVAL;
@@ -466,10 +460,9 @@ int k8s_watch_start(const struct k8s_watch_cfg *cfg, struct k8s_watch **out, cha
 	while (n && w->base[n - 1] == '/')
 		w->base[--n] = 0;
 	for (size_t i = 0; i < K8S__KINDS; i++)
-		w->res[i] = (struct res){ .w = w,
-					  .kind = order[i],
-					  .state = RS_LIST,
-					  .backoff_ms = K8S_BACKOFF_MIN_MS };
+		w->res[i] = (struct res){
+			.w = w, .kind = order[i], .state = RS_LIST, .backoff_ms = K8S_BACKOFF_MIN_MS
+		};
 	if (pthread_create(&w->thread, NULL, run, w))
 		goto oom;
 	*out = w;

@@ -471,6 +471,19 @@ static uint64_t hash_labels(uint64_t h, const struct k8s_obj *o)
 	return hash_i(h, o ? (int64_t)o->nlabels : -1);
 }
 
+/*
+ * The written-entries table remembers an entity's label set apart from its entry, under
+ * another key, so that a relabel writes the labels only (a new k8s_label version) and a
+ * move of a pod to another workload its entry only. The key is the id scrambled: it is
+ * never written anywhere, and a clash with a real id among 2^63 costs one extra version.
+ */
+static int64_t labels_slot(int64_t id)
+{
+	int64_t k = (int64_t)(((uint64_t)id ^ 0x2545f4914f6cdd1dull) & INT64_MAX);
+
+	return k ? k : 1;
+}
+
 /* All of an entity's labels with one time (a new version of its label set); one row with
  * key '' when it has none, so that "no labels" is a version too. */
 static void label_rows(struct tagger *t, int64_t now_s, int64_t id, const struct k8s_obj *o)
@@ -516,21 +529,20 @@ static void k8s_entries(struct tagger *t, const struct k8s_view *v, int64_t now_
 		row_link(t, now_s, v->group, TAG_POD_CLUSTER, v->cluster);
 	}
 	if (v->service) {
-		h = hash_labels(hash_str(0, v->service_name), v->service_obj);
-		if (dict_due(t, v->service, h, now_s)) {
+		if (dict_due(t, v->service, hash_str(0, v->service_name), now_s)) {
 			k8s_view_key(v, TAG_POD_SERVICE, key, sizeof(key));
 			row_dict(t, now_s, v->service, TAG_POD_SERVICE, v->service_name, key);
 			/* A pod's service is in the pod's namespace. */
 			row_link(t, now_s, v->service, TAG_POD_NS, v->ns);
 			row_link(t, now_s, v->service, TAG_POD_CLUSTER, v->cluster);
-			label_rows(t, now_s, v->service, v->service_obj);
 		}
+		if (dict_due(t, labels_slot(v->service), hash_labels(0, v->service_obj), now_s))
+			label_rows(t, now_s, v->service, v->service_obj);
 	}
 	if (v->pod) {
 		h = hash_str(0, v->pod_name);
 		h = hash_i(h, v->node);
 		h = hash_i(h, v->group);
-		h = hash_labels(h, v->pod_obj);
 		if (dict_due(t, v->pod, h, now_s)) {
 			k8s_view_key(v, TAG_POD, key, sizeof(key));
 			row_dict(t, now_s, v->pod, TAG_POD, v->pod_name, key);
@@ -538,8 +550,9 @@ static void k8s_entries(struct tagger *t, const struct k8s_view *v, int64_t now_
 			row_link(t, now_s, v->pod, TAG_POD_NS, v->ns);
 			row_link(t, now_s, v->pod, TAG_POD_NODE, v->node);
 			row_link(t, now_s, v->pod, TAG_POD_GROUP, v->group);
-			label_rows(t, now_s, v->pod, v->pod_obj);
 		}
+		if (dict_due(t, labels_slot(v->pod), hash_labels(0, v->pod_obj), now_s))
+			label_rows(t, now_s, v->pod, v->pod_obj);
 	}
 }
 

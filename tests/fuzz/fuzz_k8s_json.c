@@ -23,8 +23,7 @@ static void check(const struct k8s_obj *o)
 {
 	if (!o->name || !*o->name || strlen(o->name) > K8S_NAME_MAX || !o->ns ||
 	    strlen(o->ns) > K8S_NAME_MAX || !o->owner_kind || !o->owner_name || !o->node ||
-	    o->nips > K8S_MAX_IPS || o->nlabels > K8S_MAX_LABELS ||
-	    o->nselector > K8S_MAX_LABELS)
+	    o->nips > K8S_MAX_IPS || o->nlabels > K8S_MAX_LABELS || o->nselector > K8S_MAX_LABELS)
 		__builtin_trap();
 	for (size_t i = 1; i < o->nlabels; i++)
 		if (strcmp(o->labels[i - 1].key, o->labels[i].key) >= 0)

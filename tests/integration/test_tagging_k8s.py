@@ -308,6 +308,8 @@ def check_run(r):
                      deploy: {(TAG_POD_GROUP, "frontend")}, sts: {(TAG_POD_GROUP, "loadgen")},
                      svc: {(TAG_POD_SERVICE, "frontend")},
                      svc_load: {(TAG_POD_SERVICE, "loadgen")}}, names
+    # A relabel is a new label version only: one entry and one set of links per entity.
+    assert len(r["dict"]) == len(names) and len(r["links"]) == 19, (r["dict"], r["links"])
     links = {(i, k, a) for i, k, a in r["links"]}
     assert links == {(front, TAG_POD_CLUSTER, c), (front, TAG_POD_NS, ns),
                      (front, TAG_POD_NODE, node_a), (front, TAG_POD_GROUP, deploy),

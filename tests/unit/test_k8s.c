@@ -79,9 +79,12 @@ static void collected_free(struct collected *c)
 }
 
 static const char *const list_files[K8S__KINDS] = {
-	[K8S_POD] = "pods.json",		 [K8S_SERVICE] = "services.json",
-	[K8S_NODE] = "nodes.json",		 [K8S_NAMESPACE] = "namespaces.json",
-	[K8S_REPLICASET] = "replicasets.json", [K8S_DEPLOYMENT] = "deployments.json",
+	[K8S_POD] = "pods.json",
+	[K8S_SERVICE] = "services.json",
+	[K8S_NODE] = "nodes.json",
+	[K8S_NAMESPACE] = "namespaces.json",
+	[K8S_REPLICASET] = "replicasets.json",
+	[K8S_DEPLOYMENT] = "deployments.json",
 };
 
 static int put_cb(void *arg, struct k8s_obj *o)
@@ -103,7 +106,8 @@ static struct k8s_cache *loaded_cache(const char *cluster, size_t max)
 
 		k8s_cache_list_begin(c, k);
 		assert_int_equal(
-			k8s_list_parse(buf, len, k, put_cb, c, rv, cont, &bad, err, sizeof(err)), 0);
+			k8s_list_parse(buf, len, k, put_cb, c, rv, cont, &bad, err, sizeof(err)),
+			0);
 		assert_int_equal(bad, 0);
 		assert_string_equal(rv, "4300");
 		assert_string_equal(cont, "");
@@ -145,9 +149,10 @@ static int64_t id(int kind, const char *key)
 
 static void test_decode_lists(void **state)
 {
-	static const size_t counts[K8S__KINDS] = { [K8S_POD] = 5,	 [K8S_SERVICE] = 4,
-						   [K8S_NODE] = 2,	 [K8S_NAMESPACE] = 3,
-						   [K8S_REPLICASET] = 1, [K8S_DEPLOYMENT] = 1 };
+	static const size_t counts[K8S__KINDS] = {
+		[K8S_POD] = 5,	     [K8S_SERVICE] = 4,	   [K8S_NODE] = 2,
+		[K8S_NAMESPACE] = 3, [K8S_REPLICASET] = 1, [K8S_DEPLOYMENT] = 1
+	};
 	struct collected c = { 0 };
 	char rv[K8S_RV_MAX + 1], cont[K8S_CONTINUE_MAX + 1], err[200];
 	size_t len, bad;
@@ -219,8 +224,8 @@ static void test_decode_events(void **state)
 	(void)state;
 	while ((nl = strchr(line, '\n'))) {
 		assert_true(i < 3);
-		assert_int_equal(k8s_event_parse(line, (size_t)(nl - line), K8S_POD, &ev[i], &o,
-						 rv, &code, err, sizeof(err)),
+		assert_int_equal(k8s_event_parse(line, (size_t)(nl - line), K8S_POD, &ev[i], &o, rv,
+						 &code, err, sizeof(err)),
 				 0);
 		if (i == 0) {
 			assert_string_equal(rv, "4410");
@@ -241,8 +246,8 @@ static void test_decode_events(void **state)
 	assert_int_equal(ev[1], K8S_EV_BOOKMARK);
 	assert_int_equal(ev[2], K8S_EV_DELETED);
 	buf = slurp("watch-gone.jsonl", &len);
-	assert_int_equal(k8s_event_parse(buf, len, K8S_POD, &ev[0], &o, rv, &code, err, sizeof(err)),
-			 0);
+	assert_int_equal(
+		k8s_event_parse(buf, len, K8S_POD, &ev[0], &o, rv, &code, err, sizeof(err)), 0);
 	assert_int_equal(ev[0], K8S_EV_ERROR);
 	assert_int_equal(code, 410);
 	free(buf);
@@ -267,23 +272,29 @@ static void test_decode_refusals(void **state)
 		{ "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"p\\nq\","
 		  "\"namespace\":\"a\"}}}",
 		  "name has a control character" },
-		{ "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"p\",\"namespace\":\"a\","
+		{ "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"p\",\"namespace\":"
+		  "\"a\","
 		  "\"labels\":{\"k\":\"0123456789012345678901234567890123456789012345678901234567"
 		  "890123\"}}}}",
 		  "k is 64 bytes long (at most 63)" },
-		{ "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"p\",\"namespace\":\"a\","
+		{ "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"p\",\"namespace\":"
+		  "\"a\","
 		  "\"labels\":[]}}}",
 		  "labels is not an object" },
-		{ "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"p\",\"namespace\":\"a\"},"
+		{ "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"p\",\"namespace\":"
+		  "\"a\"},"
 		  "\"status\":{\"podIP\":\"10.0.0.256\"}}}",
 		  "'10.0.0.256' is not an IP address" },
-		{ "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"p\",\"namespace\":\"a\"},"
+		{ "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"p\",\"namespace\":"
+		  "\"a\"},"
 		  "\"status\":{\"podIPs\":[{\"ip\":1}]}}}",
 		  "podIPs[0] is not an address" },
-		{ "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"p\",\"namespace\":\"a\","
+		{ "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"p\",\"namespace\":"
+		  "\"a\","
 		  "\"ownerReferences\":[{\"kind\":\"ReplicaSet\"}]}}}",
 		  "an owner reference without kind or name" },
-		{ "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"p\",\"namespace\":\"a\","
+		{ "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"p\",\"namespace\":"
+		  "\"a\","
 		  "\"name\":\"q\"}}}",
 		  "not JSON: duplicate object key near '\"name\"' at byte 71" },
 	};
@@ -343,16 +354,17 @@ static void test_decode_refusals(void **state)
 	/* More labels than kept: the first K8S_MAX_LABELS by key, marked. */
 	{
 		char in[8192];
-		size_t n = (size_t)snprintf(in, sizeof(in), "{\"type\":\"ADDED\",\"object\":{"
-							    "\"metadata\":{\"name\":\"p\",\"namespace\":"
-							    "\"a\",\"labels\":{");
+		size_t n = (size_t)snprintf(in, sizeof(in),
+					    "{\"type\":\"ADDED\",\"object\":{"
+					    "\"metadata\":{\"name\":\"p\",\"namespace\":"
+					    "\"a\",\"labels\":{");
 
 		for (int i = 0; i < K8S_MAX_LABELS + 6; i++)
-			n += (size_t)snprintf(in + n, sizeof(in) - n, "%s\"k%03d\":\"v\"", i ? "," : "",
-					      K8S_MAX_LABELS + 5 - i);
+			n += (size_t)snprintf(in + n, sizeof(in) - n, "%s\"k%03d\":\"v\"",
+					      i ? "," : "", K8S_MAX_LABELS + 5 - i);
 		n += (size_t)snprintf(in + n, sizeof(in) - n, "}}}}");
-		assert_int_equal(k8s_event_parse(in, n, K8S_POD, &ev, &o, rv, &code, err, sizeof(err)),
-				 0);
+		assert_int_equal(
+			k8s_event_parse(in, n, K8S_POD, &ev, &o, rv, &code, err, sizeof(err)), 0);
 		assert_true(o.truncated);
 		assert_int_equal(o.nlabels, K8S_MAX_LABELS);
 		assert_string_equal(o.labels[0].key, "k000");
@@ -468,9 +480,9 @@ static void test_relist_and_cap(void **state)
 	char *buf = slurp("pods.json", &len);
 
 	(void)state;
-	assert_int_equal(k8s_list_parse(buf, len, K8S_POD, collect, &col, rv, cont, &bad, err,
-					 sizeof(err)),
-			 0);
+	assert_int_equal(
+		k8s_list_parse(buf, len, K8S_POD, collect, &col, rv, cont, &bad, err, sizeof(err)),
+		0);
 	/* The second list has the frontend pod only. */
 	k8s_cache_list_begin(c, K8S_POD);
 	k8s_cache_list_put(c, &col.o[0]);
@@ -498,9 +510,9 @@ static void test_relist_and_cap(void **state)
 	/* Room for 3 objects: the first three pods fill it, the other two are dropped, counted. */
 	c = k8s_cache_new("default", 3);
 	col.n = 0;
-	assert_int_equal(k8s_list_parse(buf, len, K8S_POD, collect, &col, rv, cont, &bad, err,
-					 sizeof(err)),
-			 0);
+	assert_int_equal(
+		k8s_list_parse(buf, len, K8S_POD, collect, &col, rv, cont, &bad, err, sizeof(err)),
+		0);
 	k8s_cache_list_begin(c, K8S_POD);
 	for (size_t i = 0; i < col.n; i++)
 		k8s_cache_list_put(c, &col.o[i]);
@@ -566,12 +578,11 @@ static size_t count_rows(const struct store_tag_row *rows, size_t n, int table, 
 	return c;
 }
 
-static bool has_link(const struct store_tag_row *rows, size_t n, int64_t from, int kind,
-		     int64_t to)
+static bool has_link(const struct store_tag_row *rows, size_t n, int64_t from, int kind, int64_t to)
 {
 	for (size_t i = 0; i < n; i++)
-		if (rows[i].table == STAG_LINK && rows[i].v[1].i == from && rows[i].v[2].i == kind &&
-		    rows[i].v[3].i == to)
+		if (rows[i].table == STAG_LINK && rows[i].v[1].i == from &&
+		    rows[i].v[2].i == kind && rows[i].v[3].i == to)
 			return true;
 	return false;
 }
@@ -666,6 +677,7 @@ static void test_tagger(void **state)
 	assert_true(has_link(rows, n, node_a, TAG_POD_CLUSTER, cluster));
 	/* pods 4 each, groups and services 2 each, ns 1, nodes 1 each. */
 	assert_int_equal(count_rows(rows, n, STAG_LINK, 0), 4 * 2 + 2 * 2 + 2 * 2 + 1 + 2);
+	assert_int_equal(count_rows(rows, n, STAG_LABEL, 0), 3 + 3 + 2 + 1);
 	labels_of(rows, n, front, labels, sizeof(labels));
 	assert_string_equal(labels, "app=frontend,pod-template-hash=6d4cf56db6,tier=web");
 	labels_of(rows, n, svc, labels, sizeof(labels));
@@ -680,18 +692,16 @@ static void test_tagger(void **state)
 	assert_int_equal(tagger_batch(t, "agent-a", &d, NOW + 1, &rows, &n), 0);
 	assert_int_equal(n, 0);
 	tagger_done(t, true);
-	/* ... until the relabel: the frontend pod's entry (dict, links, all its labels), the
-	 * same id, nothing else. */
+	/* ... until the relabel: all the frontend pod's labels (a new version), the same id,
+	 * nothing else. */
 	apply_watch(c, "pods-watch.jsonl", 1);
 	make_batch(&d);
 	assert_int_equal(tagger_batch(t, "agent-a", &d, NOW + 2, &rows, &n), 0);
 	assert_int_equal(d.l7[0].tags[1].pod, front);
-	assert_int_equal(count_rows(rows, n, STAG_DICT, 0), 1);
-	assert_int_equal(count_rows(rows, n, STAG_DICT, front), 1);
-	assert_int_equal(count_rows(rows, n, STAG_LINK, front), 4);
 	labels_of(rows, n, front, labels, sizeof(labels));
-	assert_string_equal(labels, "app=frontend,pod-template-hash=6d4cf56db6,tier=edge,version=v2");
-	assert_int_equal(n, 1 + 4 + 4);
+	assert_string_equal(labels,
+			    "app=frontend,pod-template-hash=6d4cf56db6,tier=edge,version=v2");
+	assert_int_equal(count_rows(rows, n, STAG_LABEL, front), n);
 	assert_int_equal(rows[n - 1].v[0].i, NOW + 2);
 	tagger_done(t, true);
 	tagger_get_stats(t, &ts);
@@ -703,9 +713,9 @@ static void test_tagger(void **state)
 		struct custom_rules rs;
 		char err[100];
 
-		assert_int_equal(custom_rules_parse("shop-web=10.231.0.0/24:8080", &rs, err,
-						    sizeof(err)),
-				 0);
+		assert_int_equal(
+			custom_rules_parse("shop-web=10.231.0.0/24:8080", &rs, err, sizeof(err)),
+			0);
 		t = tagger_new(&(struct tagger_cfg){ .rules = &rs, .k8s = c });
 		make_batch(&d);
 		assert_int_equal(tagger_batch(t, "agent-a", &d, NOW, &rows, &n), 0);
@@ -747,9 +757,9 @@ static void test_tagger(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_decode_lists),   cmocka_unit_test(test_decode_events),
+		cmocka_unit_test(test_decode_lists),	cmocka_unit_test(test_decode_events),
 		cmocka_unit_test(test_decode_refusals), cmocka_unit_test(test_resolution),
-		cmocka_unit_test(test_relist_and_cap), cmocka_unit_test(test_tagger),
+		cmocka_unit_test(test_relist_and_cap),	cmocka_unit_test(test_tagger),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
