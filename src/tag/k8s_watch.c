@@ -267,10 +267,14 @@ static bool on_event(struct res *r, const char *line, size_t len)
 		return true;
 	rc = k8s_event_parse(line, len, r->kind, &ev, &o, rv, &code, err, sizeof(err));
 	if (rc) {
-		/* One object missed until the next list; the stream itself is still good. */
+		/* An object's change is lost: the cache would keep a stale copy of it until
+		 * some later list, so list again now (after the backoff, in case the API
+		 * server keeps sending what does not decode). */
 		K8S_COUNT(w->cache, decode_errors, 1);
-		ob_warn("[k8s] %s watch: an event skipped: %s", k8s_kind_name(r->kind), err);
-		return true;
+		ob_warn("[k8s] %s watch: an event that does not decode: %s", k8s_kind_name(r->kind),
+			err);
+		r->failed = true;
+		return false;
 	}
 	switch (ev) {
 	case K8S_EV_ERROR:

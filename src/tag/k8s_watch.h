@@ -6,8 +6,9 @@
  * that refer to them) it lists (pages of K8S_PAGE_LIMIT), then watches from the list's
  * resourceVersion (?watch=1: a chunked stream of one JSON event per line). A stream the
  * server ends (timeoutSeconds) is resumed from the last resourceVersion seen; 410 Gone
- * (that version is compacted away) means a fresh list; any other failure a fresh list after
- * a backoff (1 s doubling to 30 s). All watches run at once on one curl multi handle.
+ * (that version is compacted away) means a fresh list; any other failure (including an
+ * event that does not decode: an object's change would be lost) a fresh list after a
+ * backoff (1 s doubling to 30 s). All watches run at once on one curl multi handle.
  *
  * Errors are counted in the cache's stats and logged, never fatal: the server keeps
  * ingesting, and rows get what Kubernetes tags the cache has.

@@ -387,3 +387,25 @@ def test_k8s_config_refusals_and_unreachable_api(tmpdir_path):
         assert srv.query("SELECT Count(row) FROM l7_flow_log") == [[0]]
     finally:
         srv.kill()
+
+
+def test_k8s_event_that_does_not_decode_relists(tmpdir_path):
+    """A watch event that does not decode would lose an object's change: it is counted,
+    ends the watch, and the kind is listed again (after the backoff)."""
+    api = FakeApi()
+    srv = Server(tmpdir_path, "--k8s-api-url", api.url)
+    try:
+        wait_for("the first lists", lambda: metrics(srv).get("flowscope_k8s_lists") == 7)
+        # A pod without a name: no API server sends that.
+        api.events.put(b'{"type":"MODIFIED","object":{"kind":"Pod","metadata":'
+                       b'{"namespace":"shop"}}}\n')
+        m = wait_for("the re-list", lambda: (lambda m: m if m.get("flowscope_k8s_lists") == 8
+                                             else None)(metrics(srv)))
+        assert (m["flowscope_k8s_decode_errors"], m["flowscope_k8s_watch_errors"],
+                m["flowscope_k8s_relists_gone"], m["flowscope_k8s_objects"]) == (1, 1, 1, 16), m
+        assert sum(r.startswith("/api/v1/pods?limit=") for r in api.requests) == 3
+        assert "Pod watch: an event that does not decode: metadata.name is empty" in \
+            srv.err.read_text()
+    finally:
+        srv.kill()
+        api.stop()
