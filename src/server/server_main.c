@@ -46,6 +46,9 @@ struct server_cfg {
 	char *k8s_ca_file;
 	char *k8s_cluster_name;
 	uint64_t k8s_max_objects;
+	uint64_t tag_max_hosts;
+	uint64_t tag_max_procs;
+	uint64_t tag_dict_entries;
 };
 
 #define K(name) offsetof(struct server_cfg, name)
@@ -86,6 +89,14 @@ static const struct conf_key server_keys[] = {
 	  "the same" },
 	{ "k8s_max_objects", CONF_UINT, K(k8s_max_objects), "200000", 1, 100000000, "N",
 	  "Kubernetes objects kept (all kinds); new ones beyond are dropped and counted" },
+	{ "tag_max_hosts", CONF_UINT, K(tag_max_hosts), "1024", 1, TAGGER_MAX_HOSTS, "N",
+	  "agent hosts the tagger remembers (about 5.5 KiB each); when full it starts over" },
+	{ "tag_max_procs", CONF_UINT, K(tag_max_procs), "8192", 16, TAGGER_MAX_PROCS, "N",
+	  "processes the tagger remembers (about 2.6 KiB each); when full it starts over and "
+	  "rows get no gprocess tag until agents report again (within 5 minutes)" },
+	{ "tag_dict_entries", CONF_UINT, K(tag_dict_entries), "131072", 1024, TAGGER_MAX_DICT, "N",
+	  "dictionary entries the tagger remembers as written (80 bytes each); when full it "
+	  "starts over and writes entries again as new versions" },
 	{ 0 },
 };
 
@@ -201,7 +212,11 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	tagger = tagger_new(&(struct tagger_cfg){ .rules = &rules, .k8s = k8s });
+	tagger = tagger_new(&(struct tagger_cfg){ .rules = &rules,
+						  .k8s = k8s,
+						  .max_hosts = cfg.tag_max_hosts,
+						  .max_procs = cfg.tag_max_procs,
+						  .dict_entries = cfg.tag_dict_entries });
 	if (!tagger) {
 		ob_err("[server] out of memory for the tagger");
 		goto out;

@@ -59,11 +59,12 @@ struct proc_ent {
 	char agent_id[64];
 };
 
-#define IP_SLOTS   (TAGGER_MAX_HOSTS * 2 * 16) /* addresses of every host, at most half full */
-#define PROC_SLOTS (TAGGER_MAX_PROCS * 2)
-
 struct tagger {
 	struct tagger_cfg cfg;
+	/* Sizes: max_hosts hosts with all their addresses in ip_slots (at most half full),
+	 * max_procs processes in proc_slots (twice as many), dict_slots (a power of 2, at most
+	 * half used). */
+	size_t max_hosts, ip_slots, max_procs, proc_slots, dict_slots;
 	struct dict_slot *dict;
 	size_t dict_used;
 	size_t *pend; /* dict slots listed in the batch under way */
@@ -71,9 +72,9 @@ struct tagger {
 
 	struct host_ent *hosts;
 	size_t nhosts;
-	struct ip_slot *ips; /* IP_SLOTS: a host's address -> its id */
+	struct ip_slot *ips; /* ip_slots: a host's address -> its id */
 
-	struct proc_ent *procs; /* PROC_SLOTS, by (host, pid) */
+	struct proc_ent *procs; /* proc_slots, by (host, pid) */
 	size_t nprocs;
 
 	struct store_tag_row *rows;
@@ -197,7 +198,7 @@ static void row_link(struct tagger *t, int64_t now_s, int64_t id, enum tag_kind 
 
 static void dict_reset(struct tagger *t)
 {
-	memset(t->dict, 0, TAGGER_DICT_SLOTS * sizeof(*t->dict));
+	memset(t->dict, 0, t->dict_slots * sizeof(*t->dict));
 	t->dict_used = 0;
 	t->npend = 0;
 	t->st.dict_resets++;
@@ -210,7 +211,7 @@ static void dict_reset(struct tagger *t)
  */
 static bool dict_due(struct tagger *t, int64_t id, uint64_t hash, int64_t now_s)
 {
-	size_t mask = TAGGER_DICT_SLOTS - 1, i = mix((uint64_t)id) & mask;
+	size_t mask = t->dict_slots - 1, i = mix((uint64_t)id) & mask;
 	struct dict_slot *s;
 
 	for (;; i = (i + 1) & mask) {
@@ -225,7 +226,7 @@ static bool dict_due(struct tagger *t, int64_t id, uint64_t hash, int64_t now_s)
 		    now_s - s->written_s < TAGGER_DICT_EVERY_S)
 			return false;
 	} else {
-		if (t->dict_used >= TAGGER_DICT_SLOTS / 2)
+		if (t->dict_used >= t->dict_slots / 2)
 			return true;
 		s->id = id;
 		t->dict_used++;
@@ -279,7 +280,7 @@ static struct ip_slot *ip_find(struct tagger *t, uint8_t family, const uint8_t *
 	size_t alen = family == 4 ? 4 : 16, i;
 	uint64_t h = XXH3_64bits_withSeed(a, alen, family);
 
-	for (i = h % IP_SLOTS;; i = (i + 1) % IP_SLOTS) {
+	for (i = h % t->ip_slots;; i = (i + 1) % t->ip_slots) {
 		struct ip_slot *s = &t->ips[i];
 
 		if (!s->used)
@@ -292,7 +293,7 @@ static struct ip_slot *ip_find(struct tagger *t, uint8_t family, const uint8_t *
 /* The address -> host map, from scratch: hosts change their addresses rarely. */
 static void ips_rebuild(struct tagger *t)
 {
-	memset(t->ips, 0, IP_SLOTS * sizeof(*t->ips));
+	memset(t->ips, 0, t->ip_slots * sizeof(*t->ips));
 	for (size_t h = 0; h < t->nhosts; h++) {
 		for (size_t k = 0; k < t->hosts[h].h.nips; k++) {
 			const struct host_ip *ip = &t->hosts[h].h.ips[k];
@@ -325,7 +326,7 @@ static void host_report(struct tagger *t, const char *agent_id, const struct hos
 	    !memcmp(e->h.ips, h->ips, h->nips * sizeof(h->ips[0])))
 		return;
 	if (!e) {
-		if (t->nhosts == TAGGER_MAX_HOSTS)
+		if (t->nhosts == t->max_hosts)
 			t->nhosts = 0; /* full: start over; agents report again within minutes */
 		e = &t->hosts[t->nhosts++];
 		snprintf(e->agent_id, sizeof(e->agent_id), "%s", agent_id);
@@ -363,9 +364,9 @@ static void host_entry(struct tagger *t, const struct host_ent *e, int64_t now_s
 
 static struct proc_ent *proc_find(struct tagger *t, int64_t host_id, uint32_t pid, bool insert)
 {
-	size_t i = mix((uint64_t)host_id ^ ((uint64_t)pid << 1)) % PROC_SLOTS;
+	size_t i = mix((uint64_t)host_id ^ ((uint64_t)pid << 1)) % t->proc_slots;
 
-	for (;; i = (i + 1) % PROC_SLOTS) {
+	for (;; i = (i + 1) % t->proc_slots) {
 		struct proc_ent *p = &t->procs[i];
 
 		if (!p->host_id)
@@ -383,10 +384,10 @@ static void proc_report(struct tagger *t, const struct host_ent *he, const struc
 	t->st.proc_reports++;
 	p = proc_find(t, he->host_id, pi->pid, false);
 	if (!p) {
-		if (t->nprocs >= TAGGER_MAX_PROCS) {
+		if (t->nprocs >= t->max_procs) {
 			/* Full: start over. Agents report every process they still see again
 			 * within minutes; rows meanwhile get host and IP tags only. */
-			memset(t->procs, 0, PROC_SLOTS * sizeof(*t->procs));
+			memset(t->procs, 0, t->proc_slots * sizeof(*t->procs));
 			t->nprocs = 0;
 			t->st.proc_resets++;
 		}
@@ -661,7 +662,7 @@ int tagger_batch(struct tagger *t, const char *agent_id, struct wire_decoded *d,
 	t->npend = 0;
 	t->oom = false;
 	arena_free(t);
-	if (t->dict_used >= TAGGER_DICT_SLOTS / 2)
+	if (t->dict_used >= t->dict_slots / 2)
 		dict_reset(t);
 	pthread_mutex_lock(&t->stats_lock);
 	t->st.batches++;
@@ -732,10 +733,23 @@ struct tagger *tagger_new(const struct tagger_cfg *cfg)
 	if (!t)
 		return NULL;
 	t->cfg = *cfg;
-	t->dict = calloc(TAGGER_DICT_SLOTS, sizeof(*t->dict));
-	t->hosts = calloc(TAGGER_MAX_HOSTS, sizeof(*t->hosts));
-	t->ips = calloc(IP_SLOTS, sizeof(*t->ips));
-	t->procs = calloc(PROC_SLOTS, sizeof(*t->procs));
+	t->max_hosts = cfg->max_hosts ? cfg->max_hosts : TAGGER_DEFAULT_HOSTS;
+	t->max_procs = cfg->max_procs ? cfg->max_procs : TAGGER_DEFAULT_PROCS;
+	if (t->max_hosts > TAGGER_MAX_HOSTS)
+		t->max_hosts = TAGGER_MAX_HOSTS;
+	if (t->max_procs > TAGGER_MAX_PROCS)
+		t->max_procs = TAGGER_MAX_PROCS;
+	/* Room for every address of every host at half load: the probe always ends. */
+	t->ip_slots = t->max_hosts * HOST_MAX_IPS * 2;
+	t->proc_slots = t->max_procs * 2;
+	t->dict_slots = 64;
+	while (t->dict_slots < 2 * (cfg->dict_entries ? cfg->dict_entries : TAGGER_DEFAULT_DICT) &&
+	       t->dict_slots < 2 * (size_t)TAGGER_MAX_DICT)
+		t->dict_slots *= 2;
+	t->dict = calloc(t->dict_slots, sizeof(*t->dict));
+	t->hosts = calloc(t->max_hosts, sizeof(*t->hosts));
+	t->ips = calloc(t->ip_slots, sizeof(*t->ips));
+	t->procs = calloc(t->proc_slots, sizeof(*t->procs));
 	pthread_mutex_init(&t->stats_lock, NULL);
 	if (!t->dict || !t->hosts || !t->ips || !t->procs) {
 		tagger_free(t);
