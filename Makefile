@@ -50,7 +50,7 @@ WIRE_GEN_C := $(patsubst %.proto,$(OUT)/%.pb-c.c,$(WIRE_PROTOS))
 WIRE_GEN_H := $(WIRE_GEN_C:.c=.h)
 CORE_OBJS := $(patsubst src/%.c,$(OUT)/obj/%.o,$(COMMON_SRCS) $(PROTO_SRCS) $(AGENT_SRCS) \
 	     $(LIB_SRCS)) $(patsubst $(OUT)/%.c,$(OUT)/obj/gen/%.o,$(WIRE_GEN_C))
-LIBS := -lxxhash -lyaml -lprotobuf-c -lzstd -lz -lsqlite3 -lcurl -lpcap -lnghttp2 -lpthread -lm
+LIBS := -ljansson -lxxhash -lyaml -lprotobuf-c -lzstd -lz -lsqlite3 -lcurl -lpcap -lnghttp2 -lpthread -lm
 CORE_LIB := $(OUT)/libflowscope_core.a
 
 BPF_SRCS := $(wildcard src/bpf/*.bpf.c)

@@ -21,6 +21,7 @@ build_pkgs=(
 	libpcap-dev                   # capture files (--read-pcap), capture filter compiler
 	libnghttp2-dev                # HTTP/2 parser: HPACK Huffman strings (nghttp2's inflater)
 	libxxhash-dev                 # tag ids: a hash of kind and key, the same on every server
+	libjansson-dev                # Kubernetes API responses (JSON) for pod and service tags
 	pkg-config
 	clang-format                  # make format / format-check
 )

@@ -32,6 +32,7 @@
 #include "server/agents.h"
 #include "server/http_api.h"
 #include "store/store.h"
+#include "tag/k8s_cache.h"
 #include "tag/tagger.h"
 #include "wire/wire.h"
 
@@ -1203,6 +1204,8 @@ static enum MHD_Result handle_metrics(struct http_api *api, struct MHD_Connectio
 			   "Times the full table of written dictionary entries started over."),
 			TM(custom_matches, "counter",
 			   "Record sides named by a custom service rule."),
+			TM(k8s_matches, "counter",
+			   "Record sides whose address is a Kubernetes pod, service or node."),
 #undef TM
 		};
 
@@ -1213,6 +1216,40 @@ static enum MHD_Result handle_metrics(struct http_api *api, struct MHD_Connectio
 			ob_printf(&out, "flowscope_tagger_%s %llu\n", tm[k].name,
 				  (unsigned long long)*(const uint64_t *)((const char *)&ts +
 									  tm[k].off));
+		}
+	}
+	if (api->cfg.k8s) {
+		struct k8s_stats ks;
+		static const struct {
+			const char *name, *type, *help;
+			size_t off;
+		} km[] = {
+#define KM(f, type, help) { #f, type, help, offsetof(struct k8s_stats, f) }
+			KM(objects, "gauge", "Kubernetes objects held."),
+			KM(objects_dropped, "counter",
+			   "New Kubernetes objects dropped: k8s_max_objects reached."),
+			KM(labels_truncated, "counter",
+			   "Objects whose labels or selector were cut to 64."),
+			KM(events, "counter", "Watch events applied (ADDED, MODIFIED, DELETED)."),
+			KM(bookmarks, "counter", "Watch BOOKMARK events."),
+			KM(lists, "counter", "Complete lists of one kind."),
+			KM(list_errors, "counter", "Lists that failed (HTTP, transport, JSON)."),
+			KM(watch_errors, "counter", "Watch streams that failed or were dropped."),
+			KM(relists_gone, "counter",
+			   "Lists again because a watch's resourceVersion expired (410 Gone)."),
+			KM(decode_errors, "counter", "Objects or events that did not decode."),
+			KM(resyncs_removed, "counter",
+			   "Objects a list no longer had (deletes the watch missed)."),
+#undef KM
+		};
+
+		k8s_cache_get_stats(api->cfg.k8s, &ks);
+		for (size_t k = 0; k < sizeof(km) / sizeof(km[0]); k++) {
+			ob_printf(&out, "# HELP flowscope_k8s_%s %s\n", km[k].name, km[k].help);
+			ob_printf(&out, "# TYPE flowscope_k8s_%s %s\n", km[k].name, km[k].type);
+			ob_printf(&out, "flowscope_k8s_%s %llu\n", km[k].name,
+				  (unsigned long long)*(const uint64_t *)((const char *)&ks +
+									  km[k].off));
 		}
 	}
 	ob_puts(&out, "# HELP flowscope_query_total Queries by outcome.\n"

@@ -17,6 +17,7 @@
 struct store;
 struct http_api;
 struct tagger;
+struct k8s_cache;
 
 struct http_api_cfg {
 	const char *listen;	   /* "A.B.C.D:PORT", IPv4 only for now */
@@ -26,6 +27,7 @@ struct http_api_cfg {
 	uint64_t max_body;	   /* request body bytes; beyond: 413 */
 	int sql_dialect;	   /* enum query_dialect of the store's SQL */
 	struct tagger *tagger;	   /* borrowed; tags ingest batches (NULL: untagged) */
+	struct k8s_cache *k8s;	   /* borrowed; its counters in /metrics (NULL: none) */
 };
 
 /*

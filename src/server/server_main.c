@@ -24,6 +24,8 @@
 #include "server/http_api.h"
 #include "store/store.h"
 #include "tag/custom_rules.h"
+#include "tag/k8s_cache.h"
+#include "tag/k8s_watch.h"
 #include "tag/tagger.h"
 
 #include "common/version.h"
@@ -39,6 +41,14 @@ struct server_cfg {
 	uint64_t max_body;
 	char *log_level;
 	char *custom_services;
+	char *k8s_api_url;
+	char *k8s_token_file;
+	char *k8s_ca_file;
+	char *k8s_cluster_name;
+	uint64_t k8s_max_objects;
+	uint64_t tag_max_hosts;
+	uint64_t tag_max_procs;
+	uint64_t tag_dict_entries;
 };
 
 #define K(name) offsetof(struct server_cfg, name)
@@ -65,6 +75,28 @@ static const struct conf_key server_keys[] = {
 	  "name traffic: rows whose server address (and port) or client address matches get "
 	  "custom_service and auto_service NAME (docs/tagging.md); IPv6 with a port as "
 	  "NAME=[CIDR]:PORT" },
+	{ "k8s_api_url", CONF_STRING, K(k8s_api_url), "", 0, 0, "URL",
+	  "Kubernetes API server to list and watch pods, services, nodes, namespaces, "
+	  "replicasets and deployments from, for the pod_* tags (docs/tagging.md); empty: none. "
+	  "In a pod: https://kubernetes.default.svc" },
+	{ "k8s_token_file", CONF_STRING, K(k8s_token_file), "", 0, 0, "FILE",
+	  "bearer token for the API server, read again for every request "
+	  "(/var/run/secrets/kubernetes.io/serviceaccount/token in a pod)" },
+	{ "k8s_ca_file", CONF_STRING, K(k8s_ca_file), "", 0, 0, "FILE",
+	  "CA bundle to verify the API server with (empty: the system's)" },
+	{ "k8s_cluster_name", CONF_STRING, K(k8s_cluster_name), "default", 0, 0, "NAME",
+	  "the pod_cluster name, part of every pod_* id: servers watching one cluster must use "
+	  "the same" },
+	{ "k8s_max_objects", CONF_UINT, K(k8s_max_objects), "200000", 1, 100000000, "N",
+	  "Kubernetes objects kept (all kinds); new ones beyond are dropped and counted" },
+	{ "tag_max_hosts", CONF_UINT, K(tag_max_hosts), "1024", 1, TAGGER_MAX_HOSTS, "N",
+	  "agent hosts the tagger remembers (about 5.5 KiB each); when full it starts over" },
+	{ "tag_max_procs", CONF_UINT, K(tag_max_procs), "8192", 16, TAGGER_MAX_PROCS, "N",
+	  "processes the tagger remembers (about 2.6 KiB each); when full it starts over and "
+	  "rows get no gprocess tag until agents report again (within 5 minutes)" },
+	{ "tag_dict_entries", CONF_UINT, K(tag_dict_entries), "131072", 1024, TAGGER_MAX_DICT, "N",
+	  "dictionary entries the tagger remembers as written (80 bytes each); when full it "
+	  "starts over and writes entries again as new versions" },
 	{ 0 },
 };
 
@@ -130,6 +162,8 @@ int main(int argc, char **argv)
 	struct http_api *api = NULL;
 	struct custom_rules rules = { 0 };
 	struct tagger *tagger = NULL;
+	struct k8s_cache *k8s = NULL;
+	struct k8s_watch *k8s_watch = NULL;
 	sigset_t stop_set;
 	int rc, level, exit_code = 1;
 
@@ -163,7 +197,26 @@ int main(int argc, char **argv)
 		exit_code = 2;
 		goto out;
 	}
-	tagger = tagger_new(&(struct tagger_cfg){ .rules = &rules });
+	if (cfg.k8s_api_url && *cfg.k8s_api_url) {
+		if (!k8s_cluster_name_ok(cfg.k8s_cluster_name)) {
+			fprintf(stderr,
+				"flowscope-server: --k8s-cluster-name: '%s' is not 1..63 of "
+				"A-Z a-z 0-9 . _ -\n",
+				cfg.k8s_cluster_name ? cfg.k8s_cluster_name : "");
+			exit_code = 2;
+			goto out;
+		}
+		k8s = k8s_cache_new(cfg.k8s_cluster_name, cfg.k8s_max_objects);
+		if (!k8s) {
+			ob_err("[server] out of memory for the Kubernetes cache");
+			goto out;
+		}
+	}
+	tagger = tagger_new(&(struct tagger_cfg){ .rules = &rules,
+						  .k8s = k8s,
+						  .max_hosts = cfg.tag_max_hosts,
+						  .max_procs = cfg.tag_max_procs,
+						  .dict_entries = cfg.tag_dict_entries });
 	if (!tagger) {
 		ob_err("[server] out of memory for the tagger");
 		goto out;
@@ -204,6 +257,21 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	drop_expired(st);
+	if (k8s) {
+		rc = k8s_watch_start(&(struct k8s_watch_cfg){ .api_url = cfg.k8s_api_url,
+							      .token_file = cfg.k8s_token_file,
+							      .ca_file = cfg.k8s_ca_file,
+							      .cache = k8s },
+				     &k8s_watch, err, sizeof(err));
+		if (rc) {
+			fprintf(stderr, "flowscope-server: --k8s-api-url: %s\n",
+				rc == -ENOMEM ? "out of memory" : err);
+			exit_code = rc == -EINVAL ? 2 : 1;
+			goto out;
+		}
+		ob_info("[server] watching Kubernetes at %s as cluster '%s'", cfg.k8s_api_url,
+			cfg.k8s_cluster_name);
+	}
 
 	acfg = (struct http_api_cfg){
 		.listen = cfg.listen,
@@ -214,6 +282,7 @@ int main(int argc, char **argv)
 		.sql_dialect = ops == &store_clickhouse_ops ? QUERY_DIALECT_CLICKHOUSE
 							    : QUERY_DIALECT_SQLITE,
 		.tagger = tagger,
+		.k8s = k8s,
 	};
 	rc = http_api_start(&acfg, &api);
 	if (rc) {
@@ -225,7 +294,9 @@ int main(int argc, char **argv)
 	exit_code = 0;
 out:
 	http_api_stop(api);
+	k8s_watch_stop(k8s_watch);
 	tagger_free(tagger);
+	k8s_cache_free(k8s);
 	custom_rules_free(&rules);
 	store_close(st);
 	conf_free(&server_spec, &cfg);

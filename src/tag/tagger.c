@@ -59,11 +59,12 @@ struct proc_ent {
 	char agent_id[64];
 };
 
-#define IP_SLOTS   (TAGGER_MAX_HOSTS * 2 * 16) /* addresses of every host, at most half full */
-#define PROC_SLOTS (TAGGER_MAX_PROCS * 2)
-
 struct tagger {
 	struct tagger_cfg cfg;
+	/* Sizes: max_hosts hosts with all their addresses in ip_slots (at most half full),
+	 * max_procs processes in proc_slots (twice as many), dict_slots (a power of 2, at most
+	 * half used). */
+	size_t max_hosts, ip_slots, max_procs, proc_slots, dict_slots;
 	struct dict_slot *dict;
 	size_t dict_used;
 	size_t *pend; /* dict slots listed in the batch under way */
@@ -71,9 +72,9 @@ struct tagger {
 
 	struct host_ent *hosts;
 	size_t nhosts;
-	struct ip_slot *ips; /* IP_SLOTS: a host's address -> its id */
+	struct ip_slot *ips; /* ip_slots: a host's address -> its id */
 
-	struct proc_ent *procs; /* PROC_SLOTS, by (host, pid) */
+	struct proc_ent *procs; /* proc_slots, by (host, pid) */
 	size_t nprocs;
 
 	struct store_tag_row *rows;
@@ -197,7 +198,7 @@ static void row_link(struct tagger *t, int64_t now_s, int64_t id, enum tag_kind 
 
 static void dict_reset(struct tagger *t)
 {
-	memset(t->dict, 0, TAGGER_DICT_SLOTS * sizeof(*t->dict));
+	memset(t->dict, 0, t->dict_slots * sizeof(*t->dict));
 	t->dict_used = 0;
 	t->npend = 0;
 	t->st.dict_resets++;
@@ -210,7 +211,7 @@ static void dict_reset(struct tagger *t)
  */
 static bool dict_due(struct tagger *t, int64_t id, uint64_t hash, int64_t now_s)
 {
-	size_t mask = TAGGER_DICT_SLOTS - 1, i = mix((uint64_t)id) & mask;
+	size_t mask = t->dict_slots - 1, i = mix((uint64_t)id) & mask;
 	struct dict_slot *s;
 
 	for (;; i = (i + 1) & mask) {
@@ -225,7 +226,7 @@ static bool dict_due(struct tagger *t, int64_t id, uint64_t hash, int64_t now_s)
 		    now_s - s->written_s < TAGGER_DICT_EVERY_S)
 			return false;
 	} else {
-		if (t->dict_used >= TAGGER_DICT_SLOTS / 2)
+		if (t->dict_used >= t->dict_slots / 2)
 			return true;
 		s->id = id;
 		t->dict_used++;
@@ -279,7 +280,7 @@ static struct ip_slot *ip_find(struct tagger *t, uint8_t family, const uint8_t *
 	size_t alen = family == 4 ? 4 : 16, i;
 	uint64_t h = XXH3_64bits_withSeed(a, alen, family);
 
-	for (i = h % IP_SLOTS;; i = (i + 1) % IP_SLOTS) {
+	for (i = h % t->ip_slots;; i = (i + 1) % t->ip_slots) {
 		struct ip_slot *s = &t->ips[i];
 
 		if (!s->used)
@@ -292,7 +293,7 @@ static struct ip_slot *ip_find(struct tagger *t, uint8_t family, const uint8_t *
 /* The address -> host map, from scratch: hosts change their addresses rarely. */
 static void ips_rebuild(struct tagger *t)
 {
-	memset(t->ips, 0, IP_SLOTS * sizeof(*t->ips));
+	memset(t->ips, 0, t->ip_slots * sizeof(*t->ips));
 	for (size_t h = 0; h < t->nhosts; h++) {
 		for (size_t k = 0; k < t->hosts[h].h.nips; k++) {
 			const struct host_ip *ip = &t->hosts[h].h.ips[k];
@@ -325,7 +326,7 @@ static void host_report(struct tagger *t, const char *agent_id, const struct hos
 	    !memcmp(e->h.ips, h->ips, h->nips * sizeof(h->ips[0])))
 		return;
 	if (!e) {
-		if (t->nhosts == TAGGER_MAX_HOSTS)
+		if (t->nhosts == t->max_hosts)
 			t->nhosts = 0; /* full: start over; agents report again within minutes */
 		e = &t->hosts[t->nhosts++];
 		snprintf(e->agent_id, sizeof(e->agent_id), "%s", agent_id);
@@ -363,9 +364,9 @@ static void host_entry(struct tagger *t, const struct host_ent *e, int64_t now_s
 
 static struct proc_ent *proc_find(struct tagger *t, int64_t host_id, uint32_t pid, bool insert)
 {
-	size_t i = mix((uint64_t)host_id ^ ((uint64_t)pid << 1)) % PROC_SLOTS;
+	size_t i = mix((uint64_t)host_id ^ ((uint64_t)pid << 1)) % t->proc_slots;
 
-	for (;; i = (i + 1) % PROC_SLOTS) {
+	for (;; i = (i + 1) % t->proc_slots) {
 		struct proc_ent *p = &t->procs[i];
 
 		if (!p->host_id)
@@ -383,10 +384,10 @@ static void proc_report(struct tagger *t, const struct host_ent *he, const struc
 	t->st.proc_reports++;
 	p = proc_find(t, he->host_id, pi->pid, false);
 	if (!p) {
-		if (t->nprocs >= TAGGER_MAX_PROCS) {
+		if (t->nprocs >= t->max_procs) {
 			/* Full: start over. Agents report every process they still see again
 			 * within minutes; rows meanwhile get host and IP tags only. */
-			memset(t->procs, 0, PROC_SLOTS * sizeof(*t->procs));
+			memset(t->procs, 0, t->proc_slots * sizeof(*t->procs));
 			t->nprocs = 0;
 			t->st.proc_resets++;
 		}
@@ -462,6 +463,100 @@ static void proc_entry(struct tagger *t, const struct proc_ent *p, int64_t now_s
 	}
 }
 
+/* ---- Kubernetes ---------------------------------------------------------------------------- */
+
+static uint64_t hash_labels(uint64_t h, const struct k8s_obj *o)
+{
+	for (size_t i = 0; o && i < o->nlabels; i++)
+		h = hash_str(hash_str(h, o->labels[i].key), o->labels[i].value);
+	return hash_i(h, o ? (int64_t)o->nlabels : -1);
+}
+
+/*
+ * The written-entries table remembers an entity's label set apart from its entry, under
+ * another key, so that a relabel writes the labels only (a new k8s_label version) and a
+ * move of a pod to another workload its entry only. The key is the id scrambled: it is
+ * never written anywhere, and a clash with a real id among 2^63 costs one extra version.
+ */
+static int64_t labels_slot(int64_t id)
+{
+	int64_t k = (int64_t)(((uint64_t)id ^ 0x2545f4914f6cdd1dull) & INT64_MAX);
+
+	return k ? k : 1;
+}
+
+/* All of an entity's labels with one time (a new version of its label set); one row with
+ * key '' when it has none, so that "no labels" is a version too. */
+static void label_rows(struct tagger *t, int64_t now_s, int64_t id, const struct k8s_obj *o)
+{
+	size_t n = o ? o->nlabels : 0;
+
+	for (size_t i = 0; i < (n ? n : 1); i++) {
+		struct store_tag_row *r = row_new(t, STAG_LABEL, now_s);
+
+		if (!r)
+			return;
+		v_int(&r->v[1], id);
+		v_text(t, &r->v[2], n ? o->labels[i].key : "");
+		v_text(t, &r->v[3], n ? o->labels[i].value : "");
+	}
+}
+
+/* The dictionary entries of a Kubernetes view that are due: each entity with its links
+ * (tag_model: pod -> cluster, ns, node, group; group and service -> ns, cluster; ns and
+ * node -> cluster) and, for pods and services, their labels. */
+static void k8s_entries(struct tagger *t, const struct k8s_view *v, int64_t now_s)
+{
+	char key[4 * (K8S_NAME_MAX + 1) + K8S_KIND_MAX + 8];
+	uint64_t h;
+
+	if (v->cluster && dict_due(t, v->cluster, hash_str(0, v->cluster_name), now_s))
+		row_dict(t, now_s, v->cluster, TAG_POD_CLUSTER, v->cluster_name, v->cluster_name);
+	if (v->ns && dict_due(t, v->ns, hash_str(0, v->ns_name), now_s)) {
+		k8s_view_key(v, TAG_POD_NS, key, sizeof(key));
+		row_dict(t, now_s, v->ns, TAG_POD_NS, v->ns_name, key);
+		row_link(t, now_s, v->ns, TAG_POD_CLUSTER, v->cluster);
+	}
+	if (v->node && dict_due(t, v->node, hash_str(0, v->node_name), now_s)) {
+		k8s_view_key(v, TAG_POD_NODE, key, sizeof(key));
+		row_dict(t, now_s, v->node, TAG_POD_NODE, v->node_name, key);
+		row_link(t, now_s, v->node, TAG_POD_CLUSTER, v->cluster);
+	}
+	if (v->group &&
+	    dict_due(t, v->group, hash_str(hash_str(0, v->group_kind), v->group_name), now_s)) {
+		k8s_view_key(v, TAG_POD_GROUP, key, sizeof(key));
+		row_dict(t, now_s, v->group, TAG_POD_GROUP, v->group_name, key);
+		row_link(t, now_s, v->group, TAG_POD_NS, v->ns);
+		row_link(t, now_s, v->group, TAG_POD_CLUSTER, v->cluster);
+	}
+	if (v->service) {
+		if (dict_due(t, v->service, hash_str(0, v->service_name), now_s)) {
+			k8s_view_key(v, TAG_POD_SERVICE, key, sizeof(key));
+			row_dict(t, now_s, v->service, TAG_POD_SERVICE, v->service_name, key);
+			/* A pod's service is in the pod's namespace. */
+			row_link(t, now_s, v->service, TAG_POD_NS, v->ns);
+			row_link(t, now_s, v->service, TAG_POD_CLUSTER, v->cluster);
+		}
+		if (dict_due(t, labels_slot(v->service), hash_labels(0, v->service_obj), now_s))
+			label_rows(t, now_s, v->service, v->service_obj);
+	}
+	if (v->pod) {
+		h = hash_str(0, v->pod_name);
+		h = hash_i(h, v->node);
+		h = hash_i(h, v->group);
+		if (dict_due(t, v->pod, h, now_s)) {
+			k8s_view_key(v, TAG_POD, key, sizeof(key));
+			row_dict(t, now_s, v->pod, TAG_POD, v->pod_name, key);
+			row_link(t, now_s, v->pod, TAG_POD_CLUSTER, v->cluster);
+			row_link(t, now_s, v->pod, TAG_POD_NS, v->ns);
+			row_link(t, now_s, v->pod, TAG_POD_NODE, v->node);
+			row_link(t, now_s, v->pod, TAG_POD_GROUP, v->group);
+		}
+		if (dict_due(t, labels_slot(v->pod), hash_labels(0, v->pod_obj), now_s))
+			label_rows(t, now_s, v->pod, v->pod_obj);
+	}
+}
+
 /* ---- resolution --------------------------------------------------------------------------- */
 
 /*
@@ -502,6 +597,21 @@ static void tag_side(struct tagger *t, const struct host_ent *agent_host, struct
 			proc_entry(t, p, now_s);
 		} else {
 			t->st.procs_unknown++;
+		}
+	}
+	if (t->cfg.k8s) {
+		struct k8s_view v;
+
+		/* The cache is locked for the whole batch (tagger_batch). */
+		if (k8s_cache_lookup(t->cfg.k8s, ip, &v)) {
+			t->st.k8s_matches++;
+			ts->pod_cluster = v.cluster;
+			ts->pod_ns = v.ns;
+			ts->pod_node = v.node;
+			ts->pod = v.pod;
+			ts->pod_group = v.group;
+			ts->pod_service = v.service;
+			k8s_entries(t, &v, now_s);
 		}
 	}
 	cr = custom_rules_match(t->cfg.rules, family, addr, server_port);
@@ -552,7 +662,7 @@ int tagger_batch(struct tagger *t, const char *agent_id, struct wire_decoded *d,
 	t->npend = 0;
 	t->oom = false;
 	arena_free(t);
-	if (t->dict_used >= TAGGER_DICT_SLOTS / 2)
+	if (t->dict_used >= t->dict_slots / 2)
 		dict_reset(t);
 	pthread_mutex_lock(&t->stats_lock);
 	t->st.batches++;
@@ -570,6 +680,8 @@ int tagger_batch(struct tagger *t, const char *agent_id, struct wire_decoded *d,
 		if (p)
 			proc_entry(t, p, now_s);
 	}
+	if (t->cfg.k8s)
+		k8s_cache_lock(t->cfg.k8s);
 	for (size_t i = 0; i < d->n7; i++) {
 		struct l7_record *r = &d->l7[i];
 		uint32_t pid0 = r->obs == REC_OBS_CLIENT_PROCESS ? r->pid : 0;
@@ -584,6 +696,8 @@ int tagger_batch(struct tagger *t, const char *agent_id, struct wire_decoded *d,
 		tag_side(t, he, &r->tags[0], r->f.family, r->f.addr0, 0, 0, now_s);
 		tag_side(t, he, &r->tags[1], r->f.family, r->f.addr1, r->f.server_port, 0, now_s);
 	}
+	if (t->cfg.k8s)
+		k8s_cache_unlock(t->cfg.k8s);
 	if (t->oom) {
 		pthread_mutex_unlock(&t->stats_lock);
 		tagger_done(t, false);
@@ -619,10 +733,23 @@ struct tagger *tagger_new(const struct tagger_cfg *cfg)
 	if (!t)
 		return NULL;
 	t->cfg = *cfg;
-	t->dict = calloc(TAGGER_DICT_SLOTS, sizeof(*t->dict));
-	t->hosts = calloc(TAGGER_MAX_HOSTS, sizeof(*t->hosts));
-	t->ips = calloc(IP_SLOTS, sizeof(*t->ips));
-	t->procs = calloc(PROC_SLOTS, sizeof(*t->procs));
+	t->max_hosts = cfg->max_hosts ? cfg->max_hosts : TAGGER_DEFAULT_HOSTS;
+	t->max_procs = cfg->max_procs ? cfg->max_procs : TAGGER_DEFAULT_PROCS;
+	if (t->max_hosts > TAGGER_MAX_HOSTS)
+		t->max_hosts = TAGGER_MAX_HOSTS;
+	if (t->max_procs > TAGGER_MAX_PROCS)
+		t->max_procs = TAGGER_MAX_PROCS;
+	/* Room for every address of every host at half load: the probe always ends. */
+	t->ip_slots = t->max_hosts * HOST_MAX_IPS * 2;
+	t->proc_slots = t->max_procs * 2;
+	t->dict_slots = 64;
+	while (t->dict_slots < 2 * (cfg->dict_entries ? cfg->dict_entries : TAGGER_DEFAULT_DICT) &&
+	       t->dict_slots < 2 * (size_t)TAGGER_MAX_DICT)
+		t->dict_slots *= 2;
+	t->dict = calloc(t->dict_slots, sizeof(*t->dict));
+	t->hosts = calloc(t->max_hosts, sizeof(*t->hosts));
+	t->ips = calloc(t->ip_slots, sizeof(*t->ips));
+	t->procs = calloc(t->proc_slots, sizeof(*t->procs));
 	pthread_mutex_init(&t->stats_lock, NULL);
 	if (!t->dict || !t->hosts || !t->ips || !t->procs) {
 		tagger_free(t);

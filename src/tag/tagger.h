@@ -20,15 +20,31 @@
 
 #include "store/store.h"
 #include "tag/custom_rules.h"
+#include "tag/k8s_cache.h"
 #include "wire/wire.h"
 
-#define TAGGER_MAX_HOSTS    4096
-#define TAGGER_MAX_PROCS    16384      /* processes remembered; when full, the table restarts */
-#define TAGGER_DICT_SLOTS   (1u << 19) /* dictionary entries remembered as written (half) */
-#define TAGGER_DICT_EVERY_S 86400      /* an entry is written again after this long */
+/*
+ * Table sizes (struct tagger_cfg, server config tag_max_hosts, tag_max_procs,
+ * tag_dict_entries; 0 takes these defaults). Memory, allocated once at start: about 5.5 KiB
+ * a host (its entry and room for all its addresses), 2.6 KiB a process (two slots: the
+ * table is kept at most half full), 80 bytes a dictionary entry: about 36 MiB with the
+ * defaults. A full host or process table starts over (agents report again within
+ * minutes); a full dictionary table too (entries are written again, as new versions).
+ */
+#define TAGGER_DEFAULT_HOSTS 1024
+#define TAGGER_DEFAULT_PROCS 8192
+#define TAGGER_DEFAULT_DICT  131072
+#define TAGGER_MAX_HOSTS     65536
+#define TAGGER_MAX_PROCS     (1u << 22)
+#define TAGGER_MAX_DICT	     (1u << 26)
+#define TAGGER_DICT_EVERY_S  86400 /* an entry is written again after this long */
 
 struct tagger_cfg {
 	const struct custom_rules *rules; /* borrowed, may be NULL */
+	struct k8s_cache *k8s;		  /* borrowed, may be NULL (no Kubernetes) */
+	size_t max_hosts;		  /* hosts remembered (0: TAGGER_DEFAULT_HOSTS) */
+	size_t max_procs;		  /* processes remembered (0: TAGGER_DEFAULT_PROCS) */
+	size_t dict_entries;		  /* dictionary entries remembered as written */
 };
 
 struct tagger_stats {
@@ -42,6 +58,7 @@ struct tagger_stats {
 	uint64_t dict_rows;	 /* flow_tag rows listed for writing */
 	uint64_t dict_resets;	 /* the written-entries table was full and started over */
 	uint64_t custom_matches; /* record sides named by a custom service rule */
+	uint64_t k8s_matches;	 /* record sides whose address Kubernetes knows */
 };
 
 struct tagger;

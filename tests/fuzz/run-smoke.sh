@@ -19,13 +19,13 @@ TIME=${FUZZ_TIME:-20}
 # for this long whatever its speed (no run cap).
 PROTO_TIME=${FUZZ_PROTO_TIME:-30}
 # src/common links against what the Makefile links the unit tests with.
-LIBS=${FUZZ_LIBS:--lxxhash -lyaml -lprotobuf-c -lzstd -lz -lsqlite3 -lcurl -lpcap -lnghttp2 -lpthread -lm}
+LIBS=${FUZZ_LIBS:--ljansson -lxxhash -lyaml -lprotobuf-c -lzstd -lz -lsqlite3 -lcurl -lpcap -lnghttp2 -lpthread -lm}
 OUT=build/fuzz
 
 shopt -s nullglob
 # The agent's data path without its BPF loader and main (they need a kernel).
 srcs=(src/proto/*.c src/common/*.c $(ls src/agent/*.c | grep -v -e agent_main.c -e probe.c)
-	src/wire/*.c src/store/*.c src/query/*.c build/src/wire/*.pb-c.c)
+	src/wire/*.c src/store/*.c src/query/*.c src/tag/*.c build/src/wire/*.pb-c.c)
 # build/src/wire holds protoc-c's output: `make` (or `make tests`) generates it first.
 if ! ls build/src/wire/*.pb-c.c >/dev/null 2>&1; then
 	echo "fuzz-smoke: run make first (generated wire code missing in build/src/wire)"

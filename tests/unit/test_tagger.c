@@ -421,12 +421,76 @@ static void test_two_instances(void **state)
 	custom_rules_free(&rs);
 }
 
+/* Tables sized down (tag_max_hosts, tag_max_procs, tag_dict_entries): a full process or host
+ * table starts over, a full dictionary table lists entries again and starts over with the
+ * next batch; nothing hangs or overflows. */
+static void test_small_tables(void **state)
+{
+	struct tagger *t = tagger_new(
+		&(struct tagger_cfg){ .max_hosts = 1, .max_procs = 1, .dict_entries = 8 });
+	static struct l4_record many[40];
+	const struct store_tag_row *rows;
+	struct tagger_stats st;
+	struct wire_decoded d;
+	size_t n;
+
+	(void)state;
+	assert_non_null(t);
+	/* Two process reports, room for one: the second starts the table over, so nginx
+	 * (reported first) is forgotten and its side has no gprocess; curl's has one. */
+	make_batch(&d, true);
+	assert_int_equal(tagger_batch(t, "agent-a", &d, NOW, &rows, &n), 0);
+	tagger_done(t, true);
+	tagger_get_stats(t, &st);
+	assert_int_equal(st.proc_resets, 1);
+	assert_int_equal(st.procs, 1);
+	assert_int_equal(d.l7[1].tags[1].gprocess, 0);
+	assert_int_not_equal(d.l7[0].tags[0].gprocess, 0);
+	assert_int_equal(st.procs_unknown, 1);
+	/* A second agent's host: room for one, agent-a's is forgotten. */
+	make_batch(&d, true);
+	strcpy(d.host.hostname, "node-b");
+	d.nprocs = 0;
+	assert_int_equal(tagger_batch(t, "agent-b", &d, NOW, &rows, &n), 0);
+	tagger_done(t, true);
+	make_batch(&d, false);
+	assert_int_equal(tagger_batch(t, "agent-a", &d, NOW, &rows, &n), 0);
+	assert_int_equal(d.l7[1].tags[1].host, 0);
+	tagger_done(t, true);
+	tagger_get_stats(t, &st);
+	assert_int_equal(st.hosts, 1);
+	/* 40 new addresses with room to remember 32: every one is listed all the same... */
+	memset(many, 0, sizeof(many));
+	for (int i = 0; i < 40; i++) {
+		char ip[16];
+
+		many[i].f.family = 4;
+		snprintf(ip, sizeof(ip), "10.9.0.%d", i + 1);
+		a4(many[i].f.addr0, ip);
+		a4(many[i].f.addr1, "10.9.1.1");
+		many[i].f.server_port = 80;
+	}
+	memset(&d, 0, sizeof(d));
+	d.l4 = many;
+	d.n4 = 40;
+	assert_int_equal(tagger_batch(t, "agent-c", &d, NOW, &rows, &n), 0);
+	assert_int_equal(count_rows(rows, n, STAG_DICT, 0), 41);
+	tagger_done(t, true);
+	/* ... and the next batch starts the full table over (its entries written again). */
+	assert_int_equal(tagger_batch(t, "agent-c", &d, NOW + 1, &rows, &n), 0);
+	assert_int_equal(count_rows(rows, n, STAG_DICT, 0), 41);
+	tagger_done(t, true);
+	tagger_get_stats(t, &st);
+	assert_int_equal(st.dict_resets, 1);
+	tagger_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rules_parse),   cmocka_unit_test(test_rules_match),
 		cmocka_unit_test(test_resolution),    cmocka_unit_test(test_no_reports),
-		cmocka_unit_test(test_two_instances),
+		cmocka_unit_test(test_two_instances), cmocka_unit_test(test_small_tables),
 	};
 
 	return cmocka_run_group_tests_name("tagger", tests, NULL, NULL);
