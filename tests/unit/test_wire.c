@@ -948,7 +948,7 @@ static void make_procs(struct proc_info *p)
 static void test_host_procs_round_trip(void **unused)
 {
 	struct wire_builder wb = { 0 };
-	struct l7_record rec;
+	struct l7_record rec[2]; /* make_records fills two */
 	struct host_info h;
 	struct proc_info p[2];
 	struct wire_batch_info got;
@@ -960,11 +960,11 @@ static void test_host_procs_round_trip(void **unused)
 	(void)unused;
 	make_host(&h);
 	make_procs(p);
-	make_records(&rec);
+	make_records(rec);
 	assert_int_equal(wire_builder_add_proc(&wb, &p[0]), 0);
 	assert_int_equal(wire_builder_set_host(&wb, &h), 0);
 	assert_int_equal(wire_builder_set_host(&wb, &h), -EALREADY);
-	assert_int_equal(wire_builder_add(&wb, &rec), 0);
+	assert_int_equal(wire_builder_add(&wb, &rec[0]), 0);
 	assert_int_equal(wire_builder_add_proc(&wb, &p[1]), 0);
 	assert_int_equal(wb.n, 1);
 	assert_int_equal(wb.nprocs, 2);
@@ -987,7 +987,7 @@ static void test_host_procs_round_trip(void **unused)
 	free(buf);
 
 	/* A batch without them has none. */
-	assert_int_equal(wire_builder_add(&wb, &rec), 0);
+	assert_int_equal(wire_builder_add(&wb, &rec[0]), 0);
 	assert_int_equal(wire_builder_finish(&wb, &info, 3, &buf, &len), 0);
 	assert_int_equal(wire_decode(buf, len, WIRE_MAX_DECODED, &got, &d, err, sizeof(err)), 0);
 	assert_false(d.has_host);
