@@ -455,3 +455,114 @@ def test_retry_after_503(server, services, traced):
                       (rows.pair(first), first, "tcp_seq"), (second, sp, "syscall"),
                       (rows.pair(second), second, "tcp_seq")])
     assert check_trees(server, rows.rows, trees) == 6 * RETRIES
+
+
+# ---- W3C traceparent ----
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+master_process on;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ proxy_pass http://127.0.0.1:{upstream}; }}
+    }}
+}}
+"""
+
+
+@pytest.fixture
+def nginx_to(workdir):
+    """nginx proxying every path to 127.0.0.1:<upstream> (request headers passed on, as
+    proxy_pass does by default)."""
+    procs = []
+
+    def start(upstream):
+        if not shutil.which("nginx"):
+            pytest.fail("nginx is missing (apt-get install nginx-light; scripts/install-deps.sh)")
+        d = tempfile.mkdtemp(prefix="nginx-", dir=workdir)
+        port = free_port()
+        with open(f"{d}/nginx.conf", "w") as f:
+            f.write(NGINX_CONF.format(dir=d, port=port, upstream=upstream))
+        p = subprocess.Popen(["nginx", "-p", d, "-c", f"{d}/nginx.conf"],
+                             stderr=subprocess.PIPE)
+        procs.append(p)
+        wait_port(port)
+        return port
+
+    yield start
+    for p in procs:
+        p.terminate()  # SIGTERM: nginx's fast shutdown
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+TRACED = 6
+
+
+def test_traceparent(server, services, nginx_to, traced):
+    """Requests carrying `traceparent: 00-<trace id>-<span id>-01` (a distinct trace per
+    request, 3 at a time) through nginx to a Python service that calls its backend without
+    passing the header on, and one request without a traceparent.
+
+    The trace id is on the spans whose bytes carry the header: the client's c-p, nginx's
+    s-p, nginx's c-p (proxy_pass passes request headers on) and the Python service's s-p;
+    its span id there is the header's parent id (HTTP/1 has no parent span id). The
+    Python service's call and the backend's s-p carry none. GET /v1/trace?trace_id= seeds
+    on the four and gives all six in the request's tree; the same tree comes from
+    ?id= of any of the six."""
+    backend = services("backend")
+    mid = services("middle", backend.port, "close")
+    gw = nginx_to(mid.port)
+    tids = {n: f"{n + 1:02x}" + "4bf92f3577b34da6a3ce929d0e0e47" for n in range(TRACED)}
+    sids = {n: f"{n + 1:02x}f067aa0ba902b7" for n in range(TRACED)}
+
+    def one(n):
+        conn = http.client.HTTPConnection("127.0.0.1", gw, timeout=10)
+        headers = {"traceparent": f"00-{tids[n]}-{sids[n]}-01"} if n in tids else {}
+        conn.request("GET", f"/m/{n}", headers=headers)
+        r = conn.getresponse()
+        assert (r.status, r.read()) == (200, f"/b/{n}\n".encode())
+        conn.close()
+
+    def traffic():
+        with concurrent.futures.ThreadPoolExecutor(3) as ex:
+            list(ex.map(one, range(TRACED + 1)))  # the last one without a traceparent
+
+    rows = Rows(traced(traffic, [gw, mid.port, backend.port]))
+    trees = {}
+    for n in range(TRACED + 1):
+        client = rows.one("c-p", gw, f"/m/{n}")
+        up = rows.one("c-p", mid.port, f"/m/{n}")
+        call = rows.one("c-p", backend.port, f"/b/{n}")
+        t = [(client, None, ""), (rows.pair(client), client, "tcp_seq"),
+             (up, rows.pair(client), "syscall"), (rows.pair(up), up, "tcp_seq"),
+             (call, rows.pair(up), "syscall"), (rows.pair(call), call, "tcp_seq")]
+        carried = [r for r, _, _ in t[:4]]
+        tid, sid = (tids[n], sids[n]) if n in tids else ("", "")
+        assert [(r["trace_id"], r["span_id"]) for r in carried] == [(tid, sid)] * 4, n
+        assert [(r["trace_id"], r["span_id"]) for r, _, _ in t[4:]] == [("", "")] * 2, n
+        trees[n] = t
+    assert check_trees(server, rows.rows, list(trees.values())) == 6 * (TRACED + 1)
+    for n, tid in tids.items():
+        status, body = server.json("GET", f"/v1/trace?trace_id={tid}")
+        assert status == 200, body
+        assert body["truncated"] is False
+        want = [(r["_id"], p["_id"] if p else None, link) for r, p, link in trees[n]]
+        # Depth first, siblings by start: here the tree is one chain, in hop order.
+        got = [(sp["_id"], sp["parent_id"], sp["link"]) for sp in body["spans"]]
+        assert got == want, n
+        assert [sp["trace_id"] for sp in body["spans"]] == [tid] * 4 + [""] * 2
