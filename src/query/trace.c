@@ -458,7 +458,11 @@ static void build_process_sets(struct build *b)
 				k = 1;
 			if (!k)
 				continue;
-			if (k > best_k || (k == best_k && sp->start_us > b->s[best].start_us)) {
+			/* Tightest: the latest start, then the earliest end (requests pipelined on
+			 * one connection are read together and start together). */
+			if (k > best_k || (k == best_k && (sp->start_us > b->s[best].start_us ||
+							   (sp->start_us == b->s[best].start_us &&
+							    sp->end_us < b->s[best].end_us)))) {
 				best = (int)i;
 				best_k = k;
 			}
@@ -646,6 +650,101 @@ static void emit_order(struct build *b, const size_t *roots, size_t nroots, size
 	*norder = k;
 }
 
+/*
+ * Whether a link between two spans of different trees ties those trees together. A
+ * syscall link between an s-p and a c-p that already has an s-p parent does not: the c-p
+ * belongs to that parent, and the other s-p only shares its id. Requests pipelined on one
+ * connection are read in one syscall and so share one request id (and, answered back to
+ * back, one response id); the first one's downstream call carries that id too, goes
+ * under the tightest s-p (the first request's) and must not pull the other requests into
+ * its trace.
+ */
+static bool ties_trees(const struct build *b, size_t x, size_t y)
+{
+	unsigned k = trace_linked(b->cfg, &b->s[x], &b->s[y]);
+
+	if (k & ~(unsigned)TRACE_LINK_SYSCALL)
+		return true;
+	if (!k)
+		return false;
+	for (int pass = 0; pass < 2; pass++) {
+		size_t cp = pass ? x : y, sp = pass ? y : x;
+
+		if (obs_is(&b->s[sp], "s-p") && obs_is(&b->s[cp], "c-p") && b->s[cp].parent >= 0 &&
+		    obs_is(&b->s[b->s[cp].parent], "s-p"))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Prune: keep the seeds' trees and the trees that share a seed's trace id; and other trees
+ * that lie within the seeds' trees' time (± Δ) and are tied to a kept tree (ties_trees),
+ * transitively. Writes the kept roots to roots[0..*nroots) and clears kept on the rest.
+ * 0 or -ENOMEM.
+ */
+static int prune(struct build *b, const size_t *seed, size_t nseed, size_t *roots, size_t *nroots)
+{
+	struct trace_span *s = b->s;
+	size_t n = b->n, *queue = b->tmp, qh = 0, qt = 0;
+	int *root = malloc(n * sizeof(*root));
+	bool *keep = calloc(n, sizeof(*keep));
+	int64_t lo = INT64_MAX, hi = INT64_MIN;
+
+	if (!root || !keep) {
+		free(root);
+		free(keep);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		root[i] = s[i].kept ? root_of(b, i) : -1;
+	for (size_t i = 0; i < nseed; i++)
+		for (size_t j = 0; j < n; j++)
+			if (root[j] >= 0 && root[j] == root[seed[i]]) {
+				lo = s[j].start_us < lo ? s[j].start_us : lo;
+				hi = s[j].end_us > hi ? s[j].end_us : hi;
+			}
+	for (size_t i = 0; i < n; i++) {
+		if (!s[i].kept || s[i].parent >= 0)
+			continue;
+		for (size_t k = 0; k < nseed && !keep[i]; k++)
+			keep[i] = root[seed[k]] == (int)i ||
+				  (*s[i].trace_id && !strcmp(s[i].trace_id, s[seed[k]].trace_id));
+	}
+	for (size_t i = 0; i < n; i++)
+		if (root[i] >= 0 && keep[root[i]])
+			queue[qt++] = i;
+	while (qh < qt) {
+		size_t a = queue[qh++];
+
+		for (size_t j = 0; j < n; j++) {
+			const struct trace_span *r;
+
+			if (root[j] < 0 || keep[root[j]])
+				continue;
+			r = &s[root[j]];
+			if (r->start_us + b->cfg->delay_us < lo ||
+			    r->end_us > hi + b->cfg->delay_us || !ties_trees(b, a, j))
+				continue;
+			keep[root[j]] = true;
+			for (size_t m = 0; m < n; m++)
+				if (root[m] == root[j])
+					queue[qt++] = m;
+		}
+	}
+	*nroots = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (root[i] < 0)
+			continue;
+		s[i].kept = keep[root[i]];
+		if (s[i].kept && root[i] == (int)i)
+			roots[(*nroots)++] = i;
+	}
+	free(root);
+	free(keep);
+	return 0;
+}
+
 /* Accept spans linked to the seeds, transitively (the gathered candidates that are not:
  * strays of a key collision, rows outside the windows). */
 static void accept(const struct trace_cfg *cfg, struct trace_span *s, size_t n, const size_t *seed,
@@ -677,7 +776,6 @@ int trace_build(const struct trace_cfg *cfg_in, struct trace_span *s, size_t n, 
 	struct trace_cfg cfg = *cfg_in;
 	struct build b = { .cfg = &cfg, .s = s, .n = n };
 	size_t *roots = NULL, nroots = 0;
-	int64_t lo = INT64_MAX, hi = INT64_MIN;
 	int rc = -ENOMEM;
 
 	*norder = 0;
@@ -719,39 +817,8 @@ int trace_build(const struct trace_cfg *cfg_in, struct trace_span *s, size_t n, 
 	build_process_sets(&b);
 	build_cross_links(&b);
 
-	/* Prune: keep the seeds' trees, and other trees only when they share a seed's
-	 * trace id or lie within the seeds' trees' time (± Δ). */
-	for (size_t i = 0; i < nseed; i++) {
-		int r = root_of(&b, seed[i]);
-
-		for (size_t j = 0; j < n; j++)
-			if (s[j].kept && root_of(&b, j) == r) {
-				lo = s[j].start_us < lo ? s[j].start_us : lo;
-				hi = s[j].end_us > hi ? s[j].end_us : hi;
-			}
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct trace_span *r;
-		bool keep = false;
-
-		if (!s[i].kept || s[i].parent >= 0)
-			continue;
-		r = &s[i];
-		for (size_t k = 0; k < nseed && !keep; k++)
-			keep = root_of(&b, seed[k]) == (int)i ||
-			       (*r->trace_id && !strcmp(r->trace_id, s[seed[k]].trace_id));
-		if (!keep)
-			keep = r->start_us + cfg.delay_us >= lo && r->end_us <= hi + cfg.delay_us;
-		if (keep)
-			roots[nroots++] = i;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (!s[i].kept)
-			continue;
-		s[i].kept = false;
-		for (size_t k = 0; k < nroots && !s[i].kept; k++)
-			s[i].kept = root_of(&b, i) == (int)roots[k];
-	}
+	if (prune(&b, seed, nseed, roots, &nroots))
+		goto out;
 	rc = self_times(&b);
 	if (rc)
 		goto out;

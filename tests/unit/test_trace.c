@@ -235,19 +235,22 @@ static int on_id(void *ctx, const struct store_value *v, size_t nc)
 	return 0;
 }
 
-/* A row's _id through the store: its start time, observation point and client port. */
+/* A row's _id through the store: its start and end times, observation point and client
+ * port (pipelined requests share a start). */
 static int64_t row_id(struct store *st, const struct sp *p)
 {
 	static const char sql[] = "SELECT \"_id\" FROM \"l7_flow_log\" WHERE \"start_time\" = ? "
-				  "AND \"observation_point\" = ? AND \"client_port\" = ?";
-	struct store_value v[3] = {
+				  "AND \"end_time\" = ? AND \"observation_point\" = ? AND "
+				  "\"client_port\" = ?";
+	struct store_value v[4] = {
 		{ .type = STORE_INT, .i = T0 + p->start },
+		{ .type = STORE_INT, .i = T0 + p->end },
 		{ .type = STORE_TEXT, .s = p->obs, .len = strlen(p->obs) },
 		{ .type = STORE_INT, .i = p->cport },
 	};
 	struct one_id o = { 0 };
 
-	assert_int_equal(store_query(st, sql, v, 3, NULL, NULL, on_id, &o), 0);
+	assert_int_equal(store_query(st, sql, v, 4, NULL, NULL, on_id, &o), 0);
 	assert_int_equal(o.n, 1);
 	assert_true(o.id > 0);
 	/* The id names its row's minute. */
@@ -490,6 +493,61 @@ static void test_batched_response(void **unused)
 }
 
 /*
+ * Three HTTP/1.1 requests pipelined on one connection: the client wrote them in one write
+ * (its c-p carry no request id, and one read brought the three responses: 9000, batched),
+ * the server read them in one read and answered them back to back, so its three s-p
+ * share both syscall trace ids (7001, 7002). Its call for the first request carries them
+ * too; the calls for the next two carry no request id (the kernel consumed the read's id
+ * with the first call) and link to nothing. The first call belongs under the first
+ * request (the tightest cover: same start, earliest end) and must not pull the other two
+ * requests, which only share its ids, into the first one's trace (ties_trees).
+ */
+static const struct sp pipelined[] = {
+	{ 1, "c-p", 100, "cli", 40000, 80, 0, 1000, 100, 200, 0, 9000, "/m/0" },
+	{ 3, "c-p", 100, "cli", 40000, 80, 0, 2000, 130, 300, 0, 9000, "/m/1" },
+	{ 5, "c-p", 100, "cli", 40000, 80, 0, 3000, 160, 400, 0, 9000, "/m/2" },
+	{ 6, "s-p", 200, "mid", 40000, 80, 100, 2900, 160, 400, 7001, 7002, "/m/2" },
+	{ 4, "s-p", 200, "mid", 40000, 80, 100, 1900, 130, 300, 7001, 7002, "/m/1" },
+	{ 2, "s-p", 200, "mid", 40000, 80, 100, 900, 100, 200, 7001, 7002, "/m/0" },
+	{ 7, "c-p", 200, "mid", 41001, 81, 200, 800, 500, 600, 7001, 7002, "/b/0" },
+	{ 8, "s-p", 300, "back", 41001, 81, 250, 750, 500, 600, 8001, 0, "/b/0" },
+	{ 9, "c-p", 200, "mid", 41002, 81, 1000, 1800, 700, 800, 0, 7005, "/b/1" },
+	{ 10, "s-p", 300, "back", 41002, 81, 1050, 1750, 700, 800, 8002, 0, "/b/1" },
+	{ 11, "c-p", 200, "mid", 41003, 81, 2000, 2800, 900, 1000, 0, 7006, "/b/2" },
+	{ 12, "s-p", 300, "back", 41003, 81, 2050, 2750, 900, 1000, 8003, 0, "/b/2" },
+};
+
+static void test_pipelined(void **unused)
+{
+	static const int first[] = { 1, 2, 7, 8 };
+	struct built b;
+
+	(void)unused;
+	for (size_t k = 0; k < N(first); k++) {
+		build(pipelined, N(pipelined), first[k], &b);
+		assert_int_equal(b.norder, 4);
+		expect(&b, 1, 0, 200);
+		expect(&b, 2, 1, 200);
+		expect(&b, 7, 2, 100);
+		expect(&b, 8, 7, 500);
+		store_check(pipelined, N(pipelined), &b);
+	}
+	/* The second request: its own two spans; its call is a tree of its own. */
+	build(pipelined, N(pipelined), 4, &b);
+	assert_int_equal(b.norder, 2);
+	expect(&b, 3, 0, 200);
+	expect(&b, 4, 3, 1800);
+	for (int id = 1; id <= 12; id++)
+		if (id != 3 && id != 4)
+			expect_pruned(&b, id);
+	store_check(pipelined, N(pipelined), &b);
+	build(pipelined, N(pipelined), 9, &b);
+	assert_int_equal(b.norder, 2);
+	expect(&b, 9, 0, 100);
+	expect(&b, 10, 9, 700);
+}
+
+/*
  * A retry: the first downstream call fails (503), the second succeeds. The thread's
  * syscall chain: s-p.req = c-p1.req, c-p1.resp = c-p2.req, c-p2.resp = s-p.resp.
  */
@@ -717,10 +775,10 @@ static void test_server_backlog(void **unused)
 /* Links are symmetric, and a span is never linked to itself. */
 static void test_links_symmetric(void **unused)
 {
-	const struct sp *sets[] = { chain3, net_hops, keepalive, parallel,
-				    retry,  w3c,      strays,	 backlog };
-	const size_t ns[] = { N(chain3), N(net_hops), N(keepalive), N(parallel),
-			      N(retry),	 N(w3c),      N(strays),    N(backlog) };
+	const struct sp *sets[] = { chain3, net_hops, keepalive, parallel, retry,
+				    w3c,    strays,   backlog,	 pipelined };
+	const size_t ns[] = { N(chain3), N(net_hops), N(keepalive), N(parallel), N(retry),
+			      N(w3c),	 N(strays),   N(backlog),   N(pipelined) };
 	struct trace_cfg cfg = { 0 };
 	struct trace_span a, b;
 
@@ -786,6 +844,7 @@ int main(void)
 		cmocka_unit_test(test_parallel),
 		cmocka_unit_test(test_batched_response),
 		cmocka_unit_test(test_server_backlog),
+		cmocka_unit_test(test_pipelined),
 		cmocka_unit_test(test_retry),
 		cmocka_unit_test(test_w3c),
 		cmocka_unit_test(test_strays),
