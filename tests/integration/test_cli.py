@@ -446,7 +446,8 @@ def test_status_with_agent(server):
     p = cli("status", "--server", server.url)
     assert (p.returncode, p.stderr) == (0, ""), p
     lines = p.stdout.splitlines()
-    assert re.fullmatch(STATUS_HEAD[1].format(rows=2, parts=1), lines[1]), lines[1]
+    # The l7 day, and the day of the flow_tag dictionary entries (the rows' IP tags).
+    assert re.fullmatch(STATUS_HEAD[1].format(rows=2, parts=2), lines[1]), lines[1]
     assert lines[2:7] == [f"ingest   1 batch (1 ok), 2 rows, {len(body)} B received",
                           "queries  0",
                           "agents   1",
@@ -466,7 +467,7 @@ def test_status_with_agent(server):
     assert (agent["agent_id"], agent["batches"], agent["rows"]) == ("cli-agent", 1, 2)
     assert agent["counters"] == {"records_exported": 2, "records_dropped": 0,
                                  "spool_dropped_batches": 1, "ring_lost": 0, "events": 99}
-    assert st["store"]["rows_written"] == 2 and st["store"]["partitions"] == 1
+    assert st["store"]["rows_written"] == 2 and st["store"]["partitions"] == 2
     assert st["ingest"]["batches"]["ok"] == 1 and sum(st["ingest"]["batches"].values()) == 1
     assert (st["ingest"]["rows"], st["ingest"]["bytes"]) == (2, len(body))
     assert st["queries"] == {"ok": 0, "refused": 0, "error": 0}
