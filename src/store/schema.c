@@ -36,6 +36,28 @@
 		n, SCHEMA_INT, SCHEMA_TAG, h, SCHEMA_F_ORDERED                                     \
 	}
 
+/*
+ * SmartEncoding (DESIGN §5, docs/tagging.md): each side's tags as integer ids (common/
+ * tag_id.h), 0 for none. Names live in the flow_tag dictionaries; the query layer turns
+ * virtual columns (auto_service_1, pod_ns_0, k8s.label.app_1, ...) into predicates on these.
+ */
+#define TAG_ID_COLUMNS(side, who)                                                                  \
+	I("host_id_" side, who " host"), I("gprocess_id_" side, who " process, globally"),         \
+		I("container_id_" side, who " container"),                                         \
+		I("netns_id_" side, who " network namespace"),                                     \
+		I("custom_service_id_" side, who " custom service (server config rules)"),         \
+		I("pod_cluster_id_" side, who " Kubernetes cluster"),                              \
+		I("pod_ns_id_" side, who " Kubernetes namespace"),                                 \
+		I("pod_node_id_" side, who " Kubernetes node"), I("pod_id_" side, who " pod"),     \
+		I("pod_group_id_" side, who " workload (deployment, statefulset, ...)"),           \
+		I("pod_service_id_" side, who " Kubernetes service"),                              \
+		I("auto_service_id_" side, who " service: custom > k8s service > workload > "      \
+					       "process > IP"),                                    \
+		I("auto_service_type_" side, "kind of auto_service_id_" side " (tag_kind)"),       \
+		I("auto_instance_id_" side, who " instance: pod > process > IP"),                  \
+		I("auto_instance_type_" side, "kind of auto_instance_id_" side " (tag_kind)")
+#define TAG_COLUMNS TAG_ID_COLUMNS("0", "client's"), TAG_ID_COLUMNS("1", "server's")
+
 static const struct schema_column l7_columns[] = {
 	I("time", "end of the exchange, Unix seconds"),
 	IO("start_time", "first byte of the request, µs since the epoch"),
@@ -87,6 +109,7 @@ static const struct schema_column l7_columns[] = {
 				"1), else 0: indexed for trace assembly (not in the agent's JSON)"),
 	I("_id", "row id, unique per row, assigned by the server at ingest (not in the agent's "
 		 "JSON): the row's time in its top bits, see docs/records.md"),
+	TAG_COLUMNS,
 };
 
 static const struct schema_table l7_flow_log = {
@@ -165,6 +188,7 @@ static const struct schema_column l4_columns[] = {
 	M("retrans_synack", "repeated SYN-ACKs"),
 	M("fin_count", "FINs"),
 	M("rst_count", "RSTs"),
+	TAG_COLUMNS,
 };
 
 static const struct schema_table l4_flow_log = {
@@ -281,9 +305,75 @@ NET_TABLE(network_1m, "network.1m", "network_1m", network_columns);
 NET_TABLE(network_map_1s, "network_map.1s", "network_map_1s", network_map_columns);
 NET_TABLE(network_map_1m, "network_map.1m", "network_map_1m", network_map_columns);
 
+/*
+ * flow_tag: the SmartEncoding dictionaries (docs/tagging.md). The server's tagger writes
+ * an entry when it first sees it and again at least once a day, so retention (by `time`,
+ * like every table) drops only entries no row of the retained days can reference.
+ * Entries are versions: the newest `time` of an id is its current state.
+ */
+static const struct schema_column tag_dict_columns[] = {
+	I("time", "when the server wrote this version, Unix seconds"),
+	I("id", "tag id (common/tag_id.h): a hash of kind and key"),
+	I("kind", "tag_kind: 1 ip, 2 host, 3 gprocess, 4 container, 5 netns, 6 custom_service, "
+		  "7 pod_cluster, 8 pod_ns, 9 pod_node, 10 pod, 11 pod_group, 12 pod_service, "
+		  "13 agent"),
+	T("name", "the name queries show"),
+	T("key", "the natural key the id is a hash of"),
+};
+static const struct schema_column tag_link_columns[] = {
+	I("time", "when the server wrote this version, Unix seconds"),
+	I("id", "tag id of an entity (a process, a pod, ...)"),
+	I("attr_kind", "tag_kind of what it belongs to"),
+	I("attr_id", "tag id of what it belongs to (its container, its namespace, ...)"),
+};
+static const struct schema_column k8s_label_columns[] = {
+	I("time", "version: an entity's labels are the rows of its newest time"),
+	I("id", "tag id of the pod or service"),
+	T("key", "label key; '' on the one row of an entity that has no labels"),
+	T("value", "label value"),
+};
+static const struct schema_column process_columns[] = {
+	I("time", "when the server wrote this version, Unix seconds"),
+	I("gprocess_id", "tag id of the process"),
+	I("host_id", "tag id of its host"),
+	T("agent_id", "the agent that reported it"),
+	I("pid", "process id on its host"),
+	I("start_time", "process start, µs since the epoch"),
+	T("comm", "kernel process name"),
+	T("exe", "executable path"),
+	T("cmdline", "command line, arguments separated by spaces"),
+	I("uid", "real user id"),
+	T("user", "user name"),
+	I("container_id", "tag id of its container; 0 none"),
+	I("netns_id", "tag id of its network namespace"),
+	I("netns_inode", "inode of its network namespace"),
+};
+static const struct schema_column host_columns[] = {
+	I("time", "when the server wrote this version, Unix seconds"),
+	I("host_id", "tag id of the host"),
+	T("hostname", "host name"),
+	T("agent_id", "the agent on it"),
+	T("ips", "its addresses, comma-separated"),
+};
+
+#define TAG_TABLE(var, tname, cols)                                                                \
+	static const struct schema_table var = {                                                   \
+		.db = "flow_tag",                                                                  \
+		.name = tname,                                                                     \
+		.store_name = "flow_tag_" tname,                                                   \
+		.columns = cols,                                                                   \
+		.ncolumns = sizeof(cols) / sizeof(cols[0]),                                        \
+		.time_column = "time",                                                             \
+	}
+TAG_TABLE(tag_dict, "tag_dict", tag_dict_columns);
+TAG_TABLE(tag_link, "tag_link", tag_link_columns);
+TAG_TABLE(k8s_label, "k8s_label", k8s_label_columns);
+TAG_TABLE(process_tab, "process", process_columns);
+TAG_TABLE(host_tab, "host", host_columns);
+
 const struct schema_table *const schema_tables[] = {
-	&l7_flow_log,	 &l4_flow_log,	  &network_1s, &network_1m,
-	&network_map_1s, &network_map_1m, NULL,
+	&l7_flow_log, &l4_flow_log, &network_1s, &network_1m,  &network_map_1s, &network_map_1m,
+	&tag_dict,    &tag_link,    &k8s_label,	 &process_tab, &host_tab,	NULL,
 };
 
 const struct schema_table *schema_find_table(const char *db, const char *name)

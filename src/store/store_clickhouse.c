@@ -53,7 +53,7 @@
 #include "store/store_clickhouse.h"
 
 #define CH_SCHEMA_VERSION 1
-#define MAX_TABLES	  8
+#define MAX_TABLES	  16
 #define DAY_S		  86400
 #define INSERT_CAP	  (256u << 20) /* bytes of one table's INSERT body */
 #define SQL_CAP		  (4u << 20)   /* bytes of one statement after rewriting */

@@ -41,7 +41,7 @@
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #define SCHEMA_VERSION	 4
-#define MAX_TABLES	 8
+#define MAX_TABLES	 16
 #define INSERT_CACHE	 4 /* days with a cached INSERT: today, yesterday, stragglers */
 #define DAY_S		 86400
 #define PROGRESS_OPS	 1000	    /* VM steps between timeout checks */
