@@ -788,6 +788,12 @@ struct query_args {
 	const char *ns, *svc;
 };
 
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb, (void)flag, (void)ftw;
+	return remove(path);
+}
+
 /* ---- SQLite ------------------------------------------------------------------------------ */
 
 struct sq {
@@ -1145,6 +1151,8 @@ struct run_cfg {
 	unsigned batch, ch_batch;
 	int runs;
 	int ch_pid;
+	bool keep; /* keep each variant's data (else it goes once measured: 10^7 rows of
+		    * every variant at once would need tens of GB) */
 	struct query_args qa;
 };
 
@@ -1225,6 +1233,8 @@ static int sq_run(struct variant *v, const struct run_cfg *rc_)
 out:
 	sqlite3_finalize(q.ins);
 	sqlite3_close_v2(q.db);
+	if (!rc_->keep)
+		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	free(buf);
 	return rc ? -EIO : 0;
 }
@@ -1587,6 +1597,10 @@ static int ch_run(struct variant *v, const struct run_cfg *c)
 			v->query_ms = (mono_s() - t0) * 1000;
 	}
 	v->ran = !rc;
+	if (!c->keep) {
+		snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", db);
+		(void)ch_exec(h, "default", NULL, sql, NULL, 0, NULL);
+	}
 out:
 	ch_buf_free(&body);
 	ch_http_free(h);
@@ -1595,12 +1609,6 @@ out:
 }
 
 /* ---- main ----------------------------------------------------------------------------------- */
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(path);
-}
 
 static struct variant *find_variant(const char *code)
 {
@@ -1669,7 +1677,7 @@ int main(int argc, char **argv)
 	char list[128] = "s0,sa,sb,c0,ca,cb,cc", *tok, *save = NULL;
 	const char *env_pid = getenv("FLOWSCOPE_TEST_CLICKHOUSE_PID");
 	uint64_t seed = DEF_SEED;
-	bool keep = false, dense = false, want_ch = false, failed = false;
+	bool dense = false, want_ch = false, failed = false;
 	struct variant *ref = NULL;
 	double t_start = mono_s();
 	int opt;
@@ -1684,7 +1692,7 @@ int main(int argc, char **argv)
 		case 'd': c.dir = optarg; break;
 		case 'v': snprintf(list, sizeof(list), "%s", optarg); break;
 		case 'D': dense = true; break;
-		case 'k': keep = true; break;
+		case 'k': c.keep = true; break;
 		default: usage(); return opt == 'h' ? 0 : 2;
 		}
 	}
@@ -1810,7 +1818,7 @@ int main(int argc, char **argv)
 		printf("\nanswers identical across variants (%zu pods)\n", lines);
 	}
 	printf("total %.0f s\n", mono_s() - t_start);
-	if (!keep)
+	if (!c.keep)
 		nftw(c.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return failed ? 1 : 0;
 }

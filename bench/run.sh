@@ -6,17 +6,20 @@
 #   bench/run.sh replay [ARGS]      packet replay vs tcpdump and tshark (bench/replay.py)
 #   bench/run.sh store [ARGS]       SQLite vs ClickHouse store backends (bench/store_bench.c,
 #                                   against a clickhouse-server started for it)
+#   bench/run.sh encoding [ARGS]    SmartEncoded tag ids vs plain strings, SQLite and
+#                                   ClickHouse (bench/encoding_bench.c, its own server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=all
 case "${1:-}" in
-overhead | server | replay | store | all) what=$1; shift ;;
+overhead | server | replay | store | encoding | all) what=$1; shift ;;
 esac
 case "$what" in
 overhead) exec /usr/bin/python3 bench/overhead.py "$@" ;;
 server) exec /usr/bin/python3 bench/server_bench.py "$@" ;;
 replay) exec /usr/bin/python3 bench/replay.py "$@" ;;
 store) exec /usr/bin/python3 tests/integration/chserver.py -- build/bench/store_bench "$@" ;;
+encoding) exec /usr/bin/python3 tests/integration/chserver.py -- build/bench/encoding_bench "$@" ;;
 esac
 for a in "$@"; do
 	if [ "$a" = -h ] || [ "$a" = --help ]; then
@@ -30,4 +33,5 @@ rc=0
 /usr/bin/python3 bench/server_bench.py || rc=$?
 /usr/bin/python3 bench/replay.py || rc=$?
 /usr/bin/python3 tests/integration/chserver.py -- build/bench/store_bench || rc=$?
+/usr/bin/python3 tests/integration/chserver.py -- build/bench/encoding_bench || rc=$?
 exit "$rc"
