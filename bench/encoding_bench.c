@@ -12,7 +12,10 @@
  *   sd  (--dense) SQLite, SmartEncoded with small dense ids instead of 63-bit hashes;
  *   ca  ClickHouse, SmartEncoded, tables created by our store (Nullable(Int64) ids);
  *   cb  ClickHouse, tags as String columns;
- *   cc  ClickHouse, tags as LowCardinality(String) columns.
+ *   cc  ClickHouse, tags as LowCardinality(String) columns;
+ *   cd  (--dense) ClickHouse, SmartEncoded with dense ids;
+ *   ce, cl  ClickHouse, the ids of ca in Int64 (not Nullable) or LowCardinality(Int64);
+ *   s0, c0  no tag columns at all: the baseline that tells what the tags themselves cost.
  * The SQLite variants are written here, not through store_write_batch (whose records have
  * no tag ids yet), with the store's settings: WAL, synchronous=FULL, its cache and
  * checkpoint sizes, one table per UTC day with the store's indexes behind a view, one
@@ -658,7 +661,17 @@ static void row_gen(const struct dataset *d, uint64_t i, uint64_t n, struct row 
 /* ---- variants ------------------------------------------------------------------------- */
 
 /* ENC_NONE: no tag columns at all, the baseline that tells what the tags cost. */
-enum encoding { ENC_NONE, ENC_IDS, ENC_DENSE, ENC_STRING, ENC_LOWCARD };
+/* ENC_IDS_INT64 / ENC_IDS_LOWCARD: the same ids in Int64 columns without Nullable, or in
+ * LowCardinality(Int64) (ClickHouse only: what another column type would give). */
+enum encoding {
+	ENC_NONE,
+	ENC_IDS,
+	ENC_DENSE,
+	ENC_IDS_INT64,
+	ENC_IDS_LOWCARD,
+	ENC_STRING,
+	ENC_LOWCARD,
+};
 
 struct variant {
 	const char *code, *what;
@@ -690,11 +703,20 @@ static struct variant variants[] = {
 	  .what = "ClickHouse, SmartEncoded (dense ids)",
 	  .ch = true,
 	  .enc = ENC_DENSE },
+	{ .code = "ce",
+	  .what = "ClickHouse, SmartEncoded, Int64 (not Nullable)",
+	  .ch = true,
+	  .enc = ENC_IDS_INT64 },
+	{ .code = "cl",
+	  .what = "ClickHouse, SmartEncoded, LowCardinality(Int64)",
+	  .ch = true,
+	  .enc = ENC_IDS_LOWCARD },
 };
 
 static bool encoded(const struct variant *v)
 {
-	return v->enc == ENC_IDS || v->enc == ENC_DENSE;
+	return v->enc == ENC_IDS || v->enc == ENC_DENSE || v->enc == ENC_IDS_INT64 ||
+	       v->enc == ENC_IDS_LOWCARD;
 }
 
 static int64_t tag_value(const struct variant *v, const struct tag *t)
@@ -1315,23 +1337,33 @@ static const char *ch_type(enum schema_type t)
 				  : "Nullable(String)";
 }
 
-/* The plain variants' table: the store's layout (MergeTree by day, ordered by time,
- * Nullable columns) without the id columns, with the tags as String or LowCardinality. */
-static int ch_create_plain(struct ch_http *h, const char *db, const struct variant *v)
+/*
+ * l7_flow_log of the variants whose table is not the store's own: the store's layout
+ * (MergeTree by day, ordered by time, Nullable columns), with the tags as String or
+ * LowCardinality(String) columns instead of the ids, or with the ids in another type.
+ */
+static int ch_create_l7(struct ch_http *h, const char *db, const struct variant *v)
 {
 	const struct schema_table *t = schema_find_table("flow_log", "l7_flow_log");
+	const char *id_type = v->enc == ENC_IDS_INT64	  ? "Int64"
+			      : v->enc == ENC_IDS_LOWCARD ? "LowCardinality(Int64)"
+							  : NULL;
 	char names[MAX_TAG_COLS][48];
 	bool text[MAX_TAG_COLS];
-	size_t nt = tag_cols(v, names, text);
+	size_t nt = encoded(v) ? 0 : tag_cols(v, names, text);
 	struct ch_buf b;
 	int rc;
 
 	ch_buf_init(&b, 1 << 20);
 	ch_buf_printf(&b, "CREATE TABLE \"l7_flow_log\" (\"time\" Int64");
-	for (size_t i = 0; i < t->ncolumns; i++)
-		if (strcmp(t->columns[i].name, "time") && !is_id_col(t->columns[i].name))
-			ch_buf_printf(&b, ", \"%s\" %s", t->columns[i].name,
-				      ch_type(t->columns[i].type));
+	for (size_t i = 0; i < t->ncolumns; i++) {
+		const char *name = t->columns[i].name;
+
+		if (!strcmp(name, "time") || (is_id_col(name) && !id_type))
+			continue;
+		ch_buf_printf(&b, ", \"%s\" %s", name,
+			      is_id_col(name) ? id_type : ch_type(t->columns[i].type));
+	}
 	for (size_t i = 0; i < nt; i++)
 		ch_buf_printf(&b, ", \"%s\" %s", names[i],
 			      !text[i]		      ? "Nullable(Int64)"
@@ -1342,10 +1374,8 @@ static int ch_create_plain(struct ch_http *h, const char *db, const struct varia
 		      DAY_S);
 	ch_buf_add(&b, "", 1);
 	rc = b.failed ? -ENOMEM
-		      : ch_exec(h, db,
-				v->enc == ENC_LOWCARD ? "allow_experimental_low_cardinality_type=1"
-						      : NULL,
-				b.p, NULL, 0, NULL);
+		      : ch_exec(h, db, "allow_experimental_low_cardinality_type=1", b.p, NULL, 0,
+				NULL);
 	ch_buf_free(&b);
 	return rc;
 }
@@ -1519,11 +1549,16 @@ static int ch_run(struct variant *v, const struct run_cfg *c)
 		if (rc)
 			fprintf(stderr, "clickhouse store_open %s: %s\n", url, strerror(-rc));
 		store_close(st);
+		/* ... but for the variants that try another column type for the ids */
+		if (!rc && (v->enc == ENC_IDS_INT64 || v->enc == ENC_IDS_LOWCARD))
+			rc = ch_exec(h, db, NULL, "DROP TABLE l7_flow_log", NULL, 0, NULL);
+		if (!rc && (v->enc == ENC_IDS_INT64 || v->enc == ENC_IDS_LOWCARD))
+			rc = ch_create_l7(h, db, v);
 	} else {
 		snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
 		rc = ch_exec(h, "default", NULL, sql, NULL, 0, NULL);
 		if (!rc)
-			rc = ch_create_plain(h, db, v);
+			rc = ch_create_l7(h, db, v);
 	}
 	if (rc)
 		goto out;
@@ -1629,7 +1664,7 @@ static void ratio_line(const char *what, const struct variant *x, const struct v
 
 	if (!x->ran || !base->ran)
 		return;
-	printf("%-50s disk x%.2f, insert CPU x%.2f, query x%.2f", what,
+	printf("%-56s disk x%.2f, insert CPU x%.2f, query x%.2f", what,
 	       (double)x->bytes / (double)base->bytes, cx / cb, x->query_ms / base->query_ms);
 	if (z && z->ran) {
 		double cz = z->cpu + z->server_cpu;
@@ -1647,8 +1682,11 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: encoding_bench [--rows N] [--batch N] [--ch-batch N] [--runs N] "
 		"[--seed S] [--dir DIR] [--variants s0,sa,sb,c0,ca,cb,cc] [--dense] [--keep]\n"
-		"  variants: s0/sa/sb/sd SQLite no tags/ids/strings/dense ids, c0/ca/cb/cc/cd "
-		"ClickHouse no tags/ids/String/LowCardinality/dense ids; --dense adds sd and cd\n"
+		"  variants: s0/sa/sb/sd SQLite no tags/ids/strings/dense ids; "
+		"c0/ca/cb/cc/cd/ce/cl "
+		"ClickHouse no tags/ids/String/LowCardinality(String)/dense ids/ids in Int64/ids "
+		"in "
+		"LowCardinality(Int64); --dense adds sd and cd\n"
 		"  ClickHouse at $FLOWSCOPE_TEST_CLICKHOUSE (chserver.py sets it), its pid at "
 		"$FLOWSCOPE_TEST_CLICKHOUSE_PID\n");
 }
@@ -1763,14 +1801,14 @@ int main(int argc, char **argv)
 		}
 		fprintf(stderr, "%s: done, %.0f s since start\n", v->code, mono_s() - t_start);
 	}
-	printf("%-4s %-40s %10s %8s %10s %9s %9s %9s %9s %9s\n", "", "variant", "disk MB", "B/row",
+	printf("%-4s %-48s %10s %8s %10s %9s %9s %9s %9s %9s\n", "", "variant", "disk MB", "B/row",
 	       "l7 MB", "CPU s", "srv CPU s", "rows/CPUs", "merge s", "query ms");
 	for (size_t i = 0; i < ARRAY_SIZE(variants); i++) {
 		const struct variant *v = &variants[i];
 
 		if (!v->ran)
 			continue;
-		printf("%-4s %-40s %10.1f %8.1f %10.1f %9.2f %9.2f %9.0f %9.2f %9.1f\n", v->code,
+		printf("%-4s %-48s %10.1f %8.1f %10.1f %9.2f %9.2f %9.0f %9.2f %9.1f\n", v->code,
 		       v->what, (double)v->bytes / 1e6, (double)v->bytes / (double)c.rows,
 		       (double)v->fact_bytes / 1e6, v->cpu, v->server_cpu,
 		       (double)c.rows / (v->cpu + v->server_cpu), v->optimize_cpu, v->query_ms);
@@ -1792,6 +1830,10 @@ int main(int argc, char **argv)
 		   find_variant("cd"), find_variant("c0"));
 	ratio_line("ClickHouse, String / dense ids (cb/cd)", find_variant("cb"), find_variant("cd"),
 		   find_variant("c0"));
+	ratio_line("ClickHouse, String / ids in Int64 (cb/ce)", find_variant("cb"),
+		   find_variant("ce"), find_variant("c0"));
+	ratio_line("ClickHouse, String / LowCardinality(Int64) ids (cb/cl)", find_variant("cb"),
+		   find_variant("cl"), find_variant("c0"));
 	/* Every variant must give the same answer. */
 	for (size_t i = 0; i < ARRAY_SIZE(variants); i++) {
 		struct variant *v = &variants[i];
