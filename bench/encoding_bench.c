@@ -30,7 +30,7 @@
  * $FLOWSCOPE_TEST_CLICKHOUSE_PID), and the best of --runs timings of one tag-filtered
  * aggregation: requests and average latency per calling pod of one namespace to one
  * auto_service. For the SmartEncoded variants its filters are integer predicates through
- * the dictionaries as docs/tagging.md's query layer writes them (written by hand here), and
+ * the dictionaries as the tag contract has the query layer write them (written by hand here), and
  * its pod names are decoded from the dictionary. All variants' answers must agree.
  *
  *   python3 tests/integration/chserver.py -- build/bench/encoding_bench --rows 1000000
@@ -1102,8 +1102,8 @@ static int sq_write_dicts(struct sq *q, const struct variant *v, const struct da
 /* ---- the query ------------------------------------------------------------------------------ */
 
 /* For the SmartEncoded variants, as the query layer translates `pod_ns_0 = ? AND
- * auto_service_1 = ?` grouped by pod_0 (docs/tagging.md): integer predicates through the
- * dictionary, names decoded from its newest version. */
+ * auto_service_1 = ?` grouped by pod_0 (the tag contract, DESIGN §5): integer predicates through
+ * the dictionary, names decoded from its newest version. */
 #define SQ_QUERY_IDS                                                                               \
 	"SELECT d.name, g.n, g.lat FROM (SELECT \"pod_id_0\" AS id, count(*) AS n, "               \
 	"avg(\"response_duration\") AS lat FROM \"l7_flow_log\" WHERE \"pod_ns_id_0\" IN "         \
