@@ -1669,10 +1669,14 @@ static void ratio_line(const char *what, const struct variant *x, const struct v
 	if (z && z->ran) {
 		double cz = z->cpu + z->server_cpu;
 
-		printf("; the tags' own share: disk x%.2f, insert CPU x%.2f",
+		printf("; the tags' own share: disk x%.2f, insert CPU ",
 		       ((double)x->bytes - (double)z->bytes) /
-			       ((double)base->bytes - (double)z->bytes),
-		       (cx - cz) / (cb - cz));
+			       ((double)base->bytes - (double)z->bytes));
+		/* On small runs the tags' CPU can drown in the noise of the rest. */
+		if (cx > cz && cb > cz)
+			printf("x%.2f", (cx - cz) / (cb - cz));
+		else
+			printf("below the noise");
 	}
 	printf("\n");
 }
