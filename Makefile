@@ -70,7 +70,7 @@ BENCH_SRCS := $(wildcard bench/*_bench.c)
 BENCH_BINS := $(patsubst bench/%.c,$(OUT)/bench/%,$(BENCH_SRCS))
 
 .PHONY: all tests deps test-deps test demo unit-test sanitize-test fuzz-smoke integration-test \
-	integration-test-san run bench \
+	integration-test-san run bench bench-encoding \
 	clean format format-check
 # The programs only: building the tests needs test-only packages (cmocka).
 all: $(BINS)
@@ -204,6 +204,12 @@ demo: test-deps
 bench: test-deps
 	$(Q)$(MAKE) --no-print-directory all tests
 	$(Q)bench/run.sh
+
+# SmartEncoding vs plain tag strings on SQLite and ClickHouse (docs/benchmarks.md), 10^7
+# rows by default (about 15 minutes on 2 cores); ARGS="--rows 1000000 --dense" for others.
+bench-encoding: test-deps
+	$(Q)$(MAKE) --no-print-directory $(OUT)/bench/encoding_bench
+	$(Q)bench/run.sh encoding $(ARGS)
 
 format:
 	$(Q)clang-format -i $(shell git ls-files '*.c' '*.h')

@@ -8,11 +8,13 @@
 #                                   against a clickhouse-server started for it)
 #   bench/run.sh trace [ARGS]       trace completeness over the demo at increasing load
 #                                   (bench/trace_completeness.py; network namespaces, root)
+#   bench/run.sh encoding [ARGS]    SmartEncoded tag ids vs plain strings, SQLite and
+#                                   ClickHouse (bench/encoding_bench.c, its own server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=all
 case "${1:-}" in
-overhead | server | replay | store | trace | all) what=$1; shift ;;
+overhead | server | replay | store | trace | encoding | all) what=$1; shift ;;
 esac
 case "$what" in
 overhead) exec /usr/bin/python3 bench/overhead.py "$@" ;;
@@ -20,6 +22,7 @@ server) exec /usr/bin/python3 bench/server_bench.py "$@" ;;
 replay) exec /usr/bin/python3 bench/replay.py "$@" ;;
 store) exec /usr/bin/python3 tests/integration/chserver.py -- build/bench/store_bench "$@" ;;
 trace) exec /usr/bin/python3 bench/trace_completeness.py "$@" ;;
+encoding) exec /usr/bin/python3 tests/integration/chserver.py -- build/bench/encoding_bench "$@" ;;
 esac
 for a in "$@"; do
 	if [ "$a" = -h ] || [ "$a" = --help ]; then
@@ -34,4 +37,6 @@ rc=0
 /usr/bin/python3 bench/replay.py || rc=$?
 /usr/bin/python3 tests/integration/chserver.py -- build/bench/store_bench || rc=$?
 /usr/bin/python3 bench/trace_completeness.py || rc=$?
+# 10^6 rows here (2-3 minutes): make bench-encoding runs the 10^7 rows of the docs.
+/usr/bin/python3 tests/integration/chserver.py -- build/bench/encoding_bench --rows 1000000 || rc=$?
 exit "$rc"

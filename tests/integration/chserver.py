@@ -10,8 +10,8 @@ over it read them all.
 Used by tests/integration/test_clickhouse.py and, as a program, by the Makefile to run the
 store contract test against a server:
     python3 tests/integration/chserver.py -- build/tests/test_store_contract
-starts one server, runs the command with FLOWSCOPE_TEST_CLICKHOUSE=http://127.0.0.1:PORT,
-stops the server and exits with the command's status. A missing clickhouse-server is an
+starts one server, runs the command with FLOWSCOPE_TEST_CLICKHOUSE=http://127.0.0.1:PORT
+(and FLOWSCOPE_TEST_CLICKHOUSE_PID, the server's pid), stops the server and exits with the command's status. A missing clickhouse-server is an
 error that says which package to install, never a skip.
 """
 import os
@@ -198,7 +198,9 @@ def main(argv):
         print("chserver: %s" % e, file=sys.stderr)
         return 1
     try:
-        env = dict(os.environ, FLOWSCOPE_TEST_CLICKHOUSE=ch.url)
+        # The pid lets a benchmark read the server's own CPU time from /proc.
+        env = dict(os.environ, FLOWSCOPE_TEST_CLICKHOUSE=ch.url,
+                   FLOWSCOPE_TEST_CLICKHOUSE_PID=str(ch.proc.pid))
         return subprocess.call(cmd, env=env)
     finally:
         ch.stop()
