@@ -513,24 +513,36 @@ def test_ring_buffer_full_is_counted_and_recovers(nginx, agent_factory):
                      pause=0, sock=sock)
     sock.close()
     time.sleep(2.5)  # the agent drains the ring; requests that lost their answer time out
-    wall, sent, lens, cport = raw_exchange(
-        port, [b"GET /ok?after=burst HTTP/1.1\r\nHost: b\r\n\r\n"], 1)
+    # Three exchanges after the burst, more than a poll interval apart: the agent captures
+    # the whole host, and other processes' events can fill a 64 KiB ring between two polls
+    # (a loaded CI machine), so one of them may be lost for reasons that are not the burst.
+    afters = []
+    for k in range(3):
+        afters.append(raw_exchange(
+            port, [f"GET /ok?after=burst{k} HTTP/1.1\r\nHost: b\r\n\r\n".encode()], 1))
+        time.sleep(1.2)
     records = on_ports(agent.stop(), port)
     assert agent.stats["drop_ringbuf_full"] > 0
     assert agent.stats["kernel_events"] > 0
     # Whatever was recorded is real: resources that were requested, or none (a response
     # whose request event was lost).
-    valid = {f"/ok?burst={i}" for i in range(burst)} | {"/ok?after=burst", ""}
+    valid = {f"/ok?burst={i}" for i in range(burst)} | {f"/ok?after=burst{k}" for k in range(3)}
+    valid |= {""}
     assert {r["request_resource"] for r in records} <= valid
     burst_sessions = [r for r in records if r["type"] == 2 and "burst=" in r["request_resource"]]
     assert 0 < len(burst_sessions) < 2 * burst
     for r in burst_sessions:
         assert r["response_code"] == 200
-    # After the burst: both ends of the next exchange, complete.
-    after = by_resource(records)["/ok?after=burst"]
-    check_pair(after, method="GET", code=200, client_comm=SELF_COMM, client_pid=SELF_PID,
-               server_comm="nginx", server_pids=nginx["workers"], wall=wall, req_len=sent,
-               resp_len=lens[0], domain="b")
+    # After the burst: both ends of the exchanges that follow, complete (every one of them
+    # on a quiet machine; at least one whatever else runs).
+    res = by_resource(records)
+    complete = [k for k in range(3) if len(res.get(f"/ok?after=burst{k}", [])) == 2]
+    assert complete, {k: res.get(f"/ok?after=burst{k}") for k in range(3)}
+    for k in complete:
+        wall, sent, lens, cport = afters[k]
+        check_pair(res[f"/ok?after=burst{k}"], method="GET", code=200, client_comm=SELF_COMM,
+                   client_pid=SELF_PID, server_comm="nginx", server_pids=nginx["workers"],
+                   wall=wall, req_len=sent, resp_len=lens[0], domain="b")
 
 
 def test_connection_table_stays_bounded(nginx, agent_factory):
