@@ -96,9 +96,11 @@ static uint16_t on_closed(void *ctx, const struct flow_view *f, uint64_t ts_ns)
 }
 
 static void on_frame(void *ctx, int linktype, const uint8_t *data, uint32_t cap_len,
-		     uint32_t wire_len, uint64_t ts_ns)
+		     uint32_t wire_len, uint64_t ts_ns, uint8_t dir)
 {
 	struct load *l = ctx;
+
+	(void)dir;
 	struct pkt pk;
 
 	if (pkt_decode(l->dec, linktype, data, cap_len, wire_len, ts_ns, &pk) == PKT_OK)

@@ -73,6 +73,7 @@ struct agent_cfg {
 	int64_t max_flows;
 	uint64_t flow_report_interval_ms;
 	bool packet_l7;
+	bool promiscuous;
 	bool network_metrics;
 	int64_t metrics_max_rows;
 	bool keep_sensitive_values;
@@ -145,6 +146,9 @@ static const struct conf_key agent_keys[] = {
 	  "tcpdump filter expression: only matching packets are captured" },
 	{ "snaplen", CONF_SIZE, K(snaplen), "65535", 64, 262144, "SIZE",
 	  "bytes kept of each packet" },
+	{ "promiscuous", CONF_BOOL, K(promiscuous), "true", 0, 0, NULL,
+	  "put captured interfaces in promiscuous mode (as tcpdump does): a bridge then shows "
+	  "the traffic it forwards between namespaces, a mirror port other hosts' traffic" },
 	{ "capture_ring_size", CONF_SIZE, K(capture_ring_size), "32MiB", 1 << 20, 1ll << 32, "SIZE",
 	  "kernel ring per interface; packets beyond it are counted as lost" },
 	{ "max_flows", CONF_INT, K(max_flows), "65536", 16, 16777216, "N",
@@ -596,6 +600,7 @@ static int start_capture(struct agent *a, const struct intake_cfg *icfg)
 		.snaplen = (uint32_t)a->cfg.snaplen,
 		.ring_bytes = a->cfg.capture_ring_size,
 		.filter = filter,
+		.promiscuous = a->cfg.promiscuous,
 	};
 	struct pktpath_cfg pc;
 	char err[512] = "";

@@ -96,6 +96,8 @@ enum capture_file_result capture_read_file(const char *path, const struct pktpat
 struct capture_if {
 	struct pkt_source *src;
 	struct pktpath *path;
+	char name[IF_NAMESIZE];
+	bool veth;
 };
 
 struct capture {
@@ -110,16 +112,35 @@ struct capture {
 	struct capture_stats snap;
 };
 
-/* This host's addresses, for the paths' observation points. */
+/*
+ * This host's addresses, for the paths' observation points, and which captured veths are
+ * a namespace's link to a bridge or to the host (no address of their own: what they
+ * carry belongs to the far end; IPv6 link-local addresses do not count) rather than an
+ * endpoint's own NIC (the agent runs in that
+ * namespace, the veth has its address: the address rule applies).
+ */
 static void refresh_local(struct capture *c)
 {
 	uint8_t addrs[MAX_LOCAL][16];
 	uint8_t fams[MAX_LOCAL];
+	bool addressed[MAX_IFACES] = { false };
 	struct ifaddrs *ifa = NULL, *i;
 	size_t n = 0;
 
 	if (getifaddrs(&ifa) < 0)
 		return;
+	for (i = ifa; i; i = i->ifa_next) {
+		if (!i->ifa_addr ||
+		    (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
+			continue;
+		/* Every interface that is up has an fe80:: address of its own making. */
+		if (i->ifa_addr->sa_family == AF_INET6 &&
+		    IN6_IS_ADDR_LINKLOCAL(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr))
+			continue;
+		for (size_t k = 0; k < c->nifs; k++)
+			if (i->ifa_name && !strcmp(i->ifa_name, c->ifs[k].name))
+				addressed[k] = true;
+	}
 	for (i = ifa; i && n < MAX_LOCAL; i = i->ifa_next) {
 		if (!i->ifa_addr)
 			continue;
@@ -133,8 +154,11 @@ static void refresh_local(struct capture *c)
 		}
 	}
 	freeifaddrs(ifa);
-	for (size_t k = 0; k < c->nifs; k++)
+	for (size_t k = 0; k < c->nifs; k++) {
 		pktpath_set_local_addrs(c->ifs[k].path, (const uint8_t(*)[16])addrs, fams, n);
+		pktpath_set_capture_point(c->ifs[k].path, c->ifs[k].name,
+					  c->ifs[k].veth && !addressed[k]);
+	}
 }
 
 static void snapshot(struct capture *c)
@@ -261,6 +285,9 @@ struct capture *capture_start_live(char *const *patterns, size_t npatterns,
 			snprintf(err, errlen, "out of memory");
 			goto fail;
 		}
+		memcpy(ci->name, names[k], sizeof(ci->name)); /* NUL-terminated by match_ifaces */
+		ci->veth = pkt_source_is_veth(ci->src);
+		pktpath_set_capture_point(ci->path, ci->name, false); /* refresh_local decides */
 		c->nifs++;
 		snprintf(c->names + used, sizeof(c->names) - used, "%s%s", used ? "," : "",
 			 names[k]);

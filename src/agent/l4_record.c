@@ -56,6 +56,7 @@ int l4_record_write_json(struct jsonw *w, const struct l4_record *rec)
 	U("is_new_flow", r->is_new_flow);
 	U("signal_source", REC_SIGNAL_PACKET);
 	jsonw_cstr(w, "observation_point", record_obs_name(rec->obs));
+	jsonw_cstr(w, "capture_nic", rec->capture_nic);
 	put_ip(w, 0, r->family, r->addr0);
 	put_ip(w, 1, r->family, r->addr1);
 	U("client_port", r->client_port);

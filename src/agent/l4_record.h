@@ -14,7 +14,8 @@
  * what the L7 parsers recognised on the flow. */
 struct l4_record {
 	struct l4_flow_rec f;
-	uint8_t obs;		/* enum rec_obs_point (packet values: c-nd, s-nd, local, rest) */
+	uint8_t obs; /* enum rec_obs_point (packet values: c, s, c-nd, s-nd, local, rest) */
+	char capture_nic[16];	/* the interface the flow was captured on; "" for files */
 	uint16_t l7_proto;	/* enum proto_id; PROTO_UNKNOWN when nothing was recognised */
 	struct tag_set tags[2]; /* zero on the agent; set by the server's tagger */
 };

@@ -10,10 +10,12 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <linux/ethtool.h>
 #include <linux/filter.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
+#include <linux/sockios.h>
 #include <net/if_arp.h>
 #include <pcap/pcap.h>
 #include <sys/ioctl.h>
@@ -36,10 +38,24 @@ struct pkt_source {
 	/* live */
 	int fd;
 	bool loopback;
+	bool veth;
 	uint8_t *ring;
 	size_t ring_len;
 	uint32_t block_bytes, nblocks, cur_block;
 };
+
+/* The host end of a veth pair? Its driver says so (ethtool's driver info, as `ethtool -i`). */
+static bool iface_is_veth(int fd, const char *ifname)
+{
+	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+	struct ifreq ifr = { 0 };
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&info;
+	if (ioctl(fd, SIOCETHTOOL, &ifr) < 0)
+		return false; /* no driver info (tun, some tunnels): not a veth */
+	return !strcmp(info.driver, "veth");
+}
 
 static void set_err(char *err, size_t errlen, const char *fmt, const char *a, const char *b)
 {
@@ -181,6 +197,7 @@ struct pkt_source *pkt_source_open_live(const char *ifname, const struct pkt_liv
 		goto fail;
 	}
 	live_linktype(fd, ifname, &s->loopback);
+	s->veth = iface_is_veth(fd, ifname);
 	s->kind = SRC_LIVE;
 	s->fd = fd;
 	s->linktype = lt;
@@ -227,6 +244,17 @@ struct pkt_source *pkt_source_open_live(const char *ifname, const struct pkt_liv
 		set_err(err, errlen, "interface %s: %s", ifname, why);
 		goto fail;
 	}
+	if (opts.promiscuous && !s->loopback) {
+		struct packet_mreq mr = { .mr_ifindex = (int)ifindex,
+					  .mr_type = PACKET_MR_PROMISC };
+
+		if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0) {
+			snprintf(why, sizeof(why), "promiscuous mode: %s (or --no-promiscuous)",
+				 strerror(errno));
+			set_err(err, errlen, "interface %s: %s", ifname, why);
+			goto fail;
+		}
+	}
 	return s;
 fail:
 	if (s) {
@@ -266,6 +294,11 @@ int pkt_source_linktype(const struct pkt_source *s)
 	return s->linktype;
 }
 
+bool pkt_source_is_veth(const struct pkt_source *s)
+{
+	return s->kind == SRC_LIVE && s->veth;
+}
+
 static int read_file(struct pkt_source *s, int max, pkt_frame_fn fn, void *ctx, char *err,
 		     size_t errlen)
 {
@@ -292,7 +325,8 @@ static int read_file(struct pkt_source *s, int max, pkt_frame_fn fn, void *ctx, 
 		s->st.frames++;
 		s->st.bytes += h->len;
 		fn(ctx, s->linktype, data, h->caplen, h->len,
-		   (uint64_t)h->ts.tv_sec * 1000000000ull + (uint64_t)h->ts.tv_usec);
+		   (uint64_t)h->ts.tv_sec * 1000000000ull + (uint64_t)h->ts.tv_usec,
+		   PKT_DIR_UNKNOWN);
 		n++;
 	}
 	return n;
@@ -317,7 +351,8 @@ static int read_block(struct pkt_source *s, struct tpacket_block_desc *b, pkt_fr
 			s->st.frames++;
 			s->st.bytes += h->tp_len;
 			fn(ctx, s->linktype, p + h->tp_mac, h->tp_snaplen, h->tp_len,
-			   (uint64_t)h->tp_sec * 1000000000ull + h->tp_nsec);
+			   (uint64_t)h->tp_sec * 1000000000ull + h->tp_nsec,
+			   sll->sll_pkttype == PACKET_OUTGOING ? PKT_DIR_OUT : PKT_DIR_IN);
 			n++;
 		}
 		p += h->tp_next_offset;

@@ -17,9 +17,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One frame; data valid during the call only. ts_ns: capture time since the epoch. */
+/* Which way a live frame crossed the interface; a file does not say. */
+enum pkt_frame_dir {
+	PKT_DIR_UNKNOWN = 0, /* capture files */
+	PKT_DIR_IN = 1,	     /* received on the interface */
+	PKT_DIR_OUT = 2,     /* sent through it */
+};
+
+/* One frame; data valid during the call only. ts_ns: capture time since the epoch;
+ * dir: enum pkt_frame_dir. */
 typedef void (*pkt_frame_fn)(void *ctx, int linktype, const uint8_t *data, uint32_t cap_len,
-			     uint32_t wire_len, uint64_t ts_ns);
+			     uint32_t wire_len, uint64_t ts_ns, uint8_t dir);
 
 struct pkt_source_stats {
 	uint64_t frames;     /* handed to the callback */
@@ -34,6 +42,11 @@ struct pkt_live_opts {
 	uint32_t block_bytes;	   /* default 1 MiB; at least snaplen + headers, a power of two */
 	uint32_t block_timeout_ms; /* a partly filled block is handed over after this (100) */
 	const char *filter;	   /* tcpdump filter expression or NULL */
+	/* Put the interface in promiscuous mode while the source is open (as tcpdump does
+	 * unless -p): a bridge then hands its taps the frames it forwards between its ports,
+	 * a NIC the frames of other hosts on a mirror port. The kernel counts the mode per
+	 * socket, so it ends with the source and never clears another program's. */
+	bool promiscuous;
 };
 
 struct pkt_source;
@@ -62,6 +75,9 @@ void pkt_source_stats(struct pkt_source *s, struct pkt_source_stats *out);
 
 /* "eth0", or the file's path. */
 const char *pkt_source_name(const struct pkt_source *s);
+
+/* A live source on the host end of a veth pair (its far end is a namespace's NIC). */
+bool pkt_source_is_veth(const struct pkt_source *s);
 
 /* Link type of a file source (all frames of a file share it), PKT_LINK_* of a live one. */
 int pkt_source_linktype(const struct pkt_source *s);

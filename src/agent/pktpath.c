@@ -3,14 +3,20 @@
 #include "agent/pktpath.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/pkt_source.h"
 #include "agent/record.h"
 #include "bpf/shared/socket_event.h"
 
 #define NS_PER_S	1000000000ull
 #define MAX_LOCAL_ADDRS 256
+/* Addresses learned behind a veth's far end: a namespace has a handful; a router behind
+ * it could have any number, and past this many the rest are not learned (their records
+ * fall back to the address rule: rest, or c-nd / s-nd). */
+#define MAX_BEHIND 64
 
 struct pktpath {
 	struct pkt_decoder *dec;
@@ -26,6 +32,12 @@ struct pktpath {
 	uint8_t local_family[MAX_LOCAL_ADDRS];
 	uint8_t local[MAX_LOCAL_ADDRS][16];
 	bool have_local;
+	/* The host end of a veth pair: addresses seen as the source of received frames. */
+	bool veth;
+	size_t nbehind;
+	uint8_t behind_family[MAX_BEHIND];
+	uint8_t behind[MAX_BEHIND][16];
+	char nic[16];	      /* capture_nic of every record; "" for none */
 	struct l7_record rec; /* scratch: a record with its observation point set */
 };
 
@@ -39,11 +51,39 @@ static bool is_local(const struct pktpath *p, uint8_t family, const uint8_t *a)
 	return false;
 }
 
+static bool is_behind(const struct pktpath *p, uint8_t family, const uint8_t *a)
+{
+	size_t n = family == 4 ? 4 : 16;
+
+	for (size_t i = 0; i < p->nbehind; i++)
+		if (p->behind_family[i] == family && !memcmp(p->behind[i], a, n))
+			return true;
+	return false;
+}
+
+/* A frame the host end of a veth received was sent from the far end: its source is
+ * behind the veth. Cheap: a namespace's one or two addresses are found at once. */
+static void learn_behind(struct pktpath *p, const struct pkt *pk)
+{
+	if (is_behind(p, pk->family, pk->src) || p->nbehind == MAX_BEHIND)
+		return;
+	p->behind_family[p->nbehind] = pk->family;
+	memcpy(p->behind[p->nbehind], pk->src, 16);
+	p->nbehind++;
+}
+
 static uint8_t obs_for(const struct pktpath *p, uint8_t family, const uint8_t *client,
 		       const uint8_t *server)
 {
 	bool c, s;
 
+	if (p->veth) {
+		/* Both behind is a namespace talking to itself through a hairpin: its client. */
+		if (is_behind(p, family, client))
+			return REC_OBS_CLIENT_NIC;
+		if (is_behind(p, family, server))
+			return REC_OBS_SERVER_NIC;
+	}
 	if (!p->have_local)
 		return REC_OBS_REST;
 	c = is_local(p, family, client);
@@ -60,6 +100,8 @@ static void on_l4(void *ctx, const struct l4_flow_rec *r)
 {
 	struct pktpath *p = ctx;
 	struct l4_record rec = { .f = *r, .obs = obs_for(p, r->family, r->addr0, r->addr1) };
+
+	memcpy(rec.capture_nic, p->nic, sizeof(rec.capture_nic));
 
 	rec.l7_proto = r->l7_proto;
 	if (p->l7 && !rec.l7_proto) {
@@ -88,6 +130,7 @@ static void on_l7(void *ctx, const struct l7_record *r)
 	p->rec.signal_source = REC_SIGNAL_PACKET;
 	p->rec.pid = 0;
 	p->rec.comm[0] = 0;
+	memcpy(p->rec.capture_nic, p->nic, sizeof(p->rec.capture_nic));
 	p->l7_sink(p->ctx, &p->rec);
 }
 
@@ -228,14 +271,24 @@ static void advance(struct pktpath *p, uint64_t now_ns)
 }
 
 void pktpath_frame(void *ctx, int linktype, const uint8_t *data, uint32_t cap_len,
-		   uint32_t wire_len, uint64_t ts_ns)
+		   uint32_t wire_len, uint64_t ts_ns, uint8_t dir)
 {
 	struct pktpath *p = ctx;
 	struct pkt pk;
 
 	advance(p, ts_ns);
-	if (pkt_decode(p->dec, linktype, data, cap_len, wire_len, ts_ns, &pk) == PKT_OK)
-		flow_table_packet(p->flows, &pk);
+	if (pkt_decode(p->dec, linktype, data, cap_len, wire_len, ts_ns, &pk) != PKT_OK)
+		return;
+	/* Inside a tunnel the inner source is not the far end's own address. */
+	if (p->veth && dir == PKT_DIR_IN && !pk.tunnel_tier)
+		learn_behind(p, &pk);
+	flow_table_packet(p->flows, &pk);
+}
+
+void pktpath_set_capture_point(struct pktpath *p, const char *nic, bool veth)
+{
+	snprintf(p->nic, sizeof(p->nic), "%s", nic ? nic : "");
+	p->veth = veth;
 }
 
 void pktpath_tick(struct pktpath *p, uint64_t now_ns)

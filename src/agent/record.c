@@ -105,6 +105,7 @@ const char *record_obs_name(uint8_t obs)
 		[REC_OBS_CLIENT_PROCESS] = "c-p", [REC_OBS_SERVER_PROCESS] = "s-p",
 		[REC_OBS_CLIENT_NODE] = "c-nd",	  [REC_OBS_SERVER_NODE] = "s-nd",
 		[REC_OBS_LOCAL] = "local",	  [REC_OBS_REST] = "rest",
+		[REC_OBS_CLIENT_NIC] = "c",	  [REC_OBS_SERVER_NIC] = "s",
 	};
 
 	return obs <= REC_OBS_MAX ? names[obs] : "";
@@ -168,6 +169,7 @@ int record_write_json(struct jsonw *w, const struct l7_record *r)
 	jsonw_u64(w, "protocol", r->l4_proto);
 	jsonw_u64(w, "signal_source", r->signal_source);
 	jsonw_cstr(w, "observation_point", record_obs_name(r->obs));
+	jsonw_cstr(w, "capture_nic", r->capture_nic);
 	jsonw_u64(w, "process_id_0", client ? r->pid : 0);
 	jsonw_u64(w, "process_id_1", client ? 0 : r->pid);
 	jsonw_cstr(w, "process_kname_0", client ? r->comm : "");

@@ -31,7 +31,9 @@ enum rec_obs_point {
 	REC_OBS_SERVER_NODE = 3,    /* "s-nd": on the server host's own interface */
 	REC_OBS_LOCAL = 4,	    /* "local": client and server both on this host */
 	REC_OBS_REST = 5,	    /* "rest": neither end known to be here (replay, transit) */
-	REC_OBS_MAX = REC_OBS_REST,
+	REC_OBS_CLIENT_NIC = 6, /* "c": on the client's own NIC (its veth, seen from the host) */
+	REC_OBS_SERVER_NIC = 7, /* "s": on the server's own NIC */
+	REC_OBS_MAX = REC_OBS_SERVER_NIC,
 };
 
 #define REC_SIGNAL_PACKET 0
@@ -84,6 +86,7 @@ struct l7_record {
 	 * Before version: record_reset() zeroes them with the other scalars. */
 	struct tag_set tags[2];
 	char comm[16];
+	char capture_nic[16]; /* packet records: the interface captured on; "" for eBPF, files */
 	REC_DEF_STR(version, 8);
 	REC_DEF_STR(method, 32);
 	REC_DEF_STR(domain, 256);

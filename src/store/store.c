@@ -56,6 +56,7 @@ const char *const store_l7_col_names[L7C__MAX] = {
 	[L7C_PROTOCOL] = "protocol",
 	[L7C_SIGNAL_SOURCE] = "signal_source",
 	[L7C_OBSERVATION_POINT] = "observation_point",
+	[L7C_CAPTURE_NIC] = "capture_nic",
 	[L7C_PROCESS_ID_0] = "process_id_0",
 	[L7C_PROCESS_ID_1] = "process_id_1",
 	[L7C_PROCESS_KNAME_0] = "process_kname_0",
@@ -105,6 +106,7 @@ const char *const store_l4_col_names[L4C__MAX] = {
 	[L4C_IS_NEW_FLOW] = "is_new_flow",
 	[L4C_SIGNAL_SOURCE] = "signal_source",
 	[L4C_OBSERVATION_POINT] = "observation_point",
+	[L4C_CAPTURE_NIC] = "capture_nic",
 	[L4C_IP4_0] = "ip4_0",
 	[L4C_IP4_1] = "ip4_1",
 	[L4C_IP6_0] = "ip6_0",
@@ -473,6 +475,8 @@ void store_l7_row(const struct l7_record *r, uint64_t id_seq, struct store_value
 	v_int(&v[L7C_PROTOCOL], r->l4_proto);
 	v_int(&v[L7C_SIGNAL_SOURCE], r->signal_source);
 	v_cstr(&v[L7C_OBSERVATION_POINT], record_obs_name(r->obs));
+	v_text(&v[L7C_CAPTURE_NIC], r->capture_nic,
+	       strnlen(r->capture_nic, sizeof(r->capture_nic)));
 	v_int(&v[L7C_PROCESS_ID_0], client ? r->pid : 0);
 	v_int(&v[L7C_PROCESS_ID_1], client ? 0 : r->pid);
 	/* comm is a kernel task name: NUL-terminated when shorter than 16, maybe not at 16. */
@@ -554,6 +558,8 @@ void store_l4_row(const struct l4_record *rec, struct store_value v[L4C__MAX],
 	v_int(&v[L4C_IS_NEW_FLOW], r->is_new_flow);
 	v_int(&v[L4C_SIGNAL_SOURCE], REC_SIGNAL_PACKET);
 	v_cstr(&v[L4C_OBSERVATION_POINT], record_obs_name(rec->obs));
+	v_text(&v[L4C_CAPTURE_NIC], rec->capture_nic,
+	       strnlen(rec->capture_nic, sizeof(rec->capture_nic)));
 	put_addr(&v[L4C_IP4_0], &v[L4C_IP6_0], r->family, r->addr0, buf->ip[0], sizeof(buf->ip[0]));
 	put_addr(&v[L4C_IP4_1], &v[L4C_IP6_1], r->family, r->addr1, buf->ip[1], sizeof(buf->ip[1]));
 	v_int(&v[L4C_CLIENT_PORT], r->client_port);

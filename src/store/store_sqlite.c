@@ -40,7 +40,7 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define SCHEMA_VERSION	 5
+#define SCHEMA_VERSION	 6
 #define MAX_TABLES	 16
 #define INSERT_CACHE	 4 /* days with a cached INSERT: today, yesterday, stragglers */
 #define DAY_S		 86400
@@ -1029,14 +1029,25 @@ static int migrate_v5(struct store_sqlite *q)
 	return SQLITE_OK;
 }
 
+/*
+ * Version 6: capture_nic on l7_flow_log and l4_flow_log (partitions grow it on open, empty
+ * in older rows) and the packet observation points "c" and "s": an older flowscope refuses
+ * the database rather than serve rows it cannot name.
+ */
+static int migrate_v6(struct store_sqlite *q)
+{
+	(void)q;
+	return SQLITE_OK;
+}
+
 static const struct migration {
 	int version;
 	int (*apply)(struct store_sqlite *q);
 } migrations[] = {
 	{ 1, migrate_v1 }, { 2, migrate_v2 }, { 3, migrate_v3 },
-	{ 4, migrate_v4 }, { 5, migrate_v5 },
+	{ 4, migrate_v4 }, { 5, migrate_v5 }, { 6, migrate_v6 },
 };
-_Static_assert(SCHEMA_VERSION == 5, "add the migration for the new version");
+_Static_assert(SCHEMA_VERSION == 6, "add the migration for the new version");
 
 static int sq_ensure_schema(struct store *s)
 {

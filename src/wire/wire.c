@@ -69,6 +69,10 @@ static void to_pb(const struct l7_record *r, pb_rec *p)
 	SET(resp_tid, r->resp_tid);
 	SET(process_kname,
 	    ((ProtobufCBinaryData){ strnlen(r->comm, sizeof(r->comm)), (uint8_t *)r->comm }));
+	if (r->capture_nic[0])
+		SET(capture_nic,
+		    ((ProtobufCBinaryData){ strnlen(r->capture_nic, sizeof(r->capture_nic)),
+					    (uint8_t *)r->capture_nic }));
 	SET(version, BIN(r->version));
 	SET(request_type, BIN(r->method));
 	SET(request_domain, BIN(r->domain));
@@ -129,6 +133,10 @@ static void to_pb_l4(const struct l4_record *rec, pb_l4 *p)
 	} while (0)
 	SET(time_ns, r->time_ns);
 	SET(observation_point, rec->obs);
+	if (rec->capture_nic[0])
+		SET(capture_nic,
+		    ((ProtobufCBinaryData){ strnlen(rec->capture_nic, sizeof(rec->capture_nic)),
+					    (uint8_t *)rec->capture_nic }));
 	SET(family, r->family);
 	SET(addr_0, ((ProtobufCBinaryData){ alen, (uint8_t *)r->addr0 }));
 	SET(addr_1, ((ProtobufCBinaryData){ alen, (uint8_t *)r->addr1 }));
@@ -632,6 +640,8 @@ static void copy_bin(char *dst, uint16_t *dst_len, size_t cap, protobuf_c_boolea
 #define COPY(field, pbf) copy_bin((field).s, &(field).len, sizeof((field).s), p->has_##pbf, p->pbf)
 
 /* One record from the wire; returns NULL or what is wrong with it. */
+static bool copy_str(char *dst, size_t cap, protobuf_c_boolean has, ProtobufCBinaryData v);
+
 static const char *from_pb(const pb_rec *p, struct l7_record *r)
 {
 	size_t alen;
@@ -700,6 +710,8 @@ static const char *from_pb(const pb_rec *p, struct l7_record *r)
 			memcpy(r->comm, p->process_kname.data, k);
 		r->comm[k] = 0;
 	}
+	if (!copy_str(r->capture_nic, sizeof(r->capture_nic), p->has_capture_nic, p->capture_nic))
+		return "capture_nic longer than 15 bytes or with a NUL";
 	COPY(r->version, version);
 	COPY(r->method, request_type);
 	COPY(r->domain, request_domain);
@@ -774,6 +786,9 @@ static const char *from_pb_l4(const pb_l4 *p, struct l4_record *rec)
 	    TOO_BIG(l4_byte_rx) || TOO_BIG(srt_sum) || TOO_BIG(srt_count) || TOO_BIG(art_sum) ||
 	    TOO_BIG(art_count) || TOO_BIG(cit_sum) || TOO_BIG(cit_count))
 		return "a 64-bit counter above 2^63-1";
+	if (!copy_str(rec->capture_nic, sizeof(rec->capture_nic), p->has_capture_nic,
+		      p->capture_nic))
+		return "capture_nic longer than 15 bytes or with a NUL";
 	rec->obs = p->observation_point;
 	rec->l7_proto = U0(l7_protocol);
 	r->flow_id = U0(flow_id);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/pkt_source.h"
 #include "agent/pktpath.h"
 
 static void no_l4(void *ctx, const struct l4_record *r)
@@ -77,7 +78,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!p)
 		return 0;
+	/* Half the inputs as the host end of a veth, which learns addresses from what it
+	 * receives (the high bit of each frame's time byte says which way it went). */
+	pktpath_set_capture_point(p, "fuzz0", size & 1);
 	while (off + 3 <= size) {
+		uint8_t dir = data[off + 2] & 0x80 ? PKT_DIR_IN : PKT_DIR_OUT;
+
 		size_t len = (size_t)(data[off] | data[off + 1] << 8) % 1500;
 		const uint8_t *in = data + off + 3;
 
@@ -88,9 +94,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (len && in[0] == 'T') {
 			size_t n = tcp_frame(frame, in + 1, len - 1);
 
-			pktpath_frame(p, 1, frame, (uint32_t)n, (uint32_t)n, ts);
+			pktpath_frame(p, 1, frame, (uint32_t)n, (uint32_t)n, ts, dir);
 		} else {
-			pktpath_frame(p, 1, in, (uint32_t)len, (uint32_t)len, ts);
+			pktpath_frame(p, 1, in, (uint32_t)len, (uint32_t)len, ts, dir);
 		}
 		frames++;
 		off += len;

@@ -740,7 +740,7 @@ static void test_show(void **state)
 	tags = metrics = 0;
 	for (size_t i = 0; i < t->ncolumns; i++)
 		*(t->columns[i].kind == SCHEMA_TAG ? &tags : &metrics) += 1;
-	assert_int_equal(tags, 60); /* 30 of the record, 2 x 15 tag ids */
+	assert_int_equal(tags, 61); /* 31 of the record, 2 x 15 tag ids */
 	assert_int_equal(metrics, 33);
 	assert_int_equal(query_translate("SHOW TAGS FROM flow_log.l4_flow_log", "flow_log", &plan,
 					 err, sizeof(err)),

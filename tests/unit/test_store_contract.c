@@ -487,6 +487,7 @@ static const struct exp exp_r1[] = {
 	EI("protocol", 6),
 	EI("signal_source", 3),
 	ET("observation_point", "c-p"),
+	ET("capture_nic", ""),
 	EI("process_id_0", 1234),
 	EI("process_id_1", 0),
 	ET("process_kname_0", "curl"),
@@ -574,6 +575,7 @@ static const struct exp exp_r2[] = {
 	EI("protocol", 6),
 	EI("signal_source", 3),
 	ET("observation_point", "s-p"),
+	ET("capture_nic", ""),
 	EI("process_id_0", 0),
 	EI("process_id_1", 99),
 	ET("process_kname_0", ""),
@@ -660,6 +662,7 @@ static const struct exp exp_r3[] = {
 	EI("protocol", 6),
 	EI("signal_source", 3),
 	ET("observation_point", "c-p"),
+	ET("capture_nic", ""),
 	EI("process_id_0", 7),
 	EI("process_id_1", 0),
 	ET("process_kname_0", "wget"),
@@ -729,6 +732,7 @@ static const struct exp exp_r4[] = {
 	EI("protocol", 17),
 	EI("signal_source", 3),
 	ET("observation_point", "s-p"),
+	ET("capture_nic", ""),
 	EI("process_id_0", 0),
 	EI("process_id_1", 1234),
 	ET("process_kname_0", ""),
@@ -1289,6 +1293,7 @@ static void make_l4(struct l4_record *r)
 	memset(r, 0, 3 * sizeof(*r));
 	f = &r[0].f;
 	r[0].obs = REC_OBS_SERVER_NODE;
+	memcpy(r[0].capture_nic, "eth0", 5);
 	r[0].l7_proto = PROTO_HTTP1;
 	f->flow_id = 1;
 	f->time_ns = T0 * SEC + 999999999;
@@ -1490,6 +1495,7 @@ static void test_l4_roundtrip_every_column(void **state)
 			EI("duration", 2000000), /* (end_ns - start_ns) / 1000, not end - start */
 			ET("close_type_name", "server_queue_lack"),
 			ET("observation_point", "s-nd"),
+			ET("capture_nic", "eth0"),
 			ET("ip4_0", "10.1.6.93"),
 			EN("ip6_0"),
 			ET("l7_protocol", "HTTP"),
@@ -1510,7 +1516,7 @@ static void test_l4_roundtrip_every_column(void **state)
 		struct result *one =
 			query(f->s,
 			      "SELECT time, start_time, end_time, duration, "
-			      "close_type_name, observation_point, ip4_0, ip6_0, "
+			      "close_type_name, observation_point, capture_nic, ip4_0, ip6_0, "
 			      "l7_protocol, mac_0, tunnel_type_name, tunnel_ip_0, "
 			      "tunnel_ip_1, syn_seq FROM l4_flow_log WHERE flow_id = 1",
 			      NULL, 0, 0, 0);
@@ -1713,7 +1719,7 @@ static void test_sqlite_upgrade_from_v2(void **state)
 	sqlite3_close(db);
 
 	reopen(f, 0);
-	assert_int_equal(count(f->s, "SELECT max(version) FROM schema_version"), 5);
+	assert_int_equal(count(f->s, "SELECT max(version) FROM schema_version"), 6);
 	assert_int_equal(count(f->s, "SELECT count(*) FROM network_map_1m"), 0);
 	/* Version 5: the flow_tag views exist, empty; an older row's tag ids read as none. */
 	assert_int_equal(count(f->s, "SELECT count(*) FROM flow_tag_tag_dict"), 0);
@@ -1731,7 +1737,7 @@ static void test_sqlite_upgrade_from_v2(void **state)
 	/* Again: nothing changes. */
 	reopen(f, 0);
 	assert_int_equal(store_ensure_schema(f->s), 0);
-	assert_int_equal(count(f->s, "SELECT count(*) FROM schema_version"), 5);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM schema_version"), 6);
 	assert_int_equal(count_l4(f->s), 1);
 	assert_int_equal(count_all(f->s), 1);
 	store_close(f->s);
@@ -1740,7 +1746,7 @@ static void test_sqlite_upgrade_from_v2(void **state)
 	/* A version this program does not know. */
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(
-		sqlite3_exec(db, "INSERT INTO schema_version VALUES (6, 0)", NULL, NULL, NULL),
+		sqlite3_exec(db, "INSERT INTO schema_version VALUES (7, 0)", NULL, NULL, NULL),
 		SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(store_open(f->be->ops, &cfg, &f->s), -EPROTO);
@@ -2120,8 +2126,8 @@ static void test_sqlite_upgrade_from_v3(void **state)
 	sqlite3_close(db);
 
 	reopen(f, 0);
-	assert_int_equal(count(f->s, "SELECT max(version) FROM schema_version"), 5);
-	assert_int_equal(count(f->s, "SELECT count(*) FROM schema_version"), 5);
+	assert_int_equal(count(f->s, "SELECT max(version) FROM schema_version"), 6);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM schema_version"), 6);
 	for (size_t ti = 0; schema_tables[ti]; ti++) {
 		char sql[128];
 
