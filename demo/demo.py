@@ -284,7 +284,10 @@ def flowscope_up(data, listen):
     log = open(log_path, "wb")
     p = subprocess.Popen([str(exe), "up", "--data", str(data), "--listen", listen,
                           f"--agent-arg=--capture-bytes={CAPTURE_BYTES}",
-                          f"--agent-arg=--max-pending={MAX_PENDING}"],
+                          f"--agent-arg=--max-pending={MAX_PENDING}",
+                          # Packets too, on every veth and the bridge: each hop's network
+                          # spans (the client's NIC, the bridge, the server's NIC).
+                          f"--agent-arg=--interface={PREFIX}-*"],
                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     host, port = listen.rsplit(":", 1)
     wait_tcp(host, int(port), 30, p)
@@ -302,6 +305,27 @@ def query(listen, sql):
     exe = ROOT / "build" / "flowscope"
     return subprocess.run([str(exe), "query", "--server", f"http://{listen}", sql],
                           capture_output=True, text=True).stdout
+
+
+def trace_of_checkout(listen, i):
+    """`flowscope trace` of checkout i, from the gateway's s-p span."""
+    host, port = listen.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    gw_addr, gw_port = SERVICES["gw"]
+    sql = ("SELECT _id FROM l7_flow_log WHERE observation_point = 's-p' AND "
+           f"ip4_1 = '{gw_addr}' AND server_port = {gw_port} AND "
+           f"request_resource = '/checkout?id={i}&user={i % USERS}'")
+    try:
+        conn.request("POST", "/v1/query", json.dumps({"sql": sql}),
+                     {"Content-Type": "application/json"})
+        values = json.loads(conn.getresponse().read()).get("values") or []
+    finally:
+        conn.close()
+    if not values:
+        return f"demo: no gateway span for checkout {i}\n"
+    exe = ROOT / "build" / "flowscope"
+    return subprocess.run([str(exe), "trace", "--server", f"http://{listen}",
+                           str(values[0][0])], capture_output=True, text=True).stdout
 
 
 def cmd_run(args):
@@ -329,6 +353,8 @@ def cmd_run(args):
                         "l7_protocol, request_type, request_resource, response_code, "
                         "response_duration, req_tcp_seq FROM l7_flow_log "
                         "WHERE request_resource = '/checkout?id=0&user=0' ORDER BY start_time"))
+            print("demo: the trace of checkout 0, assembled from its gateway span:")
+            print(trace_of_checkout(args.listen, 0))
         finally:
             os.killpg(fs.pid, signal.SIGINT)
             fs.wait(timeout=30)

@@ -24,7 +24,9 @@ static const char trace_help[] =
 	"\n"
 	"Assemble the distributed trace of one request log (GET /v1/trace) and print it as a\n"
 	"tree: one span per line, indented under its parent, with its observation point\n"
-	"(c-p client process, s-p server process, c-nd / s-nd NIC captures, ...), process,\n"
+	"(c-p client process, s-p server process; packet captures: c / s the client's /\n"
+	"server's own NIC, c-nd / s-nd the host's, rest elsewhere, with the interface as\n"
+	"in s@eth0), process,\n"
 	"protocol, request, response code, duration and self time (its duration minus the\n"
 	"time its children cover); then each service (process) with its spans and times.\n"
 	"ID is a span's _id, as `flowscope query 'SELECT _id, request_resource FROM\n"
@@ -103,8 +105,8 @@ static int print_tree(const struct cj_node *root, FILE *out)
 	if (!spans || spans->type != CJ_ARRAY || !svcs || svcs->type != CJ_ARRAY)
 		return -EPROTO;
 	for (const struct cj_node *s = spans->child; s; s = s->next) {
-		char dur[32], self[32], code[16];
-		const char *proc = str_of(s, "auto_service");
+		char dur[32], self[32], code[16], where[64];
+		const char *proc = str_of(s, "auto_service"), *nic = str_of(s, "capture_nic");
 		double c = num_of(s, "response_code", -1);
 		int depth = (int)num_of(s, "depth", 0);
 
@@ -116,9 +118,10 @@ static int print_tree(const struct cj_node *root, FILE *out)
 			snprintf(code, sizeof(code), "%.0f", c);
 		else
 			snprintf(code, sizeof(code), "-");
-		fprintf(out, "%*s%s %s %s %s %s %s %s self %s\n", depth * 2, "",
-			str_of(s, "observation_point"), *proc ? proc : "-",
-			str_of(s, "l7_protocol"), str_of(s, "request_type"),
+		snprintf(where, sizeof(where), "%s%s%s", str_of(s, "observation_point"),
+			 *nic ? "@" : "", nic);
+		fprintf(out, "%*s%s %s %s %s %s %s %s self %s\n", depth * 2, "", where,
+			*proc ? proc : "-", str_of(s, "l7_protocol"), str_of(s, "request_type"),
 			str_of(s, "request_resource"), code, dur, self);
 		n++;
 	}

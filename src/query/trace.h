@@ -26,6 +26,7 @@ struct store;
 
 /* Text fields are cut to these sizes (NUL included); comparisons see what is kept. */
 #define TRACE_OBS_LEN	 8
+#define TRACE_NIC_LEN	 16
 #define TRACE_IP_LEN	 48
 #define TRACE_KNAME_LEN	 17
 #define TRACE_PROTO_LEN	 24
@@ -53,6 +54,7 @@ struct trace_span {
 	int64_t response_duration; /* -1: NULL */
 	int signal_source;
 	char observation_point[TRACE_OBS_LEN];
+	char capture_nic[TRACE_NIC_LEN]; /* network spans: the interface; "" otherwise */
 	int type;
 	int protocol;
 	int client_port, server_port;

@@ -128,6 +128,7 @@ static void span(struct out *o, const struct trace *t, const struct trace_span *
 	kint(o, &f, "depth", s->depth);
 	kstr(o, &f, "link", link_name(s->link));
 	kstr(o, &f, "observation_point", s->observation_point);
+	kstr(o, &f, "capture_nic", s->capture_nic);
 	kint(o, &f, "signal_source", s->signal_source);
 	kint(o, &f, "process_id", side < 0 ? 0 : s->process_id[side]);
 	kstr(o, &f, "process_kname", side < 0 ? "" : s->process_kname[side]);

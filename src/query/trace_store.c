@@ -38,6 +38,7 @@ enum tcol {
 	TC_DURATION,
 	TC_SIGNAL,
 	TC_OBS,
+	TC_NIC,
 	TC_TYPE,
 	TC_PROTOCOL,
 	TC_CPORT,
@@ -79,6 +80,7 @@ static const char *const tcol_names[TC__MAX] = {
 	"response_duration",
 	"signal_source",
 	"observation_point",
+	"capture_nic",
 	"type",
 	"protocol",
 	"client_port",
@@ -344,6 +346,7 @@ static int on_row(void *ctx, const struct store_value *v, size_t ncols)
 	s->response_duration = val_int(&v[TC_DURATION], -1);
 	s->signal_source = (int)val_int(&v[TC_SIGNAL], 0);
 	copy_text(s->observation_point, sizeof(s->observation_point), &v[TC_OBS]);
+	copy_text(s->capture_nic, sizeof(s->capture_nic), &v[TC_NIC]);
 	s->type = (int)val_int(&v[TC_TYPE], 0);
 	s->protocol = (int)val_int(&v[TC_PROTOCOL], 0);
 	s->client_port = (int)val_int(&v[TC_CPORT], 0);

@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The tracing demo (demo/demo.py) under flowscope's eBPF agent.
+"""The tracing demo (demo/demo.py) under flowscope's agent, eBPF and packet capture both.
 
 The shop: client → nginx → front (Python) → cart (Node.js) → Redis, and front → orders
 (Ruby) → PostgreSQL, each service in its own network namespace on a bridge. For 200
 concurrent checkouts the agent must write, for each of the six hops, exactly one client
 record (c-p) and one server record (s-p) per request, and the two records of one exchange
 must carry the same TCP sequence numbers: that is what joins them across processes and
-namespaces into one trace.
+namespaces into one trace. The agent also captures packets on every veth and on the
+bridge: each exchange is seen on the client's veth (c), the bridge (rest, or c-nd for the
+load generator, which runs on the host) and the server's veth (s), with the same sequence
+numbers, and those network spans sit between the c-p and the s-p in the trace.
 """
 import collections
 import json
@@ -62,7 +65,9 @@ def run():
         with demo.Shop():
             srv = Server(d)
             agent = Agent(d, "--server", srv.url, "--agent-id", "demo-trace",
-                          "--batch-interval", "200ms", "--capture-bytes", str(CAPTURE_BYTES))
+                          "--batch-interval", "200ms", "--capture-bytes", str(CAPTURE_BYTES),
+                          "--max-pending", str(demo.MAX_PENDING),
+                          "--interface", f"{demo.PREFIX}-*")
             results = demo.load(REQUESTS, CONCURRENCY)
             assert [s for _, s, _ in results] == [200] * REQUESTS, \
                 [(i, s, b[:200]) for i, s, b in results if s != 200][:5]
@@ -81,8 +86,12 @@ def run():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def ebpf(recs):
+    return [r for r in recs if r["signal_source"] == 3]
+
+
 def test_every_hop_of_every_request(run):
-    recs, _ = run
+    recs = ebpf(run[0])
 
     by_hop = collections.defaultdict(list)
     for r in recs:
@@ -126,10 +135,61 @@ def test_every_hop_of_every_request(run):
     assert ids == sorted(f"/checkout?id={i}&user={i % demo.USERS}" for i in range(REQUESTS))
 
 
+# Where the agent sees each hop on the wire: (observation point, interface) in the order a
+# request crosses them. The load generator runs on the host, behind the bridge's address.
+def nic(name):
+    return f"{demo.PREFIX}-{name}-h"
+
+
+PACKET_HOPS = {
+    "gw": [("c-nd", demo.BRIDGE), ("s", nic("gw"))],
+    "front": [("c", nic("gw")), ("rest", demo.BRIDGE), ("s", nic("front"))],
+    "cart": [("c", nic("front")), ("rest", demo.BRIDGE), ("s", nic("cart"))],
+    "orders": [("c", nic("front")), ("rest", demo.BRIDGE), ("s", nic("orders"))],
+    "redis": [("c", nic("cart")), ("rest", demo.BRIDGE), ("s", nic("redis"))],
+    "pg": [("c", nic("orders")), ("rest", demo.BRIDGE), ("s", nic("pg"))],
+}
+PACKET_SPANS = sum(len(v) for v in PACKET_HOPS.values())  # per checkout
+SPANS = 12 + PACKET_SPANS  # a checkout's whole trace
+
+
+def service(r):
+    return next(n for n, a in demo.SERVICES.items() if a == (r["ip4_1"], r["server_port"]))
+
+
+def test_every_exchange_on_every_nic(run):
+    """Each exchange of each hop is one packet record on each interface it crosses, with
+    the observation point of that interface, and it is the exchange the eBPF records saw:
+    same addresses, ports, TCP sequence numbers, protocol, resource and response code."""
+    recs = run[0]
+    pkt = [r for r in recs if r["signal_source"] == 0]
+    ends = {(r["ip4_0"], r["client_port"], r["req_tcp_seq"], r["resp_tcp_seq"]): r
+            for r in ebpf(recs) if r["observation_point"] == "c-p"}
+    seen = collections.Counter()
+    for r in pkt:
+        svc = service(r)
+        where = (svc, r["observation_point"], r["capture_nic"])
+        assert (r["observation_point"], r["capture_nic"]) in PACKET_HOPS[svc], where
+        assert r["type"] == 2 and r["response_status"] == 0, (where, r)
+        assert r["process_id_0"] == r["process_id_1"] == 0, where
+        c = ends.get((r["ip4_0"], r["client_port"], r["req_tcp_seq"], r["resp_tcp_seq"]))
+        assert c is not None, (where, r)
+        for k in ("l7_protocol", "request_type", "request_resource", "response_code"):
+            assert r[k] == c[k], (where, k, r[k], c[k])
+        seen[where] += 1
+    want = {(svc, obs, n): REQUESTS for svc, hops in PACKET_HOPS.items() for obs, n in hops}
+    assert dict(seen) == want
+    # One record per exchange and interface: no exchange is seen twice on one interface.
+    keys = collections.Counter((r["capture_nic"], r["ip4_0"], r["client_port"],
+                                r["req_tcp_seq"]) for r in pkt)
+    assert set(keys.values()) == {1}
+
+
 # ---- one trace per checkout, assembled by the server from its gateway span ----
 
 # The columns the expected trees are worked out from.
-ROW_COLS = ("_id", "observation_point", "ip4_0", "client_port", "ip4_1", "server_port",
+ROW_COLS = ("_id", "signal_source", "observation_point", "capture_nic", "ip4_0",
+            "client_port", "ip4_1", "server_port",
             "req_tcp_seq", "resp_tcp_seq", "process_id_0", "process_id_1",
             "syscall_thread_0", "syscall_thread_1", "l7_protocol", "request_type",
             "request_resource", "start_time", "end_time")
@@ -146,8 +206,9 @@ def stored_rows(srv):
 
 
 def expected_trees(rows):
-    """For each checkout i, the 12 rows of its request and each one's parent, derived
-    without the trace assembler, from what each hop gives away on its own:
+    """For each checkout i, the 12 eBPF rows and the packet rows of its request and each
+    one's parent, derived without the trace assembler, from what each hop gives away on
+    its own:
 
     - the checkout id in the URL (load generator's c-p, nginx's upstream c-p);
     - TCP sequence numbers: the s-p of an exchange is the one whose client address, port
@@ -158,13 +219,20 @@ def expected_trees(rows):
       the s-p's thread;
     - Node's order: cart writes its INCR to Redis in the same turn of the event loop that
       read the request, so a request's INCR is the first one of its user's key that starts
-      after its s-p.
+      after its s-p;
+    - the wire: the packet rows of an exchange have its c-p's client address, port and
+      req_tcp_seq; they go between the c-p and the s-p in the order the request crosses
+      the interfaces (PACKET_HOPS), each the parent of the next.
 
     Returns {i: {_id: parent _id or None}}."""
     by_pair = {}
     hop = collections.defaultdict(list)
+    wire = collections.defaultdict(list)
     for r in rows:
-        svc = next(n for n, a in demo.SERVICES.items() if a == (r["ip4_1"], r["server_port"]))
+        if r["signal_source"] == 0:
+            wire[(r["ip4_0"], r["client_port"], r["req_tcp_seq"])].append(r)
+            continue
+        svc = service(r)
         hop[(r["observation_point"], svc)].append(r)
         if r["observation_point"] == "s-p":
             key = (r["ip4_0"], r["client_port"], r["req_tcp_seq"])
@@ -173,6 +241,13 @@ def expected_trees(rows):
 
     def server_of(c):
         return by_pair[(c["ip4_0"], c["client_port"], c["req_tcp_seq"])]
+
+    def wire_of(c):
+        order = PACKET_HOPS[service(c)]
+        got = sorted(wire[(c["ip4_0"], c["client_port"], c["req_tcp_seq"])],
+                     key=lambda n: order.index((n["observation_point"], n["capture_nic"])))
+        assert [(n["observation_point"], n["capture_nic"]) for n in got] == order, c
+        return got
 
     def calls_on_thread(s, svc):
         got = [c for c in hop[("c-p", svc)]
@@ -198,11 +273,19 @@ def expected_trees(rows):
         tree = [(load, None), (gw, load), (up, gw), (front, up), (to_cart, front),
                 (cart, to_cart), (incr, cart), (server_of(incr), incr), (to_orders, front),
                 (orders, to_orders), (query, orders), (server_of(query), query)]
-        trees[i] = {r["_id"]: (p["_id"] if p else None) for r, p in tree}
-        assert len(trees[i]) == 12, url
+        # The network spans of each exchange between its c-p and its s-p.
+        full = []
+        for r, parent in tree:
+            if r["observation_point"] == "s-p":
+                for n in wire_of(parent):
+                    full.append((n, parent))
+                    parent = n
+            full.append((r, parent))
+        trees[i] = {r["_id"]: (p["_id"] if p else None) for r, p in full}
+        assert len(trees[i]) == SPANS, url
     # Each row belongs to one checkout only: the derivation itself is unambiguous.
     owners = collections.Counter(_id for t in trees.values() for _id in t)
-    assert len(owners) == 12 * REQUESTS and set(owners.values()) == {1}
+    assert len(owners) == SPANS * REQUESTS and set(owners.values()) == {1}
     return trees
 
 
@@ -223,20 +306,20 @@ SPAN_KINDS = {("c-p", "gw"): ("HTTP", "GET", "python3"), ("s-p", "gw"): ("HTTP",
 
 def test_each_checkout_is_one_tree(run):
     """GET /v1/trace from each checkout's gateway span (nginx's s-p) gives exactly the 12
-    eBPF spans of that checkout: the load generator's c-p as the root (the agent sees the
-    client too), then nginx, front, and front's two calls with their own downstream call
-    each, every span under the right parent, and no span of another checkout."""
+    eBPF spans and the 17 network spans of that checkout: the load generator's c-p as the
+    root (the agent sees the client too), then nginx, front, and front's two calls with
+    their own downstream call each, each exchange's network spans between its c-p and its
+    s-p, every span under the right parent, and no span of another checkout."""
     recs, srv = run
     rows = stored_rows(srv)
-    assert len(rows) == len(recs) == 12 * REQUESTS
+    assert len(rows) == len(recs) == SPANS * REQUESTS
     by_id = {r["_id"]: r for r in rows}
     trees = expected_trees(rows)
     gw_addr = demo.SERVICES["gw"]
     wrong = []
     for i, want in trees.items():
-        [gw] = [_id for _id, parent in want.items()
-                if parent is not None and want[parent] is None]
-        assert by_id[gw]["observation_point"] == "s-p"
+        [gw] = [_id for _id in want
+                if by_id[_id]["observation_point"] == "s-p" and service(by_id[_id]) == "gw"]
         assert (by_id[gw]["ip4_1"], by_id[gw]["server_port"]) == gw_addr
         status, body = srv.json("GET", f"/v1/trace?id={gw}")
         assert status == 200, body
@@ -249,10 +332,17 @@ def test_each_checkout_is_one_tree(run):
             continue
         for sp in body["spans"]:
             r = by_id[sp["_id"]]
-            svc = next(n for n, a in demo.SERVICES.items() if a == (r["ip4_1"], r["server_port"]))
-            proto, rtype, proc = SPAN_KINDS[(r["observation_point"], svc)]
+            svc = service(r)
             assert sp["observation_point"] == r["observation_point"]
-            assert sp["signal_source"] == 3 and sp["l7_protocol"] == proto, sp
+            assert sp["capture_nic"] == r["capture_nic"], sp
+            if r["signal_source"] == 0:
+                assert sp["signal_source"] == 0 and sp["process_kname"] == "", sp
+                proto, rtype, proc = SPAN_KINDS[("c-p", svc)]
+                proc = None
+            else:
+                proto, rtype, proc = SPAN_KINDS[(r["observation_point"], svc)]
+                assert sp["signal_source"] == 3 and sp["capture_nic"] == "", sp
+            assert sp["l7_protocol"] == proto, sp
             if rtype:
                 assert sp["request_type"] == rtype, sp
             if proc:
