@@ -89,6 +89,10 @@ static void make_records(struct l7_record *r)
 	r[1].addr0[15] = 1;
 	r[1].addr1[15] = 1;
 	strcpy(r[1].comm, "nginx");
+	/* A packet record: where it was captured travels too. */
+	r[1].signal_source = REC_SIGNAL_PACKET;
+	r[1].obs = REC_OBS_CLIENT_NIC;
+	strcpy(r[1].capture_nic, "eth0");
 }
 
 static char *json_of(const struct l7_record *r)
@@ -165,7 +169,8 @@ static void make_l4(struct l4_record *r)
 
 	memset(r, 0, 3 * sizeof(*r));
 	f = &r[0].f;
-	r[0].obs = REC_OBS_SERVER_NODE;
+	r[0].obs = REC_OBS_SERVER_NIC;
+	strcpy(r[0].capture_nic, "veth-0123456789"); /* 15 bytes, the most */
 	r[0].l7_proto = PROTO_HTTP1;
 	f->flow_id = 123456789012ull;
 	f->time_ns = 1795325484000000000ull;
@@ -483,6 +488,8 @@ static void test_bad_l4_fields(void **unused)
 		{ "tunip",
 		  "l4 record 1: tunnel addresses missing, or not both 4 or both 16 bytes" },
 		{ "big", "l4 record 1: a 64-bit counter above 2^63-1" },
+		{ "nic", "l4 record 1: capture_nic longer than 15 bytes or with a NUL" },
+		{ "nicnul", "l4 record 1: capture_nic longer than 15 bytes or with a NUL" },
 	};
 	Flowscope__Wire__V1__Batch b = FLOWSCOPE__WIRE__V1__BATCH__INIT;
 	Flowscope__Wire__V1__L4Record r[2], *rp[2] = { &r[0], &r[1] };
@@ -540,6 +547,12 @@ static void test_bad_l4_fields(void **unused)
 				p->tunnel_ip_1 = r[0].addr_0;
 		} else if (!strcmp(f, "big"))
 			p->has_byte_tx = 1, p->byte_tx = (uint64_t)INT64_MAX + 1;
+		else if (!strcmp(f, "nic"))
+			p->has_capture_nic = 1,
+			p->capture_nic = (ProtobufCBinaryData){ 16, (uint8_t *)"0123456789abcdef" };
+		else if (!strcmp(f, "nicnul"))
+			p->has_capture_nic = 1,
+			p->capture_nic = (ProtobufCBinaryData){ 3, (uint8_t *)"a\0b" };
 		z = pack_batch(&b, &zlen, true);
 		if (!cases[i].err) {
 			assert_int_equal(decode(z, zlen, WIRE_MAX_DECODED, err), 0);
