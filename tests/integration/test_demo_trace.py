@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "demo"))
 import demo  # noqa: E402  (demo/demo.py)
 
 REQUESTS = 200
-CONCURRENCY = 50
+CONCURRENCY = 200
 # Node.js writes one INCR per checkout on its one Redis connection, and redis-server reads
 # what has arrived in one read: up to CONCURRENCY commands of 27 bytes. The default
 # capture size (1024 bytes per syscall) cuts such a read, and the commands past the cut
