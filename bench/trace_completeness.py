@@ -10,9 +10,12 @@ out without the assembler (as tests/integration/test_demo_trace.py does: the che
 in the URL, tcp_seq pairs, the handler threads of the Python and Ruby services, Node's
 one-turn write order) and GET /v1/trace?id=<its gateway s-p>. A trace counts as complete
 when it is exactly that tree: the same 12 spans, each under the same parent, no span of
-another request. The misses are sorted by cause.
+another request. The misses are sorted by cause. With --packets the agent also captures
+packets on every veth and the bridge, and the exact tree is 29 spans: each exchange's
+network spans (c, rest or c-nd, s) between its c-p and its s-p.
 
-    bench/trace_completeness.py [--loads 50,100,200,400] [--requests 1000] [--agent-arg=ARG]
+    bench/trace_completeness.py [--loads 50,100,200,400] [--requests 1000] [--packets]
+                                [--agent-arg=ARG]
 
 Needs root and what the demo needs (scripts/install-deps.sh --test), and build/ (make).
 One demo at a time: do not run it beside `make demo` or test_demo_trace.py.
@@ -34,7 +37,7 @@ sys.path.insert(0, str(ROOT / "demo"))
 import demo  # noqa: E402
 from conftest import Agent, Server  # noqa: E402
 
-COLS = ("_id", "observation_point", "ip4_0", "client_port", "ip4_1", "server_port",
+COLS = ("_id", "observation_point", "capture_nic", "ip4_0", "client_port", "ip4_1", "server_port",
         "req_tcp_seq", "resp_tcp_seq", "process_id_0", "process_id_1", "syscall_thread_0",
         "syscall_thread_1", "request_resource", "start_time", "end_time", "type")
 
@@ -50,13 +53,29 @@ def service_of(r):
     return None
 
 
-def expected_trees(rows, first, count):
-    """{checkout i: {_id: parent _id or None}} for each checkout whose 12 records are all
-    there; {i: "the missing hop"} for the others (the derivation of test_demo_trace.py,
-    counting what it cannot find instead of failing)."""
+# With --packets: where each hop is seen on the wire, in the order a request crosses the
+# interfaces (as tests/integration/test_demo_trace.py's PACKET_HOPS).
+def _nic(name):
+    return f"{demo.PREFIX}-{name}-h"
+
+
+PACKET_HOPS = {"gw": [("c-nd", demo.BRIDGE), ("s", _nic("gw"))]}
+for _svc, _client in (("front", "gw"), ("cart", "front"), ("orders", "front"),
+                      ("redis", "cart"), ("pg", "orders")):
+    PACKET_HOPS[_svc] = [("c", _nic(_client)), ("rest", demo.BRIDGE), ("s", _nic(_svc))]
+
+
+def expected_trees(rows, first, count, packets=False):
+    """{checkout i: {_id: parent _id or None}} for each checkout whose 12 records (29 with
+    packets) are all there; {i: "the missing hop"} for the others (the derivation of
+    test_demo_trace.py, counting what it cannot find instead of failing)."""
     hop = collections.defaultdict(list)
     by_pair = collections.defaultdict(list)
+    wire = collections.defaultdict(list)
     for r in rows:
+        if r["observation_point"] not in ("c-p", "s-p"):
+            wire[(r["ip4_0"], r["client_port"], r["req_tcp_seq"])].append(r)
+            continue
         hop[(r["observation_point"], service_of(r))].append(r)
         if r["observation_point"] == "s-p":
             by_pair[(r["ip4_0"], r["client_port"], r["req_tcp_seq"])].append(r)
@@ -73,6 +92,15 @@ def expected_trees(rows, first, count):
     def server_of(c, what):
         return only(by_pair.get((c["ip4_0"], c["client_port"], c["req_tcp_seq"]), []),
                     f"s-p {what}")
+
+    def wire_of(c):
+        order = PACKET_HOPS[service_of(c)]
+        got = wire.get((c["ip4_0"], c["client_port"], c["req_tcp_seq"]), [])
+        where = sorted((n["observation_point"], n["capture_nic"]) for n in got)
+        if where != sorted(order):
+            raise NotCaptured(f"packets {service_of(c)}: {where}")
+        return sorted(got, key=lambda n: order.index((n["observation_point"],
+                                                       n["capture_nic"])))
 
     def calls_on_thread(s, svc):
         return only([c for c in hop[("c-p", svc)]
@@ -101,6 +129,15 @@ def expected_trees(rows, first, count):
                     (cart, to_cart), (incr, cart), (server_of(incr, "redis"), incr),
                     (to_orders, front), (orders, to_orders), (query, orders),
                     (server_of(query, "pg"), query)]
+            if packets:  # each exchange's network spans between its c-p and its s-p
+                full = []
+                for r, parent in tree:
+                    if r["observation_point"] == "s-p":
+                        for n in wire_of(parent):
+                            full.append((n, parent))
+                            parent = n
+                    full.append((r, parent))
+                tree = full
             out[i] = {r["_id"]: (p["_id"] if p else None) for r, p in tree}
         except NotCaptured as e:
             out[i] = str(e)
@@ -126,7 +163,7 @@ def load(requests, concurrency):
         return list(pool.map(checkout, range(requests)))
 
 
-def one_load(concurrency, requests, capture_bytes, agent_args, keep):
+def one_load(concurrency, requests, capture_bytes, agent_args, keep, packets):
     """One fresh run at this load; returns a dict of figures and causes."""
     d = pathlib.Path(tempfile.mkdtemp(prefix="flowscope-tcomp-"))
     d.chmod(0o755)
@@ -137,7 +174,9 @@ def one_load(concurrency, requests, capture_bytes, agent_args, keep):
             srv = Server(d)
             agent = Agent(d, "--server", srv.url, "--agent-id", "trace-completeness",
                           "--batch-interval", "200ms", "--capture-bytes", str(capture_bytes),
-                          "--max-pending", str(demo.MAX_PENDING), *agent_args)
+                          "--max-pending", str(demo.MAX_PENDING),
+                          *(["--interface", f"{demo.PREFIX}-*"] if packets else []),
+                          *agent_args)
             t0 = time.monotonic()
             results = load(requests, concurrency)
             res["seconds"] = time.monotonic() - t0
@@ -149,8 +188,9 @@ def one_load(concurrency, requests, capture_bytes, agent_args, keep):
         # One query per hop and side (one row per checkout each): a query answers at
         # most the server's max_rows (10000).
         rows = []
+        points = ("c-p", "s-p") + (("c", "c-nd", "rest", "s") if packets else ())
         for addr, port in demo.SERVICES.values():
-            for obs in ("c-p", "s-p"):
+            for obs in points:
                 sql = (f"SELECT {', '.join(COLS)} FROM l7_flow_log WHERE ip4_1 = '{addr}' "
                        f"AND server_port = {port} AND observation_point = '{obs}'")
                 status, body = srv.json("POST", "/v1/query", json.dumps({"sql": sql}),
@@ -160,7 +200,7 @@ def one_load(concurrency, requests, capture_bytes, agent_args, keep):
                 rows += [dict(zip(COLS, v)) for v in body["values"]]
         rows.sort(key=lambda r: r["start_time"])
         res["records"] = len(rows)
-        want = expected_trees(rows, 0, requests)
+        want = expected_trees(rows, 0, requests, packets)
         by_id = {r["_id"]: r for r in rows}
         causes, examples, exact = collections.Counter(), {}, 0
         t0 = time.monotonic()
@@ -170,7 +210,8 @@ def one_load(concurrency, requests, capture_bytes, agent_args, keep):
             elif isinstance(tree, str):
                 cause = f"not captured ({tree})"
             else:
-                [gw] = [k for k, p in tree.items() if p is not None and tree[p] is None]
+                [gw] = [k for k in tree if by_id[k]["observation_point"] == "s-p" and
+                        service_of(by_id[k]) == "gw"]
                 status, body = srv.json("GET", f"/v1/trace?id={gw}")
                 if status != 200:
                     cause = f"GET /v1/trace: {status}"
@@ -217,6 +258,9 @@ def main():
     ap.add_argument("--agent-arg", action="append", default=[], metavar="ARG",
                     help="one more agent argument (repeatable), e.g. --agent-arg=--max-pending=64 (the default without the demo)")
     ap.add_argument("--keep", action="store_true", help="keep each run's data and logs")
+    ap.add_argument("--packets", action="store_true",
+                    help="the agent captures packets on the demo's veths and bridge too: "
+                         "29-span trees")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("trace_completeness: run as root (the demo's network namespaces, eBPF)")
@@ -230,7 +274,7 @@ def main():
             sys.exit(f"trace_completeness: {demo.BRIDGE} exists: another demo is running")
         n = max(args.requests, c)
         print(f"load {c}: {n} checkouts ...", file=sys.stderr, flush=True)
-        r = one_load(c, n, args.capture_bytes, args.agent_arg, args.keep)
+        r = one_load(c, n, args.capture_bytes, args.agent_arg, args.keep, args.packets)
         rows.append(r)
         for cause, k in sorted(r["causes"].items()):
             print(f"  miss: {cause}: {k} (first: {r['examples'][cause]})", file=sys.stderr)

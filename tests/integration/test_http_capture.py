@@ -457,6 +457,56 @@ def test_vector_syscalls_udp_and_address_families(agent_factory, tmpdir_path, fa
     assert agent.stats["unclassified_events"] == 6  # the UDP datagrams
 
 
+MANY_IOV_SCRIPT = r"""
+import ctypes, os, socket, sys, threading
+ctypes.CDLL(None).prctl(15, sys.argv[2].encode(), 0, 0, 0)   # PR_SET_NAME
+ls = socket.socket(); ls.bind(("127.0.0.1", int(sys.argv[1]))); ls.listen(1)
+path = "/" + "p" * 300
+req = f"GET {path} HTTP/1.1\r\nHost: v\r\nX-Pad: {'x' * 200}\r\n\r\n".encode()
+resp = b"HTTP/1.1 200 OK\r\nContent-Length: 400\r\n\r\n" + b"b" * 400
+def serve():
+    c, _ = ls.accept()
+    got = b""
+    while not got.endswith(b"\r\n\r\n"):
+        got += c.recv(4096)
+    # sendmsg of one iovec per byte: 440 iovecs, as an event loop flushing queued writes
+    c.sendmsg([resp[i:i + 1] for i in range(len(resp))])
+    c.close()
+threading.Thread(target=serve).start()
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+# writev of one iovec per byte: more than 500 (the kernel takes up to 1024)
+n = os.writev(s.fileno(), [req[i:i + 1] for i in range(len(req))])
+assert n == len(req)
+got = b""
+while len(got) < len(resp):
+    got += s.recv(4096)
+s.close()
+print(len(req), len(resp))
+"""
+
+
+def test_many_iovecs(agent_factory, tmpdir_path):
+    """A request written with one writev of a byte per iovec (more than 500 iovecs) and
+    its response sent with one sendmsg of 440: both ends' records are whole (what an
+    event loop does when it flushes many queued messages at once: Node.js writev)."""
+    port = free_port()
+    script = tmpdir_path / "iov.py"
+    script.write_text(MANY_IOV_SCRIPT)
+    agent = agent_factory("--comm", "fs-iov", "--capture-bytes", "4096")
+    out = subprocess.run(["/usr/bin/python3", str(script), str(port), "fs-iov"], check=True,
+                         timeout=30, capture_output=True, text=True).stdout
+    req_len, resp_len = map(int, out.split())
+    assert req_len > 500
+    records = agent.stop()
+    assert sorted(r["observation_point"] for r in records) == ["c-p", "s-p"], records
+    for r in records:
+        assert r["request_resource"] == "/" + "p" * 300
+        assert r["request_length"] == req_len and r["response_length"] == resp_len
+        assert r["response_code"] == 200 and r["type"] == 2
+    assert agent.stats["drop_iov_limit"] == 0
+    assert agent.stats["kernel_truncated"] == 0
+
+
 EXPECT_SERVER = r"""
 import http.server, sys
 class H(http.server.BaseHTTPRequestHandler):

@@ -91,9 +91,9 @@ static void exchange(struct pktpath *p, uint8_t client_dir)
 
 #define SEND(to_server, flags, seq, ack, data)                                                     \
 	do {                                                                                       \
-		n = frame(f, to_server, flags, seq, ack, data);                                   \
+		n = frame(f, to_server, flags, seq, ack, data);                                    \
 		t += 1000000;                                                                      \
-		pktpath_frame(p, 1, f, (uint32_t)n, (uint32_t)n, t,                               \
+		pktpath_frame(p, 1, f, (uint32_t)n, (uint32_t)n, t,                                \
 			      to_server ? client_dir : server_dir);                                \
 	} while (0)
 	SEND(true, 0x02, c, 0, NULL);

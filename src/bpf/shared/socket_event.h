@@ -16,8 +16,9 @@
 #define FS_CAP_DEFAULT 1024
 #define FS_CAP_MAX     16384
 
-/* iovecs visited per readv/writev/sendmsg/recvmsg, and messages per sendmmsg/recvmmsg. */
-#define FS_MAX_IOV  16
+/* iovecs visited per readv/writev/sendmsg/recvmsg (the kernel's own limit, UIO_MAXIOV),
+ * and messages per sendmmsg/recvmmsg. */
+#define FS_MAX_IOV  1024
 #define FS_MAX_MMSG 8
 
 enum fs_event_type {
