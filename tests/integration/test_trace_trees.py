@@ -47,6 +47,8 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 http.server.ThreadingHTTPServer.daemon_threads = True
+# socketserver's default backlog of 5 drops SYNs of a burst: a 1 s retransmit.
+http.server.ThreadingHTTPServer.request_queue_size = 128
 http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 '''
 
@@ -91,6 +93,8 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 http.server.ThreadingHTTPServer.daemon_threads = True
+# socketserver's default backlog of 5 drops SYNs of a burst: a 1 s retransmit.
+http.server.ThreadingHTTPServer.request_queue_size = 128
 http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 '''
 
