@@ -30,8 +30,8 @@
 
 #include "store/store.h"
 
-#define TAG_LOCAL_TABLE		STORE_TAG_LOCAL_TABLE
-#define TAG_LOCAL_DEF_SLOTS	65536 /* 1.5 MiB: ids of a large cluster's day */
+#define TAG_LOCAL_TABLE	    STORE_TAG_LOCAL_TABLE
+#define TAG_LOCAL_DEF_SLOTS 65536 /* 1.5 MiB: ids of a large cluster's day */
 
 struct tag_local;
 
