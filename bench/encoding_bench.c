@@ -14,7 +14,8 @@
  *   cb  ClickHouse, tags as String columns;
  *   cc  ClickHouse, tags as LowCardinality(String) columns;
  *   cd  (--dense) ClickHouse, SmartEncoded with dense ids;
- *   ce, cl  ClickHouse, the ids of ca in Int64 (not Nullable) or LowCardinality(Int64);
+ *   ce, cn  ClickHouse, the ids of ca in Int64 or in Nullable(Int64) (the store's type
+ *           before LowCardinality(Int64));
  *   s0, c0  no tag columns at all: the baseline that tells what the tags themselves cost.
  * The SQLite variants are written here, not through store_write_batch (whose records have
  * no tag ids yet), with the store's settings: WAL, synchronous=FULL, its cache and
@@ -664,14 +665,15 @@ static void row_gen(const struct dataset *d, uint64_t i, uint64_t n, struct row 
 /* ---- variants ------------------------------------------------------------------------- */
 
 /* ENC_NONE: no tag columns at all, the baseline that tells what the tags cost. */
-/* ENC_IDS_INT64 / ENC_IDS_LOWCARD: the same ids in Int64 columns without Nullable, or in
- * LowCardinality(Int64) (ClickHouse only: what another column type would give). */
+/* ENC_IDS_INT64 / ENC_IDS_NULLABLE: the same ids in Int64 columns, or in Nullable(Int64)
+ * (the store's columns before LowCardinality(Int64)) (ClickHouse only: what another column type
+ * would give). */
 enum encoding {
 	ENC_NONE,
 	ENC_IDS,
 	ENC_DENSE,
 	ENC_IDS_INT64,
-	ENC_IDS_LOWCARD,
+	ENC_IDS_NULLABLE,
 	ENC_STRING,
 	ENC_LOWCARD,
 };
@@ -710,16 +712,16 @@ static struct variant variants[] = {
 	  .what = "ClickHouse, SmartEncoded, Int64 (not Nullable)",
 	  .ch = true,
 	  .enc = ENC_IDS_INT64 },
-	{ .code = "cl",
-	  .what = "ClickHouse, SmartEncoded, LowCardinality(Int64)",
+	{ .code = "cn",
+	  .what = "ClickHouse, SmartEncoded, Nullable(Int64) (before)",
 	  .ch = true,
-	  .enc = ENC_IDS_LOWCARD },
+	  .enc = ENC_IDS_NULLABLE },
 };
 
 static bool encoded(const struct variant *v)
 {
 	return v->enc == ENC_IDS || v->enc == ENC_DENSE || v->enc == ENC_IDS_INT64 ||
-	       v->enc == ENC_IDS_LOWCARD;
+	       v->enc == ENC_IDS_NULLABLE;
 }
 
 static int64_t tag_value(const struct variant *v, const struct tag *t)
@@ -1593,9 +1595,9 @@ static const char *ch_type(enum schema_type t)
 static int ch_create_l7(struct ch_http *h, const char *db, const struct variant *v)
 {
 	const struct schema_table *t = schema_find_table("flow_log", "l7_flow_log");
-	const char *id_type = v->enc == ENC_IDS_INT64	  ? "Int64"
-			      : v->enc == ENC_IDS_LOWCARD ? "LowCardinality(Int64)"
-							  : NULL;
+	const char *id_type = v->enc == ENC_IDS_INT64	   ? "Int64"
+			      : v->enc == ENC_IDS_NULLABLE ? "Nullable(Int64)"
+							   : NULL;
 	char names[MAX_TAG_COLS][48];
 	bool text[MAX_TAG_COLS];
 	size_t nt = encoded(v) ? 0 : tag_cols(v, names, text);
@@ -1799,9 +1801,9 @@ static int ch_run(struct variant *v, const struct run_cfg *c)
 			fprintf(stderr, "clickhouse store_open %s: %s\n", url, strerror(-rc));
 		store_close(st);
 		/* ... but for the variants that try another column type for the ids */
-		if (!rc && (v->enc == ENC_IDS_INT64 || v->enc == ENC_IDS_LOWCARD))
+		if (!rc && (v->enc == ENC_IDS_INT64 || v->enc == ENC_IDS_NULLABLE))
 			rc = ch_exec(h, db, NULL, "DROP TABLE l7_flow_log", NULL, 0, NULL);
-		if (!rc && (v->enc == ENC_IDS_INT64 || v->enc == ENC_IDS_LOWCARD))
+		if (!rc && (v->enc == ENC_IDS_INT64 || v->enc == ENC_IDS_NULLABLE))
 			rc = ch_create_l7(h, db, v);
 	} else {
 		snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
@@ -1935,11 +1937,11 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: encoding_bench [--rows N] [--batch N] [--ch-batch N] [--runs N] "
 		"[--seed S] [--dir DIR] [--variants s0,sa,sb,c0,ca,cb,cc] [--dense] [--keep]\n"
-		"  variants: s0/sa/sb/sd SQLite no tags/ids/strings/dense ids; "
-		"c0/ca/cb/cc/cd/ce/cl "
-		"ClickHouse no tags/ids/String/LowCardinality(String)/dense ids/ids in Int64/ids "
-		"in "
-		"LowCardinality(Int64); --dense adds sd and cd\n"
+		"  variants: s0/sa/sb/sd SQLite no tags/the store's ids/strings/dense ids; "
+		"c0/ca/cb/cc/cd/ce/cn ClickHouse no tags/the store's ids/String/"
+		"LowCardinality(String)/dense ids/ids in Int64/ids in Nullable(Int64); --dense "
+		"adds "
+		"sd and cd\n"
 		"  ClickHouse at $FLOWSCOPE_TEST_CLICKHOUSE (chserver.py sets it), its pid at "
 		"$FLOWSCOPE_TEST_CLICKHOUSE_PID\n");
 }
@@ -2073,22 +2075,24 @@ int main(int argc, char **argv)
 	       c.runs);
 	ratio_line("SQLite, plain strings / SmartEncoded (sb/sa)", find_variant("sb"),
 		   find_variant("sa"), find_variant("s0"));
-	ratio_line("SQLite, 63-bit ids / dense ids (sa/sd)", find_variant("sa"), find_variant("sd"),
-		   find_variant("s0"));
+	ratio_line("SQLite, the store / the bench's dense ids (sa/sd)", find_variant("sa"),
+		   find_variant("sd"), find_variant("s0"));
 	ratio_line("SQLite, plain strings / dense ids (sb/sd)", find_variant("sb"),
 		   find_variant("sd"), find_variant("s0"));
 	ratio_line("ClickHouse, String / SmartEncoded (cb/ca)", find_variant("cb"),
 		   find_variant("ca"), find_variant("c0"));
 	ratio_line("ClickHouse, LowCardinality / SmartEncoded (cc/ca)", find_variant("cc"),
 		   find_variant("ca"), find_variant("c0"));
-	ratio_line("ClickHouse, 63-bit ids / dense ids (ca/cd)", find_variant("ca"),
-		   find_variant("cd"), find_variant("c0"));
+	ratio_line("ClickHouse, 63-bit / dense ids (ca/cd)", find_variant("ca"), find_variant("cd"),
+		   find_variant("c0"));
 	ratio_line("ClickHouse, String / dense ids (cb/cd)", find_variant("cb"), find_variant("cd"),
 		   find_variant("c0"));
 	ratio_line("ClickHouse, String / ids in Int64 (cb/ce)", find_variant("cb"),
 		   find_variant("ce"), find_variant("c0"));
-	ratio_line("ClickHouse, String / LowCardinality(Int64) ids (cb/cl)", find_variant("cb"),
-		   find_variant("cl"), find_variant("c0"));
+	ratio_line("ClickHouse, String / Nullable(Int64) ids, before (cb/cn)", find_variant("cb"),
+		   find_variant("cn"), find_variant("c0"));
+	ratio_line("ClickHouse, Nullable(Int64) / LowCardinality(Int64) ids (cn/ca)",
+		   find_variant("cn"), find_variant("ca"), find_variant("c0"));
 	/* Every variant must give the same answer. */
 	for (size_t i = 0; i < ARRAY_SIZE(variants); i++) {
 		struct variant *v = &variants[i];
