@@ -2134,6 +2134,69 @@ static void test_clickhouse_upgrade(void **state)
 	assert_null(f->s);
 }
 
+/* The ClickHouse type of l7_flow_log's column col ("" when there is none). */
+static void ch_col_type(struct fixture *f, const char *col, char *out, size_t cap)
+{
+	struct store_value p = { .type = STORE_TEXT, .s = col, .len = strlen(col) };
+	struct result *r =
+		query(f->s,
+		      "SELECT type FROM system.columns WHERE database = currentDatabase() "
+		      "AND table = 'l7_flow_log' AND name = ?",
+		      &p, 1, 0, 0);
+
+	snprintf(out, cap, "%s", r->nrows ? r->cells[0][0].s : "");
+	result_free(r);
+}
+
+/*
+ * ClickHouse only: tag id and kind columns are LowCardinality(Int64), also when open adds
+ * one a table lacks; a table an older flowscope made, with Nullable(Int64) tag columns,
+ * opens and stores and reads ids the same, keeping its type.
+ */
+static void test_clickhouse_tag_types(void **state)
+{
+	struct fixture *f = *state;
+	const struct schema_table *t = schema_find_table("flow_log", "l7_flow_log");
+	struct l7_record r7;
+	struct result *r;
+	char type[64];
+
+	if (!f->be->by_url)
+		return;
+	reopen(f, 0);
+	for (size_t i = 0; i < t->ncolumns; i++) {
+		ch_col_type(f, t->columns[i].name, type, sizeof(type));
+		assert_string_equal(type, (t->columns[i].flags & SCHEMA_F_FEW)
+						  ? "LowCardinality(Int64)"
+					  : !strcmp(t->columns[i].name, "time") ? "Int64"
+					  : t->columns[i].type == SCHEMA_INT	? "Nullable(Int64)"
+					  : t->columns[i].type == SCHEMA_REAL ? "Nullable(Float64)"
+									      : "Nullable(String)");
+	}
+	store_close(f->s);
+	f->s = NULL;
+	ch_exec_in_db(f, "ALTER TABLE l7_flow_log DROP COLUMN pod_id_1");
+	ch_exec_in_db(f, "ALTER TABLE l7_flow_log ADD COLUMN pod_id_1 Nullable(Int64) AFTER "
+			 "pod_node_id_1");
+	ch_exec_in_db(f, "ALTER TABLE l7_flow_log DROP COLUMN pod_id_0");
+	reopen(f, 0);
+	ch_col_type(f, "pod_id_1", type, sizeof(type));
+	assert_string_equal(type, "Nullable(Int64)");
+	ch_col_type(f, "pod_id_0", type, sizeof(type));
+	assert_string_equal(type, "LowCardinality(Int64)");
+	rec_basic(&r7, (uint64_t)(DAY0 * DAY_S + 10), 1);
+	r7.tags[0].pod = 5;
+	r7.tags[1].pod = INT64_MAX;
+	assert_int_equal(store_write_batch(f->s, &r7, 1), STORE_OK);
+	r = query(f->s, "SELECT pod_id_0, pod_id_1, pod_ns_id_1 FROM l7_flow_log", NULL, 0, 0, 0);
+	assert_int_equal(r->nrows, 1);
+	assert_int_equal(r->cells[0][0].i, 5);
+	assert_int_equal(r->cells[0][1].i, INT64_MAX);
+	assert_int_equal(r->cells[0][2].type, STORE_INT);
+	assert_int_equal(r->cells[0][2].i, 0);
+	result_free(r);
+}
+
 /* SQLite only: a database as schema version 3 left it (no network tables) is upgraded on
  * open, keeping its rows and its sources' seqs, and gains the four empty tables. */
 static void test_sqlite_upgrade_from_v3(void **state)
@@ -2413,6 +2476,7 @@ static const struct {
 	{ "net_retention_and_time_range", test_net_retention_and_time_range },
 	{ "sqlite_upgrade_from_v3", test_sqlite_upgrade_from_v3 },
 	{ "sqlite_upgrade_from_v5", test_sqlite_upgrade_from_v5 },
+	{ "clickhouse_tag_types", test_clickhouse_tag_types },
 	{ "sqlite_local_ids", test_sqlite_local_ids },
 	{ "clickhouse_upgrade", test_clickhouse_upgrade },
 };
