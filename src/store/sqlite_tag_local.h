@@ -31,7 +31,7 @@
 #include "store/store.h"
 
 #define TAG_LOCAL_TABLE	    STORE_TAG_LOCAL_TABLE
-#define TAG_LOCAL_DEF_SLOTS 65536 /* 1.5 MiB: ids of a large cluster's day */
+#define TAG_LOCAL_DEF_SLOTS 65536 /* 2 MiB (32 bytes a slot): ids of a large cluster's day */
 
 struct tag_local;
 
