@@ -215,18 +215,35 @@ int tag_local_expire(struct tag_local *tl, int64_t last_day)
 	return rc;
 }
 
-int tag_local_convert(sqlite3 *db, const char *part, int64_t day, const char *col)
+int tag_local_convert(sqlite3 *db, const char *part, int64_t day, const char *const *cols,
+		      size_t ncols)
 {
-	/* Numbers for the column's ids (their day raised to this partition's), then the
-	 * column rewritten to them; NULL (a row older than the column) stays NULL. */
-	char *sql = sqlite3_mprintf(
-		"INSERT INTO \"" TAG_LOCAL_TABLE "\" (\"id\", \"day\") SELECT DISTINCT \"%w\", "
-		"%lld FROM \"%w\" WHERE \"%w\" != 0 ON CONFLICT (\"id\") DO UPDATE SET \"day\" = "
-		"max(\"day\", excluded.\"day\"); UPDATE \"%w\" SET \"%w\" = (SELECT \"lid\" FROM "
-		"\"" TAG_LOCAL_TABLE "\" WHERE \"id\" = \"%w\".\"%w\") WHERE \"%w\" != 0",
-		col, (long long)day, part, col, part, col, part, col, col);
+	sqlite3_str *q = sqlite3_str_new(db);
+	char *sql;
 	int rc;
 
+	/* Numbers for the columns' ids not numbered yet (no upsert: a conflict would still
+	 * use up an AUTOINCREMENT number), their day raised to this partition's... */
+	for (size_t i = 0; i < ncols; i++) {
+		sqlite3_str_appendf(q,
+				    "INSERT INTO \"" TAG_LOCAL_TABLE "\" (\"id\", \"day\") SELECT "
+				    "DISTINCT \"%w\", %lld FROM \"%w\" WHERE \"%w\" != 0 AND "
+				    "\"%w\" NOT IN (SELECT \"id\" FROM \"" TAG_LOCAL_TABLE "\"); "
+				    "UPDATE \"" TAG_LOCAL_TABLE "\" SET \"day\" = %lld WHERE "
+				    "\"day\" < %lld AND \"id\" IN (SELECT \"%w\" FROM \"%w\"); ",
+				    cols[i], (long long)day, part, cols[i], cols[i], (long long)day,
+				    (long long)day, cols[i], part);
+	}
+	/* ... then every row rewritten once, all its columns at a time (NULL, a row older
+	 * than the columns, stays NULL). */
+	sqlite3_str_appendf(q, "UPDATE \"%w\" SET ", part);
+	for (size_t i = 0; i < ncols; i++)
+		sqlite3_str_appendf(q,
+				    "%s\"%w\" = CASE WHEN \"%w\" != 0 THEN (SELECT \"lid\" FROM "
+				    "\"" TAG_LOCAL_TABLE "\" WHERE \"id\" = \"%w\".\"%w\") ELSE "
+				    "\"%w\" END",
+				    i ? ", " : "", cols[i], cols[i], part, cols[i], cols[i]);
+	sql = sqlite3_str_finish(q);
 	if (!sql)
 		return SQLITE_NOMEM;
 	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);

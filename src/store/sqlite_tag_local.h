@@ -63,10 +63,11 @@ void tag_local_reset(struct tag_local *tl);
  * caller's transaction, and forget the cache. SQLite rc. */
 int tag_local_expire(struct tag_local *tl, int64_t last_day);
 
-/* Version 6 migration: the 63-bit ids in column col of partition part (of UTC day day)
- * replaced by their local numbers, made as needed. Inside the caller's transaction, with
- * no tag_local mapper caching (create the store's after). SQLite rc. */
-int tag_local_convert(sqlite3 *db, const char *part, int64_t day, const char *col);
+/* Version 6 migration: the 63-bit ids in columns cols[0..ncols) of partition part (of UTC
+ * day day) replaced by their local numbers, made as needed, in one pass over its rows.
+ * Inside the caller's transaction, before any mapper caches numbers. SQLite rc. */
+int tag_local_convert(sqlite3 *db, const char *part, int64_t day, const char *const *cols,
+		      size_t ncols);
 
 void tag_local_stats(const struct tag_local *tl, struct tag_local_stats *out);
 

@@ -1047,21 +1047,24 @@ static int migrate_v5(struct store_sqlite *q)
 static int migrate_v6(struct store_sqlite *q)
 {
 	struct sq_table *fact[2] = { q->l7, q->l4 };
+	const char *cols[2 * STORE_TAG_NCOLS];
 	char part[128];
 	int rc = tag_local_create_table(q->wdb);
 
 	for (size_t f = 0; f < 2 && !rc; f++) {
 		struct sq_table *tb = fact[f];
+		size_t n = 0;
 
+		for (size_t c = 0; c < tb->t->ncolumns && n < ARRAY_SIZE(cols); c++)
+			if (tb->t->columns[c].flags & SCHEMA_F_TAG_ID)
+				cols[n++] = tb->t->columns[c].name;
 		rc = partitions_load(q, tb);
 		for (size_t d = 0; d < tb->ndays && !rc; d++) {
 			partition_name(tb, tb->days[d], part, sizeof(part));
 			/* a partition older than version 5 gains the columns first (NULL) */
 			rc = partition_add_columns(q, tb, part);
-			for (size_t c = 0; c < tb->t->ncolumns && !rc; c++)
-				if (tb->t->columns[c].flags & SCHEMA_F_TAG_ID)
-					rc = tag_local_convert(q->wdb, part, tb->days[d],
-							       tb->t->columns[c].name);
+			if (!rc)
+				rc = tag_local_convert(q->wdb, part, tb->days[d], cols, n);
 		}
 	}
 	return rc;

@@ -2364,7 +2364,9 @@ static void test_sqlite_upgrade_from_v5(void **state)
 			 SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(count(f->s = reopen(f, 0), "SELECT max(version) FROM schema_version"), 6);
+	/* 26 distinct ids: numbers 1..26, none used up */
 	assert_int_equal(count(f->s, "SELECT count(*) FROM " STORE_TAG_LOCAL_TABLE), 26);
+	assert_int_equal(count(f->s, "SELECT max(lid) FROM " STORE_TAG_LOCAL_TABLE), 26);
 	r = query(f->s, "SELECT * FROM l7_flow_log", NULL, 0, 0, 0);
 	assert_int_equal(r->nrows, 1);
 	assert_int_equal(decode_local_ids(f->s, r, "l7_flow_log"), 26);
