@@ -14,7 +14,8 @@
  *   cb  ClickHouse, tags as String columns;
  *   cc  ClickHouse, tags as LowCardinality(String) columns;
  *   cd  (--dense) ClickHouse, SmartEncoded with dense ids;
- *   ce, cl  ClickHouse, the ids of ca in Int64 (not Nullable) or LowCardinality(Int64);
+ *   ce, cn  ClickHouse, the ids of ca in Int64 or in Nullable(Int64) (the store's type
+ *           before LowCardinality(Int64));
  *   s0, c0  no tag columns at all: the baseline that tells what the tags themselves cost.
  * The SQLite variants are written here, not through store_write_batch (whose records have
  * no tag ids yet), with the store's settings: WAL, synchronous=FULL, its cache and
@@ -53,7 +54,10 @@
 
 #include "agent/record.h"
 #include "common/tag_id.h"
+#include "common/tag_set.h"
 #include "proto/proto.h"
+#include "query/sql.h"
+#include "query/tag_names.h"
 #include "store/ch_format.h"
 #include "store/ch_http.h"
 #include "store/rowid.h"
@@ -661,14 +665,15 @@ static void row_gen(const struct dataset *d, uint64_t i, uint64_t n, struct row 
 /* ---- variants ------------------------------------------------------------------------- */
 
 /* ENC_NONE: no tag columns at all, the baseline that tells what the tags cost. */
-/* ENC_IDS_INT64 / ENC_IDS_LOWCARD: the same ids in Int64 columns without Nullable, or in
- * LowCardinality(Int64) (ClickHouse only: what another column type would give). */
+/* ENC_IDS_INT64 / ENC_IDS_NULLABLE: the same ids in Int64 columns, or in Nullable(Int64)
+ * (the store's columns before LowCardinality(Int64)) (ClickHouse only: what another column type
+ * would give). */
 enum encoding {
 	ENC_NONE,
 	ENC_IDS,
 	ENC_DENSE,
 	ENC_IDS_INT64,
-	ENC_IDS_LOWCARD,
+	ENC_IDS_NULLABLE,
 	ENC_STRING,
 	ENC_LOWCARD,
 };
@@ -686,12 +691,12 @@ struct variant {
 
 static struct variant variants[] = {
 	{ .code = "s0", .what = "SQLite, no tags (baseline)", .enc = ENC_NONE },
-	{ .code = "sa", .what = "SQLite, SmartEncoded (63-bit ids)", .enc = ENC_IDS },
+	{ .code = "sa", .what = "SQLite, SmartEncoded (the store: local numbers)", .enc = ENC_IDS },
 	{ .code = "sb", .what = "SQLite, plain strings", .enc = ENC_STRING },
 	{ .code = "sd", .what = "SQLite, SmartEncoded (dense ids)", .enc = ENC_DENSE },
 	{ .code = "c0", .what = "ClickHouse, no tags (baseline)", .ch = true, .enc = ENC_NONE },
 	{ .code = "ca",
-	  .what = "ClickHouse, SmartEncoded (63-bit ids)",
+	  .what = "ClickHouse, SmartEncoded (the store: LowCardinality(Int64))",
 	  .ch = true,
 	  .enc = ENC_IDS },
 	{ .code = "cb", .what = "ClickHouse, String", .ch = true, .enc = ENC_STRING },
@@ -707,16 +712,16 @@ static struct variant variants[] = {
 	  .what = "ClickHouse, SmartEncoded, Int64 (not Nullable)",
 	  .ch = true,
 	  .enc = ENC_IDS_INT64 },
-	{ .code = "cl",
-	  .what = "ClickHouse, SmartEncoded, LowCardinality(Int64)",
+	{ .code = "cn",
+	  .what = "ClickHouse, SmartEncoded, Nullable(Int64) (before)",
 	  .ch = true,
-	  .enc = ENC_IDS_LOWCARD },
+	  .enc = ENC_IDS_NULLABLE },
 };
 
 static bool encoded(const struct variant *v)
 {
 	return v->enc == ENC_IDS || v->enc == ENC_DENSE || v->enc == ENC_IDS_INT64 ||
-	       v->enc == ENC_IDS_LOWCARD;
+	       v->enc == ENC_IDS_NULLABLE;
 }
 
 static int64_t tag_value(const struct variant *v, const struct tag *t)
@@ -1183,7 +1188,7 @@ static int sq_run(struct variant *v, const struct run_cfg *rc_)
 	const char *cols[L7C__MAX + MAX_TAG_COLS];
 	char names[MAX_TAG_COLS][48], dir[512];
 	bool text[MAX_TAG_COLS];
-	size_t nt = tag_cols(v, names, text), ncols = L7C__MAX + nt;
+	size_t nt = tag_cols(v, names, text), ncols = L7C_TAGS_0 + nt;
 	struct store_value vals[L7C__MAX + MAX_TAG_COLS];
 	struct store_addr_buf ab;
 	struct row *buf = xcalloc(rc_->batch, sizeof(*buf));
@@ -1192,10 +1197,11 @@ static int sq_run(struct variant *v, const struct run_cfg *rc_)
 	double c0, w0;
 	int rc;
 
-	for (size_t i = 0; i < L7C__MAX; i++)
+	/* store_l7_row()'s columns but its tag block, which the variant's own columns replace */
+	for (size_t i = 0; i < L7C_TAGS_0; i++)
 		cols[i] = store_l7_col_names[i];
 	for (size_t i = 0; i < nt; i++)
-		cols[L7C__MAX + i] = names[i];
+		cols[L7C_TAGS_0 + i] = names[i];
 	snprintf(dir, sizeof(dir), "%s/%s", rc_->dir, v->code);
 	rc = sq_open_db(&q, dir);
 	if (!rc)
@@ -1219,7 +1225,7 @@ static int sq_run(struct variant *v, const struct run_cfg *rc_)
 		rc = sq_exec(q.db, SQL_BEGIN);
 		for (size_t k = 0; k < n && !rc; k++) {
 			store_l7_row(&buf[k].r, written + k, vals, &ab);
-			tag_values(v, &buf[k], vals + L7C__MAX);
+			tag_values(v, &buf[k], vals + L7C_TAGS_0);
 			rc = sq_step(q.ins, vals, ncols);
 		}
 		if (!rc)
@@ -1257,6 +1263,250 @@ out:
 	sqlite3_close_v2(q.db);
 	if (!rc_->keep)
 		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(buf);
+	return rc ? -EIO : 0;
+}
+
+/* ---- SQLite through the store ------------------------------------------------------------ */
+
+/*
+ * `sa`: the product's path. Rows carry their tags (l7_record.tags, as the tagger fills
+ * them) and go through store_write_batch, which stores them as the SQLite store does
+ * (store-local numbers, flow_tag_tag_local); the dictionaries go through store_write_rows
+ * as the tagger's rows do; the query is the flowscope SQL translated by the query layer
+ * (SQLite dialect), run with store_query, and its pod ids named by tag_names as the
+ * server names them.
+ */
+static void side_tags(const struct side *sd, struct tag_set *ts)
+{
+	int64_t v[S__MAX];
+
+	for (int s = 0; s < S__MAX; s++)
+		v[s] = sd->t[s] ? sd->t[s]->id : 0;
+	*ts = (struct tag_set){
+		.host = v[S_HOST],
+		.gprocess = v[S_GPROCESS],
+		.container = v[S_CONTAINER],
+		.netns = v[S_NETNS],
+		.custom_service = v[S_CUSTOM_SERVICE],
+		.pod_cluster = v[S_POD_CLUSTER],
+		.pod_ns = v[S_POD_NS],
+		.pod_node = v[S_POD_NODE],
+		.pod = v[S_POD],
+		.pod_group = v[S_POD_GROUP],
+		.pod_service = v[S_POD_SERVICE],
+		.auto_service = v[S_AUTO_SERVICE],
+		.auto_instance = v[S_AUTO_INSTANCE],
+		.auto_service_type = sd->ast,
+		.auto_instance_type = sd->ait,
+	};
+}
+
+#define STORE_TAG_BATCH 4096
+
+static int store_write_dicts(struct store *st, const struct dataset *d)
+{
+	struct store_tag_row *tr = xcalloc(STORE_TAG_BATCH, sizeof(*tr));
+	size_t total = d->ntags + d->nlinks + d->nlabels, n = 0;
+	int rc = 0;
+
+#define SV_I(x) ((struct store_value){ .type = STORE_INT, .i = (x) })
+#define SV_T(x) ((struct store_value){ .type = STORE_TEXT, .s = (x), .len = strlen(x) })
+	for (size_t i = 0; i < total && !rc; i++) {
+		struct store_tag_row *r = &tr[n++];
+
+		memset(r, 0, sizeof(*r));
+		if (i < d->ntags) {
+			const struct tag *t = &d->tags[i];
+
+			*r = (struct store_tag_row){ STAG_DICT,
+						     { SV_I(DAY0), SV_I(t->id), SV_I(t->kind),
+						       SV_T(t->name), SV_T(t->key) } };
+		} else if (i < d->ntags + d->nlinks) {
+			const struct link *l = &d->links[i - d->ntags];
+
+			*r = (struct store_tag_row){ STAG_LINK,
+						     { SV_I(DAY0), SV_I(l->id->id),
+						       SV_I(l->attr->kind), SV_I(l->attr->id) } };
+		} else {
+			const struct label *l = &d->labels[i - d->ntags - d->nlinks];
+
+			*r = (struct store_tag_row){ STAG_LABEL,
+						     { SV_I(DAY0), SV_I(l->id->id), SV_T(l->key),
+						       SV_T(l->value) } };
+		}
+		if (n == STORE_TAG_BATCH || i + 1 == total) {
+			struct store_batch b = { .tags = tr, .ntags = n };
+
+			rc = store_write_rows(st, NULL, &b) == STORE_OK ? 0 : -EIO;
+			n = 0;
+		}
+	}
+#undef SV_I
+#undef SV_T
+	free(tr);
+	return rc;
+}
+
+struct pod_row {
+	int64_t id;
+	long long n;
+	double lat;
+	char *name;
+};
+
+struct pod_rows {
+	struct pod_row r[4096];
+	size_t n;
+};
+
+static int collect_pod_row(void *ctx, const struct store_value *v, size_t ncols)
+{
+	struct pod_rows *pr = ctx;
+
+	if (ncols < 3 || pr->n == ARRAY_SIZE(pr->r))
+		return -E2BIG;
+	pr->r[pr->n++] =
+		(struct pod_row){ .id = v[0].type == STORE_INT ? v[0].i : 0,
+				  .n = v[1].i,
+				  .lat = v[2].type == STORE_REAL ? v[2].d : (double)v[2].i };
+	return 0;
+}
+
+static int cmp_pod_row(const void *a, const void *b)
+{
+	const struct pod_row *x = a, *y = b;
+
+	return strcmp(x->name ? x->name : "", y->name ? y->name : "");
+}
+
+static int store_query_pods(struct store *st, const struct query_args *qa, char *ans, size_t cap)
+{
+	char sql[512], err[256];
+	struct query_plan plan;
+	struct store_value params[8];
+	struct pod_rows *pr = xcalloc(1, sizeof(*pr));
+	struct tag_names *tn = tag_names_new(0, 0);
+	int64_t *ids = NULL;
+	char **names = NULL;
+	int rc;
+
+	/* The namespace and service names are the dataset's own (no quotes in them). */
+	snprintf(sql, sizeof(sql),
+		 "SELECT pod_0, count(*), avg(response_duration) FROM l7_flow_log WHERE "
+		 "pod_ns_0 = '%s' AND auto_service_1 = '%s' GROUP BY pod_0",
+		 qa->ns, qa->svc);
+	rc = query_translate(sql, "flow_log", &plan, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "query: %s\n", err);
+		goto out;
+	}
+	for (size_t i = 0; i < plan.nparams && i < ARRAY_SIZE(params); i++)
+		params[i] =
+			plan.params[i].type == QUERY_PARAM_TEXT
+				? (struct store_value){ .type = STORE_TEXT,
+							.s = plan.params[i].s,
+							.len = plan.params[i].len }
+				: (struct store_value){ .type = STORE_INT, .i = plan.params[i].i };
+	rc = store_query(st, plan.sql, params, plan.nparams, NULL, NULL, collect_pod_row, pr);
+	query_plan_free(&plan);
+	if (rc) {
+		fprintf(stderr, "query: %s\n", store_errmsg(st));
+		goto out;
+	}
+	/* the server's naming of a result's tag ids */
+	ids = xcalloc(pr->n + 1, sizeof(*ids));
+	names = xcalloc(pr->n + 1, sizeof(*names));
+	for (size_t i = 0; i < pr->n; i++)
+		ids[i] = pr->r[i].id;
+	rc = tag_names_lookup(tn, st, NULL, ids, pr->n, names);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < pr->n; i++)
+		pr->r[i].name = names[i];
+	qsort(pr->r, pr->n, sizeof(pr->r[0]), cmp_pod_row);
+	ans[0] = 0;
+	for (size_t i = 0; i < pr->n; i++)
+		answer_add(ans, cap, pr->r[i].name ? pr->r[i].name : "", pr->r[i].n, pr->r[i].lat);
+out:
+	for (size_t i = 0; names && i < pr->n; i++)
+		free(names[i]);
+	free(names);
+	free(ids);
+	free(pr);
+	tag_names_free(tn);
+	return rc;
+}
+
+static int sq_store_run(struct variant *v, const struct run_cfg *rc_)
+{
+	struct store_cfg cfg = { 0 };
+	struct l7_record *recs = xcalloc(rc_->batch, sizeof(*recs));
+	struct row *buf = xcalloc(rc_->batch, sizeof(*buf));
+	struct store *st = NULL;
+	char dir[512], path[640];
+	uint64_t written = 0;
+	double c0, w0;
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%s/%s", rc_->dir, v->code);
+	cfg.dir = dir;
+	cfg.retention_days = STORE_MAX_RETENTION_DAYS; /* DAY0 is in the past */
+	rc = store_open(&store_sqlite_ops, &cfg, &st);
+	if (rc) {
+		fprintf(stderr, "sqlite %s: open: %s\n", v->code, strerror(-rc));
+		goto out;
+	}
+	c0 = cpu_s(), w0 = mono_s();
+	rc = store_write_dicts(st, rc_->d);
+	v->cpu += cpu_s() - c0, v->wall += mono_s() - w0;
+	rng_state = rc_->row_seed;
+	while (!rc && written < rc_->rows) {
+		size_t n = rc_->rows - written < rc_->batch ? rc_->rows - written : rc_->batch;
+
+		for (size_t k = 0; k < n; k++) {
+			row_gen(rc_->d, written + k, rc_->rows, &buf[k]);
+			recs[k] = buf[k].r;
+			side_tags(buf[k].c, &recs[k].tags[0]);
+			side_tags(buf[k].s, &recs[k].tags[1]);
+		}
+		c0 = cpu_s(), w0 = mono_s();
+		rc = store_write_batch(st, recs, n) == STORE_OK ? 0 : -EIO;
+		v->cpu += cpu_s() - c0, v->wall += mono_s() - w0;
+		written += n;
+		if (written % (rc_->batch * 100) < n)
+			fprintf(stderr, "  %s: %" PRIu64 " rows\n", v->code, written);
+	}
+	if (rc) {
+		fprintf(stderr, "sqlite %s: write: %s\n", v->code, store_errmsg(st));
+		goto out;
+	}
+	v->query_ms = 0;
+	for (int r = 0; r < rc_->runs && !rc; r++) {
+		double t0 = mono_s();
+
+		rc = store_query_pods(st, &rc_->qa, v->answer, sizeof(v->answer));
+		if (!r || (mono_s() - t0) * 1000 < v->query_ms)
+			v->query_ms = (mono_s() - t0) * 1000;
+	}
+	/* Closing checkpoints the WAL into the file and removes it. */
+	store_close(st);
+	st = NULL;
+	snprintf(path, sizeof(path), "%s/flowscope.db", dir);
+	v->bytes = file_size(path);
+	{
+		sqlite3 *db = NULL;
+
+		if (!sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL))
+			v->fact_bytes = sq_fact_bytes(db);
+		sqlite3_close_v2(db);
+	}
+	v->ran = !rc;
+out:
+	store_close(st);
+	if (!rc_->keep)
+		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(recs);
 	free(buf);
 	return rc ? -EIO : 0;
 }
@@ -1345,9 +1595,9 @@ static const char *ch_type(enum schema_type t)
 static int ch_create_l7(struct ch_http *h, const char *db, const struct variant *v)
 {
 	const struct schema_table *t = schema_find_table("flow_log", "l7_flow_log");
-	const char *id_type = v->enc == ENC_IDS_INT64	  ? "Int64"
-			      : v->enc == ENC_IDS_LOWCARD ? "LowCardinality(Int64)"
-							  : NULL;
+	const char *id_type = v->enc == ENC_IDS_INT64	   ? "Int64"
+			      : v->enc == ENC_IDS_NULLABLE ? "Nullable(Int64)"
+							   : NULL;
 	char names[MAX_TAG_COLS][48];
 	bool text[MAX_TAG_COLS];
 	size_t nt = encoded(v) ? 0 : tag_cols(v, names, text);
@@ -1517,7 +1767,7 @@ static int ch_run(struct variant *v, const struct run_cfg *c)
 	const char *cols[L7C__MAX + MAX_TAG_COLS];
 	char names[MAX_TAG_COLS][48], db[32], sql[512], url[256];
 	bool text[MAX_TAG_COLS];
-	size_t nt = tag_cols(v, names, text), ncols = L7C__MAX + nt;
+	size_t nt = tag_cols(v, names, text), ncols = L7C_TAGS_0 + nt;
 	struct store_value vals[L7C__MAX + MAX_TAG_COLS];
 	struct store_addr_buf ab;
 	struct row *buf = xcalloc(c->ch_batch, sizeof(*buf));
@@ -1529,10 +1779,11 @@ static int ch_run(struct variant *v, const struct run_cfg *c)
 	int rc;
 
 	ch_buf_init(&body, CH_INSERT_CAP);
-	for (size_t i = 0; i < L7C__MAX; i++)
+	/* store_l7_row()'s columns but its tag block, which the variant's own columns replace */
+	for (size_t i = 0; i < L7C_TAGS_0; i++)
 		cols[i] = store_l7_col_names[i];
 	for (size_t i = 0; i < nt; i++)
-		cols[L7C__MAX + i] = names[i];
+		cols[L7C_TAGS_0 + i] = names[i];
 	snprintf(db, sizeof(db), "enc_%s", v->code);
 	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", db);
 	rc = h ? ch_exec(h, "default", NULL, sql, NULL, 0, NULL) : -ENOMEM;
@@ -1550,9 +1801,9 @@ static int ch_run(struct variant *v, const struct run_cfg *c)
 			fprintf(stderr, "clickhouse store_open %s: %s\n", url, strerror(-rc));
 		store_close(st);
 		/* ... but for the variants that try another column type for the ids */
-		if (!rc && (v->enc == ENC_IDS_INT64 || v->enc == ENC_IDS_LOWCARD))
+		if (!rc && (v->enc == ENC_IDS_INT64 || v->enc == ENC_IDS_NULLABLE))
 			rc = ch_exec(h, db, NULL, "DROP TABLE l7_flow_log", NULL, 0, NULL);
-		if (!rc && (v->enc == ENC_IDS_INT64 || v->enc == ENC_IDS_LOWCARD))
+		if (!rc && (v->enc == ENC_IDS_INT64 || v->enc == ENC_IDS_NULLABLE))
 			rc = ch_create_l7(h, db, v);
 	} else {
 		snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
@@ -1577,7 +1828,7 @@ static int ch_run(struct variant *v, const struct run_cfg *c)
 		ch_buf_reset(&body);
 		for (size_t k = 0; k < n; k++) {
 			store_l7_row(&buf[k].r, written + k, vals, &ab);
-			tag_values(v, &buf[k], vals + L7C__MAX);
+			tag_values(v, &buf[k], vals + L7C_TAGS_0);
 			tsv_row(&body, vals, ncols);
 		}
 		rc = ch_insert(h, db, "l7_flow_log", cols, ncols, &body);
@@ -1686,11 +1937,11 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: encoding_bench [--rows N] [--batch N] [--ch-batch N] [--runs N] "
 		"[--seed S] [--dir DIR] [--variants s0,sa,sb,c0,ca,cb,cc] [--dense] [--keep]\n"
-		"  variants: s0/sa/sb/sd SQLite no tags/ids/strings/dense ids; "
-		"c0/ca/cb/cc/cd/ce/cl "
-		"ClickHouse no tags/ids/String/LowCardinality(String)/dense ids/ids in Int64/ids "
-		"in "
-		"LowCardinality(Int64); --dense adds sd and cd\n"
+		"  variants: s0/sa/sb/sd SQLite no tags/the store's ids/strings/dense ids; "
+		"c0/ca/cb/cc/cd/ce/cn ClickHouse no tags/the store's ids/String/"
+		"LowCardinality(String)/dense ids/ids in Int64/ids in Nullable(Int64); --dense "
+		"adds "
+		"sd and cd\n"
 		"  ClickHouse at $FLOWSCOPE_TEST_CLICKHOUSE (chserver.py sets it), its pid at "
 		"$FLOWSCOPE_TEST_CLICKHOUSE_PID\n");
 }
@@ -1797,7 +2048,9 @@ int main(int argc, char **argv)
 			continue;
 		v->ran = false;
 		fprintf(stderr, "%s: %s\n", v->code, v->what);
-		rc = v->ch ? ch_run(v, &c) : sq_run(v, &c);
+		rc = v->ch		      ? ch_run(v, &c)
+		     : !strcmp(v->code, "sa") ? sq_store_run(v, &c)
+					      : sq_run(v, &c);
 		if (rc) {
 			fprintf(stderr, "%s: failed\n", v->code);
 			failed = true;
@@ -1822,22 +2075,24 @@ int main(int argc, char **argv)
 	       c.runs);
 	ratio_line("SQLite, plain strings / SmartEncoded (sb/sa)", find_variant("sb"),
 		   find_variant("sa"), find_variant("s0"));
-	ratio_line("SQLite, 63-bit ids / dense ids (sa/sd)", find_variant("sa"), find_variant("sd"),
-		   find_variant("s0"));
+	ratio_line("SQLite, the store / the bench's dense ids (sa/sd)", find_variant("sa"),
+		   find_variant("sd"), find_variant("s0"));
 	ratio_line("SQLite, plain strings / dense ids (sb/sd)", find_variant("sb"),
 		   find_variant("sd"), find_variant("s0"));
 	ratio_line("ClickHouse, String / SmartEncoded (cb/ca)", find_variant("cb"),
 		   find_variant("ca"), find_variant("c0"));
 	ratio_line("ClickHouse, LowCardinality / SmartEncoded (cc/ca)", find_variant("cc"),
 		   find_variant("ca"), find_variant("c0"));
-	ratio_line("ClickHouse, 63-bit ids / dense ids (ca/cd)", find_variant("ca"),
-		   find_variant("cd"), find_variant("c0"));
+	ratio_line("ClickHouse, 63-bit / dense ids (ca/cd)", find_variant("ca"), find_variant("cd"),
+		   find_variant("c0"));
 	ratio_line("ClickHouse, String / dense ids (cb/cd)", find_variant("cb"), find_variant("cd"),
 		   find_variant("c0"));
 	ratio_line("ClickHouse, String / ids in Int64 (cb/ce)", find_variant("cb"),
 		   find_variant("ce"), find_variant("c0"));
-	ratio_line("ClickHouse, String / LowCardinality(Int64) ids (cb/cl)", find_variant("cb"),
-		   find_variant("cl"), find_variant("c0"));
+	ratio_line("ClickHouse, String / Nullable(Int64) ids, before (cb/cn)", find_variant("cb"),
+		   find_variant("cn"), find_variant("c0"));
+	ratio_line("ClickHouse, Nullable(Int64) / LowCardinality(Int64) ids (cn/ca)",
+		   find_variant("cn"), find_variant("ca"), find_variant("c0"));
 	/* Every variant must give the same answer. */
 	for (size_t i = 0; i < ARRAY_SIZE(variants); i++) {
 		struct variant *v = &variants[i];

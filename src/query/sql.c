@@ -23,6 +23,7 @@
 
 #include "common/tag_id.h"
 #include "query/tag_columns.h"
+#include "store/store.h"
 
 /* ---- tokens ---- */
 
@@ -2023,6 +2024,27 @@ static void sb_in(struct parser *p, bool not )
 		sb_puts(&p->sql, not ? " NOT IN (" : " IN (");
 }
 
+/*
+ * SQLite: the fact tables hold store-local numbers for tag ids (STORE_CAP_LOCAL_TAG_IDS,
+ * docs/tagging.md "Storage"), so a set of dictionary ids becomes the set of their numbers:
+ * `SELECT "lid" FROM main.<tag_local> WHERE "id" IN (<ids>)`, opened here and closed by
+ * local_ids_close. ClickHouse rows hold the ids themselves: nothing to add.
+ */
+static void local_ids_open(struct parser *p)
+{
+	if (p->ch)
+		return;
+	sb_puts(&p->sql, "SELECT \"lid\" FROM main.");
+	sb_ident(&p->sql, STORE_TAG_LOCAL_TABLE);
+	sb_puts(&p->sql, " WHERE \"id\" IN (");
+}
+
+static void local_ids_close(struct parser *p)
+{
+	if (!p->ch)
+		sb_puts(&p->sql, ")");
+}
+
 /* The id a label of side is looked up by: the pod's, else the pod service's, else 0. */
 static void emit_label_entity(struct parser *p, int side)
 {
@@ -2052,6 +2074,8 @@ static int emit_label_rows(struct parser *p, const struct label *l, const char *
 	sb_puts(b, what);
 	sb_puts(b, " FROM ");
 	sb_dict(p, "k8s_label");
+	if (!p->ch)
+		sb_puts(b, " AS \"_lk\""); /* named by the SQLite join's local number */
 	sb_puts(b, " WHERE \"key\" = ");
 	if (add_text_param(p, l->key, l->keylen))
 		return p->rc;
@@ -2104,9 +2128,12 @@ static int emit_sqlite_label_joins(struct parser *p)
 		if (!p->labels[i].shown)
 			continue;
 		/* max(value): one row per entity even if two servers wrote the same version */
+		/* the entity's local number (label_entity reads the row's numbers) */
 		sb_puts(b, " LEFT JOIN (");
 		if (emit_label_rows(p, &p->labels[i],
-				    "SELECT \"id\" AS \"_lid\", max(\"value\") AS \"_lv\""))
+				    "SELECT (SELECT \"lid\" FROM main.\"" STORE_TAG_LOCAL_TABLE
+				    "\" AS \"_tl\" WHERE \"_tl\".\"id\" = \"_lk\".\"id\") AS "
+				    "\"_lid\", max(\"value\") AS \"_lv\""))
 			return p->rc;
 		snprintf(name, sizeof(name), "\"_l%zu\"", i);
 		sb_puts(b, " GROUP BY \"id\") AS ");
@@ -2204,6 +2231,7 @@ static int emit_tag_term(struct parser *p, const struct node *x, bool neg)
 		emit_label_entity(p, p->labels[t->ref].side); /* never NULL */
 	}
 	sb_in(p, pred == TP_NULL);
+	local_ids_open(p);
 	if (t->kind == N_TAG) {
 		uint32_t kinds = tag_columns[t->ref].kinds;
 		bool first = true;
@@ -2291,6 +2319,7 @@ static int emit_tag_term(struct parser *p, const struct node *x, bool neg)
 		sb_puts(b, " AND \"id\" IS NOT NULL");
 		break;
 	}
+	local_ids_close(p);
 	sb_puts(b, "))");
 	return p->failed ? p->rc : 0;
 }
@@ -2329,6 +2358,30 @@ static int emit_cond(struct parser *p, int n, bool neg)
 	return emit_tag_term(p, x, neg);
 }
 
+/*
+ * A stored column as users see it. On SQLite a tag id column (SCHEMA_F_TAG_ID) holds the
+ * store's local number (STORE_CAP_LOCAL_TAG_IDS): read by name, it shows the id that
+ * number stands for, the same 63-bit id ClickHouse shows (0 and NULL stay). Virtual tag
+ * columns read the numbers directly (emit_tag_term, the server's name lookup).
+ */
+static void emit_stored_col(struct parser *p, size_t c)
+{
+	const struct schema_column *col = &p->table->columns[c];
+	struct strbuf *b = &p->sql;
+
+	if (p->ch || !(col->flags & SCHEMA_F_TAG_ID)) {
+		sb_ident(b, col->name);
+		return;
+	}
+	sb_puts(b, "coalesce((SELECT \"id\" FROM main.");
+	sb_ident(b, STORE_TAG_LOCAL_TABLE);
+	sb_puts(b, " WHERE \"lid\" = ");
+	sb_ident(b, col->name);
+	sb_puts(b, "), ");
+	sb_ident(b, col->name);
+	sb_puts(b, ")");
+}
+
 static int emit(struct parser *p, int n)
 {
 	const struct node *x = &p->nodes[n];
@@ -2339,7 +2392,7 @@ static int emit(struct parser *p, int n)
 		if (p->time_noindex && !p->ch && p->table->time_column &&
 		    !strcmp(p->table->columns[x->ref].name, p->table->time_column))
 			sb_puts(b, "+");
-		sb_ident(b, p->table->columns[x->ref].name);
+		emit_stored_col(p, (size_t)x->ref);
 		break;
 	case N_REF: item_alias(b, (size_t)x->ref); break;
 	case N_INT:
@@ -2772,7 +2825,11 @@ static int emit_select(struct parser *p, const struct query_limits *lim, struct 
 			for (size_t c = 0; c < p->table->ncolumns; c++) {
 				if (c)
 					sb_puts(b, ", ");
-				sb_ident(b, p->table->columns[c].name);
+				emit_stored_col(p, c);
+				if (!p->ch && (p->table->columns[c].flags & SCHEMA_F_TAG_ID)) {
+					sb_puts(b, " AS ");
+					sb_ident(b, p->table->columns[c].name);
+				}
 				if (add_column(p, out, p->table->columns[c].name,
 					       strlen(p->table->columns[c].name)))
 					return p->rc;

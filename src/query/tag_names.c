@@ -195,15 +195,24 @@ static int query_batch(struct store *s, const struct store_limits *lim, struct b
 {
 	const struct schema_table *t = schema_find_table("flow_tag", "tag_dict");
 	struct store_value params[TAG_NAMES_BATCH];
-	char sql[128 + TAG_NAMES_BATCH * 3];
+	char sql[256 + TAG_NAMES_BATCH * 3];
 	struct store_limits l = { .timeout_ms = lim ? lim->timeout_ms : 0 };
 	size_t len;
 
 	if (!t || b->n > TAG_NAMES_BATCH)
 		return -EINVAL;
-	len = (size_t)snprintf(sql, sizeof(sql),
-			       "SELECT \"id\", \"name\", \"time\" FROM \"%s\" WHERE \"id\" IN (",
-			       t->store_name);
+	if (store_caps(s) & STORE_CAP_LOCAL_TAG_IDS)
+		/* the store's rows hold local numbers: names of the ids they stand for */
+		len = (size_t)snprintf(sql, sizeof(sql),
+				       "SELECT l.\"lid\", d.\"name\", d.\"time\" FROM "
+				       "\"" STORE_TAG_LOCAL_TABLE "\" AS l JOIN \"%s\" AS d ON "
+				       "d.\"id\" = l.\"id\" WHERE l.\"lid\" IN (",
+				       t->store_name);
+	else
+		len = (size_t)snprintf(sql, sizeof(sql),
+				       "SELECT \"id\", \"name\", \"time\" FROM \"%s\" WHERE "
+				       "\"id\" IN (",
+				       t->store_name);
 	for (size_t i = 0; i < b->n; i++) {
 		params[i] = (struct store_value){ .type = STORE_INT, .i = b->w[i].id };
 		len += (size_t)snprintf(sql + len, sizeof(sql) - len, i ? ", ?" : "?");

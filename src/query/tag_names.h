@@ -8,6 +8,9 @@
  * Names found are cached in a fixed number of slots for a short time (a process's name may
  * change with exec; every other kind's name is fixed by its key), so a dashboard that asks
  * the same thing every few seconds costs one dictionary lookup a minute. Thread-safe.
+ * On a store whose rows hold local numbers (STORE_CAP_LOCAL_TAG_IDS: SQLite), the "ids"
+ * given are those numbers, looked up through the store's map; one tag_names serves one
+ * store.
  */
 #ifndef OB_QUERY_TAG_NAMES_H
 #define OB_QUERY_TAG_NAMES_H

@@ -36,26 +36,36 @@
 		n, SCHEMA_INT, SCHEMA_TAG, h, SCHEMA_F_ORDERED                                     \
 	}
 
+/* A tag id column (SCHEMA_F_TAG_ID) and a tag kind column: both few-valued. */
+#define TI(n, h)                                                                                   \
+	{                                                                                          \
+		n, SCHEMA_INT, SCHEMA_TAG, h, SCHEMA_F_TAG_ID | SCHEMA_F_FEW                       \
+	}
+#define TK(n, h)                                                                                   \
+	{                                                                                          \
+		n, SCHEMA_INT, SCHEMA_TAG, h, SCHEMA_F_FEW                                         \
+	}
+
 /*
  * SmartEncoding (DESIGN §5, docs/tagging.md): each side's tags as integer ids (common/
  * tag_id.h), 0 for none. Names live in the flow_tag dictionaries; the query layer turns
  * virtual columns (auto_service_1, pod_ns_0, k8s.label.app_1, ...) into predicates on these.
  */
 #define TAG_ID_COLUMNS(side, who)                                                                  \
-	I("host_id_" side, who " host"), I("gprocess_id_" side, who " process, globally"),         \
-		I("container_id_" side, who " container"),                                         \
-		I("netns_id_" side, who " network namespace"),                                     \
-		I("custom_service_id_" side, who " custom service (server config rules)"),         \
-		I("pod_cluster_id_" side, who " Kubernetes cluster"),                              \
-		I("pod_ns_id_" side, who " Kubernetes namespace"),                                 \
-		I("pod_node_id_" side, who " Kubernetes node"), I("pod_id_" side, who " pod"),     \
-		I("pod_group_id_" side, who " workload (deployment, statefulset, ...)"),           \
-		I("pod_service_id_" side, who " Kubernetes service"),                              \
-		I("auto_service_id_" side, who " service: custom > k8s service > workload > "      \
-					       "process > IP"),                                    \
-		I("auto_service_type_" side, "kind of auto_service_id_" side " (tag_kind)"),       \
-		I("auto_instance_id_" side, who " instance: pod > process > IP"),                  \
-		I("auto_instance_type_" side, "kind of auto_instance_id_" side " (tag_kind)")
+	TI("host_id_" side, who " host"), TI("gprocess_id_" side, who " process, globally"),       \
+		TI("container_id_" side, who " container"),                                        \
+		TI("netns_id_" side, who " network namespace"),                                    \
+		TI("custom_service_id_" side, who " custom service (server config rules)"),        \
+		TI("pod_cluster_id_" side, who " Kubernetes cluster"),                             \
+		TI("pod_ns_id_" side, who " Kubernetes namespace"),                                \
+		TI("pod_node_id_" side, who " Kubernetes node"), TI("pod_id_" side, who " pod"),   \
+		TI("pod_group_id_" side, who " workload (deployment, statefulset, ...)"),          \
+		TI("pod_service_id_" side, who " Kubernetes service"),                             \
+		TI("auto_service_id_" side, who " service: custom > k8s service > workload > "     \
+						"process > IP"),                                   \
+		TK("auto_service_type_" side, "kind of auto_service_id_" side " (tag_kind)"),      \
+		TI("auto_instance_id_" side, who " instance: pod > process > IP"),                 \
+		TK("auto_instance_type_" side, "kind of auto_instance_id_" side " (tag_kind)")
 #define TAG_COLUMNS TAG_ID_COLUMNS("0", "client's"), TAG_ID_COLUMNS("1", "server's")
 
 static const struct schema_column l7_columns[] = {

@@ -38,6 +38,19 @@ enum schema_kind {
  * any other column the walk would be over no index, so it does not.
  */
 #define SCHEMA_F_ORDERED (1u << 1)
+/*
+ * A tag id column of a fact table (schema.c's TAG_ID_COLUMNS): it holds tag ids
+ * (common/tag_id.h), 0 for none. The contract's ids are 63-bit hashes; the SQLite store
+ * keeps a store-local dense number per id in these columns instead (flow_tag.tag_local,
+ * docs/tagging.md "Storage"), which the query layer's SQLite dialect reads through.
+ */
+#define SCHEMA_F_TAG_ID (1u << 2)
+/*
+ * Few distinct values (tag ids and their kinds): ClickHouse stores the column as
+ * LowCardinality(Int64), a dictionary per part, about 4x smaller than the plain column
+ * (docs/benchmarks.md, SmartEncoding). 0 stands for none: such a column is never NULL.
+ */
+#define SCHEMA_F_FEW (1u << 3)
 
 struct schema_column {
 	const char *name;

@@ -152,6 +152,13 @@ struct store_stats {
 #define STORE_CAP_SQL	     (1u << 0) /* store_query accepts SQL text over the schema's tables */
 #define STORE_CAP_PERCENTILE (1u << 1) /* percentile(x, p) aggregate, p in [0, 1] */
 #define STORE_CAP_PARTITIONS (1u << 2) /* store_drop_expired drops whole time partitions */
+/*
+ * The fact tables' tag id columns (SCHEMA_F_TAG_ID) hold store-local numbers, not the
+ * contract's ids: STORE_TAG_LOCAL_TABLE ("lid", "id") maps them (SQLite; docs/tagging.md).
+ * Readers match dictionary ids through it; the query layer's SQLite dialect does.
+ */
+#define STORE_CAP_LOCAL_TAG_IDS (1u << 3)
+#define STORE_TAG_LOCAL_TABLE	"flow_tag_tag_local"
 
 struct store;
 

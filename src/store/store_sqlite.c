@@ -35,12 +35,13 @@
 #include "agent/net_meter.h"
 #include "agent/record.h"
 #include "store/schema.h"
+#include "store/sqlite_tag_local.h"
 #include "store/store.h"
 #include "store/store_sqlite_sql.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define SCHEMA_VERSION	 6
+#define SCHEMA_VERSION	 7
 #define MAX_TABLES	 16
 #define INSERT_CACHE	 4 /* days with a cached INSERT: today, yesterday, stragglers */
 #define DAY_S		 86400
@@ -85,6 +86,7 @@ struct store_sqlite {
 	struct sq_table *tag[STAG__TABLES]; /* by enum store_tag_table */
 	uint64_t ins_clock;
 	struct store_stats st;
+	struct tag_local *tl; /* tag ids to the numbers the fact tables hold */
 
 	pthread_mutex_t qlock; /* rdb */
 	sqlite3 *rdb;
@@ -878,6 +880,7 @@ static void sq_close(struct store *s)
 		return;
 	for (size_t i = 0; i < q->ntabs; i++)
 		insert_cache_flush(&q->tabs[i]);
+	tag_local_free(q->tl);
 	sqlite3_close_v2(q->rdb);
 	sqlite3_close_v2(q->wdb);
 	for (size_t i = 0; i < q->ntabs; i++) {
@@ -963,6 +966,11 @@ static int sq_open(const struct store_cfg *cfg, struct store **out)
 	err = sq_errno(open_write(q));
 	if (err)
 		goto err;
+	q->tl = tag_local_new(q->wdb, 0);
+	if (!q->tl) {
+		err = -ENOMEM;
+		goto err;
+	}
 	/* The read-only connection needs the WAL files the writer just made. */
 	err = sq_errno(open_read(q));
 	if (err)
@@ -1030,11 +1038,44 @@ static int migrate_v5(struct store_sqlite *q)
 }
 
 /*
- * Version 6: capture_nic on l7_flow_log and l4_flow_log (partitions grow it on open, empty
+ * Version 6: store-local tag numbers (sqlite_tag_local.h). The fact tables' tag id columns
+ * hold a dense number per id instead of the 63-bit id (about 3x less room for the tags);
+ * the query layer reads them through flow_tag_tag_local. Existing l7 and l4 partitions are
+ * rewritten here, in the migration's transaction, so that every row holds numbers. An
+ * older flowscope refuses the database: it would read the numbers as ids.
+ */
+static int migrate_v6(struct store_sqlite *q)
+{
+	struct sq_table *fact[2] = { q->l7, q->l4 };
+	const char *cols[2 * STORE_TAG_NCOLS];
+	char part[128];
+	int rc = tag_local_create_table(q->wdb);
+
+	for (size_t f = 0; f < 2 && !rc; f++) {
+		struct sq_table *tb = fact[f];
+		size_t n = 0;
+
+		for (size_t c = 0; c < tb->t->ncolumns && n < ARRAY_SIZE(cols); c++)
+			if (tb->t->columns[c].flags & SCHEMA_F_TAG_ID)
+				cols[n++] = tb->t->columns[c].name;
+		rc = partitions_load(q, tb);
+		for (size_t d = 0; d < tb->ndays && !rc; d++) {
+			partition_name(tb, tb->days[d], part, sizeof(part));
+			/* a partition older than version 5 gains the columns first (NULL) */
+			rc = partition_add_columns(q, tb, part);
+			if (!rc)
+				rc = tag_local_convert(q->wdb, part, tb->days[d], cols, n);
+		}
+	}
+	return rc;
+}
+
+/*
+ * Version 7: capture_nic on l7_flow_log and l4_flow_log (partitions grow it on open, empty
  * in older rows) and the packet observation points "c" and "s": an older flowscope refuses
  * the database rather than serve rows it cannot name.
  */
-static int migrate_v6(struct store_sqlite *q)
+static int migrate_v7(struct store_sqlite *q)
 {
 	(void)q;
 	return SQLITE_OK;
@@ -1045,9 +1086,9 @@ static const struct migration {
 	int (*apply)(struct store_sqlite *q);
 } migrations[] = {
 	{ 1, migrate_v1 }, { 2, migrate_v2 }, { 3, migrate_v3 },
-	{ 4, migrate_v4 }, { 5, migrate_v5 }, { 6, migrate_v6 },
+	{ 4, migrate_v4 }, { 5, migrate_v5 }, { 6, migrate_v6 }, { 7, migrate_v7 },
 };
-_Static_assert(SCHEMA_VERSION == 6, "add the migration for the new version");
+_Static_assert(SCHEMA_VERSION == 7, "add the migration for the new version");
 
 static int sq_ensure_schema(struct store *s)
 {
@@ -1129,6 +1170,7 @@ rollback:
 	}
 	(void)exec(q->wdb, SQL_ROLLBACK);
 	(void)partitions_load_all(q);
+	tag_local_reset(q->tl);
 out:
 	q->st.partitions = partitions_total(q);
 	pthread_mutex_unlock(&q->wlock);
@@ -1202,6 +1244,27 @@ static int insert_row(struct store_sqlite *q, struct sq_table *tb, const struct 
 	return rc;
 }
 
+/*
+ * Both sides' tag ids of a row (STORE_TAG_NCOLS values each, from tags) replaced by their
+ * store-local numbers; the kind columns stay. Inside the write transaction: SQLITE_OK or
+ * an error.
+ */
+static int local_tag_ids(struct store_sqlite *q, struct store_value *tags, int64_t time_s)
+{
+	int64_t day = floor_div(time_s, DAY_S);
+	int rc = SQLITE_OK;
+
+	for (int i = 0; i < 2 * STORE_TAG_NCOLS && !rc; i++) {
+		int c = i % STORE_TAG_NCOLS;
+
+		if (c == TAGC_AUTO_SERVICE_TYPE || c == TAGC_AUTO_INSTANCE_TYPE ||
+		    tags[i].type != STORE_INT)
+			continue;
+		rc = tag_local_map(q->tl, tags[i].i, day, &tags[i].i);
+	}
+	return rc;
+}
+
 static enum store_result sq_write_batch(struct store *s, const struct store_batch_src *src,
 					const struct store_batch *b)
 {
@@ -1235,13 +1298,17 @@ static enum store_result sq_write_batch(struct store *s, const struct store_batc
 	 * or not at all, and its resend is a duplicate for every table at once. */
 	for (size_t i = 0; i < b->n7; i++) {
 		store_l7_row(&b->l7[i], b->l7_id_seq + i, v7, &ab);
-		rc = insert_row(q, q->l7, v7, v7[L7C_TIME].i);
+		rc = local_tag_ids(q, &v7[L7C_TAGS_0], v7[L7C_TIME].i);
+		if (!rc)
+			rc = insert_row(q, q->l7, v7, v7[L7C_TIME].i);
 		if (rc != SQLITE_DONE)
 			goto rollback;
 	}
 	for (size_t i = 0; i < b->n4; i++) {
 		store_l4_row(&b->l4[i], v4, &lb);
-		rc = insert_row(q, q->l4, v4, v4[L4C_TIME].i);
+		rc = local_tag_ids(q, &v4[L4C_TAGS_0], v4[L4C_TIME].i);
+		if (!rc)
+			rc = insert_row(q, q->l4, v4, v4[L4C_TIME].i);
 		if (rc != SQLITE_DONE)
 			goto rollback;
 	}
@@ -1275,6 +1342,8 @@ static enum store_result sq_write_batch(struct store *s, const struct store_batc
 rollback:
 	set_err(q, q->wdb, "write");
 	(void)exec(q->wdb, SQL_ROLLBACK);
+	/* The rollback may have undone numbers the cache now holds. */
+	tag_local_reset(q->tl);
 	/* The rollback undid any partition this batch created. */
 	for (size_t t = 0; t < q->ntabs; t++)
 		if (q->tabs[t].parts_changed)
@@ -1338,12 +1407,16 @@ static int sq_drop_expired(struct store *s, int64_t now_s)
 			rc = view_rebuild(q, tb);
 		}
 	}
+	/* Numbers of the dropped days only: every row that holds one is gone. */
+	if (!rc)
+		rc = tag_local_expire(q->tl, last_drop);
 	if (!rc)
 		rc = exec(q->wdb, SQL_COMMIT);
 	if (rc) {
 		set_err(q, q->wdb, "drop expired");
 		(void)exec(q->wdb, SQL_ROLLBACK);
 		(void)partitions_load_all(q);
+		tag_local_reset(q->tl);
 		goto out;
 	}
 	q->st.partitions_dropped += total;
@@ -1621,7 +1694,8 @@ static const char *sq_errmsg(struct store *s)
 
 const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
-	.caps = STORE_CAP_SQL | STORE_CAP_PERCENTILE | STORE_CAP_PARTITIONS,
+	.caps = STORE_CAP_SQL | STORE_CAP_PERCENTILE | STORE_CAP_PARTITIONS |
+		STORE_CAP_LOCAL_TAG_IDS,
 	.open = sq_open,
 	.close = sq_close,
 	.ensure_schema = sq_ensure_schema,

@@ -66,6 +66,8 @@ L7_ROWS = [
     (NOW, 800, UNKNOWN, 0, 0, 0, 0, 0, 0),
 ]
 
+TAG_COLS = set(L7_COLS[2:])  # ids and kinds: schema.c's SCHEMA_F_FEW columns
+
 TABLES = {
     "flow_tag_tag_dict": (["time", "id", "kind", "name", "key"], TAG_DICT),
     "flow_tag_k8s_label": (["time", "id", "key", "value"], K8S_LABEL),
@@ -73,12 +75,29 @@ TABLES = {
 }
 
 
+def is_id_col(table, col):
+    """A tag id column of l7_flow_log (schema.c's SCHEMA_F_TAG_ID): not the *_type ones."""
+    return table == "l7_flow_log" and "_id_" in col
+
+
+def local_number(con, tag_id, day):
+    """The SQLite store's local number of tag_id (flow_tag_tag_local,
+    store/sqlite_tag_local.h), made as the store makes it at insert."""
+    con.execute('INSERT INTO flow_tag_tag_local (id, day) VALUES (?, ?) ON CONFLICT (id) '
+                'DO UPDATE SET day = max(day, excluded.day)', (tag_id, day))
+    return con.execute("SELECT lid FROM flow_tag_tag_local WHERE id = ?", (tag_id,)).fetchone()[0]
+
+
 def fill_sqlite(db_path):
     """Write every row into day partitions of a SQLite store that is not open: the store
-    finds them by name (store_sqlite_sql.h) and builds its views over them when it opens."""
+    finds them by name (store_sqlite_sql.h) and builds its views over them when it opens.
+    Its rows hold local numbers for tag ids, as the store writes them."""
     con = sqlite3.connect(db_path)
     try:
         for table, (cols, rows) in TABLES.items():
+            rows = [tuple(local_number(con, v, r[0] // 86400)
+                          if is_id_col(table, c) and v else v for c, v in zip(cols, r))
+                    for r in rows]
             for t in sorted({r[0] // 86400 for r in rows}):
                 day = time.strftime("%Y%m%d", time.gmtime(t * 86400))
                 part = "%s_%s" % (table, day)
@@ -110,9 +129,13 @@ def fill_clickhouse(servers, db, cluster):
             if not mine:
                 continue
             target = table + ("_local" if cluster else "")
+            # tag columns are LowCardinality(Int64): a row older than the column reads 0
+            # there, what ALTER TABLE ADD COLUMN gives it, not NULL
             sql = 'INSERT INTO "%s"."%s" (%s) VALUES %s' % (
                 db, target, ", ".join('"%s"' % c for c in cols),
-                ", ".join("(" + ", ".join(_literal(v) for v in r) + ")" for r in mine))
+                ", ".join("(" + ", ".join(
+                    _literal(0 if v is None and table == "l7_flow_log" and c in TAG_COLS else v)
+                    for c, v in zip(cols, r)) + ")" for r in mine))
             req = urllib.request.Request(ch.url + "/", data=sql.encode(), method="POST")
             with urllib.request.urlopen(req, timeout=30) as r:
                 r.read()

@@ -35,34 +35,38 @@ struct ok_case {
 
 static const struct ok_case ok_cases[] = {
 	{ 0, "SELECT time FROM l7_flow_log WHERE pod_1 = 'web-1'",
-	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE (\"pod_id_1\" IN (SELECT \"id\" FROM "
-	  "main.\"flow_tag_tag_dict\" WHERE \"kind\" = 10 AND \"name\" = ?)) LIMIT ?",
+	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE (\"pod_id_1\" IN (SELECT \"lid\" FROM mai"
+	  "n.\"flow_tag_tag_local\" WHERE \"id\" IN (SELECT \"id\" FROM main.\"flow_tag_tag_dic"
+	  "t\" WHERE \"kind\" = 10 AND \"name\" = ?))) LIMIT ?",
 	  "s:web-1,i:10001", "time" },
 	{ 1, "SELECT time FROM l7_flow_log WHERE pod_1 = 'web-1'",
 	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE (\"pod_id_1\" GLOBAL IN (SELECT \"id\" FROM "
 	  "\"flow_tag_tag_dict\" WHERE \"kind\" = 10 AND \"name\" = ?)) LIMIT ?",
 	  "s:web-1,i:10001", "time" },
 	{ 0, "SELECT time FROM l4_flow_log WHERE 'x' != host_0",
-	  "SELECT \"time\" FROM \"l4_flow_log\" WHERE (\"host_id_0\" IN (SELECT \"id\" FROM "
-	  "main.\"flow_tag_tag_dict\" WHERE \"kind\" = 2 AND \"name\" != ?)) LIMIT ?",
+	  "SELECT \"time\" FROM \"l4_flow_log\" WHERE (\"host_id_0\" IN (SELECT \"lid\" FROM ma"
+	  "in.\"flow_tag_tag_local\" WHERE \"id\" IN (SELECT \"id\" FROM main.\"flow_tag_tag_di"
+	  "ct\" WHERE \"kind\" = 2 AND \"name\" != ?))) LIMIT ?",
 	  "s:x,i:10001", "time" },
 	{ 1, "SELECT time FROM l4_flow_log WHERE 'x' != host_0",
 	  "SELECT \"time\" FROM \"l4_flow_log\" WHERE (\"host_id_0\" GLOBAL IN (SELECT \"id\" FROM "
 	  "\"flow_tag_tag_dict\" WHERE \"kind\" = 2 AND \"name\" != ?)) LIMIT ?",
 	  "s:x,i:10001", "time" },
 	{ 0, "SELECT time FROM l7_flow_log WHERE pod_ns_0 IN ('shop', 'default')",
-	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE (\"pod_ns_id_0\" IN (SELECT \"id\" FROM "
-	  "main.\"flow_tag_tag_dict\" WHERE \"kind\" = 8 AND \"name\" IN (?, ?))) LIMIT ?",
+	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE (\"pod_ns_id_0\" IN (SELECT \"lid\" FROM "
+	  "main.\"flow_tag_tag_local\" WHERE \"id\" IN (SELECT \"id\" FROM main.\"flow_tag_tag_"
+	  "dict\" WHERE \"kind\" = 8 AND \"name\" IN (?, ?)))) LIMIT ?",
 	  "s:shop,s:default,i:10001", "time" },
 	{ 1, "SELECT time FROM l7_flow_log WHERE pod_ns_0 IN ('shop', 'default')",
 	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE (\"pod_ns_id_0\" GLOBAL IN (SELECT \"id\" "
 	  "FROM \"flow_tag_tag_dict\" WHERE \"kind\" = 8 AND \"name\" IN (?, ?))) LIMIT ?",
 	  "s:shop,s:default,i:10001", "time" },
 	{ 0, "SELECT time FROM l7_flow_log WHERE auto_service_1 NOT IN ('a')",
-	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE (\"auto_service_id_1\" IN (SELECT \"id\" "
-	  "FROM main.\"flow_tag_tag_dict\" WHERE \"kind\" IN (1, 3, 6, 11, 12) AND (\"kind\" != 3 "
-	  "OR (\"id\", \"time\") IN (SELECT \"id\", max(\"time\") FROM main.\"flow_tag_tag_dict\" "
-	  "WHERE \"kind\" = 3 GROUP BY \"id\")) AND \"name\" NOT IN (?))) LIMIT ?",
+	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE (\"auto_service_id_1\" IN (SELECT \"lid\""
+	  " FROM main.\"flow_tag_tag_local\" WHERE \"id\" IN (SELECT \"id\" FROM main.\"flow_ta"
+	  "g_tag_dict\" WHERE \"kind\" IN (1, 3, 6, 11, 12) AND (\"kind\" != 3 OR (\"id\", \"ti"
+	  "me\") IN (SELECT \"id\", max(\"time\") FROM main.\"flow_tag_tag_dict\" WHERE \"kind"
+	  "\" = 3 GROUP BY \"id\")) AND \"name\" NOT IN (?)))) LIMIT ?",
 	  "s:a,i:10001", "time" },
 	{ 1, "SELECT time FROM l7_flow_log WHERE auto_service_1 NOT IN ('a')",
 	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE (\"auto_service_id_1\" GLOBAL IN (SELECT "
@@ -72,10 +76,11 @@ static const struct ok_case ok_cases[] = {
 	  "LIMIT ?",
 	  "s:a,i:10001", "time" },
 	{ 0, "SELECT time FROM l7_flow_log WHERE process_0 LIKE 'ng%'",
-	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE (\"gprocess_id_0\" IN (SELECT \"id\" FROM "
-	  "main.\"flow_tag_tag_dict\" WHERE \"kind\" = 3 AND (\"kind\" != 3 OR (\"id\", \"time\") "
-	  "IN (SELECT \"id\", max(\"time\") FROM main.\"flow_tag_tag_dict\" WHERE \"kind\" = 3 "
-	  "GROUP BY \"id\")) AND \"name\" LIKE ?)) LIMIT ?",
+	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE (\"gprocess_id_0\" IN (SELECT \"lid\" FRO"
+	  "M main.\"flow_tag_tag_local\" WHERE \"id\" IN (SELECT \"id\" FROM main.\"flow_tag_ta"
+	  "g_dict\" WHERE \"kind\" = 3 AND (\"kind\" != 3 OR (\"id\", \"time\") IN (SELECT \"id"
+	  "\", max(\"time\") FROM main.\"flow_tag_tag_dict\" WHERE \"kind\" = 3 GROUP BY \"id\""
+	  ")) AND \"name\" LIKE ?))) LIMIT ?",
 	  "s:ng%,i:10001", "time" },
 	{ 1, "SELECT time FROM l7_flow_log WHERE process_0 LIKE 'ng%'",
 	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE (\"gprocess_id_0\" GLOBAL IN (SELECT \"id\" "
@@ -84,8 +89,9 @@ static const struct ok_case ok_cases[] = {
 	  "GROUP BY \"id\")) AND lower(\"name\") LIKE replaceAll(lower(?), ?, ?))) LIMIT ?",
 	  "s:ng%,s:\\,s:\\\\,i:10001", "time" },
 	{ 0, "SELECT time FROM l7_flow_log WHERE pod_1 NOT LIKE 'web%'",
-	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE (\"pod_id_1\" IN (SELECT \"id\" FROM "
-	  "main.\"flow_tag_tag_dict\" WHERE \"kind\" = 10 AND \"name\" NOT LIKE ?)) LIMIT ?",
+	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE (\"pod_id_1\" IN (SELECT \"lid\" FROM mai"
+	  "n.\"flow_tag_tag_local\" WHERE \"id\" IN (SELECT \"id\" FROM main.\"flow_tag_tag_dic"
+	  "t\" WHERE \"kind\" = 10 AND \"name\" NOT LIKE ?))) LIMIT ?",
 	  "s:web%,i:10001", "time" },
 	{ 1, "SELECT time FROM l7_flow_log WHERE pod_1 NOT LIKE 'web%'",
 	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE (\"pod_id_1\" GLOBAL IN (SELECT \"id\" FROM "
@@ -93,10 +99,11 @@ static const struct ok_case ok_cases[] = {
 	  "replaceAll(lower(?), ?, ?))) LIMIT ?",
 	  "s:web%,s:\\,s:\\\\,i:10001", "time" },
 	{ 0, "SELECT time FROM l7_flow_log WHERE pod_1 IS NULL OR container_0 IS NOT NULL",
-	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE ((coalesce(\"pod_id_1\", 0) NOT IN (SELECT "
-	  "\"id\" FROM main.\"flow_tag_tag_dict\" WHERE \"kind\" = 10 AND \"id\" IS NOT NULL)) OR "
-	  "(\"container_id_0\" IN (SELECT \"id\" FROM main.\"flow_tag_tag_dict\" WHERE \"kind\" = "
-	  "4))) LIMIT ?",
+	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE ((coalesce(\"pod_id_1\", 0) NOT IN (SELEC"
+	  "T \"lid\" FROM main.\"flow_tag_tag_local\" WHERE \"id\" IN (SELECT \"id\" FROM main."
+	  "\"flow_tag_tag_dict\" WHERE \"kind\" = 10 AND \"id\" IS NOT NULL))) OR (\"container_"
+	  "id_0\" IN (SELECT \"lid\" FROM main.\"flow_tag_tag_local\" WHERE \"id\" IN (SELECT "
+	  "\"id\" FROM main.\"flow_tag_tag_dict\" WHERE \"kind\" = 4)))) LIMIT ?",
 	  "i:10001", "time" },
 	{ 1, "SELECT time FROM l7_flow_log WHERE pod_1 IS NULL OR container_0 IS NOT NULL",
 	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE ((coalesce(\"pod_id_1\", 0) GLOBAL NOT IN "
@@ -105,9 +112,10 @@ static const struct ok_case ok_cases[] = {
 	  "\"kind\" = 4))) LIMIT ?",
 	  "i:10001", "time" },
 	{ 0, "SELECT time FROM l7_flow_log WHERE NOT (pod_1 = 'a' OR response_code = 500)",
-	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE ((\"pod_id_1\" IN (SELECT \"id\" FROM "
-	  "main.\"flow_tag_tag_dict\" WHERE \"kind\" = 10 AND \"name\" != ?)) AND (NOT "
-	  "(\"response_code\" = ?))) LIMIT ?",
+	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE ((\"pod_id_1\" IN (SELECT \"lid\" FROM ma"
+	  "in.\"flow_tag_tag_local\" WHERE \"id\" IN (SELECT \"id\" FROM main.\"flow_tag_tag_di"
+	  "ct\" WHERE \"kind\" = 10 AND \"name\" != ?))) AND (NOT (\"response_code\" = ?))) LIM"
+	  "IT ?",
 	  "s:a,i:500,i:10001", "time" },
 	{ 1, "SELECT time FROM l7_flow_log WHERE NOT (pod_1 = 'a' OR response_code = 500)",
 	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE ((\"pod_id_1\" GLOBAL IN (SELECT \"id\" FROM "
@@ -117,10 +125,11 @@ static const struct ok_case ok_cases[] = {
 	{ 0,
 	  "SELECT time FROM l7_flow_log WHERE NOT NOT pod_group_1 != 'g' AND NOT pod_cluster_1 IS "
 	  "NULL",
-	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE ((\"pod_group_id_1\" IN (SELECT \"id\" FROM "
-	  "main.\"flow_tag_tag_dict\" WHERE \"kind\" = 11 AND \"name\" != ?)) AND "
-	  "(\"pod_cluster_id_1\" IN (SELECT \"id\" FROM main.\"flow_tag_tag_dict\" WHERE \"kind\" "
-	  "= 7))) LIMIT ?",
+	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE ((\"pod_group_id_1\" IN (SELECT \"lid\" F"
+	  "ROM main.\"flow_tag_tag_local\" WHERE \"id\" IN (SELECT \"id\" FROM main.\"flow_tag_"
+	  "tag_dict\" WHERE \"kind\" = 11 AND \"name\" != ?))) AND (\"pod_cluster_id_1\" IN (SE"
+	  "LECT \"lid\" FROM main.\"flow_tag_tag_local\" WHERE \"id\" IN (SELECT \"id\" FROM ma"
+	  "in.\"flow_tag_tag_dict\" WHERE \"kind\" = 7)))) LIMIT ?",
 	  "s:g,i:10001", "time" },
 	{ 1,
 	  "SELECT time FROM l7_flow_log WHERE NOT NOT pod_group_1 != 'g' AND NOT pod_cluster_1 IS "
@@ -131,11 +140,12 @@ static const struct ok_case ok_cases[] = {
 	  "\"kind\" = 7))) LIMIT ?",
 	  "s:g,i:10001", "time" },
 	{ 0, "SELECT time FROM l7_flow_log WHERE k8s.label.app_1 = 'web'",
-	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE ((CASE WHEN coalesce(\"pod_id_1\", 0) != 0 "
-	  "THEN coalesce(\"pod_id_1\", 0) ELSE coalesce(\"pod_service_id_1\", 0) END) IN (SELECT "
-	  "\"id\" FROM main.\"flow_tag_k8s_label\" WHERE \"key\" = ? AND (\"id\", \"time\") IN "
-	  "(SELECT \"id\", max(\"time\") FROM main.\"flow_tag_k8s_label\" GROUP BY \"id\") AND "
-	  "\"value\" = ?)) LIMIT ?",
+	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE ((CASE WHEN coalesce(\"pod_id_1\", 0) != "
+	  "0 THEN coalesce(\"pod_id_1\", 0) ELSE coalesce(\"pod_service_id_1\", 0) END) IN (SEL"
+	  "ECT \"lid\" FROM main.\"flow_tag_tag_local\" WHERE \"id\" IN (SELECT \"id\" FROM mai"
+	  "n.\"flow_tag_k8s_label\" AS \"_lk\" WHERE \"key\" = ? AND (\"id\", \"time\") IN (SEL"
+	  "ECT \"id\", max(\"time\") FROM main.\"flow_tag_k8s_label\" GROUP BY \"id\") AND \"va"
+	  "lue\" = ?))) LIMIT ?",
 	  "s:app,s:web,i:10001", "time" },
 	{ 1, "SELECT time FROM l7_flow_log WHERE k8s.label.app_1 = 'web'",
 	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE ((CASE WHEN coalesce(\"pod_id_1\", 0) != 0 "
@@ -145,11 +155,12 @@ static const struct ok_case ok_cases[] = {
 	  "AND \"value\" = ?)) LIMIT ?",
 	  "s:app,s:web,i:10001", "time" },
 	{ 0, "SELECT time FROM l7_flow_log WHERE k8s.label.app_0 IS NULL",
-	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE ((CASE WHEN coalesce(\"pod_id_0\", 0) != 0 "
-	  "THEN coalesce(\"pod_id_0\", 0) ELSE coalesce(\"pod_service_id_0\", 0) END) NOT IN "
-	  "(SELECT \"id\" FROM main.\"flow_tag_k8s_label\" WHERE \"key\" = ? AND (\"id\", "
-	  "\"time\") IN (SELECT \"id\", max(\"time\") FROM main.\"flow_tag_k8s_label\" GROUP BY "
-	  "\"id\") AND \"id\" IS NOT NULL)) LIMIT ?",
+	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE ((CASE WHEN coalesce(\"pod_id_0\", 0) != "
+	  "0 THEN coalesce(\"pod_id_0\", 0) ELSE coalesce(\"pod_service_id_0\", 0) END) NOT IN "
+	  "(SELECT \"lid\" FROM main.\"flow_tag_tag_local\" WHERE \"id\" IN (SELECT \"id\" FROM"
+	  " main.\"flow_tag_k8s_label\" AS \"_lk\" WHERE \"key\" = ? AND (\"id\", \"time\") IN "
+	  "(SELECT \"id\", max(\"time\") FROM main.\"flow_tag_k8s_label\" GROUP BY \"id\") AND "
+	  "\"id\" IS NOT NULL))) LIMIT ?",
 	  "s:app,i:10001", "time" },
 	{ 1, "SELECT time FROM l7_flow_log WHERE k8s.label.app_0 IS NULL",
 	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE ((CASE WHEN coalesce(\"pod_id_0\", 0) != 0 "
@@ -167,14 +178,14 @@ static const struct ok_case ok_cases[] = {
 	  "coalesce(\"pod_id_1\", 0) ORDER BY coalesce(\"pod_id_1\", 0) ASC NULLS FIRST LIMIT ?",
 	  "i:10001", "pod_1#|Count(row)" },
 	{ 0, "SELECT k8s.label.app_1 AS app, Uniq(auto_instance_1) FROM l7_flow_log GROUP BY app",
-	  "SELECT \"_l0\".\"_lv\" AS \"_c1\", COUNT(DISTINCT CASE WHEN \"auto_instance_id_1\" != 0 "
-	  "THEN \"auto_instance_id_1\" END) FROM \"l7_flow_log\" LEFT JOIN (SELECT \"id\" AS "
-	  "\"_lid\", max(\"value\") AS \"_lv\" FROM main.\"flow_tag_k8s_label\" WHERE \"key\" = ? "
-	  "AND (\"id\", \"time\") IN (SELECT \"id\", max(\"time\") FROM "
-	  "main.\"flow_tag_k8s_label\" GROUP BY \"id\") GROUP BY \"id\") AS \"_l0\" ON "
-	  "\"_l0\".\"_lid\" = (CASE WHEN coalesce(\"pod_id_1\", 0) != 0 THEN "
-	  "coalesce(\"pod_id_1\", 0) ELSE coalesce(\"pod_service_id_1\", 0) END) GROUP BY \"_c1\" "
-	  "LIMIT ?",
+	  "SELECT \"_l0\".\"_lv\" AS \"_c1\", COUNT(DISTINCT CASE WHEN \"auto_instance_id_1\" !"
+	  "= 0 THEN \"auto_instance_id_1\" END) FROM \"l7_flow_log\" LEFT JOIN (SELECT (SELECT "
+	  "\"lid\" FROM main.\"flow_tag_tag_local\" AS \"_tl\" WHERE \"_tl\".\"id\" = \"_lk\"."
+	  "\"id\") AS \"_lid\", max(\"value\") AS \"_lv\" FROM main.\"flow_tag_k8s_label\" AS "
+	  "\"_lk\" WHERE \"key\" = ? AND (\"id\", \"time\") IN (SELECT \"id\", max(\"time\") FR"
+	  "OM main.\"flow_tag_k8s_label\" GROUP BY \"id\") GROUP BY \"id\") AS \"_l0\" ON \"_l0"
+	  "\".\"_lid\" = (CASE WHEN coalesce(\"pod_id_1\", 0) != 0 THEN coalesce(\"pod_id_1\", "
+	  "0) ELSE coalesce(\"pod_service_id_1\", 0) END) GROUP BY \"_c1\" LIMIT ?",
 	  "s:app,i:10001", "app|Uniq(auto_instance_1)" },
 	{ 1, "SELECT k8s.label.app_1 AS app, Uniq(auto_instance_1) FROM l7_flow_log GROUP BY app",
 	  "WITH (SELECT groupArray(\"i\") FROM (SELECT assumeNotNull(\"id\") AS \"i\", "
@@ -195,17 +206,19 @@ static const struct ok_case ok_cases[] = {
 	{ 0,
 	  "SELECT Count(pod_1), Uniq(k8s.label.app_0) FROM l4_flow_log WHERE \"k8s.label.a'b_0\" = "
 	  "'c''d'",
-	  "SELECT COUNT(CASE WHEN \"pod_id_1\" != 0 THEN \"pod_id_1\" END), COUNT(DISTINCT "
-	  "\"_l0\".\"_lv\") FROM \"l4_flow_log\" LEFT JOIN (SELECT \"id\" AS \"_lid\", "
-	  "max(\"value\") AS \"_lv\" FROM main.\"flow_tag_k8s_label\" WHERE \"key\" = ? AND "
-	  "(\"id\", \"time\") IN (SELECT \"id\", max(\"time\") FROM main.\"flow_tag_k8s_label\" "
-	  "GROUP BY \"id\") GROUP BY \"id\") AS \"_l0\" ON \"_l0\".\"_lid\" = (CASE WHEN "
-	  "coalesce(\"pod_id_0\", 0) != 0 THEN coalesce(\"pod_id_0\", 0) ELSE "
-	  "coalesce(\"pod_service_id_0\", 0) END) WHERE ((CASE WHEN coalesce(\"pod_id_0\", 0) != 0 "
-	  "THEN coalesce(\"pod_id_0\", 0) ELSE coalesce(\"pod_service_id_0\", 0) END) IN (SELECT "
-	  "\"id\" FROM main.\"flow_tag_k8s_label\" WHERE \"key\" = ? AND (\"id\", \"time\") IN "
-	  "(SELECT \"id\", max(\"time\") FROM main.\"flow_tag_k8s_label\" GROUP BY \"id\") AND "
-	  "\"value\" = ?)) LIMIT ?",
+	  "SELECT COUNT(CASE WHEN \"pod_id_1\" != 0 THEN \"pod_id_1\" END), COUNT(DISTINCT \"_l"
+	  "0\".\"_lv\") FROM \"l4_flow_log\" LEFT JOIN (SELECT (SELECT \"lid\" FROM main.\"flow"
+	  "_tag_tag_local\" AS \"_tl\" WHERE \"_tl\".\"id\" = \"_lk\".\"id\") AS \"_lid\", max("
+	  "\"value\") AS \"_lv\" FROM main.\"flow_tag_k8s_label\" AS \"_lk\" WHERE \"key\" = ? "
+	  "AND (\"id\", \"time\") IN (SELECT \"id\", max(\"time\") FROM main.\"flow_tag_k8s_lab"
+	  "el\" GROUP BY \"id\") GROUP BY \"id\") AS \"_l0\" ON \"_l0\".\"_lid\" = (CASE WHEN c"
+	  "oalesce(\"pod_id_0\", 0) != 0 THEN coalesce(\"pod_id_0\", 0) ELSE coalesce(\"pod_ser"
+	  "vice_id_0\", 0) END) WHERE ((CASE WHEN coalesce(\"pod_id_0\", 0) != 0 THEN coalesce("
+	  "\"pod_id_0\", 0) ELSE coalesce(\"pod_service_id_0\", 0) END) IN (SELECT \"lid\" FROM"
+	  " main.\"flow_tag_tag_local\" WHERE \"id\" IN (SELECT \"id\" FROM main.\"flow_tag_k8s"
+	  "_label\" AS \"_lk\" WHERE \"key\" = ? AND (\"id\", \"time\") IN (SELECT \"id\", max("
+	  "\"time\") FROM main.\"flow_tag_k8s_label\" GROUP BY \"id\") AND \"value\" = ?))) LIM"
+	  "IT ?",
 	  "s:app,s:a'b,s:c'd,i:10001", "Count(pod_1)|Uniq(k8s.label.app_0)" },
 	{ 1,
 	  "SELECT Count(pod_1), Uniq(k8s.label.app_0) FROM l4_flow_log WHERE \"k8s.label.a'b_0\" = "
@@ -231,11 +244,13 @@ static const struct ok_case ok_cases[] = {
 	  "s:app,s:app,s:,s:a'b,s:c'd,i:10001", "Count(pod_1)|Uniq(k8s.label.app_0)" },
 	{ 0,
 	  "SELECT time FROM l7_flow_log WHERE process_0 = 'nginx' AND auto_instance_0 IS NOT NULL",
-	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE ((\"gprocess_id_0\" IN (SELECT \"id\" FROM "
-	  "main.\"flow_tag_tag_dict\" WHERE \"kind\" = 3 AND (\"kind\" != 3 OR (\"id\", \"time\") "
-	  "IN (SELECT \"id\", max(\"time\") FROM main.\"flow_tag_tag_dict\" WHERE \"kind\" = 3 "
-	  "GROUP BY \"id\")) AND \"name\" = ?)) AND (\"auto_instance_id_0\" IN (SELECT \"id\" FROM "
-	  "main.\"flow_tag_tag_dict\" WHERE \"kind\" IN (1, 3, 10)))) LIMIT ?",
+	  "SELECT \"time\" FROM \"l7_flow_log\" WHERE ((\"gprocess_id_0\" IN (SELECT \"lid\" FR"
+	  "OM main.\"flow_tag_tag_local\" WHERE \"id\" IN (SELECT \"id\" FROM main.\"flow_tag_t"
+	  "ag_dict\" WHERE \"kind\" = 3 AND (\"kind\" != 3 OR (\"id\", \"time\") IN (SELECT \"i"
+	  "d\", max(\"time\") FROM main.\"flow_tag_tag_dict\" WHERE \"kind\" = 3 GROUP BY \"id"
+	  "\")) AND \"name\" = ?))) AND (\"auto_instance_id_0\" IN (SELECT \"lid\" FROM main.\""
+	  "flow_tag_tag_local\" WHERE \"id\" IN (SELECT \"id\" FROM main.\"flow_tag_tag_dict\" "
+	  "WHERE \"kind\" IN (1, 3, 10))))) LIMIT ?",
 	  "s:nginx,i:10001", "time" },
 	{ 1,
 	  "SELECT time FROM l7_flow_log WHERE process_0 = 'nginx' AND auto_instance_0 IS NOT NULL",

@@ -333,6 +333,44 @@ static int64_t count(struct store *s, const char *sql)
 	return n;
 }
 
+/*
+ * A store whose rows hold local numbers for tag ids (STORE_CAP_LOCAL_TAG_IDS: SQLite)
+ * answers a raw SELECT of l7/l4 rows with those numbers: turn each into the id it stands
+ * for, through the store's map, so that rows compare to what was written on every
+ * backend. Each number must be small (what the map is for: below 2^15 here) and map to
+ * exactly one id. Returns how many cells were numbers.
+ */
+static size_t decode_local_ids(struct store *s, struct result *r, const char *table)
+{
+	const struct schema_table *t = schema_find_table("flow_log", table);
+	size_t n = 0;
+
+	if (!(store_caps(s) & STORE_CAP_LOCAL_TAG_IDS))
+		return 0;
+	for (size_t c = 0; c < r->ncols; c++) {
+		const struct schema_column *col = schema_find_column(t, r->names[c]);
+
+		if (!col || !(col->flags & SCHEMA_F_TAG_ID))
+			continue;
+		for (size_t row = 0; row < r->nrows; row++) {
+			struct cell *cell = &r->cells[row][c];
+			struct store_value p = { .type = STORE_INT, .i = cell->i };
+			struct result *m;
+
+			if (cell->type != STORE_INT || !cell->i)
+				continue;
+			assert_in_range(cell->i, 1, (1 << 15) - 1);
+			m = query(s, "SELECT id FROM \"" STORE_TAG_LOCAL_TABLE "\" WHERE lid = ?",
+				  &p, 1, 0, 0);
+			assert_int_equal(m->nrows, 1);
+			cell->i = m->cells[0][0].i;
+			result_free(m);
+			n++;
+		}
+	}
+	return n;
+}
+
 static int64_t count_all(struct store *s)
 {
 	return count(s, "SELECT count(*) FROM l7_flow_log");
@@ -826,6 +864,9 @@ static void test_roundtrip_every_column(void **state)
 	assert_int_equal(store_write_batch(f->s, recs, 4), STORE_OK);
 	r = query(f->s, "SELECT * FROM l7_flow_log ORDER BY start_time", NULL, 0, 0, 0);
 	assert_int_equal(r->nrows, 4);
+	/* SQLite: r1's 26 ids (its two kinds aside); the other rows carry none */
+	assert_int_equal(decode_local_ids(f->s, r, "l7_flow_log"),
+			 store_caps(f->s) & STORE_CAP_LOCAL_TAG_IDS ? 26 : 0);
 	check_row(r, 0, exp_r1);
 	check_row(r, 1, exp_r2);
 	check_row(r, 2, exp_r3);
@@ -1454,6 +1495,9 @@ static void test_l4_roundtrip_every_column(void **state)
 	assert_int_equal(store_write_rows(f->s, NULL, &b), STORE_OK);
 	r = query(f->s, "SELECT * FROM l4_flow_log ORDER BY flow_id", NULL, 0, 0, 0);
 	assert_int_equal(r->nrows, 3);
+	/* SQLite: host, pod_service, auto_service, auto_instance of row 2 */
+	assert_int_equal(decode_local_ids(f->s, r, "l4_flow_log"),
+			 store_caps(f->s) & STORE_CAP_LOCAL_TAG_IDS ? 4 : 0);
 	assert_int_equal(r->ncols, t->ncolumns);
 	assert_int_equal(r->ncols, L4C__MAX);
 	/* The tag ids, which the agent's JSON has not: every one in its own column. */
@@ -1719,7 +1763,7 @@ static void test_sqlite_upgrade_from_v2(void **state)
 	sqlite3_close(db);
 
 	reopen(f, 0);
-	assert_int_equal(count(f->s, "SELECT max(version) FROM schema_version"), 6);
+	assert_int_equal(count(f->s, "SELECT max(version) FROM schema_version"), 7);
 	assert_int_equal(count(f->s, "SELECT count(*) FROM network_map_1m"), 0);
 	/* Version 5: the flow_tag views exist, empty; an older row's tag ids read as none. */
 	assert_int_equal(count(f->s, "SELECT count(*) FROM flow_tag_tag_dict"), 0);
@@ -1737,7 +1781,7 @@ static void test_sqlite_upgrade_from_v2(void **state)
 	/* Again: nothing changes. */
 	reopen(f, 0);
 	assert_int_equal(store_ensure_schema(f->s), 0);
-	assert_int_equal(count(f->s, "SELECT count(*) FROM schema_version"), 6);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM schema_version"), 7);
 	assert_int_equal(count_l4(f->s), 1);
 	assert_int_equal(count_all(f->s), 1);
 	store_close(f->s);
@@ -1746,7 +1790,7 @@ static void test_sqlite_upgrade_from_v2(void **state)
 	/* A version this program does not know. */
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(
-		sqlite3_exec(db, "INSERT INTO schema_version VALUES (7, 0)", NULL, NULL, NULL),
+		sqlite3_exec(db, "INSERT INTO schema_version VALUES (8, 0)", NULL, NULL, NULL),
 		SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(store_open(f->be->ops, &cfg, &f->s), -EPROTO);
@@ -2096,6 +2140,69 @@ static void test_clickhouse_upgrade(void **state)
 	assert_null(f->s);
 }
 
+/* The ClickHouse type of l7_flow_log's column col ("" when there is none). */
+static void ch_col_type(struct fixture *f, const char *col, char *out, size_t cap)
+{
+	struct store_value p = { .type = STORE_TEXT, .s = col, .len = strlen(col) };
+	struct result *r =
+		query(f->s,
+		      "SELECT type FROM system.columns WHERE database = currentDatabase() "
+		      "AND table = 'l7_flow_log' AND name = ?",
+		      &p, 1, 0, 0);
+
+	snprintf(out, cap, "%s", r->nrows ? r->cells[0][0].s : "");
+	result_free(r);
+}
+
+/*
+ * ClickHouse only: tag id and kind columns are LowCardinality(Int64), also when open adds
+ * one a table lacks; a table an older flowscope made, with Nullable(Int64) tag columns,
+ * opens and stores and reads ids the same, keeping its type.
+ */
+static void test_clickhouse_tag_types(void **state)
+{
+	struct fixture *f = *state;
+	const struct schema_table *t = schema_find_table("flow_log", "l7_flow_log");
+	struct l7_record r7;
+	struct result *r;
+	char type[64];
+
+	if (!f->be->by_url)
+		return;
+	reopen(f, 0);
+	for (size_t i = 0; i < t->ncolumns; i++) {
+		ch_col_type(f, t->columns[i].name, type, sizeof(type));
+		assert_string_equal(type, (t->columns[i].flags & SCHEMA_F_FEW)
+						  ? "LowCardinality(Int64)"
+					  : !strcmp(t->columns[i].name, "time") ? "Int64"
+					  : t->columns[i].type == SCHEMA_INT	? "Nullable(Int64)"
+					  : t->columns[i].type == SCHEMA_REAL ? "Nullable(Float64)"
+									      : "Nullable(String)");
+	}
+	store_close(f->s);
+	f->s = NULL;
+	ch_exec_in_db(f, "ALTER TABLE l7_flow_log DROP COLUMN pod_id_1");
+	ch_exec_in_db(f, "ALTER TABLE l7_flow_log ADD COLUMN pod_id_1 Nullable(Int64) AFTER "
+			 "pod_node_id_1");
+	ch_exec_in_db(f, "ALTER TABLE l7_flow_log DROP COLUMN pod_id_0");
+	reopen(f, 0);
+	ch_col_type(f, "pod_id_1", type, sizeof(type));
+	assert_string_equal(type, "Nullable(Int64)");
+	ch_col_type(f, "pod_id_0", type, sizeof(type));
+	assert_string_equal(type, "LowCardinality(Int64)");
+	rec_basic(&r7, (uint64_t)(DAY0 * DAY_S + 10), 1);
+	r7.tags[0].pod = 5;
+	r7.tags[1].pod = INT64_MAX;
+	assert_int_equal(store_write_batch(f->s, &r7, 1), STORE_OK);
+	r = query(f->s, "SELECT pod_id_0, pod_id_1, pod_ns_id_1 FROM l7_flow_log", NULL, 0, 0, 0);
+	assert_int_equal(r->nrows, 1);
+	assert_int_equal(r->cells[0][0].i, 5);
+	assert_int_equal(r->cells[0][1].i, INT64_MAX);
+	assert_int_equal(r->cells[0][2].type, STORE_INT);
+	assert_int_equal(r->cells[0][2].i, 0);
+	result_free(r);
+}
+
 /* SQLite only: a database as schema version 3 left it (no network tables) is upgraded on
  * open, keeping its rows and its sources' seqs, and gains the four empty tables. */
 static void test_sqlite_upgrade_from_v3(void **state)
@@ -2126,8 +2233,8 @@ static void test_sqlite_upgrade_from_v3(void **state)
 	sqlite3_close(db);
 
 	reopen(f, 0);
-	assert_int_equal(count(f->s, "SELECT max(version) FROM schema_version"), 6);
-	assert_int_equal(count(f->s, "SELECT count(*) FROM schema_version"), 6);
+	assert_int_equal(count(f->s, "SELECT max(version) FROM schema_version"), 7);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM schema_version"), 7);
 	for (size_t ti = 0; schema_tables[ti]; ti++) {
 		char sql[128];
 
@@ -2139,6 +2246,138 @@ static void test_sqlite_upgrade_from_v3(void **state)
 	net_basic(&rn, DAY0 * DAY_S + 10, 7);
 	assert_int_equal(store_write_rows(f->s, &a6, &bn), STORE_OK);
 	assert_int_equal(count(f->s, "SELECT sum(packet_tx) FROM network_1s"), 7);
+}
+
+/* The raw numbers of row `time` in l7_flow_log: host_id_0, pod_id_1, auto_service_id_1. */
+static void raw_numbers(struct store *s, int64_t time_s, int64_t out[3])
+{
+	struct store_value p = { .type = STORE_INT, .i = time_s };
+	struct result *r = query(s,
+				 "SELECT host_id_0, pod_id_1, auto_service_id_1 FROM l7_flow_log "
+				 "WHERE time = ?",
+				 &p, 1, 0, 0);
+
+	assert_int_equal(r->nrows, 1);
+	for (int i = 0; i < 3; i++)
+		out[i] = r->cells[0][i].i;
+	result_free(r);
+}
+
+/*
+ * SQLite only: store-local tag numbers (sqlite_tag_local.h). Ids, odd ones included (1,
+ * INT64_MAX, a negative one no tagger makes), get dense numbers; an id repeated gets its
+ * number again, also after a restart; retention deletes the numbers of dropped days only,
+ * and a number is never given twice, even to an id whose number retention deleted.
+ */
+static void test_sqlite_local_ids(void **state)
+{
+	struct fixture *f = *state;
+	struct l7_record recs[2];
+	int64_t a[3], b[3], c[3], d[3];
+	const int64_t t0 = DAY0 * DAY_S + 100, t1 = (DAY0 + 1) * DAY_S + 100;
+
+	if (strcmp(f->be->name, "sqlite"))
+		return;
+	reopen(f, 1);
+	rec_basic(&recs[0], (uint64_t)t0, 1);
+	rec_basic(&recs[1], (uint64_t)t0 + 1, 1);
+	recs[0].tags[0].host = 1;
+	recs[0].tags[1].pod = INT64_MAX;
+	recs[0].tags[1].auto_service = -5;
+	recs[1].tags[0].host = 1;
+	recs[1].tags[1].pod = (int64_t)1 << 62;
+	recs[1].tags[1].auto_service = INT64_MAX;
+	assert_int_equal(store_write_batch(f->s, recs, 2), STORE_OK);
+	raw_numbers(f->s, t0, a);
+	raw_numbers(f->s, t0 + 1, b);
+	/* four ids in the order met: 1, INT64_MAX, -5, 2^62 */
+	assert_int_equal(a[0], 1);
+	assert_int_equal(a[1], 2);
+	assert_int_equal(a[2], 3);
+	assert_int_equal(b[0], 1);
+	assert_int_equal(b[1], 4);
+	assert_int_equal(b[2], 2);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM " STORE_TAG_LOCAL_TABLE), 4);
+	assert_int_equal(count(f->s, "SELECT id FROM " STORE_TAG_LOCAL_TABLE " WHERE lid = 3"), -5);
+
+	/* After a restart (an empty cache): the same numbers, a new id the next one. */
+	reopen(f, 1);
+	rec_basic(&recs[0], (uint64_t)t1, 1);
+	recs[0].tags[0].host = 1;
+	recs[0].tags[1].pod = 77;
+	recs[0].tags[1].auto_service = INT64_MAX;
+	assert_int_equal(store_write_batch(f->s, recs, 1), STORE_OK);
+	raw_numbers(f->s, t1, c);
+	assert_int_equal(c[0], 1);
+	assert_int_equal(c[1], 5);
+	assert_int_equal(c[2], 2);
+
+	/* Day DAY0 expires: -5 and 2^62 were only there; 1 and INT64_MAX are on DAY0 + 1. */
+	assert_int_equal(store_drop_expired(f->s, (DAY0 + 2) * DAY_S), 1);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM " STORE_TAG_LOCAL_TABLE), 3);
+	assert_int_equal(count(f->s, "SELECT count(*) FROM " STORE_TAG_LOCAL_TABLE
+				     " WHERE id IN (1, 77, 9223372036854775807)"),
+			 3);
+	raw_numbers(f->s, t1, d);
+	assert_memory_equal(c, d, sizeof(c));
+	/* 2^62 again: a new number, not its old 4 nor any other given before */
+	rec_basic(&recs[0], (uint64_t)t1 + 1, 1);
+	recs[0].tags[0].host = 1;
+	recs[0].tags[1].pod = (int64_t)1 << 62;
+	assert_int_equal(store_write_batch(f->s, recs, 1), STORE_OK);
+	raw_numbers(f->s, t1 + 1, d);
+	assert_int_equal(d[0], 1);
+	assert_int_equal(d[1], 6);
+	assert_int_equal(d[2], 0);
+}
+
+/* SQLite only: a version 5 database (63-bit ids in the rows, no tag_local) is upgraded on
+ * open: its rows then hold local numbers standing for the same ids. */
+static void test_sqlite_upgrade_from_v5(void **state)
+{
+	struct fixture *f = *state;
+	const struct schema_table *t = schema_find_table("flow_log", "l7_flow_log");
+	struct l7_record rec;
+	struct result *r;
+	char path[128];
+	sqlite3 *db;
+
+	if (strcmp(f->be->name, "sqlite"))
+		return;
+	reopen(f, 0);
+	make_r1(&rec);
+	assert_int_equal(store_write_batch(f->s, &rec, 1), STORE_OK);
+	store_close(f->s);
+	f->s = NULL;
+	/* Back to what version 5 wrote: the ids themselves in the partition. */
+	snprintf(path, sizeof(path), "%s/flowscope.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	for (size_t i = 0; i < t->ncolumns; i++) {
+		char *sql;
+
+		if (!(t->columns[i].flags & SCHEMA_F_TAG_ID))
+			continue;
+		sql = sqlite3_mprintf("UPDATE l7_flow_log_20240310 SET \"%w\" = (SELECT id FROM "
+				      "flow_tag_tag_local WHERE lid = \"%w\") WHERE \"%w\" != 0",
+				      t->columns[i].name, t->columns[i].name, t->columns[i].name);
+		assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_free(sql);
+	}
+	assert_int_equal(sqlite3_exec(db,
+				      "DROP TABLE flow_tag_tag_local; DELETE FROM sqlite_sequence; "
+				      "DELETE FROM schema_version WHERE version > 5",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(count(f->s = reopen(f, 0), "SELECT max(version) FROM schema_version"), 7);
+	/* 26 distinct ids: numbers 1..26, none used up */
+	assert_int_equal(count(f->s, "SELECT count(*) FROM " STORE_TAG_LOCAL_TABLE), 26);
+	assert_int_equal(count(f->s, "SELECT max(lid) FROM " STORE_TAG_LOCAL_TABLE), 26);
+	r = query(f->s, "SELECT * FROM l7_flow_log", NULL, 0, 0, 0);
+	assert_int_equal(r->nrows, 1);
+	assert_int_equal(decode_local_ids(f->s, r, "l7_flow_log"), 26);
+	check_row(r, 0, exp_r1);
+	result_free(r);
 }
 
 /* The tagger's flow_tag rows go with the batch's records, all or none, every column as
@@ -2244,6 +2483,9 @@ static const struct {
 	{ "net_mixed_batch_atomic", test_net_mixed_batch_atomic },
 	{ "net_retention_and_time_range", test_net_retention_and_time_range },
 	{ "sqlite_upgrade_from_v3", test_sqlite_upgrade_from_v3 },
+	{ "sqlite_upgrade_from_v5", test_sqlite_upgrade_from_v5 },
+	{ "clickhouse_tag_types", test_clickhouse_tag_types },
+	{ "sqlite_local_ids", test_sqlite_local_ids },
 	{ "clickhouse_upgrade", test_clickhouse_upgrade },
 };
 

@@ -5,7 +5,9 @@
  * into names: the newest version of an id wins, 0 and unknown ids give no name, 601
  * distinct ids take three queries of at most 256, repeats are looked up once, the cache
  * answers the second time and forgets after its time to live, and a cache of 4 slots
- * holds at most 4 names.
+ * holds at most 4 names. The SQLite store's rows hold local numbers for ids
+ * (STORE_CAP_LOCAL_TAG_IDS): numbers 1..601 stand for ids 10^12 + n (the last for
+ * 5 * 10^12) in its flow_tag_tag_local, and numbers are what is looked up.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -67,6 +69,9 @@ static int setup(void **state)
 		 day);
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &ins, NULL), SQLITE_OK);
 	exec_ok(db, "BEGIN");
+	exec_ok(db, "INSERT INTO \"" STORE_TAG_LOCAL_TABLE "\" (lid, id, day) WITH RECURSIVE "
+		    "n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 600) SELECT x, "
+		    "1000000000000 + x, 0 FROM n UNION ALL SELECT 601, 5000000000000, 0");
 	for (int i = 1; i <= NIDS + 1; i++) {
 		char name[32];
 		/* id 7: an older version ("old-7") and the newest one ("n-7"), written in
@@ -78,7 +83,8 @@ static int setup(void **state)
 
 			snprintf(name, sizeof(name), "%s-%d", older ? "old" : "n", i);
 			sqlite3_bind_int64(ins, 1, (sqlite3_int64)now - (older ? 100 : 0));
-			sqlite3_bind_int64(ins, 2, i == NIDS + 1 ? 5000000000000LL : i);
+			sqlite3_bind_int64(ins, 2,
+					   i == NIDS + 1 ? 5000000000000LL : 1000000000000LL + i);
 			sqlite3_bind_text(ins, 3, name, -1, SQLITE_TRANSIENT);
 			sqlite3_bind_text(ins, 4, name, -1, SQLITE_TRANSIENT);
 			assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
@@ -111,8 +117,8 @@ static void free_names(char **names, size_t n)
 static void test_lookup(void **state)
 {
 	struct tag_names *tn = tag_names_new(0, 0);
-	/* 0, a repeat, an unknown id, a large id, then 1..600 */
-	int64_t ids[4 + NIDS] = { 0, 7, 9999, 5000000000000LL };
+	/* 0, a repeat, an unknown number, the one of a large id, then 1..600 */
+	int64_t ids[4 + NIDS] = { 0, 7, 9999, NIDS + 1 };
 	char *names[4 + NIDS];
 	struct tag_names_stats s;
 
