@@ -1085,8 +1085,8 @@ static const struct migration {
 	int version;
 	int (*apply)(struct store_sqlite *q);
 } migrations[] = {
-	{ 1, migrate_v1 }, { 2, migrate_v2 }, { 3, migrate_v3 },
-	{ 4, migrate_v4 }, { 5, migrate_v5 }, { 6, migrate_v6 }, { 7, migrate_v7 },
+	{ 1, migrate_v1 }, { 2, migrate_v2 }, { 3, migrate_v3 }, { 4, migrate_v4 },
+	{ 5, migrate_v5 }, { 6, migrate_v6 }, { 7, migrate_v7 },
 };
 _Static_assert(SCHEMA_VERSION == 7, "add the migration for the new version");
 
