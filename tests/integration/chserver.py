@@ -58,7 +58,7 @@ USERS_XML = """<?xml version="1.0"?>
 """
 
 
-def _config_xml(d, http, tcp, inter, shards):
+def _config_xml(d, http, tcp, inter, shards, compression=None):
     remote = ""
     if shards:
         reps = "".join(
@@ -88,18 +88,23 @@ def _config_xml(d, http, tcp, inter, shards):
   <default_database>default</default_database>
   <timezone>UTC</timezone>
   <mlock_executable>false</mlock_executable>
-  {remote}
+  {remote}{compression}
   <builtin_dictionaries_reload_interval>3600</builtin_dictionaries_reload_interval>
   <max_session_timeout>3600</max_session_timeout>
   <default_session_timeout>60</default_session_timeout>
 </yandex>
-""".format(d=d, http=http, tcp=tcp, inter=inter, remote=remote)
+""".format(d=d, http=http, tcp=tcp, inter=inter, remote=remote,
+           # The server-wide part compression (18.16 has no per-column codecs): lz4 by
+           # default; benchmarks measure zstd with it.
+           compression="" if not compression else
+           "<compression><case><method>%s</method></case></compression>" % compression)
 
 
 class ClickHouse:
     """One clickhouse-server in its own temporary directory."""
 
-    def __init__(self, cluster_tcp_ports=None, tcp_port=None):
+    def __init__(self, cluster_tcp_ports=None, tcp_port=None, compression=None):
+        self.compression = compression
         self.binary = find_binary()
         self.dir = tempfile.mkdtemp(prefix="flowscope-ch-")
         self.http_port = free_port()
@@ -111,7 +116,7 @@ class ClickHouse:
             f.write(USERS_XML)
         with open(os.path.join(self.dir, "config.xml"), "w") as f:
             f.write(_config_xml(self.dir, self.http_port, self.tcp_port, self.inter_port,
-                                cluster_tcp_ports))
+                                cluster_tcp_ports, self.compression))
 
     @property
     def url(self):
@@ -186,14 +191,22 @@ class ClickHouse:
 
 def main(argv):
     if "--" not in argv or argv.index("--") == len(argv) - 1:
-        print("usage: chserver.py -- COMMAND [ARGS...]", file=sys.stderr)
+        print("usage: chserver.py [--compression lz4|zstd] -- COMMAND [ARGS...]",
+              file=sys.stderr)
         return 2
     cmd = argv[argv.index("--") + 1:]
+    opts = argv[1:argv.index("--")]
+    compression = None
+    if opts[:1] == ["--compression"] and len(opts) == 2 and opts[1] in ("lz4", "zstd"):
+        compression = opts[1]
+    elif opts:
+        print("chserver: unknown options %s" % " ".join(opts), file=sys.stderr)
+        return 2
     # Stopped from outside (make interrupted, a CI timeout): still stop the server.
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: sys.exit(128 + 15))
     try:
-        ch = ClickHouse().start()
+        ch = ClickHouse(compression=compression).start()
     except RuntimeError as e:
         print("chserver: %s" % e, file=sys.stderr)
         return 1
